@@ -1,0 +1,243 @@
+//! The platform description: DRAM, protected carveouts and firewall
+//! settings, read from TOML. One default is embedded in the binary.
+//!
+//! A [`PlatformConfig`] is only data; [`crate::Platform::new`] validates it
+//! (ranges inside DRAM, aligned, disjoint) before anything is built.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::master::MasterSet;
+use crate::use_case::UseCase;
+
+/// The TOML text of the built-in default platform.
+pub const DEFAULT_TOML: &str = include_str!("../default.toml");
+
+/// Errors of reading a platform description.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read platform file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The host's error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown or missing keys.
+    #[error("invalid platform description: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// The description is well-formed but inconsistent.
+    #[error("invalid platform description: {0}")]
+    Invalid(String),
+}
+
+/// A byte count, written in TOML as an integer or a string such as
+/// `"512 MiB"` (units B, KiB, MiB, GiB, TiB).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parses `"512 MiB"`, `"4GiB"`, `"4096"`.
+    ///
+    /// # Errors
+    /// A message naming the bad text, for an unknown unit or an overflow.
+    pub fn parse(s: &str) -> Result<ByteSize, String> {
+        let s = s.trim();
+        let digits_end = s.find(|c: char| !(c.is_ascii_digit() || c == '_')).unwrap_or(s.len());
+        let (num, unit) = s.split_at(digits_end);
+        let num: u64 = num.replace('_', "").parse().map_err(|_| format!("bad size {s:?}"))?;
+        let shift = match unit.trim() {
+            "" | "B" => 0,
+            "KiB" | "K" => 10,
+            "MiB" | "M" => 20,
+            "GiB" | "G" => 30,
+            "TiB" | "T" => 40,
+            u => return Err(format!("bad unit {u:?} in size {s:?} (use B, KiB, MiB, GiB or TiB)")),
+        };
+        num.checked_mul(1 << shift).map(ByteSize).ok_or_else(|| format!("size {s:?} overflows"))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+        for (name, shift) in UNITS {
+            if self.0 >= 1 << shift && self.0 % (1 << shift) == 0 {
+                return write!(f, "{} {name}", self.0 >> shift);
+            }
+        }
+        write!(f, "{} B", self.0)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => ByteSize::parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The DRAM of the platform.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DramConfig {
+    /// First physical address.
+    pub base: u64,
+    /// Size in bytes.
+    pub size: ByteSize,
+}
+
+/// A protected carveout: a physical range reserved at boot for one use case
+/// and locked by the firewall from boot on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarveoutConfig {
+    /// Name in reports.
+    pub name: String,
+    /// The use case whose heap allocates from it.
+    pub use_case: UseCase,
+    /// First physical address (page aligned).
+    pub base: u64,
+    /// Size in bytes (page aligned).
+    pub size: ByteSize,
+    /// Masters that may read it; defaults to the use case's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<MasterSet>,
+    /// Masters that may write it; defaults to the use case's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<MasterSet>,
+}
+
+/// Firewall settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallConfig {
+    /// How many violations the log keeps.
+    #[serde(default = "default_log_capacity")]
+    pub log_capacity: usize,
+}
+
+fn default_log_capacity() -> usize {
+    crate::firewall::DEFAULT_LOG_CAPACITY
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        FirewallConfig { log_capacity: default_log_capacity() }
+    }
+}
+
+/// A whole platform description.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformConfig {
+    /// Name in reports.
+    pub name: String,
+    /// The DRAM.
+    pub dram: DramConfig,
+    /// Protected carveouts inside DRAM.
+    #[serde(default)]
+    pub carveout: Vec<CarveoutConfig>,
+    /// Firewall settings.
+    #[serde(default)]
+    pub firewall: FirewallConfig,
+}
+
+impl PlatformConfig {
+    /// Parses a TOML description.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] for malformed TOML, unknown keys or bad values.
+    pub fn from_toml(text: &str) -> Result<PlatformConfig, ConfigError> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Reads and parses the TOML file at `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Io`] if it cannot be read, else as [`Self::from_toml`].
+    pub fn load(path: &Path) -> Result<PlatformConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
+        PlatformConfig::from_toml(&text)
+    }
+
+    /// The built-in default platform.
+    pub fn embedded_default() -> PlatformConfig {
+        PlatformConfig::from_toml(DEFAULT_TOML).expect("the embedded default platform parses")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::master::Master;
+
+    #[test]
+    fn sizes() {
+        for (text, value) in
+            [("512 MiB", 512 << 20), ("4GiB", 4 << 30), ("4_096", 4096), ("7 B", 7), ("1 TiB", 1 << 40)]
+        {
+            assert_eq!(ByteSize::parse(text), Ok(ByteSize(value)), "{text}");
+        }
+        assert!(ByteSize::parse("12 parsecs").is_err());
+        assert!(ByteSize::parse("99999999999 TiB").is_err());
+        assert!(ByteSize::parse("MiB").is_err());
+        assert_eq!(ByteSize(512 << 20).to_string(), "512 MiB");
+        assert_eq!(ByteSize(4097).to_string(), "4097 B");
+    }
+
+    #[test]
+    fn default_parses() {
+        let c = PlatformConfig::embedded_default();
+        assert_eq!(c.dram.base, 0x8000_0000);
+        assert_eq!(c.dram.size, ByteSize(4 << 30));
+        assert_eq!(c.carveout.len(), 3);
+        assert_eq!(c.carveout[0].use_case, UseCase::SecureVideo);
+        assert_eq!(c.carveout[0].size, ByteSize(512 << 20));
+    }
+
+    #[test]
+    fn overrides_and_unknown_keys() {
+        let text = r#"
+            name = "t"
+            dram = { base = 0x1000_0000, size = 1048576 }
+            [[carveout]]
+            name = "c"
+            use_case = "trusted-ui"
+            base = 0x1000_0000
+            size = "64 KiB"
+            read = ["display", "secure-cpu"]
+        "#;
+        let c = PlatformConfig::from_toml(text).unwrap();
+        assert_eq!(c.carveout[0].read, Some(MasterSet::of(&[Master::Display, Master::SecureCpu])));
+        assert_eq!(c.firewall.log_capacity, crate::firewall::DEFAULT_LOG_CAPACITY);
+        assert!(PlatformConfig::from_toml(&format!("{text}\nbogus = 1")).is_err());
+        assert!(PlatformConfig::from_toml(&text.replace("trusted-ui", "gpu")).is_err());
+        assert!(PlatformConfig::from_toml(&text.replace("\"display\"", "\"gpu\"")).is_err());
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = PlatformConfig::embedded_default();
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(PlatformConfig::from_toml(&text).unwrap(), c);
+    }
+}

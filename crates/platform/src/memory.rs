@@ -1,0 +1,237 @@
+//! The platform's DRAM: one shared memory mapping that backs the whole
+//! physical address space.
+//!
+//! The mapping is created from a memfd of the DRAM size, sparse, so memory
+//! costs nothing until it is touched, and a page can be handed back to the
+//! kernel (`discard`) once it is no longer needed. It lives as long as the
+//! [`Ram`] and is unmapped on drop. Nothing outside this crate reads it
+//! directly: every access goes through [`crate::Platform`], which asks the
+//! firewall first.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+use rustix::fs::{FallocateFlags, MemfdFlags};
+use rustix::mm::{MapFlags, ProtFlags};
+
+use crate::addr::{PAGE_SIZE, PhysAddr, PhysRange};
+
+/// Errors of setting up the DRAM mapping.
+#[derive(Debug, thiserror::Error)]
+pub enum RamError {
+    /// The DRAM range is empty, wraps, or is not page aligned.
+    #[error("DRAM range {base:#x}+{size:#x} is empty, wraps or is not page aligned")]
+    BadRange {
+        /// Requested base.
+        base: u64,
+        /// Requested size.
+        size: u64,
+    },
+    /// The host refused the memfd or the mapping.
+    #[error("cannot map {size:#x} bytes of DRAM: {source}")]
+    Map {
+        /// Requested size.
+        size: u64,
+        /// The host's error.
+        source: rustix::io::Errno,
+    },
+}
+
+/// The memory behind the physical range `range`.
+///
+/// # Invariants
+/// `ptr` points to a live `MAP_SHARED` mapping of `range.len()` bytes of
+/// `memfd`, readable and writable, owned by this value.
+#[derive(Debug)]
+pub struct Ram {
+    range: PhysRange,
+    ptr: NonNull<u8>,
+    memfd: OwnedFd,
+}
+
+// SAFETY: the mapping is plain shared memory with no thread affinity; all
+// access goes through raw-pointer copies that take no references into it.
+unsafe impl Send for Ram {}
+// SAFETY: see `Send`; concurrent copies into the same bytes behave like
+// concurrent DMA on real hardware (the bytes end up from one of the writers),
+// the same contract as guest memory in rust-vmm's vm-memory.
+unsafe impl Sync for Ram {}
+
+impl Ram {
+    /// Maps `size` bytes of DRAM at physical address `base`. The pages are
+    /// committed lazily.
+    ///
+    /// # Errors
+    /// [`RamError::BadRange`] for an empty, wrapping or unaligned range,
+    /// [`RamError::Map`] if the host refuses the memfd or the mapping.
+    pub fn new(base: PhysAddr, size: u64) -> Result<Ram, RamError> {
+        let bad = || RamError::BadRange { base: base.raw(), size };
+        let range = PhysRange::new(base, size).ok_or_else(bad)?;
+        if !range.is_page_aligned() || usize::try_from(size).is_err() {
+            return Err(bad());
+        }
+        let map_err = |source| RamError::Map { size, source };
+        let memfd = rustix::fs::memfd_create("teeheap-dram", MemfdFlags::CLOEXEC).map_err(map_err)?;
+        rustix::fs::ftruncate(&memfd, size).map_err(map_err)?;
+        // SAFETY: a fresh shared mapping of our own memfd at an address the
+        // kernel picks; it aliases no Rust object.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                size as usize,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::NORESERVE,
+                &memfd,
+                0,
+            )
+        }
+        .map_err(map_err)?;
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(RamError::Map { size, source: rustix::io::Errno::NOMEM })?;
+        Ok(Ram { range, ptr, memfd })
+    }
+
+    /// The physical range this DRAM covers.
+    pub fn range(&self) -> PhysRange {
+        self.range
+    }
+
+    /// The memfd that backs the DRAM (offset 0 = the first physical address).
+    /// For the serving layer, which maps ranges of it into clients.
+    pub fn memfd(&self) -> BorrowedFd<'_> {
+        self.memfd.as_fd()
+    }
+
+    /// The offset of `r` inside the mapping, if `r` lies in DRAM.
+    fn offset_of(&self, r: PhysRange) -> Option<usize> {
+        if !self.range.contains_range(&r) {
+            return None;
+        }
+        // In range, so the offset is below `size`, which fits in usize.
+        r.start().checked_offset_from(self.range.start()).map(|o| o as usize)
+    }
+
+    /// Copies the bytes at `addr` into `buf`. Returns `false` (and copies
+    /// nothing) if the range is not entirely in DRAM.
+    pub(crate) fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> bool {
+        let Some(r) = PhysRange::new(addr, buf.len() as u64) else {
+            return buf.is_empty();
+        };
+        let Some(off) = self.offset_of(r) else { return false };
+        // SAFETY: `off + buf.len()` lies in the mapping (checked above, and
+        // the mapping is live by the type invariant); `buf` is a distinct Rust
+        // allocation, so the regions do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+
+    /// Copies `data` to `addr`. Returns `false` (and writes nothing) if the
+    /// range is not entirely in DRAM.
+    pub(crate) fn write(&self, addr: PhysAddr, data: &[u8]) -> bool {
+        let Some(r) = PhysRange::new(addr, data.len() as u64) else {
+            return data.is_empty();
+        };
+        let Some(off) = self.offset_of(r) else { return false };
+        // SAFETY: as in `read`; `data` is a Rust slice outside the mapping.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(off), data.len()) };
+        true
+    }
+
+    /// Copies `len` bytes from `src` to `dst` inside DRAM (the ranges may
+    /// overlap). Returns `false` if either range leaves DRAM.
+    pub(crate) fn copy(&self, src: PhysAddr, dst: PhysAddr, len: u64) -> bool {
+        let (Some(s), Some(d)) = (PhysRange::new(src, len), PhysRange::new(dst, len)) else {
+            return len == 0;
+        };
+        let (Some(so), Some(dof)) = (self.offset_of(s), self.offset_of(d)) else {
+            return false;
+        };
+        // SAFETY: both ranges lie in the live mapping (checked above);
+        // `copy` allows overlap.
+        unsafe { std::ptr::copy(self.ptr.as_ptr().add(so), self.ptr.as_ptr().add(dof), len as usize) };
+        true
+    }
+
+    /// Sets every byte of `r` to `value`. Page-aligned zero fills give the
+    /// pages back to the host instead of writing them. Returns `false` if
+    /// `r` leaves DRAM.
+    pub(crate) fn fill(&self, r: PhysRange, value: u8) -> bool {
+        let Some(off) = self.offset_of(r) else { return false };
+        if value == 0 && r.is_page_aligned() {
+            let punched = rustix::fs::fallocate(
+                &self.memfd,
+                FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+                off as u64,
+                r.len(),
+            );
+            if punched.is_ok() {
+                return true;
+            }
+        }
+        // SAFETY: the range lies in the live mapping (checked above).
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(off), value, r.len() as usize) };
+        true
+    }
+
+    /// Bytes of DRAM the host has actually committed (touched pages).
+    pub fn resident_bytes(&self) -> u64 {
+        rustix::fs::fstat(&self.memfd).map(|st| st.st_blocks as u64 * 512).unwrap_or(0)
+    }
+}
+
+impl Drop for Ram {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` describe our own mapping (type invariant), and
+        // no reference into it can outlive `self`.
+        let res = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.range.len() as usize) };
+        debug_assert!(res.is_ok(), "munmap of DRAM failed: {res:?}");
+    }
+}
+
+const _: () = assert!(PAGE_SIZE.is_power_of_two());
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn read_write_copy_fill() {
+        let ram = Ram::new(PhysAddr(0x8000_0000), 4 * MIB).unwrap();
+        let a = PhysAddr(0x8000_1000);
+        assert!(ram.write(a, b"hello"));
+        let mut buf = [0u8; 5];
+        assert!(ram.read(a, &mut buf));
+        assert_eq!(&buf, b"hello");
+        assert!(ram.copy(a, PhysAddr(0x8000_2000), 5));
+        assert!(ram.read(PhysAddr(0x8000_2000), &mut buf));
+        assert_eq!(&buf, b"hello");
+        let page = PhysRange::new(PhysAddr(0x8000_1000), PAGE_SIZE).unwrap();
+        assert!(ram.fill(page, 0));
+        assert!(ram.read(a, &mut buf));
+        assert_eq!(buf, [0; 5]);
+        assert!(ram.fill(PhysRange::new(a, 3).unwrap(), 0xaa));
+        assert!(ram.read(a, &mut buf));
+        assert_eq!(buf, [0xaa, 0xaa, 0xaa, 0, 0]);
+    }
+
+    #[test]
+    fn outside_dram_is_refused() {
+        let ram = Ram::new(PhysAddr(0x8000_0000), MIB).unwrap();
+        let mut buf = [0u8; 2];
+        assert!(!ram.read(PhysAddr(0x7fff_ffff), &mut buf));
+        assert!(!ram.read(PhysAddr(0x8000_0000 + MIB - 1), &mut buf));
+        assert!(!ram.write(PhysAddr(u64::MAX), &buf));
+        assert!(!ram.copy(PhysAddr(0x8000_0000), PhysAddr(0x8000_0000 + MIB), 1));
+        assert!(Ram::new(PhysAddr(0x8000_0001), MIB).is_err());
+        assert!(Ram::new(PhysAddr(0x8000_0000), 0).is_err());
+    }
+
+    #[test]
+    fn large_dram_costs_nothing_until_touched() {
+        let ram = Ram::new(PhysAddr(0x8000_0000), 4 << 30).unwrap();
+        assert!(ram.resident_bytes() < MIB);
+        assert!(ram.write(PhysAddr(0x1_7fff_f000), &[1; 16]));
+        assert!(ram.resident_bytes() <= MIB);
+    }
+}
