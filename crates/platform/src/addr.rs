@@ -124,6 +124,52 @@ impl fmt::Display for PhysRange {
     }
 }
 
+/// A non-zero, page-aligned length in bytes: the size of every heap
+/// allocation and protected range. Built once where a client's length
+/// becomes a value; inner layers take it as is.
+///
+/// # Invariants
+/// `0 < bytes` and `bytes % PAGE_SIZE == 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Len(u64);
+
+impl Len {
+    /// `bytes` rounded up to whole pages, as the kernel's `PAGE_ALIGN`;
+    /// `None` if that is 0 (also when rounding overflows, as it wraps to 0
+    /// in the kernel).
+    pub const fn page_align(bytes: u64) -> Option<Len> {
+        match page_align_up(bytes) {
+            Some(0) | None => None,
+            Some(b) => Some(Len(b)),
+        }
+    }
+
+    /// `pages` whole pages, or `None` if 0 or overflowing.
+    pub const fn from_pages(pages: u64) -> Option<Len> {
+        match pages.checked_mul(PAGE_SIZE) {
+            Some(0) | None => None,
+            Some(b) => Some(Len(b)),
+        }
+    }
+
+    /// The length in bytes.
+    pub const fn bytes(self) -> u64 {
+        self.0
+    }
+
+    /// The length in pages.
+    pub const fn pages(self) -> u64 {
+        self.0 / PAGE_SIZE
+    }
+}
+
+impl fmt::Display for Len {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
 /// Rounds `len` up to a whole number of pages, or `None` on overflow.
 pub const fn page_align_up(len: u64) -> Option<u64> {
     match len.checked_add(PAGE_SIZE - 1) {
@@ -170,5 +216,10 @@ mod tests {
         assert_eq!(page_align_up(u64::MAX), None);
         assert_eq!(PhysAddr(5).checked_add(u64::MAX), None);
         assert_eq!(PhysAddr(5).checked_offset_from(PhysAddr(6)), None);
+        assert_eq!(Len::page_align(1).map(Len::bytes), Some(PAGE_SIZE));
+        assert_eq!(Len::page_align(0), None);
+        assert_eq!(Len::page_align(u64::MAX), None);
+        assert_eq!(Len::from_pages(3).map(Len::pages), Some(3));
+        assert_eq!(Len::from_pages(u64::MAX), None);
     }
 }

@@ -27,7 +27,7 @@ pub mod master;
 pub mod memory;
 pub mod use_case;
 
-pub use addr::{PAGE_SIZE, PhysAddr, PhysRange, page_align_up};
+pub use addr::{Len, PAGE_SIZE, PhysAddr, PhysRange, page_align_up};
 pub use config::{ByteSize, ConfigError, PlatformConfig};
 pub use firewall::{AccessKind, Firewall, FirewallError, Region, RegionId, Rights, Violation};
 pub use master::{Master, MasterSet};

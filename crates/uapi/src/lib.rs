@@ -1,0 +1,12 @@
+//! Byte-exact Linux UAPI for teeheap: the `#[repr(C)]` argument structs and
+//! ioctl request numbers of `linux/dma-heap.h`, `linux/dma-buf.h` and `linux/tee.h`.
+//!
+//! This crate holds layouts and numbers only. Every struct derives the
+//! `zerocopy` traits so that the layers above turn a client's bytes into a
+//! value (and back) without `unsafe`; validation is their job, not ours.
+#![forbid(unsafe_code)]
+
+pub mod dma_buf;
+pub mod dma_heap;
+pub mod ioc;
+pub mod tee;
