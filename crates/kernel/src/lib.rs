@@ -1,1 +1,141 @@
-//! placeholder
+//! teeheap's kernel model: the dma-buf, dma-heap and TEE cores, the
+//! protected-memory pools and the heaps a TEE backend binds to them — the
+//! same objects, rules and errno as Linux, with ownership in place of krefs.
+//!
+//! A [`Kernel`] boots on a [`Platform`] with the `system` heap; a backend
+//! (see [`backend`]) then registers TEE devices and binds the protected
+//! heaps to its pools. Every object lives exactly as long as its last `Arc`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use teeheap_kernel::{Kernel, backend::builtin::BuiltinBackend};
+//! use teeheap_platform::Platform;
+//!
+//! let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
+//! let backend = BuiltinBackend::probe(&kernel).unwrap();
+//! let heap = kernel.dma_heaps().open("protected,secure-video").unwrap();
+//! let buf = heap.allocate(1 << 20, 0, 0).unwrap();
+//! assert!(buf.is_protected());
+//! backend.remove(); // the backend goes away: no new allocations ...
+//! assert!(heap.allocate(4096, 0, 0).is_err());
+//! drop(buf); // ... and the pool is destroyed with the last buffer.
+//! ```
+
+pub mod backend;
+pub mod dma_buf;
+pub mod dma_heap;
+pub mod error;
+pub mod file;
+pub mod mm;
+pub mod pool;
+pub mod revocable;
+pub mod tee;
+pub mod uaccess;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+pub use error::{Errno, Error, Result};
+use teeheap_platform::{Platform, UseCase};
+
+use crate::dma_buf::DmaBufList;
+use crate::dma_heap::DmaHeapRegistry;
+use crate::dma_heap::system::{SYSTEM_HEAP_NAME, SystemHeap};
+use crate::pool::ProtMemPool;
+use crate::tee::heap::{TeeDmaHeap, TeeHeapOps};
+use crate::tee::{TeeDevice, TeeRegistry};
+
+/// The kernel model on one platform. See the crate documentation.
+#[derive(Debug)]
+pub struct Kernel {
+    platform: Arc<Platform>,
+    dma_heaps: DmaHeapRegistry,
+    dma_bufs: Arc<DmaBufList>,
+    system: Arc<SystemHeap>,
+    tee: TeeRegistry,
+    tee_heaps: Mutex<BTreeMap<UseCase, Arc<TeeDmaHeap>>>,
+}
+
+impl Kernel {
+    /// Boots the model on `platform` with the `system` heap registered.
+    pub fn boot(platform: Arc<Platform>) -> Arc<Kernel> {
+        let dma_bufs = Arc::new(DmaBufList::default());
+        let system = Arc::new(SystemHeap::new(Arc::clone(&platform), Arc::clone(&dma_bufs)));
+        let dma_heaps = DmaHeapRegistry::default();
+        dma_heaps
+            .add(SYSTEM_HEAP_NAME, Arc::clone(&system) as Arc<dyn dma_heap::DmaHeapOps>)
+            .expect("the first heap of an empty registry is accepted");
+        Arc::new(Kernel {
+            platform,
+            dma_heaps,
+            dma_bufs,
+            system,
+            tee: TeeRegistry::default(),
+            tee_heaps: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &Arc<Platform> {
+        &self.platform
+    }
+
+    /// The heaps under `/dev/dma_heap`.
+    pub fn dma_heaps(&self) -> &DmaHeapRegistry {
+        &self.dma_heaps
+    }
+
+    /// Every live dma-buf.
+    pub fn dma_bufs(&self) -> &Arc<DmaBufList> {
+        &self.dma_bufs
+    }
+
+    /// The system heap (normal memory for TEE shared memory and lending).
+    pub fn system_heap(&self) -> &Arc<SystemHeap> {
+        &self.system
+    }
+
+    /// The TEE devices.
+    pub fn tee(&self) -> &TeeRegistry {
+        &self.tee
+    }
+
+    /// The protected heap of `use_case`, once some backend registered it.
+    pub fn tee_heap(&self, use_case: UseCase) -> Option<Arc<TeeDmaHeap>> {
+        self.tee_heaps.lock().unwrap_or_else(|e| e.into_inner()).get(&use_case).cloned()
+    }
+
+    /// `tee_device_register_dma_heap`: binds the heap of `use_case` to
+    /// `pool` for `teedev`, creating the heap node on first use.
+    ///
+    /// # Errors
+    /// `EBUSY` while the use case is still held by a previous registration;
+    /// `EINVAL` if the heap name is taken by a heap that is not a TEE heap.
+    pub fn tee_register_dma_heap(
+        &self,
+        teedev: &Arc<TeeDevice>,
+        use_case: UseCase,
+        pool: Box<dyn ProtMemPool>,
+    ) -> Result<()> {
+        let mut heaps = self.tee_heaps.lock().unwrap_or_else(|e| e.into_inner());
+        let heap = match heaps.get(&use_case) {
+            Some(h) => Arc::clone(h),
+            None => {
+                let h = TeeDmaHeap::new(use_case, Arc::clone(&self.dma_bufs));
+                self.dma_heaps.add(use_case.heap_name(), Arc::new(TeeHeapOps(Arc::clone(&h))))?;
+                heaps.insert(use_case, Arc::clone(&h));
+                h
+            }
+        };
+        heap.bind(teedev, pool)
+    }
+
+    /// `tee_device_put_all_dma_heaps`: unbinds every heap `teedev` bound.
+    /// Their nodes stay; live buffers drain.
+    pub fn tee_unregister_dma_heaps(&self, teedev: &Arc<TeeDevice>) {
+        let heaps: Vec<_> = self.tee_heaps.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for h in heaps {
+            h.unbind(teedev);
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! The dma-buf core: a buffer shared between the CPU, devices and the TEE,
+//! with an exporter that owns its memory.
+//!
+//! A [`DmaBuf`] lives in an `Arc`: every reference the kernel counts — a
+//! handle (fd), a device [`Attachment`], a CPU mapping, a TEE registration —
+//! is a clone of it. When the last one goes, the exporter's `release` runs,
+//! exactly once, from `Drop`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use serde::Serialize;
+use teeheap_platform::{Len, Master, PhysAddr, PhysRange, Platform};
+use teeheap_uapi::dma_buf::{DMA_BUF_NAME_LEN, DMA_BUF_SYNC_VALID_FLAGS_MASK};
+
+use crate::error::{Errno, Error, Result, einval};
+
+/// A scatter list: the physical ranges of a buffer, in buffer order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SgTable(Vec<PhysRange>);
+
+impl SgTable {
+    /// An empty scatter list.
+    pub const fn empty() -> SgTable {
+        SgTable(Vec::new())
+    }
+
+    /// A scatter list of `ranges`, in buffer order.
+    pub fn new(ranges: Vec<PhysRange>) -> SgTable {
+        SgTable(ranges)
+    }
+
+    /// The ranges.
+    pub fn ranges(&self) -> &[PhysRange] {
+        &self.0
+    }
+
+    /// Total bytes.
+    pub fn len(&self) -> u64 {
+        self.0.iter().map(PhysRange::len).sum()
+    }
+
+    /// Whether it holds no range.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Splits the buffer bytes `[offset, offset + len)` into physical
+    /// pieces, or `None` if they leave the buffer.
+    pub fn resolve(&self, mut offset: u64, len: u64) -> Option<Vec<PhysRange>> {
+        let end = offset.checked_add(len)?;
+        if end > self.len() {
+            return None;
+        }
+        let mut left = len;
+        let mut out = Vec::new();
+        for r in &self.0 {
+            if left == 0 {
+                break;
+            }
+            if offset >= r.len() {
+                offset -= r.len();
+                continue;
+            }
+            let take = (r.len() - offset).min(left);
+            out.push(r.subrange(offset, take)?);
+            left -= take;
+            offset = 0;
+        }
+        Some(out)
+    }
+}
+
+/// What a dma-buf's exporter does. Mirrors the kernel's `dma_buf_ops`:
+/// attach/detach, map/unmap for devices, optional CPU access, and release.
+pub trait DmaBufOps: Send + Sync + 'static {
+    /// The exporter's name as shown in bufinfo (e.g. `system`, `tee_heap`).
+    fn exporter(&self) -> &'static str;
+
+    /// The buffer's pages.
+    fn sg_table(&self) -> &SgTable;
+
+    /// Whether the memory is protected (no normal-world CPU access).
+    fn is_protected(&self) -> bool;
+
+    /// A device attaches. The default accepts every device.
+    ///
+    /// # Errors
+    /// An exporter may refuse a device it cannot serve.
+    fn attach(&self, _dev: Master) -> Result<()> {
+        Ok(())
+    }
+
+    /// A device detaches.
+    fn detach(&self, _dev: Master) {}
+
+    /// Maps the buffer for an attached device: a copy of the scatter list.
+    ///
+    /// # Errors
+    /// Exporter-specific.
+    fn map(&self, _dev: Master) -> Result<SgTable> {
+        Ok(self.sg_table().clone())
+    }
+
+    /// Undoes [`Self::map`].
+    fn unmap(&self, _dev: Master, _sgt: SgTable) {}
+
+    /// Whether the normal-world CPU may map the buffer.
+    ///
+    /// # Errors
+    /// `EINVAL` by default: an exporter without an mmap op.
+    fn mmap(&self) -> Result<()> {
+        Err(einval("the exporter has no mmap"))
+    }
+
+    /// Called when the last reference is gone; frees the memory. Runs
+    /// exactly once.
+    fn release(&mut self);
+
+    /// The exporter as `Any`, so an importer can recognise buffers of its
+    /// own exporters (the TEE accepts only its protected heaps' buffers).
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// Identifies a dma-buf for its whole life (like its inode number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct BufId(pub u64);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A dma-buf. See the module documentation.
+pub struct DmaBuf {
+    id: BufId,
+    size: Len,
+    ops: Box<dyn DmaBufOps>,
+    name: Mutex<Option<String>>,
+    attachments: Mutex<Vec<Master>>,
+    created: Instant,
+    list: Weak<DmaBufList>,
+}
+
+impl std::fmt::Debug for DmaBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DmaBuf")
+            .field("id", &self.id)
+            .field("size", &self.size)
+            .field("exporter", &self.ops.exporter())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DmaBuf {
+    /// Exports a buffer of `size` bytes whose memory `ops` owns, and lists it
+    /// in `list` (if given) until it is released.
+    pub fn export(size: Len, ops: Box<dyn DmaBufOps>, list: Option<&Arc<DmaBufList>>) -> Arc<DmaBuf> {
+        debug_assert_eq!(ops.sg_table().len(), size.bytes(), "sg table must cover the buffer");
+        let buf = Arc::new(DmaBuf {
+            id: BufId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            size,
+            ops,
+            name: Mutex::new(None),
+            attachments: Mutex::new(Vec::new()),
+            created: Instant::now(),
+            list: list.map(Arc::downgrade).unwrap_or_default(),
+        });
+        if let Some(list) = list {
+            list.insert(&buf);
+        }
+        buf
+    }
+
+    /// Its identity.
+    pub fn id(&self) -> BufId {
+        self.id
+    }
+
+    /// Its size in bytes (what `lseek(fd, 0, SEEK_END)` returns).
+    pub fn size(&self) -> Len {
+        self.size
+    }
+
+    /// The exporter's name.
+    pub fn exporter(&self) -> &'static str {
+        self.ops.exporter()
+    }
+
+    /// Whether the memory is protected.
+    pub fn is_protected(&self) -> bool {
+        self.ops.is_protected()
+    }
+
+    /// The physical pages (for the TEE and observability; devices use
+    /// [`Attachment::map`]).
+    pub fn sg_table(&self) -> &SgTable {
+        self.ops.sg_table()
+    }
+
+    /// The exporter, for exporters that recognise their own buffers (the TEE
+    /// checks that a dma-buf comes from one of its heaps).
+    pub fn ops(&self) -> &dyn DmaBufOps {
+        self.ops.as_ref()
+    }
+
+    /// The name set with `DMA_BUF_SET_NAME`, if any.
+    pub fn name(&self) -> Option<String> {
+        self.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `DMA_BUF_SET_NAME`: names the buffer (shown in bufinfo).
+    ///
+    /// # Errors
+    /// `EINVAL` if the name, without its NUL, is [`DMA_BUF_NAME_LEN`] bytes
+    /// or longer (the kernel reads at most that many including the NUL).
+    pub fn set_name(&self, name: &str) -> Result<()> {
+        if name.len() >= DMA_BUF_NAME_LEN {
+            return Err(einval("dma-buf name too long"));
+        }
+        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.to_owned());
+        Ok(())
+    }
+
+    /// `DMA_BUF_IOCTL_SYNC`: validates the flags. The kernel then calls the
+    /// exporter's begin/end CPU access if it has them; none of ours needs to
+    /// do anything (the model's memory is coherent), so like an exporter
+    /// without those ops this succeeds.
+    ///
+    /// # Errors
+    /// `EINVAL` for bits outside `DMA_BUF_SYNC_VALID_FLAGS_MASK`.
+    pub fn sync(&self, flags: u64) -> Result<()> {
+        if flags & !DMA_BUF_SYNC_VALID_FLAGS_MASK != 0 {
+            return Err(einval("unknown dma-buf sync flags"));
+        }
+        Ok(())
+    }
+
+    /// A device attaches; the attachment keeps the buffer alive.
+    ///
+    /// # Errors
+    /// What the exporter's `attach` returns.
+    pub fn attach(self: &Arc<Self>, dev: Master) -> Result<Attachment> {
+        self.ops.attach(dev)?;
+        self.attachments.lock().unwrap_or_else(|e| e.into_inner()).push(dev);
+        Ok(Attachment { buf: Arc::clone(self), dev })
+    }
+
+    /// Maps the buffer for the normal-world CPU. The mapping keeps the
+    /// buffer alive; its accesses go through the platform's firewall as
+    /// [`Master::NsCpu`].
+    ///
+    /// # Errors
+    /// `EINVAL` if the exporter has no mmap (every protected buffer).
+    pub fn mmap(self: &Arc<Self>, platform: &Arc<Platform>) -> Result<CpuMapping> {
+        self.ops.mmap()?;
+        Ok(CpuMapping { buf: Arc::clone(self), platform: Arc::clone(platform) })
+    }
+
+    /// A snapshot for bufinfo.
+    pub fn info(&self) -> DmaBufInfo {
+        DmaBufInfo {
+            id: self.id,
+            size: self.size.bytes(),
+            exporter: self.exporter(),
+            name: self.name(),
+            protected: self.is_protected(),
+            ranges: self.sg_table().ranges().to_vec(),
+            attachments: self.attachments.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            age_ms: self.created.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+impl Drop for DmaBuf {
+    fn drop(&mut self) {
+        if let Some(list) = self.list.upgrade() {
+            list.remove(self.id);
+        }
+        tracing::trace!(id = self.id.0, exporter = self.ops.exporter(), "dma-buf released");
+        self.ops.release();
+    }
+}
+
+/// What bufinfo shows of one buffer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DmaBufInfo {
+    /// Identity.
+    pub id: BufId,
+    /// Size in bytes.
+    pub size: u64,
+    /// Exporter name.
+    pub exporter: &'static str,
+    /// Name set by user space.
+    pub name: Option<String>,
+    /// Whether it is protected memory.
+    pub protected: bool,
+    /// Physical ranges.
+    pub ranges: Vec<PhysRange>,
+    /// Attached devices.
+    pub attachments: Vec<Master>,
+    /// Milliseconds since export.
+    pub age_ms: u64,
+}
+
+/// A device's attachment to a buffer. Holds a reference on the buffer;
+/// dropping it detaches.
+#[derive(Debug)]
+pub struct Attachment {
+    buf: Arc<DmaBuf>,
+    dev: Master,
+}
+
+impl Attachment {
+    /// The attached device.
+    pub fn device(&self) -> Master {
+        self.dev
+    }
+
+    /// The buffer.
+    pub fn buffer(&self) -> &Arc<DmaBuf> {
+        &self.buf
+    }
+
+    /// Maps the buffer for the device: its own copy of the scatter list.
+    ///
+    /// # Errors
+    /// What the exporter's `map` returns.
+    pub fn map(&self) -> Result<SgTable> {
+        self.buf.ops.map(self.dev)
+    }
+
+    /// Unmaps a scatter list from [`Self::map`].
+    pub fn unmap(&self, sgt: SgTable) {
+        self.buf.ops.unmap(self.dev, sgt);
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        let mut list = self.buf.attachments.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = list.iter().position(|d| *d == self.dev) {
+            list.remove(i);
+        }
+        drop(list);
+        self.buf.ops.detach(self.dev);
+    }
+}
+
+/// A normal-world CPU mapping of a buffer (what `mmap` of the fd gives).
+/// Holds a reference on the buffer, as a VMA does.
+#[derive(Debug)]
+pub struct CpuMapping {
+    buf: Arc<DmaBuf>,
+    platform: Arc<Platform>,
+}
+
+impl CpuMapping {
+    fn pieces(&self, offset: u64, len: usize) -> Result<Vec<PhysRange>> {
+        self.buf.sg_table().resolve(offset, len as u64).ok_or(Error::new(Errno::EFAULT, "access past the mapping"))
+    }
+
+    /// Reads `buf.len()` bytes at `offset` of the buffer.
+    ///
+    /// # Errors
+    /// `EFAULT` past the end or if the firewall refuses (a fault on real
+    /// hardware).
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0;
+        for r in self.pieces(offset, buf.len())? {
+            let n = r.len() as usize;
+            self.platform
+                .read(Master::NsCpu, r.start(), &mut buf[done..done + n])
+                .map_err(|_| Error::new(Errno::EFAULT, "CPU access refused"))?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `offset` of the buffer.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<()> {
+        let mut done = 0;
+        for r in self.pieces(offset, data.len())? {
+            let n = r.len() as usize;
+            self.platform
+                .write(Master::NsCpu, r.start(), &data[done..done + n])
+                .map_err(|_| Error::new(Errno::EFAULT, "CPU access refused"))?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// The first physical address (for diagnostics).
+    pub fn phys_start(&self) -> Option<PhysAddr> {
+        self.buf.sg_table().ranges().first().map(PhysRange::start)
+    }
+}
+
+/// The list of live buffers (debugfs `dma_buf/bufinfo`). Buffers remove
+/// themselves on release.
+#[derive(Debug, Default)]
+pub struct DmaBufList {
+    bufs: Mutex<BTreeMap<BufId, Weak<DmaBuf>>>,
+}
+
+impl DmaBufList {
+    fn insert(&self, buf: &Arc<DmaBuf>) {
+        self.bufs.lock().unwrap_or_else(|e| e.into_inner()).insert(buf.id, Arc::downgrade(buf));
+    }
+
+    fn remove(&self, id: BufId) {
+        self.bufs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    /// How many buffers are alive.
+    pub fn len(&self) -> usize {
+        self.bufs.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no buffer is alive.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of every live buffer, by id.
+    pub fn snapshot(&self) -> Vec<DmaBufInfo> {
+        let live: Vec<Arc<DmaBuf>> =
+            self.bufs.lock().unwrap_or_else(|e| e.into_inner()).values().filter_map(Weak::upgrade).collect();
+        live.iter().map(|b| b.info()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Counting {
+        sg: SgTable,
+        released: Arc<AtomicUsize>,
+    }
+
+    impl DmaBufOps for Counting {
+        fn exporter(&self) -> &'static str {
+            "test"
+        }
+        fn sg_table(&self) -> &SgTable {
+            &self.sg
+        }
+        fn is_protected(&self) -> bool {
+            true
+        }
+        fn release(&mut self) {
+            self.released.fetch_add(1, Ordering::SeqCst);
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    fn range(start: u64, len: u64) -> PhysRange {
+        PhysRange::new(PhysAddr(start), len).unwrap()
+    }
+
+    fn buf(list: &Arc<DmaBufList>) -> (Arc<DmaBuf>, Arc<AtomicUsize>) {
+        let released = Arc::new(AtomicUsize::new(0));
+        let sg = SgTable::new(vec![range(0x1000, 0x1000), range(0x8000, 0x2000)]);
+        let ops = Counting { sg, released: Arc::clone(&released) };
+        (DmaBuf::export(Len::from_pages(3).unwrap(), Box::new(ops), Some(list)), released)
+    }
+
+    #[test]
+    fn release_runs_once_after_the_last_reference() {
+        let list = Arc::new(DmaBufList::default());
+        let (b, released) = buf(&list);
+        let handle2 = Arc::clone(&b);
+        let att = b.attach(Master::Display).unwrap();
+        assert_eq!(att.map().unwrap(), *b.sg_table());
+        assert_eq!(b.info().attachments, [Master::Display]);
+        drop(b);
+        drop(handle2);
+        assert_eq!(released.load(Ordering::SeqCst), 0, "the attachment still holds it");
+        assert_eq!(list.len(), 1);
+        drop(att);
+        assert_eq!(released.load(Ordering::SeqCst), 1);
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn protected_exporter_has_no_mmap_and_sync_validates() {
+        let list = Arc::new(DmaBufList::default());
+        let (b, _) = buf(&list);
+        let p = Arc::new(Platform::embedded_default().unwrap());
+        assert_eq!(b.mmap(&p).unwrap_err().errno(), Errno::EINVAL);
+        b.sync(teeheap_uapi::dma_buf::DMA_BUF_SYNC_RW).unwrap();
+        assert_eq!(b.sync(8).unwrap_err().errno(), Errno::EINVAL);
+        b.set_name("decoder-out").unwrap();
+        assert_eq!(b.name().as_deref(), Some("decoder-out"));
+        assert_eq!(b.set_name(&"x".repeat(32)).unwrap_err().errno(), Errno::EINVAL);
+    }
+
+    #[test]
+    fn resolve_splits_across_ranges() {
+        let sg = SgTable::new(vec![range(0x1000, 0x1000), range(0x8000, 0x2000)]);
+        assert_eq!(sg.resolve(0xff0, 0x20).unwrap(), [range(0x1ff0, 0x10), range(0x8000, 0x10)]);
+        assert_eq!(sg.resolve(0x1000, 0x2000).unwrap(), [range(0x8000, 0x2000)]);
+        assert!(sg.resolve(0x2fff, 2).is_none());
+        assert!(sg.resolve(u64::MAX, 2).is_none());
+        assert_eq!(sg.resolve(5, 0).unwrap(), []);
+    }
+}

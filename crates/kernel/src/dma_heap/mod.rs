@@ -1,0 +1,236 @@
+//! The dma-heap core: named allocation endpoints under `/dev/dma_heap`.
+//!
+//! The registry holds every heap by its unique [`HeapName`]; a heap lives as
+//! long as the registry or any open node refers to it. `DMA_HEAP_IOCTL_ALLOC`
+//! is handled here exactly as the kernel does it: dispatch on the command
+//! number only, the caller's struct size honoured in both directions, the
+//! same validation order and errno.
+
+pub mod system;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use teeheap_platform::Len;
+use teeheap_uapi::dma_heap::{
+    DMA_HEAP_IOCTL_ALLOC, DMA_HEAP_VALID_FD_FLAGS, DMA_HEAP_VALID_HEAP_FLAGS, DmaHeapAllocationData,
+};
+use teeheap_uapi::ioc;
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::dma_buf::DmaBuf;
+use crate::error::{Errno, Error, Result, efault, einval};
+use crate::file::{FdInstaller, File};
+use crate::uaccess::{UserMemory, UserPtr};
+
+/// The kernel's limit on the number of heaps (minor numbers).
+pub const MAX_HEAPS: usize = 128;
+
+/// A heap's name: non-empty, and usable as a file name under
+/// `/dev/dma_heap` (no `/`, no NUL, not `.` or `..`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct HeapName(String);
+
+impl HeapName {
+    /// Validates `name`.
+    ///
+    /// # Errors
+    /// `EINVAL` for an empty name, `.`/`..`, or one with `/` or NUL.
+    pub fn new(name: &str) -> Result<HeapName> {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) || name.len() > 255 {
+            return Err(einval("bad heap name"));
+        }
+        Ok(HeapName(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for HeapName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What `teeheap ls` shows of a heap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeapInfo {
+    /// The heap's name.
+    pub name: HeapName,
+    /// Whether its memory is protected.
+    pub protected: bool,
+    /// State: `ready`, `unbound`, `draining` ...
+    pub state: String,
+    /// Where its memory comes from.
+    pub pool: String,
+    /// Bytes it can hold.
+    pub capacity: u64,
+    /// Bytes in live buffers.
+    pub used: u64,
+    /// Live buffers.
+    pub buffers: u64,
+}
+
+/// What a heap does (the kernel's `dma_heap_ops`).
+pub trait DmaHeapOps: Send + Sync + 'static {
+    /// Allocates a buffer of `len` bytes. The core has already validated
+    /// the flags and rounded the length.
+    ///
+    /// # Errors
+    /// `ENOMEM` when out of memory, `EINVAL` when the heap cannot allocate
+    /// at all (e.g. no backend bound), others heap-specific.
+    fn allocate(&self, len: Len, fd_flags: u32, heap_flags: u64) -> Result<Arc<DmaBuf>>;
+
+    /// Usage and state for reports; `name` is filled in by the core.
+    fn info(&self, name: &HeapName) -> HeapInfo;
+}
+
+/// A registered heap.
+pub struct DmaHeap {
+    name: HeapName,
+    ops: Arc<dyn DmaHeapOps>,
+}
+
+impl fmt::Debug for DmaHeap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DmaHeap").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl DmaHeap {
+    /// Its name.
+    pub fn name(&self) -> &HeapName {
+        &self.name
+    }
+
+    /// Usage and state.
+    pub fn info(&self) -> HeapInfo {
+        self.ops.info(&self.name)
+    }
+
+    /// Allocates a buffer as `dma_heap_buffer_alloc` does: validates
+    /// `fd_flags`, then `heap_flags`, then rounds `len` up to pages.
+    ///
+    /// # Errors
+    /// `EINVAL` for flags outside `O_CLOEXEC|O_ACCMODE`, any heap flag, or a
+    /// length that is 0 after rounding; then whatever the heap returns.
+    pub fn allocate(&self, len: u64, fd_flags: u32, heap_flags: u64) -> Result<Arc<DmaBuf>> {
+        if fd_flags & !DMA_HEAP_VALID_FD_FLAGS != 0 {
+            return Err(einval("fd_flags outside O_CLOEXEC|O_ACCMODE"));
+        }
+        if heap_flags & !DMA_HEAP_VALID_HEAP_FLAGS != 0 {
+            return Err(einval("heap_flags must be 0"));
+        }
+        let len = Len::page_align(len).ok_or(einval("length is 0 after page rounding"))?;
+        self.ops.allocate(len, fd_flags, heap_flags)
+    }
+
+    /// An ioctl on an open heap node, as `dma_heap_ioctl`: the request is
+    /// chosen by its number alone; `min(user size, kernel size)` bytes are
+    /// copied in when both sides read, the rest zero-filled; the user size
+    /// is copied out when both sides write — even when the handler failed,
+    /// as the kernel does. Returns the ioctl's return value (0).
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown request number and every ALLOC validation;
+    /// `EFAULT` when the caller's struct cannot be read or written (after a
+    /// successful allocation the new fd stays installed then, as in Linux).
+    pub fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn FdInstaller) -> Result<i64> {
+        const CMDS: [u32; 1] = [DMA_HEAP_IOCTL_ALLOC];
+        let Some(&kcmd) = CMDS.get(ioc::nr(cmd) as usize) else {
+            return Err(einval("unknown dma-heap ioctl number"));
+        };
+        let kernel_size = ioc::size(kcmd) as usize;
+        let user_size = ioc::size(cmd) as usize;
+        let both = |dir: u32| ioc::dir(cmd) & ioc::dir(kcmd) & dir != 0;
+        let in_size = if both(ioc::IOC_WRITE) { user_size } else { 0 };
+        let out_size = if both(ioc::IOC_READ) { user_size } else { 0 };
+        let mut kdata = vec![0u8; in_size.max(out_size).max(kernel_size)];
+        mem.read(arg, &mut kdata[..in_size]).map_err(|_| efault("cannot read the ioctl argument"))?;
+
+        let ret = match kcmd {
+            DMA_HEAP_IOCTL_ALLOC => self.ioctl_alloc(&mut kdata[..kernel_size], files),
+            _ => return Err(Error::new(Errno::ENOTTY, "unhandled dma-heap ioctl")),
+        };
+        mem.write(arg, &kdata[..out_size]).map_err(|_| efault("cannot write the ioctl argument"))?;
+        ret
+    }
+
+    fn ioctl_alloc(&self, kdata: &mut [u8], files: &mut dyn FdInstaller) -> Result<i64> {
+        let data = DmaHeapAllocationData::mut_from_bytes(kdata).map_err(|_| einval("bad argument size"))?;
+        if data.fd != 0 {
+            return Err(einval("fd must be 0 on input"));
+        }
+        let buf = self.allocate(data.len, data.fd_flags, data.heap_flags)?;
+        let fd = files.install(File::DmaBuf(buf), data.fd_flags)?;
+        data.fd = fd as u32;
+        tracing::debug!(heap = %self.name, fd, len = data.len, "dma-heap alloc");
+        Ok(0)
+    }
+}
+
+/// The registry of heaps (the `/dev/dma_heap` directory).
+#[derive(Default)]
+pub struct DmaHeapRegistry {
+    heaps: RwLock<BTreeMap<HeapName, Arc<DmaHeap>>>,
+}
+
+impl fmt::Debug for DmaHeapRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.list().iter().map(|h| h.name.clone())).finish()
+    }
+}
+
+impl DmaHeapRegistry {
+    /// Adds a heap, as `dma_heap_add`.
+    ///
+    /// # Errors
+    /// `EINVAL` for a bad name; `EBUSY` when [`MAX_HEAPS`] heaps exist (the
+    /// kernel runs out of minors before it compares names); `EINVAL` for a
+    /// name already registered.
+    pub fn add(&self, name: &str, ops: Arc<dyn DmaHeapOps>) -> Result<Arc<DmaHeap>> {
+        let name = HeapName::new(name)?;
+        let mut heaps = self.heaps.write().unwrap_or_else(|e| e.into_inner());
+        if heaps.len() >= MAX_HEAPS {
+            return Err(Error::new(Errno::EBUSY, "no free dma-heap minor"));
+        }
+        if heaps.contains_key(&name) {
+            return Err(einval("a dma-heap with this name exists"));
+        }
+        let heap = Arc::new(DmaHeap { name: name.clone(), ops });
+        heaps.insert(name, Arc::clone(&heap));
+        tracing::info!(heap = %heap.name, "dma-heap added");
+        Ok(heap)
+    }
+
+    /// Opens `/dev/dma_heap/<name>`.
+    ///
+    /// # Errors
+    /// `ENOENT` if no such heap exists.
+    pub fn open(&self, name: &str) -> Result<Arc<DmaHeap>> {
+        let heaps = self.heaps.read().unwrap_or_else(|e| e.into_inner());
+        heaps.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no such dma-heap"))
+    }
+
+    /// Every heap, by name.
+    pub fn list(&self) -> Vec<Arc<DmaHeap>> {
+        self.heaps.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+}
+
+impl std::borrow::Borrow<str> for HeapName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Builds a `DmaHeapAllocationData` as bytes (for callers and tests).
+pub fn alloc_request(len: u64, fd_flags: u32) -> Vec<u8> {
+    DmaHeapAllocationData { len, fd: 0, fd_flags, heap_flags: 0 }.as_bytes().to_vec()
+}

@@ -1,0 +1,134 @@
+//! The `system` heap: normal, page-backed memory that the CPU may map, as on
+//! every Linux system. Pipelines use it for their ordinary buffers.
+//!
+//! Pages come from the platform's normal memory (DRAM outside every
+//! carveout), are zeroed before they are handed out, and go back when the
+//! buffer's last reference is released.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use teeheap_platform::{Len, Master, PhysRange, Platform};
+
+use crate::dma_buf::{DmaBuf, DmaBufList, DmaBufOps, SgTable};
+use crate::dma_heap::{DmaHeapOps, HeapInfo, HeapName};
+use crate::error::{Result, enomem};
+use crate::mm::PageAllocator;
+
+/// The name the system heap is registered under.
+pub const SYSTEM_HEAP_NAME: &str = "system";
+
+#[derive(Debug)]
+struct Shared {
+    platform: Arc<Platform>,
+    pages: Vec<PageAllocator>,
+    used: AtomicU64,
+    buffers: AtomicU64,
+}
+
+/// The system heap. See the module documentation.
+#[derive(Debug)]
+pub struct SystemHeap {
+    shared: Arc<Shared>,
+    list: Arc<DmaBufList>,
+}
+
+impl SystemHeap {
+    /// A system heap over the normal memory of `platform`, listing its
+    /// buffers in `list`.
+    pub fn new(platform: Arc<Platform>, list: Arc<DmaBufList>) -> SystemHeap {
+        let pages = platform.normal_memory().into_iter().map(PageAllocator::new).collect();
+        SystemHeap {
+            shared: Arc::new(Shared { platform, pages, used: AtomicU64::new(0), buffers: AtomicU64::new(0) }),
+            list,
+        }
+    }
+
+    /// Normal-memory allocator shared with other users of normal memory
+    /// (TEE shared memory, dynamic pools): allocates `len` zeroed bytes.
+    pub fn alloc_pages(&self, len: Len) -> Option<PhysRange> {
+        self.shared.alloc(len)
+    }
+
+    /// Returns pages from [`Self::alloc_pages`].
+    pub fn free_pages(&self, r: PhysRange) {
+        self.shared.free(r);
+    }
+}
+
+impl Shared {
+    fn alloc(&self, len: Len) -> Option<PhysRange> {
+        let r = self.pages.iter().find_map(|p| p.alloc(len))?;
+        // Fresh pages never show a previous owner's data.
+        self.platform.fill(Master::NsCpu, r, 0).expect("normal memory is open to the kernel");
+        Some(r)
+    }
+
+    fn free(&self, r: PhysRange) {
+        let owner = self.pages.iter().find(|p| p.range().contains_range(&r));
+        if let Err(e) = owner.map(|p| p.free(r)).unwrap_or(Ok(())) {
+            tracing::error!(range = %r, error = %e, "system heap: free of an unallocated range");
+            debug_assert!(false, "system heap: free of an unallocated range {r}");
+        }
+    }
+}
+
+struct SystemBuffer {
+    sg: SgTable,
+    heap: Arc<Shared>,
+}
+
+impl DmaBufOps for SystemBuffer {
+    fn exporter(&self) -> &'static str {
+        "system"
+    }
+
+    fn sg_table(&self) -> &SgTable {
+        &self.sg
+    }
+
+    fn is_protected(&self) -> bool {
+        false
+    }
+
+    fn mmap(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        let bytes = self.sg.len();
+        for r in self.sg.ranges() {
+            self.heap.free(*r);
+        }
+        self.heap.used.fetch_sub(bytes, Ordering::Relaxed);
+        self.heap.buffers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl DmaHeapOps for SystemHeap {
+    fn allocate(&self, len: Len, _fd_flags: u32, _heap_flags: u64) -> Result<Arc<DmaBuf>> {
+        let r = self.shared.alloc(len).ok_or(enomem("normal memory exhausted"))?;
+        self.shared.used.fetch_add(len.bytes(), Ordering::Relaxed);
+        self.shared.buffers.fetch_add(1, Ordering::Relaxed);
+        let ops = SystemBuffer { sg: SgTable::new(vec![r]), heap: Arc::clone(&self.shared) };
+        Ok(DmaBuf::export(len, Box::new(ops), Some(&self.list)))
+    }
+
+    fn info(&self, name: &HeapName) -> HeapInfo {
+        let capacity = self.shared.pages.iter().map(|p| p.stats().capacity).sum();
+        let ranges: Vec<String> = self.shared.pages.iter().map(|p| p.range().to_string()).collect();
+        HeapInfo {
+            name: name.clone(),
+            protected: false,
+            state: "ready".into(),
+            pool: format!("normal memory {}", ranges.join(" ")),
+            capacity,
+            used: self.shared.used.load(Ordering::Relaxed),
+            buffers: self.shared.buffers.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,579 @@
+//! Page-granular range allocator: hands out runs of page indices from a
+//! fixed range `[0, total)`, best fit, with `O(log n)` alloc and free.
+//!
+//! It backs the static carveout pool, like the kernel's genalloc-backed
+//! static protected pool, but it is a pure data structure over page indices:
+//! it knows nothing of physical addresses, and it keeps no per-allocation
+//! metadata. The caller keeps the [`PageRun`] that [`RangeAllocator::alloc`]
+//! returned and hands it back to [`RangeAllocator::free`].
+//!
+//! Only the free holes are stored, twice: ordered by address (to coalesce a
+//! freed run with its neighbours) and ordered by `(len, start)` (to find the
+//! best fit with one range query).
+//!
+//! # Invariants
+//!
+//! - Every hole has `len > 0` and lies inside `[0, total)`.
+//! - Holes never overlap and are never adjacent: free space is fully
+//!   coalesced, so each hole is a maximal free run.
+//! - Both maps hold exactly the same set of holes.
+//! - The free-page counter equals the sum of the hole lengths.
+//!
+//! [`RangeAllocator::check_invariants`] verifies all of them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A run of pages `[start, start + len)` inside the managed range, in pages.
+///
+/// Runs returned by [`RangeAllocator`] always have `len > 0` and an end that
+/// does not overflow `u64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PageRun {
+    /// Index of the first page.
+    pub start: u64,
+    /// Number of pages.
+    pub len: u64,
+}
+
+impl PageRun {
+    /// One past the last page, `start + len`, or `None` on overflow.
+    #[must_use]
+    pub const fn checked_end(self) -> Option<u64> {
+        self.start.checked_add(self.len)
+    }
+}
+
+/// Why [`RangeAllocator::free`] refused a run. The allocator is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FreeError {
+    /// The run reaches past the managed range (or its end overflows).
+    #[error("pages {} +{} lie outside the managed range of {total} pages", run.start, run.len)]
+    OutOfRange {
+        /// The run passed to `free`.
+        run: PageRun,
+        /// Pages managed by the allocator.
+        total: u64,
+    },
+    /// The run is empty or overlaps free space: a double free, or a run that
+    /// was never allocated.
+    #[error("pages {} +{} are not (all) allocated", run.start, run.len)]
+    NotAllocated {
+        /// The run passed to `free`.
+        run: PageRun,
+    },
+}
+
+/// Best-fit allocator of page runs over `[0, total)`.
+///
+/// Alloc, free and [`largest_free`](Self::largest_free) are `O(log h)` for
+/// `h` holes; memory is `O(h)`, independent of the number of live runs.
+///
+/// # Examples
+///
+/// ```
+/// use teeheap_kernel::pool::range_alloc::{FreeError, PageRun, RangeAllocator};
+///
+/// let mut ra = RangeAllocator::new(16);
+/// let a = ra.alloc(4).unwrap();
+/// assert_eq!(a, PageRun { start: 0, len: 4 });
+/// let b = ra.alloc_aligned(4, 8).unwrap();
+/// assert_eq!(b.start, 8);
+/// assert_eq!(ra.used_pages(), 8);
+///
+/// ra.free(a).unwrap();
+/// assert_eq!(ra.free(a), Err(FreeError::NotAllocated { run: a }));
+/// ra.free(b).unwrap();
+/// assert_eq!(ra.hole_count(), 1);
+/// assert_eq!(ra.largest_free(), 16);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeAllocator {
+    /// Pages managed, `[0, total)`.
+    total: u64,
+    /// Sum of hole lengths.
+    free: u64,
+    /// Holes by address: `start -> len`.
+    by_addr: BTreeMap<u64, u64>,
+    /// Holes by size: `(len, start)`.
+    by_size: BTreeSet<(u64, u64)>,
+}
+
+impl RangeAllocator {
+    /// An allocator managing pages `[0, pages)`, all free. `pages` may be 0.
+    #[must_use]
+    pub fn new(pages: u64) -> Self {
+        let mut ra = Self { total: pages, free: 0, by_addr: BTreeMap::new(), by_size: BTreeSet::new() };
+        if pages > 0 {
+            ra.insert_hole(0, pages);
+            ra.free = pages;
+        }
+        ra
+    }
+
+    /// Allocates `pages` pages from the smallest hole that fits; among holes
+    /// of that size, the one with the lowest address. The run starts at the
+    /// hole's start.
+    ///
+    /// Returns `None` if `pages == 0` or no hole is large enough. `O(log h)`.
+    pub fn alloc(&mut self, pages: u64) -> Option<PageRun> {
+        if pages == 0 {
+            return None;
+        }
+        let &(len, start) = self.by_size.range((pages, 0)..).next()?;
+        Some(self.carve(start, len, start, pages))
+    }
+
+    /// Allocates `pages` pages starting at a multiple of `align` pages, from
+    /// the smallest hole that can hold such a run (lowest address among
+    /// holes of that size), at the lowest aligned start inside that hole.
+    ///
+    /// Returns `None` if `pages == 0`, `align` is not a power of two, or no
+    /// hole can hold an aligned run. `O(k log h)`, where `k` is the number of
+    /// holes of `pages..pages + align - 1` pages (any larger hole always fits).
+    pub fn alloc_aligned(&mut self, pages: u64, align: u64) -> Option<PageRun> {
+        if pages == 0 || !align.is_power_of_two() {
+            return None;
+        }
+        let mask = align - 1;
+        let (len, start, at) = self.by_size.range((pages, 0)..).find_map(|&(len, start)| {
+            // Holes never overflow, so `start + len` is exact.
+            let end = start + len;
+            let at = start.checked_add(mask)? & !mask;
+            let fits = at.checked_add(pages).is_some_and(|e| e <= end);
+            fits.then_some((len, start, at))
+        })?;
+        Some(self.carve(start, len, at, pages))
+    }
+
+    /// Returns `run` to the free space, coalescing it with the holes on
+    /// either side. `O(log h)`.
+    ///
+    /// Without per-allocation metadata the allocator checks only that every
+    /// page of `run` is in range and allocated: freeing part of an allocated
+    /// run, or two adjacent runs at once, is accepted and leaves consistent
+    /// state.
+    ///
+    /// # Errors
+    ///
+    /// Nothing is changed on error.
+    /// - [`FreeError::OutOfRange`] if `run` reaches past the managed range or
+    ///   its end overflows.
+    /// - [`FreeError::NotAllocated`] if `run` is empty or any of its pages is
+    ///   free (double free, or a run that was never allocated).
+    pub fn free(&mut self, run: PageRun) -> Result<(), FreeError> {
+        let total = self.total;
+        let end = run.checked_end().filter(|&end| end <= total).ok_or(FreeError::OutOfRange { run, total })?;
+        if run.len == 0 {
+            return Err(FreeError::NotAllocated { run });
+        }
+        // The last hole starting before `end` is the only one that can
+        // overlap `run`; if it does not, it is the left neighbour candidate.
+        let left = self.by_addr.range(..end).next_back().map(|(&s, &l)| (s, l));
+        let mut new_start = run.start;
+        let mut new_len = run.len;
+        if let Some((s, l)) = left {
+            let hole_end = s + l;
+            if hole_end > run.start {
+                return Err(FreeError::NotAllocated { run });
+            }
+            if hole_end == run.start {
+                self.remove_hole(s, l);
+                new_start = s;
+                new_len += l;
+            }
+        }
+        if let Some(&l) = self.by_addr.get(&end) {
+            self.remove_hole(end, l);
+            new_len += l;
+        }
+        self.insert_hole(new_start, new_len);
+        self.free += run.len;
+        Ok(())
+    }
+
+    /// Pages managed, free or not.
+    #[must_use]
+    pub fn total_pages(&self) -> u64 {
+        self.total
+    }
+
+    /// Pages in holes.
+    #[must_use]
+    pub fn free_pages(&self) -> u64 {
+        self.free
+    }
+
+    /// Pages handed out and not yet freed.
+    #[must_use]
+    pub fn used_pages(&self) -> u64 {
+        self.total - self.free
+    }
+
+    /// Pages in the largest hole, 0 if none. `O(log h)`.
+    #[must_use]
+    pub fn largest_free(&self) -> u64 {
+        self.by_size.last().map_or(0, |&(len, _)| len)
+    }
+
+    /// The holes, by address. Each is a maximal free run.
+    pub fn free_runs(&self) -> impl Iterator<Item = PageRun> + '_ {
+        self.by_addr.iter().map(|(&start, &len)| PageRun { start, len })
+    }
+
+    /// Number of holes.
+    #[must_use]
+    pub fn hole_count(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    /// Checks every invariant in the module doc. `O(h log h)`; for tests.
+    ///
+    /// # Errors
+    ///
+    /// A description of the first broken invariant.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.by_addr.len() != self.by_size.len() {
+            return Err(format!("{} holes by address but {} by size", self.by_addr.len(), self.by_size.len()));
+        }
+        let mut sum: u64 = 0;
+        let mut prev_end: Option<u64> = None;
+        for (&start, &len) in &self.by_addr {
+            let end = start.checked_add(len).ok_or_else(|| format!("hole {start} +{len} overflows"))?;
+            if len == 0 {
+                return Err(format!("empty hole at {start}"));
+            }
+            if end > self.total {
+                return Err(format!("hole {start} +{len} past total {}", self.total));
+            }
+            if prev_end.is_some_and(|p| p >= start) {
+                return Err(format!("hole {start} +{len} overlaps or touches the previous one"));
+            }
+            if !self.by_size.contains(&(len, start)) {
+                return Err(format!("hole {start} +{len} missing from by_size"));
+            }
+            sum += len;
+            prev_end = Some(end);
+        }
+        if sum != self.free {
+            return Err(format!("holes hold {sum} pages but free counter is {}", self.free));
+        }
+        Ok(())
+    }
+
+    /// Takes `[at, at + pages)` out of hole `[start, start + len)`, keeping
+    /// what is left on either side as holes.
+    fn carve(&mut self, start: u64, len: u64, at: u64, pages: u64) -> PageRun {
+        let end = start + len;
+        let run_end = at + pages;
+        debug_assert!(start <= at && run_end <= end);
+        self.remove_hole(start, len);
+        if at > start {
+            self.insert_hole(start, at - start);
+        }
+        if end > run_end {
+            self.insert_hole(run_end, end - run_end);
+        }
+        self.free -= pages;
+        PageRun { start: at, len: pages }
+    }
+
+    fn insert_hole(&mut self, start: u64, len: u64) {
+        let prev = self.by_addr.insert(start, len);
+        let fresh = self.by_size.insert((len, start));
+        debug_assert!(prev.is_none() && fresh);
+    }
+
+    fn remove_hole(&mut self, start: u64, len: u64) {
+        let prev = self.by_addr.remove(&start);
+        let found = self.by_size.remove(&(len, start));
+        debug_assert!(prev == Some(len) && found);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(start: u64, len: u64) -> PageRun {
+        PageRun { start, len }
+    }
+
+    fn holes(ra: &RangeAllocator) -> Vec<(u64, u64)> {
+        ra.free_runs().map(|r| (r.start, r.len)).collect()
+    }
+
+    /// An allocator over `total` pages whose holes are exactly `free`
+    /// (non-adjacent, by address).
+    fn with_holes(total: u64, free: &[(u64, u64)]) -> RangeAllocator {
+        let mut ra = RangeAllocator::new(total);
+        if total > 0 {
+            assert_eq!(ra.alloc(total), Some(run(0, total)));
+        }
+        for &(s, l) in free {
+            ra.free(run(s, l)).unwrap();
+        }
+        assert_eq!(holes(&ra), free);
+        ra.check_invariants().unwrap();
+        ra
+    }
+
+    /// Frees `r` in a clone of `ra`, expects `err`, and that nothing changed.
+    fn check_free_err(ra: &RangeAllocator, r: PageRun, err: FreeError) {
+        let mut after = ra.clone();
+        assert_eq!(after.free(r), Err(err), "free({r:?})");
+        assert_eq!(&after, ra, "state changed by rejected free({r:?})");
+    }
+
+    #[test]
+    fn new_and_empty_range() {
+        for total in [0, 1, 7, u64::MAX] {
+            let ra = RangeAllocator::new(total);
+            ra.check_invariants().unwrap();
+            assert_eq!(ra.total_pages(), total);
+            assert_eq!(ra.free_pages(), total);
+            assert_eq!(ra.used_pages(), 0);
+            assert_eq!(ra.largest_free(), total);
+            assert_eq!(ra.hole_count(), usize::from(total > 0));
+        }
+        let mut ra = RangeAllocator::new(0);
+        assert_eq!(ra.alloc(1), None);
+        assert_eq!(ra.alloc_aligned(1, 1), None);
+        assert_eq!(holes(&ra), []);
+    }
+
+    #[test]
+    fn zero_size_alloc_is_none() {
+        let mut ra = RangeAllocator::new(8);
+        let before = ra.clone();
+        assert_eq!(ra.alloc(0), None);
+        assert_eq!(ra.alloc_aligned(0, 1), None);
+        assert_eq!(ra.alloc_aligned(0, 4), None);
+        assert_eq!(ra, before);
+    }
+
+    #[test]
+    fn exact_fit() {
+        let mut ra = RangeAllocator::new(8);
+        assert_eq!(ra.alloc(8), Some(run(0, 8)));
+        assert_eq!(holes(&ra), []);
+        assert_eq!(ra.alloc(1), None);
+        assert_eq!(ra.largest_free(), 0);
+
+        // An exact-size hole is preferred over a larger one at a lower address.
+        let mut ra = with_holes(32, &[(0, 8), (10, 3)]);
+        assert_eq!(ra.alloc(3), Some(run(10, 3)));
+        assert_eq!(holes(&ra), [(0, 8)]);
+    }
+
+    #[test]
+    fn best_fit_table() {
+        // Holes: 4 @0, 2 @10, 8 @20, 2 @30, 3 @40, 5 @50.
+        let free = [(0, 4), (10, 2), (20, 8), (30, 2), (40, 3), (50, 5)];
+        // (request, expected start)
+        let cases: &[(u64, Option<u64>)] = &[
+            (1, Some(10)), // smallest holes are 2 @10 and 2 @30: lowest wins
+            (2, Some(10)),
+            (3, Some(40)),
+            (4, Some(0)),
+            (5, Some(50)),
+            (6, Some(20)),
+            (8, Some(20)),
+            (9, None),
+        ];
+        for &(req, want) in cases {
+            let mut ra = with_holes(64, &free);
+            let before = ra.clone();
+            let got = ra.alloc(req);
+            assert_eq!(got.map(|r| r.start), want, "alloc({req})");
+            ra.check_invariants().unwrap();
+            match got {
+                Some(r) => {
+                    assert_eq!(r.len, req);
+                    assert_eq!(ra.used_pages(), before.used_pages() + req);
+                }
+                None => assert_eq!(ra, before),
+            }
+        }
+    }
+
+    #[test]
+    fn split_leaves_remainder_and_largest_tracks() {
+        let mut ra = with_holes(64, &[(0, 4), (20, 8)]);
+        assert_eq!(ra.largest_free(), 8);
+        assert_eq!(ra.alloc(5), Some(run(20, 5)));
+        assert_eq!(holes(&ra), [(0, 4), (25, 3)]);
+        assert_eq!(ra.largest_free(), 4);
+        assert_eq!(ra.alloc(4), Some(run(0, 4)));
+        assert_eq!(ra.largest_free(), 3);
+    }
+
+    #[test]
+    fn alignment_table() {
+        let free = [(1, 3), (5, 11), (33, 31)];
+        // (pages, align, expected start, holes after)
+        #[allow(clippy::type_complexity)]
+        let cases: &[(u64, u64, Option<u64>, &[(u64, u64)])] = &[
+            (2, 2, Some(2), &[(1, 1), (5, 11), (33, 31)]),
+            (3, 1, Some(1), &[(5, 11), (33, 31)]),
+            (3, 4, Some(8), &[(1, 3), (5, 3), (11, 5), (33, 31)]),
+            (8, 8, Some(8), &[(1, 3), (5, 3), (33, 31)]),
+            (4, 16, Some(48), &[(1, 3), (5, 11), (33, 15), (52, 12)]),
+            (8, 16, Some(48), &[(1, 3), (5, 11), (33, 15), (56, 8)]),
+            (16, 32, None, &free),
+            (1, 64, None, &free),
+            (2, 3, None, &free), // not a power of two
+            (2, 0, None, &free),
+        ];
+        for &(pages, align, want, after) in cases {
+            let mut ra = with_holes(64, &free);
+            let got = ra.alloc_aligned(pages, align);
+            assert_eq!(got.map(|r| r.start), want, "alloc_aligned({pages}, {align})");
+            if let Some(r) = got {
+                assert_eq!(r.len, pages);
+                assert_eq!(r.start % align, 0);
+            }
+            assert_eq!(holes(&ra), after, "alloc_aligned({pages}, {align})");
+            ra.check_invariants().unwrap();
+        }
+    }
+
+    #[test]
+    fn aligned_near_u64_max_does_not_overflow() {
+        let top = 1u64 << 63;
+        let mut ra = RangeAllocator::new(u64::MAX);
+        assert_eq!(ra.alloc(1), Some(run(0, 1)));
+        assert_eq!(ra.alloc_aligned(1, top), Some(run(top, 1)));
+        assert_eq!(ra.alloc_aligned(top, top), None);
+        ra.check_invariants().unwrap();
+
+        let mut ra = RangeAllocator::new(u64::MAX);
+        assert_eq!(ra.alloc(u64::MAX - 1), Some(run(0, u64::MAX - 1)));
+        // Rounding the last hole's start up to `top` would overflow.
+        assert_eq!(ra.alloc_aligned(1, top), None);
+        assert_eq!(ra.alloc(1), Some(run(u64::MAX - 1, 1)));
+        ra.free(run(0, u64::MAX)).unwrap();
+        assert_eq!(holes(&ra), [(0, u64::MAX)]);
+    }
+
+    #[test]
+    fn coalesce_table() {
+        // Three runs a=0+4, b=4+4, c=8+4 over 12 pages; free them in every
+        // order and check the holes after each step.
+        let [a, b, c] = [run(0, 4), run(4, 4), run(8, 4)];
+        #[allow(clippy::type_complexity)]
+        let cases: &[(&str, [PageRun; 3], [&[(u64, u64)]; 3])] = &[
+            ("a b c: right then right", [a, b, c], [&[(0, 4)], &[(0, 8)], &[(0, 12)]]),
+            ("b a c: left", [b, a, c], [&[(4, 4)], &[(0, 8)], &[(0, 12)]]),
+            ("c b a: left then left", [c, b, a], [&[(8, 4)], &[(4, 8)], &[(0, 12)]]),
+            ("a c b: both", [a, c, b], [&[(0, 4)], &[(0, 4), (8, 4)], &[(0, 12)]]),
+            ("b c a: right", [b, c, a], [&[(4, 4)], &[(4, 8)], &[(0, 12)]]),
+            ("c a b: both", [c, a, b], [&[(8, 4)], &[(0, 4), (8, 4)], &[(0, 12)]]),
+        ];
+        for (name, order, steps) in cases {
+            let mut ra = RangeAllocator::new(12);
+            assert_eq!([ra.alloc(4), ra.alloc(4), ra.alloc(4)], [Some(a), Some(b), Some(c)]);
+            for (r, want) in order.iter().zip(steps) {
+                ra.free(*r).unwrap();
+                assert_eq!(holes(&ra), *want, "{name}: after free({r:?})");
+                ra.check_invariants().unwrap();
+            }
+            assert_eq!(ra.used_pages(), 0);
+        }
+    }
+
+    #[test]
+    fn double_free_rejected_state_unchanged() {
+        let mut ra = RangeAllocator::new(16);
+        let a = ra.alloc(4).unwrap();
+        let b = ra.alloc(4).unwrap();
+        ra.free(a).unwrap();
+        check_free_err(&ra, a, FreeError::NotAllocated { run: a });
+        // Overlapping a hole at either end or in the middle.
+        for r in [run(3, 2), run(2, 8), run(7, 2), run(8, 1), run(8, 8), run(0, 16)] {
+            check_free_err(&ra, r, FreeError::NotAllocated { run: r });
+        }
+        // An empty run was never allocated.
+        check_free_err(&ra, run(4, 0), FreeError::NotAllocated { run: run(4, 0) });
+        ra.free(b).unwrap();
+        check_free_err(&ra, b, FreeError::NotAllocated { run: b });
+        assert_eq!(holes(&ra), [(0, 16)]);
+    }
+
+    #[test]
+    fn free_out_of_range() {
+        let mut ra = RangeAllocator::new(16);
+        ra.alloc(16).unwrap();
+        for r in [run(16, 1), run(15, 2), run(100, 4), run(1, u64::MAX), run(u64::MAX, 1)] {
+            check_free_err(&ra, r, FreeError::OutOfRange { run: r, total: 16 });
+        }
+        let empty = RangeAllocator::new(0);
+        check_free_err(&empty, run(0, 1), FreeError::OutOfRange { run: run(0, 1), total: 0 });
+    }
+
+    #[test]
+    fn partial_and_merged_frees_are_accepted() {
+        // No metadata: any fully allocated, in-range run may be freed.
+        let mut ra = RangeAllocator::new(16);
+        let a = ra.alloc(8).unwrap();
+        let b = ra.alloc(8).unwrap();
+        ra.free(run(2, 2)).unwrap();
+        assert_eq!(holes(&ra), [(2, 2)]);
+        ra.free(run(4, 8)).unwrap(); // tail of a and head of b together
+        assert_eq!(holes(&ra), [(2, 10)]);
+        ra.free(run(0, 2)).unwrap();
+        ra.free(run(12, 4)).unwrap();
+        assert_eq!(holes(&ra), [(0, 16)]);
+        check_free_err(&ra, a, FreeError::NotAllocated { run: a });
+        check_free_err(&ra, b, FreeError::NotAllocated { run: b });
+    }
+
+    #[test]
+    fn full_then_empty() {
+        let mut ra = RangeAllocator::new(100);
+        let runs: Vec<PageRun> = (0..100).map(|_| ra.alloc(1).unwrap()).collect();
+        assert_eq!(runs, (0..100).map(|i| run(i, 1)).collect::<Vec<_>>());
+        assert_eq!(ra.alloc(1), None);
+        assert_eq!(ra.alloc_aligned(1, 1), None);
+        assert_eq!((ra.used_pages(), ra.free_pages(), ra.largest_free()), (100, 0, 0));
+        assert_eq!(ra.hole_count(), 0);
+        // Evens first: 50 separate holes; then odds join them all up.
+        for r in runs.iter().step_by(2) {
+            ra.free(*r).unwrap();
+        }
+        assert_eq!(ra.hole_count(), 50);
+        assert_eq!(ra.largest_free(), 1);
+        for r in runs.iter().skip(1).step_by(2) {
+            ra.free(*r).unwrap();
+            ra.check_invariants().unwrap();
+        }
+        assert_eq!(holes(&ra), [(0, 100)]);
+        assert_eq!((ra.used_pages(), ra.free_pages(), ra.largest_free()), (0, 100, 100));
+    }
+
+    #[test]
+    fn check_invariants_catches_corruption() {
+        let ok = with_holes(16, &[(0, 2), (8, 2)]);
+        let corrupt: [fn(&mut RangeAllocator); 5] = [
+            |ra| ra.free += 1,
+            |ra| ra.total = 9,
+            |ra| {
+                ra.by_size.remove(&(2, 8));
+            },
+            |ra| {
+                // Adjacent to the hole at 0.
+                ra.by_addr.insert(2, 1);
+                ra.by_size.insert((1, 2));
+                ra.free += 1;
+            },
+            |ra| {
+                ra.by_addr.insert(4, 0);
+                ra.by_size.insert((0, 4));
+            },
+        ];
+        for (i, f) in corrupt.iter().enumerate() {
+            let mut ra = ok.clone();
+            f(&mut ra);
+            assert!(ra.check_invariants().is_err(), "corruption {i} not caught");
+        }
+    }
+}

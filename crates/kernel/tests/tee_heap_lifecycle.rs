@@ -1,0 +1,227 @@
+//! The TEE protected heaps' lifecycle with the built-in backend: protection
+//! of buffers, release exactly once, unbind with live buffers, EBUSY.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use teeheap_kernel::backend::builtin::BuiltinBackend;
+use teeheap_kernel::dma_buf::SgTable;
+use teeheap_kernel::pool::carveout::CarveoutPool;
+use teeheap_kernel::pool::{PoolAlloc, PoolStats, ProtMemPool, ProtMemRef};
+use teeheap_kernel::tee::heap::ProtectedBuffer;
+use teeheap_kernel::tee::{TeeDesc, TeeDevice};
+use teeheap_kernel::{Errno, Kernel};
+use teeheap_platform::{AccessError, AccessKind, Len, Master, PAGE_SIZE, Platform, UseCase};
+
+fn boot() -> (Arc<Kernel>, BuiltinBackend) {
+    let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
+    let backend = BuiltinBackend::probe(&kernel).unwrap();
+    (kernel, backend)
+}
+
+#[test]
+fn ns_cpu_is_refused_on_protected_buffers_and_logged() {
+    let (kernel, _b) = boot();
+    let p = kernel.platform();
+    for uc in UseCase::ALL {
+        let buf = kernel.dma_heaps().open(uc.heap_name()).unwrap().allocate(3 * PAGE_SIZE, 0, 0).unwrap();
+        let start = buf.sg_table().ranges()[0].start();
+        let before = p.firewall().violation_count();
+        let mut bytes = [0u8; 64];
+        match p.read(Master::NsCpu, start, &mut bytes) {
+            Err(AccessError::Denied(v)) => {
+                assert_eq!((v.master, v.kind, v.range.start()), (Master::NsCpu, AccessKind::Read, start));
+            }
+            other => panic!("{uc}: NS read not refused: {other:?}"),
+        }
+        assert!(matches!(p.write(Master::NsCpu, start, b"leak"), Err(AccessError::Denied(_))));
+        assert_eq!(p.firewall().violation_count(), before + 2);
+        let log = p.firewall().violations();
+        assert_eq!(log.last().unwrap().kind, AccessKind::Write);
+        // No CPU mapping either: the tee heap has no mmap.
+        assert_eq!(buf.mmap(p).unwrap_err().errno(), Errno::EINVAL);
+        // The secure world may touch it.
+        p.write(Master::SecureCpu, start, b"secret").unwrap();
+    }
+}
+
+#[test]
+fn system_buffers_are_cpu_accessible() {
+    let (kernel, _b) = boot();
+    let p = kernel.platform();
+    let buf = kernel.dma_heaps().open("system").unwrap().allocate(10_000, 0, 0).unwrap();
+    let map = buf.mmap(p).unwrap();
+    let mut bytes = [0xffu8; 16];
+    map.read(0, &mut bytes).unwrap();
+    assert_eq!(bytes, [0; 16], "fresh pages are zeroed");
+    map.write(8190, b"across pages").unwrap();
+    map.read(8190, &mut bytes[..12]).unwrap();
+    assert_eq!(&bytes[..12], b"across pages");
+    assert_eq!(map.read(3 * PAGE_SIZE - 1, &mut bytes[..2]).unwrap_err().errno(), Errno::EFAULT);
+    assert_eq!(p.firewall().violation_count(), 0);
+}
+
+/// A pool that counts frees and destroys, wrapping a carveout pool.
+struct Counting {
+    inner: CarveoutPool,
+    frees: Arc<AtomicUsize>,
+    destroys: Arc<AtomicUsize>,
+}
+
+impl ProtMemPool for Counting {
+    fn alloc(&self, size: Len) -> teeheap_kernel::Result<PoolAlloc> {
+        self.inner.alloc(size)
+    }
+    fn free(&self, alloc: PoolAlloc) {
+        self.frees.fetch_add(1, Ordering::SeqCst);
+        self.inner.free(alloc)
+    }
+    fn update_shm(&self, alloc: &PoolAlloc) -> teeheap_kernel::Result<ProtMemRef> {
+        self.inner.update_shm(alloc)
+    }
+    fn destroy(&mut self) {
+        assert_eq!(self.inner.stats().used, 0, "destroyed with live buffers");
+        self.destroys.fetch_add(1, Ordering::SeqCst);
+        self.inner.destroy();
+    }
+    fn stats(&self) -> PoolStats {
+        self.inner.stats()
+    }
+}
+
+struct Counters {
+    frees: Arc<AtomicUsize>,
+    destroys: Arc<AtomicUsize>,
+}
+
+fn counting_pool(kernel: &Kernel, uc: UseCase) -> (Box<Counting>, Counters) {
+    let c = kernel.platform().carveout(uc).unwrap();
+    let frees = Arc::new(AtomicUsize::new(0));
+    let destroys = Arc::new(AtomicUsize::new(0));
+    let pool = Counting {
+        inner: CarveoutPool::new(&c.name, c.range).unwrap(),
+        frees: Arc::clone(&frees),
+        destroys: Arc::clone(&destroys),
+    };
+    (Box::new(pool), Counters { frees, destroys })
+}
+
+fn device() -> Arc<TeeDevice> {
+    TeeDevice::new("tee0", TeeDesc { impl_id: 1, impl_caps: 0, gen_caps: 1 })
+}
+
+#[test]
+fn release_of_last_reference_frees_exactly_once() {
+    let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
+    let dev = device();
+    let (pool, n) = counting_pool(&kernel, UseCase::SecureVideo);
+    kernel.tee_register_dma_heap(&dev, UseCase::SecureVideo, pool).unwrap();
+    let heap = kernel.dma_heaps().open("protected,secure-video").unwrap();
+    let buf = heap.allocate(PAGE_SIZE, 0, 0).unwrap();
+    let fd_dup = Arc::clone(&buf);
+    let att = buf.attach(Master::VideoDecoder).unwrap();
+    assert_eq!(att.map().unwrap(), *buf.sg_table());
+    drop(buf);
+    drop(fd_dup);
+    assert_eq!(n.frees.load(Ordering::SeqCst), 0, "the attachment still holds the buffer");
+    assert_eq!(heap.info().buffers, 1);
+    drop(att);
+    assert_eq!(n.frees.load(Ordering::SeqCst), 1);
+    assert_eq!(heap.info().used, 0);
+    assert_eq!(heap.info().buffers, 0);
+    assert_eq!(kernel.dma_bufs().len(), 0);
+    kernel.tee_unregister_dma_heaps(&dev);
+    assert_eq!(n.destroys.load(Ordering::SeqCst), 1);
+    assert_eq!(n.frees.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn unbind_with_live_buffer_then_drain_destroys_the_pool() {
+    let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
+    let dev = device();
+    let (pool, n) = counting_pool(&kernel, UseCase::TrustedUi);
+    kernel.tee_register_dma_heap(&dev, UseCase::TrustedUi, pool).unwrap();
+    let heap = kernel.dma_heaps().open("protected,trusted-ui").unwrap();
+    let old = heap.allocate(2 * PAGE_SIZE, 0, 0).unwrap();
+    let display = old.attach(Master::Display).unwrap();
+
+    kernel.tee_unregister_dma_heaps(&dev);
+    // No new allocation once the backend went away.
+    assert_eq!(heap.allocate(PAGE_SIZE, 0, 0).unwrap_err().errno(), Errno::EINVAL);
+    assert!(heap.info().state.starts_with("shutting down"));
+    // The node is still listed (upstream cannot remove heaps).
+    assert!(kernel.dma_heaps().open("protected,trusted-ui").is_ok());
+    // The old buffer still works for its devices and the secure world.
+    let sg = display.map().unwrap();
+    let p = kernel.platform();
+    p.write(Master::SecureCpu, sg.ranges()[0].start(), b"pin pad").unwrap();
+    let mut px = [0u8; 7];
+    p.read(Master::Display, sg.ranges()[0].start(), &mut px).unwrap();
+    assert_eq!(&px, b"pin pad");
+    let pb = old.ops().as_any().downcast_ref::<ProtectedBuffer>().unwrap();
+    assert!(matches!(pb.protmem_ref().unwrap(), ProtMemRef::Phys(_)));
+    assert_eq!(n.destroys.load(Ordering::SeqCst), 0, "pool lives while a buffer does");
+
+    // Re-registering the use case while the old buffer holds it: EBUSY.
+    let (pool2, n2) = counting_pool(&kernel, UseCase::TrustedUi);
+    assert_eq!(kernel.tee_register_dma_heap(&dev, UseCase::TrustedUi, pool2).unwrap_err().errno(), Errno::EBUSY);
+    assert_eq!(n2.destroys.load(Ordering::SeqCst), 0);
+
+    drop(old);
+    assert_eq!(n.destroys.load(Ordering::SeqCst), 0, "the attachment still holds it");
+    drop(display);
+    assert_eq!(n.frees.load(Ordering::SeqCst), 1);
+    assert_eq!(n.destroys.load(Ordering::SeqCst), 1);
+    assert_eq!(heap.info().state, "unbound");
+
+    // Once drained, the heap object is reused by a new registration.
+    let (pool3, n3) = counting_pool(&kernel, UseCase::TrustedUi);
+    kernel.tee_register_dma_heap(&dev, UseCase::TrustedUi, pool3).unwrap();
+    let fresh = heap.allocate(PAGE_SIZE, 0, 0).unwrap();
+    drop(fresh);
+    assert_eq!(n3.frees.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn second_registration_of_a_bound_use_case_is_ebusy() {
+    let (kernel, backend) = boot();
+    let (pool, n) = counting_pool(&kernel, UseCase::SecureVideo);
+    let err = kernel.tee_register_dma_heap(backend.device(), UseCase::SecureVideo, pool).unwrap_err();
+    assert_eq!(err.errno(), Errno::EBUSY);
+    let other = device();
+    let (pool, _) = counting_pool(&kernel, UseCase::SecureVideo);
+    assert_eq!(kernel.tee_register_dma_heap(&other, UseCase::SecureVideo, pool).unwrap_err().errno(), Errno::EBUSY);
+    assert_eq!(n.destroys.load(Ordering::SeqCst), 0, "a refused pool is dropped, never destroyed");
+    // A second built-in backend cannot probe either.
+    assert_eq!(BuiltinBackend::probe(&kernel).unwrap_err().errno(), Errno::EEXIST);
+    // The first one still works.
+    kernel.dma_heaps().open("protected,secure-video").unwrap().allocate(1, 0, 0).unwrap();
+}
+
+#[test]
+fn backend_removal_unregisters_devices_and_rebind_works_after_drain() {
+    let (kernel, backend) = boot();
+    assert_eq!(kernel.tee().list().len(), 2);
+    let v = kernel.tee().open("tee0").unwrap().version();
+    assert_eq!(v.impl_id, 1);
+    backend.remove();
+    assert_eq!(kernel.tee().open("tee0").unwrap_err().errno(), Errno::ENOENT);
+    let again = BuiltinBackend::probe(&kernel).unwrap();
+    let heap = kernel.dma_heaps().open("protected,secure-video-record").unwrap();
+    assert!(heap.allocate(PAGE_SIZE, 0, 0).is_ok());
+    drop(again);
+    assert_eq!(kernel.dma_heaps().list().len(), 4, "system + three protected heaps, never removed");
+}
+
+#[test]
+fn pool_exhaustion_and_reuse() {
+    let (kernel, _b) = boot();
+    let heap = kernel.dma_heaps().open("protected,trusted-ui").unwrap();
+    let cap = heap.info().capacity;
+    assert_eq!(cap, 64 << 20);
+    let all = heap.allocate(cap, 0, 0).unwrap();
+    assert_eq!(heap.allocate(1, 0, 0).unwrap_err().errno(), Errno::ENOMEM);
+    drop(all);
+    let again = heap.allocate(cap, 0, 0).unwrap();
+    assert_eq!(again.sg_table(), &SgTable::new(vec![kernel.platform().carveout(UseCase::TrustedUi).unwrap().range]));
+}
