@@ -22,6 +22,7 @@
 
 pub mod addr;
 pub mod config;
+pub mod devices;
 pub mod firewall;
 pub mod master;
 pub mod memory;
