@@ -1,0 +1,135 @@
+//! What the secure world is provisioned with: per use case, where protected
+//! memory comes from; the content keys; the trusted-UI PIN; the record key.
+//!
+//! A [`SecureConfig`] is only data; [`crate::SecureWorld::new`] checks it
+//! against the platform (a static use case needs a carveout) once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use teeheap_platform::{Len, PAGE_SIZE, PhysRange, UseCase};
+
+/// Key id of the content key in [`SecureConfig::default`].
+pub const DEFAULT_CONTENT_KEY_ID: u32 = 1;
+/// The content key in [`SecureConfig::default`] (a test key, not a secret).
+pub const DEFAULT_CONTENT_KEY: [u8; 16] = *b"teeheap-demo-key";
+/// The trusted-UI PIN in [`SecureConfig::default`].
+pub const DEFAULT_PIN: &str = "4711";
+/// The video-encoder record key in [`SecureConfig::default`] (a test key).
+pub const DEFAULT_ENCODER_KEY: [u8; 16] = *b"teeheap-rec-key!";
+/// Chunk size of a dynamic use case in [`DynamicProtmem::default`].
+pub const DEFAULT_CHUNK: u64 = 4 << 20;
+
+/// Granularity of memory lent for a dynamic use case, as reported by
+/// `GET_PROTMEM_CONFIG`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DynamicProtmem {
+    /// The smallest range the normal world should lend (a chunk).
+    pub min_size: Len,
+    /// Required alignment of the start and size of lent ranges (a power of
+    /// two, at least a page).
+    pub alignment: u64,
+}
+
+impl Default for DynamicProtmem {
+    fn default() -> Self {
+        DynamicProtmem { min_size: Len::page_align(DEFAULT_CHUNK).expect("non-zero"), alignment: PAGE_SIZE }
+    }
+}
+
+/// Where a use case's protected memory comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ProtmemMode {
+    /// Static if the platform has a carveout for the use case, else dynamic
+    /// with [`DynamicProtmem::default`].
+    #[default]
+    Auto,
+    /// The platform's carveout for the use case (required).
+    Static,
+    /// Lent by the normal world at run time.
+    Dynamic(DynamicProtmem),
+    /// No protected memory for this use case.
+    Disabled,
+}
+
+/// A [`ProtmemMode`] resolved against the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProtmemKind {
+    /// A static carveout.
+    Static(PhysRange),
+    /// Lent memory.
+    Dynamic(DynamicProtmem),
+    /// None.
+    Disabled,
+}
+
+/// A 16-byte AES-128 key that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key128(pub [u8; 16]);
+
+impl fmt::Debug for Key128 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key128(<redacted>)")
+    }
+}
+
+/// The secure world's provisioning. `Default` gives the test values above.
+#[derive(Clone)]
+pub struct SecureConfig {
+    /// Per use case; a missing entry means [`ProtmemMode::Auto`].
+    pub protmem: BTreeMap<UseCase, ProtmemMode>,
+    /// Content keys of the decryption TA, by key id.
+    pub content_keys: BTreeMap<u32, Key128>,
+    /// The PIN the trusted-UI TA checks against (4 to 12 ASCII digits).
+    pub trusted_ui_pin: String,
+    /// The key the video encoder encrypts recordings with.
+    pub encoder_key: Key128,
+}
+
+impl Default for SecureConfig {
+    fn default() -> Self {
+        SecureConfig {
+            protmem: BTreeMap::new(),
+            content_keys: BTreeMap::from([(DEFAULT_CONTENT_KEY_ID, Key128(DEFAULT_CONTENT_KEY))]),
+            trusted_ui_pin: DEFAULT_PIN.to_owned(),
+            encoder_key: Key128(DEFAULT_ENCODER_KEY),
+        }
+    }
+}
+
+impl fmt::Debug for SecureConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecureConfig")
+            .field("protmem", &self.protmem)
+            .field("content_keys", &self.content_keys.keys().collect::<Vec<_>>())
+            .field("trusted_ui_pin", &"<redacted>")
+            .field("encoder_key", &self.encoder_key)
+            .finish()
+    }
+}
+
+impl SecureConfig {
+    /// The mode configured for `use_case`.
+    pub fn mode(&self, use_case: UseCase) -> ProtmemMode {
+        self.protmem.get(&use_case).copied().unwrap_or_default()
+    }
+
+    /// `self` with `use_case` set to `mode`.
+    pub fn with_mode(mut self, use_case: UseCase, mode: ProtmemMode) -> SecureConfig {
+        self.protmem.insert(use_case, mode);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let text = format!("{:?}", SecureConfig::default());
+        assert!(!text.contains(DEFAULT_PIN));
+        assert!(!text.contains("demo-key") && !text.contains("rec-key"));
+        assert_eq!(SecureConfig::default().mode(UseCase::TrustedUi), ProtmemMode::Auto);
+    }
+}

@@ -1,0 +1,186 @@
+//! Memory references as a TA sees them, and the only way a TA touches memory.
+//!
+//! The secure world resolves every memref of a message into a [`TaMemref`]
+//! (checked against DRAM, the carveouts and the lent objects) before a TA is
+//! called. A TA reads and writes it through [`TaMemory`], which goes through
+//! [`Platform`] as [`Master::SecureCpu`], so the firewall stays the only
+//! gate. A memref into a lent object keeps that object lent (not
+//! reclaimable) while it exists.
+
+use std::sync::Arc;
+
+use teeheap_platform::{AccessError, Master, PhysRange, Platform, UseCase};
+
+use crate::error::{TeeError, TeeResult};
+use crate::protmem::LentObject;
+
+/// What kind of memory a memref points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemKind {
+    /// Normal (non-secure) memory, or a null memref.
+    Normal,
+    /// A static carveout of a use case.
+    Carveout(UseCase),
+    /// An object lent for a use case.
+    Lent {
+        /// Its use case.
+        use_case: UseCase,
+        /// Its cookie.
+        cookie: u64,
+    },
+}
+
+impl MemKind {
+    /// Whether the memory is protected (a carveout or lent).
+    pub const fn is_protected(self) -> bool {
+        !matches!(self, MemKind::Normal)
+    }
+
+    /// The use case of protected memory.
+    pub const fn use_case(self) -> Option<UseCase> {
+        match self {
+            MemKind::Normal => None,
+            MemKind::Carveout(u) | MemKind::Lent { use_case: u, .. } => Some(u),
+        }
+    }
+}
+
+/// A resolved memref: one contiguous physical range (absent for size 0).
+///
+/// # Invariants
+/// `range` lies wholly in DRAM and in a single kind of memory (normal, one
+/// carveout, or one lent object, which `_lent` keeps lent).
+#[derive(Debug)]
+pub struct TaMemref {
+    range: Option<PhysRange>,
+    kind: MemKind,
+    writable: bool,
+    out_size: u64,
+    _lent: Option<Arc<LentObject>>,
+}
+
+impl TaMemref {
+    pub(crate) fn new(range: Option<PhysRange>, kind: MemKind, writable: bool, lent: Option<Arc<LentObject>>) -> Self {
+        let out_size = range.map_or(0, |r| r.len());
+        TaMemref { range, kind, writable, out_size, _lent: lent }
+    }
+
+    /// Its size in bytes as given by the client.
+    pub fn size(&self) -> u64 {
+        self.range.map_or(0, |r| r.len())
+    }
+
+    /// The physical range (for reports; access goes through [`TaMemory`]).
+    pub fn range(&self) -> Option<PhysRange> {
+        self.range
+    }
+
+    /// What memory it points to.
+    pub fn kind(&self) -> MemKind {
+        self.kind
+    }
+
+    /// Whether it points to protected memory.
+    pub fn is_protected(&self) -> bool {
+        self.kind.is_protected()
+    }
+
+    /// Whether the TA may write it (direction out or inout).
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// The size reported back to the client: by default the size given; a
+    /// TA sets the length written, or the length needed with SHORT_BUFFER.
+    pub fn out_size(&self) -> u64 {
+        self.out_size
+    }
+
+    /// Sets the size reported back.
+    pub fn set_out_size(&mut self, size: u64) {
+        self.out_size = size;
+    }
+
+    fn sub(&self, offset: u64, len: u64) -> TeeResult<Option<PhysRange>> {
+        if len == 0 {
+            return match offset <= self.size() {
+                true => Ok(None),
+                false => Err(TeeError::BAD_PARAMETERS),
+            };
+        }
+        self.range.and_then(|r| r.subrange(offset, len)).map(Some).ok_or(TeeError::BAD_PARAMETERS)
+    }
+}
+
+/// A TA's view of memory: accesses by [`Master::SecureCpu`] through the
+/// firewall, bounded by the memrefs it was given.
+#[derive(Clone, Copy, Debug)]
+pub struct TaMemory<'a> {
+    platform: &'a Platform,
+}
+
+fn denied(e: AccessError) -> TeeError {
+    tracing::warn!(error = %e, "secure world: TA access refused");
+    match e {
+        AccessError::Denied(_) => TeeError::ACCESS_DENIED,
+        AccessError::Unmapped { .. } => TeeError::SECURITY,
+    }
+}
+
+impl<'a> TaMemory<'a> {
+    pub(crate) fn new(platform: &'a Platform) -> Self {
+        TaMemory { platform }
+    }
+
+    /// Reads `buf.len()` bytes at `offset` of `m`.
+    ///
+    /// # Errors
+    /// BAD_PARAMETERS outside the memref; ACCESS_DENIED if the firewall
+    /// refuses the secure CPU.
+    pub fn read(&self, m: &TaMemref, offset: u64, buf: &mut [u8]) -> TeeResult {
+        match m.sub(offset, buf.len() as u64)? {
+            None => Ok(()),
+            Some(r) => self.platform.read(Master::SecureCpu, r.start(), buf).map_err(denied),
+        }
+    }
+
+    /// Reads `len` bytes at `offset` of `m` into a new vector.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn read_vec(&self, m: &TaMemref, offset: u64, len: u64) -> TeeResult<Vec<u8>> {
+        let len = usize::try_from(len).map_err(|_| TeeError::OUT_OF_MEMORY)?;
+        let mut v = vec![0; len];
+        self.read(m, offset, &mut v)?;
+        Ok(v)
+    }
+
+    /// Writes `data` at `offset` of `m`.
+    ///
+    /// # Errors
+    /// BAD_PARAMETERS outside the memref; ACCESS_DENIED if the memref is
+    /// input only or the firewall refuses.
+    pub fn write(&self, m: &TaMemref, offset: u64, data: &[u8]) -> TeeResult {
+        if !m.writable {
+            return Err(TeeError::ACCESS_DENIED);
+        }
+        match m.sub(offset, data.len() as u64)? {
+            None => Ok(()),
+            Some(r) => self.platform.write(Master::SecureCpu, r.start(), data).map_err(denied),
+        }
+    }
+
+    /// Copies `len` bytes from `src` at `src_off` to `dst` at `dst_off`.
+    ///
+    /// # Errors
+    /// As [`Self::read`] and [`Self::write`].
+    pub fn copy(&self, src: &TaMemref, src_off: u64, dst: &TaMemref, dst_off: u64, len: u64) -> TeeResult {
+        if !dst.writable {
+            return Err(TeeError::ACCESS_DENIED);
+        }
+        match (src.sub(src_off, len)?, dst.sub(dst_off, len)?) {
+            (Some(s), Some(d)) => self.platform.copy(Master::SecureCpu, s.start(), d.start(), len).map_err(denied),
+            _ => Ok(()),
+        }
+    }
+}

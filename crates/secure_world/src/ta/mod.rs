@@ -1,0 +1,221 @@
+//! Trusted applications: the [`TrustedApp`] trait, the parameters a TA
+//! sees, and the registry that finds a TA by UUID.
+//!
+//! Each session gets a fresh TA instance from its registered factory; the
+//! instance lives until the session is closed. A TA sees only resolved
+//! parameters ([`TaParam`]) and reaches memory only through
+//! [`TaEnv::memory`].
+
+pub mod content_decrypt;
+pub mod sdp_basic;
+pub mod trusted_ui;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::abi::{ParamDir, Uuid};
+use crate::error::{TeeError, TeeResult};
+use crate::input::SecureInput;
+use crate::memref::{TaMemory, TaMemref};
+
+/// The type of a parameter, as `TEE_PARAM_TYPE_*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParamType {
+    /// Unused.
+    None,
+    /// Value, input.
+    ValueIn,
+    /// Value, output.
+    ValueOut,
+    /// Value, both.
+    ValueInOut,
+    /// Memref, input.
+    MemrefIn,
+    /// Memref, output.
+    MemrefOut,
+    /// Memref, both.
+    MemrefInOut,
+}
+
+/// A parameter as a TA sees it.
+#[derive(Debug, Default)]
+pub enum TaParam {
+    /// Unused.
+    #[default]
+    None,
+    /// Three numbers; the TA may change output values.
+    Value {
+        /// Direction.
+        dir: ParamDir,
+        /// First value.
+        a: u64,
+        /// Second value.
+        b: u64,
+        /// Third value.
+        c: u64,
+    },
+    /// Resolved memory.
+    Memref {
+        /// Direction.
+        dir: ParamDir,
+        /// The memory.
+        mem: TaMemref,
+    },
+}
+
+impl TaParam {
+    /// Its type.
+    pub fn param_type(&self) -> ParamType {
+        match self {
+            TaParam::None => ParamType::None,
+            TaParam::Value { dir: ParamDir::In, .. } => ParamType::ValueIn,
+            TaParam::Value { dir: ParamDir::Out, .. } => ParamType::ValueOut,
+            TaParam::Value { dir: ParamDir::InOut, .. } => ParamType::ValueInOut,
+            TaParam::Memref { dir: ParamDir::In, .. } => ParamType::MemrefIn,
+            TaParam::Memref { dir: ParamDir::Out, .. } => ParamType::MemrefOut,
+            TaParam::Memref { dir: ParamDir::InOut, .. } => ParamType::MemrefInOut,
+        }
+    }
+
+    /// The memref, if it is one.
+    pub fn memref(&self) -> Option<&TaMemref> {
+        match self {
+            TaParam::Memref { mem, .. } => Some(mem),
+            _ => None,
+        }
+    }
+
+    /// The memref, mutably.
+    pub fn memref_mut(&mut self) -> Option<&mut TaMemref> {
+        match self {
+            TaParam::Memref { mem, .. } => Some(mem),
+            _ => None,
+        }
+    }
+
+    /// `(a, b, c)` of a value.
+    pub fn values(&self) -> Option<(u64, u64, u64)> {
+        match *self {
+            TaParam::Value { a, b, c, .. } => Some((a, b, c)),
+            _ => None,
+        }
+    }
+
+    /// Sets the values of an output value (no-op on other params).
+    pub fn set_values(&mut self, new: (u64, u64, u64)) {
+        if let TaParam::Value { dir, a, b, c } = self {
+            if dir.is_output() {
+                (*a, *b, *c) = new;
+            }
+        }
+    }
+}
+
+/// Checks that `params` have exactly the types `expected` (missing slots
+/// count as [`ParamType::None`], as do extra ones).
+///
+/// # Errors
+/// BAD_PARAMETERS otherwise.
+pub fn check_types(params: &[TaParam], expected: &[ParamType]) -> TeeResult {
+    let n = params.len().max(expected.len());
+    for i in 0..n {
+        let got = params.get(i).map_or(ParamType::None, TaParam::param_type);
+        let want = expected.get(i).copied().unwrap_or(ParamType::None);
+        if got != want {
+            return Err(TeeError::BAD_PARAMETERS);
+        }
+    }
+    Ok(())
+}
+
+/// Two distinct memrefs of `params` by index, the second mutable.
+pub(crate) fn memref_pair(params: &mut [TaParam], src: usize, dst: usize) -> TeeResult<(&TaMemref, &mut TaMemref)> {
+    debug_assert!(src < dst);
+    let (lo, hi) = params.split_at_mut(dst);
+    match (lo.get(src).and_then(TaParam::memref), hi.first_mut().and_then(TaParam::memref_mut)) {
+        (Some(s), Some(d)) => Ok((s, d)),
+        _ => Err(TeeError::BAD_PARAMETERS),
+    }
+}
+
+/// What the secure world gives a TA during a call.
+#[derive(Debug)]
+pub struct TaEnv<'a> {
+    /// Memory access (as the secure CPU, through the firewall).
+    pub memory: TaMemory<'a>,
+    /// The secure input path.
+    pub input: &'a SecureInput,
+    /// The session the call belongs to (0 while opening).
+    pub session: u32,
+    pub(crate) cancel: &'a AtomicBool,
+}
+
+impl TaEnv<'_> {
+    /// Whether the client asked to cancel this call.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The cancellation flag, for waits that should end on cancel.
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        self.cancel
+    }
+}
+
+/// A trusted application. One instance serves one session.
+pub trait TrustedApp: Send {
+    /// Called when a session opens; an error refuses the session.
+    ///
+    /// # Errors
+    /// Any GP code, reported with origin TRUSTED_APP.
+    fn open_session(&mut self, env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
+        let _ = env;
+        check_types(params, &[])
+    }
+
+    /// Runs command `cmd`.
+    ///
+    /// # Errors
+    /// Any GP code, reported with origin TRUSTED_APP; the params (output
+    /// sizes, output values) are returned with SHORT_BUFFER too.
+    fn invoke(&mut self, env: &TaEnv<'_>, cmd: u32, params: &mut [TaParam]) -> TeeResult;
+
+    /// Called when the session closes.
+    fn close_session(&mut self, env: &TaEnv<'_>) {
+        let _ = env;
+    }
+}
+
+/// Makes a new TA instance for a session.
+pub type TaFactory = Arc<dyn Fn() -> Box<dyn TrustedApp> + Send + Sync>;
+
+/// The TAs the secure world can run, by UUID.
+#[derive(Clone, Default)]
+pub struct TaRegistry {
+    tas: BTreeMap<Uuid, (&'static str, TaFactory)>,
+}
+
+impl fmt::Debug for TaRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.tas.iter().map(|(u, (n, _))| (u, n))).finish()
+    }
+}
+
+impl TaRegistry {
+    /// Registers (or replaces) the TA `uuid`.
+    pub fn register(&mut self, uuid: Uuid, name: &'static str, factory: TaFactory) {
+        self.tas.insert(uuid, (name, factory));
+    }
+
+    /// A new instance of TA `uuid`.
+    pub fn instantiate(&self, uuid: &Uuid) -> Option<Box<dyn TrustedApp>> {
+        self.tas.get(uuid).map(|(_, f)| f())
+    }
+
+    /// `(uuid, name)` of every TA.
+    pub fn list(&self) -> Vec<(Uuid, &'static str)> {
+        self.tas.iter().map(|(u, (n, _))| (*u, *n)).collect()
+    }
+}

@@ -1,0 +1,356 @@
+//! The secure world: one entry point ([`SecureWorld::smc`]) through which
+//! the normal world opens sessions with TAs, invokes them, and lends and
+//! reclaims protected memory.
+//!
+//! The normal world never touches secure state directly: sessions, lent
+//! objects, keys and the PIN live here and are reached only by messages.
+//! Methods other than `smc` are the secure side's own controls (the secure
+//! input device, the encoder key slot, diagnostics), not part of the ABI.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+
+use teeheap_platform::{PAGE_SIZE, PhysRange, Platform, UseCase};
+use teeheap_uapi::tee::gp::{TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP};
+
+use crate::abi::{
+    ABI_VERSION, Capabilities, Command, FastCall, Msg, MsgParam, ParamDir, ProtmemAttr, Smc, SmcResult, Uuid,
+};
+use crate::config::{DynamicProtmem, Key128, ProtmemKind, ProtmemMode, SecureConfig};
+use crate::encoder_key::{self, KeySlot};
+use crate::error::{TeeError, TeeResult};
+use crate::input::SecureInput;
+use crate::memref::{MemKind, TaMemory};
+use crate::params;
+use crate::protmem::{LentInfo, Protmem, ProtmemStats, ScrubObserver};
+use crate::session::{Session, Sessions};
+use crate::ta::content_decrypt::{self, ContentDecrypt};
+use crate::ta::sdp_basic::{self, SdpBasic};
+use crate::ta::trusted_ui::{self, TrustedUi};
+use crate::ta::{TaEnv, TaFactory, TaParam, TaRegistry};
+
+/// At most this many parameters reach a TA (GlobalPlatform's four).
+pub const MAX_TA_PARAMS: usize = 4;
+
+/// Errors of building a secure world from its configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecureWorldError {
+    /// A use case is configured static but the platform has no carveout.
+    #[error("use case {0} is configured static but the platform has no carveout for it")]
+    NoCarveout(UseCase),
+    /// Dynamic settings are unusable.
+    #[error("use case {0}: alignment must be a power of two of at least a page, dividing the chunk size")]
+    BadDynamic(UseCase),
+    /// The PIN is not 4 to 12 ASCII digits.
+    #[error("the trusted-UI PIN must be 4 to 12 ASCII digits")]
+    BadPin,
+}
+
+/// The emulated secure world. See the module docs.
+pub struct SecureWorld {
+    platform: Arc<Platform>,
+    protmem: Protmem,
+    sessions: Sessions,
+    registry: RwLock<TaRegistry>,
+    input: SecureInput,
+    encoder_key: Mutex<Key128>,
+    caps: Capabilities,
+    pa_width: u32,
+}
+
+impl fmt::Debug for SecureWorld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecureWorld")
+            .field("caps", &self.caps)
+            .field("protmem", &self.protmem)
+            .field("sessions", &self.sessions.count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `(result, origin)` of a std call.
+type Outcome = (TeeResult, u32);
+
+fn tee(r: TeeResult) -> Outcome {
+    (r, TEEC_ORIGIN_TEE)
+}
+
+fn resolve_kinds(
+    platform: &Platform,
+    config: &SecureConfig,
+) -> Result<BTreeMap<UseCase, ProtmemKind>, SecureWorldError> {
+    let mut kinds = BTreeMap::new();
+    for uc in UseCase::ALL {
+        let carveout = platform.carveout(uc).map(|c| c.range);
+        let kind = match config.mode(uc) {
+            ProtmemMode::Auto => carveout.map_or(ProtmemKind::Dynamic(DynamicProtmem::default()), ProtmemKind::Static),
+            ProtmemMode::Static => ProtmemKind::Static(carveout.ok_or(SecureWorldError::NoCarveout(uc))?),
+            ProtmemMode::Dynamic(d) => {
+                let ok =
+                    d.alignment.is_power_of_two() && d.alignment >= PAGE_SIZE && d.min_size.bytes() % d.alignment == 0;
+                if !ok {
+                    return Err(SecureWorldError::BadDynamic(uc));
+                }
+                ProtmemKind::Dynamic(d)
+            }
+            ProtmemMode::Disabled => ProtmemKind::Disabled,
+        };
+        kinds.insert(uc, kind);
+    }
+    Ok(kinds)
+}
+
+impl SecureWorld {
+    /// Boots the secure world on `platform` with `config`, with the
+    /// built-in TAs registered.
+    ///
+    /// # Errors
+    /// [`SecureWorldError`] if the configuration does not fit the platform.
+    pub fn new(platform: Arc<Platform>, config: SecureConfig) -> Result<SecureWorld, SecureWorldError> {
+        let pin = &config.trusted_ui_pin;
+        if !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SecureWorldError::BadPin);
+        }
+        let kinds = resolve_kinds(&platform, &config)?;
+        let mut caps = Capabilities::DYNAMIC_SHM;
+        for k in kinds.values() {
+            match k {
+                ProtmemKind::Static(_) => caps = caps.union(Capabilities::PROTMEM),
+                ProtmemKind::Dynamic(_) => caps = caps.union(Capabilities::DYNAMIC_PROTMEM),
+                ProtmemKind::Disabled => {}
+            }
+        }
+        let last = platform.dram().end().raw() - 1;
+        let pa_width = (u64::BITS - last.leading_zeros()).max(32);
+
+        let mut registry = TaRegistry::default();
+        registry.register(sdp_basic::UUID, "sdp_basic", Arc::new(|| Box::new(SdpBasic)));
+        let keys = config.content_keys.clone();
+        registry.register(
+            content_decrypt::UUID,
+            "content_decrypt",
+            Arc::new(move || Box::new(ContentDecrypt::new(keys.clone()))),
+        );
+        let pin = config.trusted_ui_pin.clone();
+        registry.register(trusted_ui::UUID, "trusted_ui", Arc::new(move || Box::new(TrustedUi::new(&pin))));
+
+        tracing::info!(caps = format_args!("{:#x}", caps.bits()), ?kinds, "secure world booted");
+        Ok(SecureWorld {
+            protmem: Protmem::new(Arc::clone(&platform), kinds),
+            platform,
+            sessions: Sessions::default(),
+            registry: RwLock::new(registry),
+            input: SecureInput::default(),
+            encoder_key: Mutex::new(config.encoder_key),
+            caps,
+            pa_width,
+        })
+    }
+
+    /// The single entry point from the normal world: a fast call, or a std
+    /// call whose message is updated in place (`ret`, `ret_origin`, output
+    /// params, the session id of an open).
+    pub fn smc(&self, call: Smc<'_>) -> SmcResult {
+        match call {
+            Smc::Fast(f) => self.fast_call(f),
+            Smc::Std(msg) => {
+                let (r, origin) = self.std_call(msg);
+                msg.ret = r.err().map_or(0, TeeError::code);
+                msg.ret_origin = origin;
+                SmcResult::Done
+            }
+        }
+    }
+
+    fn fast_call(&self, call: FastCall) -> SmcResult {
+        match call {
+            FastCall::GetAbiVersion => SmcResult::AbiVersion(ABI_VERSION),
+            FastCall::ExchangeCapabilities { .. } => SmcResult::Capabilities(self.caps),
+            FastCall::GetProtmemConfig { use_case } => match self.protmem.kind(use_case) {
+                ProtmemKind::Static(range) => SmcResult::StaticProtmem { range, pa_width: self.pa_width },
+                _ => SmcResult::NotAvailable,
+            },
+        }
+    }
+
+    fn std_call(&self, msg: &mut Msg) -> Outcome {
+        match msg.cmd {
+            Command::OpenSession => self.open_session(msg),
+            Command::InvokeCommand => self.invoke(msg),
+            Command::CloseSession => tee(self.close_session(msg.session)),
+            Command::Cancel => {
+                let n = self.sessions.cancel(msg.session, msg.cancel_id);
+                tracing::debug!(session = msg.session, cancel_id = msg.cancel_id, calls = n, "secure world: cancel");
+                tee(Ok(()))
+            }
+            Command::RegisterShm => tee(self.register_shm(msg)),
+            Command::UnregisterShm => tee(value(msg, 0).and_then(|(cookie, _, _)| self.protmem.unregister_shm(cookie))),
+            Command::LendProtmem => tee(self.lend(msg)),
+            Command::ReclaimProtmem => tee(value(msg, 0).and_then(|(cookie, _, _)| self.protmem.reclaim(cookie))),
+            Command::GetProtmemConfig => tee(self.get_protmem_config(msg)),
+        }
+    }
+
+    fn env<'a>(&'a self, session: u32, cancel: &'a std::sync::atomic::AtomicBool) -> TaEnv<'a> {
+        TaEnv { memory: TaMemory::new(&self.platform), input: &self.input, session, cancel }
+    }
+
+    fn resolve(&self, msg: &Msg) -> TeeResult<Vec<TaParam>> {
+        if msg.params.len() > MAX_TA_PARAMS {
+            return Err(TeeError::BAD_PARAMETERS);
+        }
+        params::resolve(&self.platform, &self.protmem, &msg.params)
+    }
+
+    fn open_session(&self, msg: &mut Msg) -> Outcome {
+        let Some(mut ta) = self.registry.read().unwrap_or_else(|e| e.into_inner()).instantiate(&msg.uuid) else {
+            tracing::info!(uuid = %msg.uuid, "secure world: no such TA");
+            return tee(Err(TeeError::ITEM_NOT_FOUND));
+        };
+        let mut ta_params = match self.resolve(msg) {
+            Ok(p) => p,
+            Err(e) => return tee(Err(e)),
+        };
+        let call = self.sessions.begin_call(0, msg.cancel_id);
+        let r = ta.open_session(&self.env(0, call.flag()), &mut ta_params);
+        params::write_back(&ta_params, &mut msg.params);
+        drop(ta_params);
+        if r.is_ok() {
+            msg.session = self.sessions.insert(Session { uuid: msg.uuid, ta });
+            tracing::debug!(uuid = %msg.uuid, session = msg.session, "secure world: session opened");
+        }
+        (r, TEEC_ORIGIN_TRUSTED_APP)
+    }
+
+    fn invoke(&self, msg: &mut Msg) -> Outcome {
+        let Some(session) = self.sessions.get(msg.session) else {
+            return tee(Err(TeeError::BAD_PARAMETERS));
+        };
+        let mut ta_params = match self.resolve(msg) {
+            Ok(p) => p,
+            Err(e) => return tee(Err(e)),
+        };
+        let call = self.sessions.begin_call(msg.session, msg.cancel_id);
+        let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+        let r = s.ta.invoke(&self.env(msg.session, call.flag()), msg.func, &mut ta_params);
+        tracing::debug!(uuid = %s.uuid, session = msg.session, func = msg.func, result = ?r.err(), "secure world: invoke");
+        drop(s);
+        params::write_back(&ta_params, &mut msg.params);
+        (r, TEEC_ORIGIN_TRUSTED_APP)
+    }
+
+    fn close_session(&self, id: u32) -> TeeResult {
+        let session = self.sessions.remove(id).ok_or(TeeError::BAD_PARAMETERS)?;
+        let call = self.sessions.begin_call(id, 0);
+        let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+        s.ta.close_session(&self.env(id, call.flag()));
+        tracing::debug!(uuid = %s.uuid, session = id, "secure world: session closed");
+        Ok(())
+    }
+
+    fn register_shm(&self, msg: &Msg) -> TeeResult {
+        let (cookie, _, _) = value(msg, 0)?;
+        self.protmem.register_shm(cookie, tmem_range(msg, 1)?)
+    }
+
+    fn lend(&self, msg: &Msg) -> TeeResult {
+        let (uc, cookie, _) = value(msg, 0)?;
+        let uc = u32::try_from(uc).ok().and_then(UseCase::from_id).ok_or(TeeError::BAD_PARAMETERS)?;
+        self.protmem.lend(uc, tmem_range(msg, 1)?, cookie)
+    }
+
+    fn get_protmem_config(&self, msg: &mut Msg) -> TeeResult {
+        let (uc, _, _) = value(msg, 0)?;
+        let uc = u32::try_from(uc).ok().and_then(UseCase::from_id).ok_or(TeeError::BAD_PARAMETERS)?;
+        let Some(MsgParam::Tmem { dir, phys, size }) = msg.params.get(1).copied() else {
+            return Err(TeeError::BAD_PARAMETERS);
+        };
+        if !dir.is_output() {
+            return Err(TeeError::BAD_PARAMETERS);
+        }
+        let (min, align, attrs) = self.protmem.config(uc)?;
+        msg.params[0] = MsgParam::Value { dir: ParamDir::InOut, a: min, b: align, c: u64::from(self.pa_width) };
+        let bytes: Vec<u8> = attrs.iter().flat_map(|a| a.encode().to_le_bytes()).collect();
+        let needed = (attrs.len() * ProtmemAttr::SIZE) as u64;
+        msg.params[1] = MsgParam::Tmem { dir, phys, size: needed };
+        if size < needed {
+            return Err(TeeError::SHORT_BUFFER);
+        }
+        let out = params::resolve_one(&self.platform, &self.protmem, &MsgParam::Tmem { dir, phys, size })?;
+        match out.memref() {
+            Some(m) if m.kind() == MemKind::Normal => TaMemory::new(&self.platform).write(m, 0, &bytes),
+            _ => Err(TeeError::BAD_PARAMETERS),
+        }
+    }
+
+    /// The platform this secure world runs on.
+    pub fn platform(&self) -> &Arc<Platform> {
+        &self.platform
+    }
+
+    /// Where `use_case`'s protected memory comes from (for reports; the
+    /// normal world learns it through the ABI).
+    pub fn protmem_kind(&self, use_case: UseCase) -> ProtmemKind {
+        self.protmem.kind(use_case)
+    }
+
+    /// Counters of lending, reclaiming and scrubbing since boot.
+    pub fn stats(&self) -> ProtmemStats {
+        self.protmem.stats()
+    }
+
+    /// The objects lent right now.
+    pub fn lent_objects(&self) -> Vec<LentInfo> {
+        self.protmem.lent_objects()
+    }
+
+    /// Installs (or with `None` removes) a hook called after each reclaimed
+    /// object was scrubbed and before its firewall region is removed.
+    pub fn set_scrub_observer(&self, observer: Option<ScrubObserver>) {
+        self.protmem.set_observer(observer);
+    }
+
+    /// The secure input device (for whoever plays the user).
+    pub fn secure_input(&self) -> &SecureInput {
+        &self.input
+    }
+
+    /// Installs TA `uuid` (secure-side provisioning; replaces one with the
+    /// same UUID for sessions opened from now on).
+    pub fn register_ta(&self, uuid: Uuid, name: &'static str, factory: TaFactory) {
+        self.registry.write().unwrap_or_else(|e| e.into_inner()).register(uuid, name, factory);
+    }
+
+    /// `(uuid, name)` of every installed TA.
+    pub fn tas(&self) -> Vec<(Uuid, &'static str)> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner()).list()
+    }
+
+    /// How many sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.count()
+    }
+
+    /// Programs the record key into `slot` (the video encoder's key
+    /// register). The key never leaves the secure world otherwise.
+    ///
+    /// # Errors
+    /// ACCESS_DENIED if the slot belongs to any master other than
+    /// [`teeheap_platform::Master::VideoEncoder`].
+    pub fn program_encoder_key(&self, slot: &dyn KeySlot) -> TeeResult {
+        let key = self.encoder_key.lock().unwrap_or_else(|e| e.into_inner());
+        encoder_key::program(slot, &key.0)
+    }
+}
+
+fn value(msg: &Msg, i: usize) -> TeeResult<(u64, u64, u64)> {
+    msg.params.get(i).and_then(MsgParam::values).ok_or(TeeError::BAD_PARAMETERS)
+}
+
+fn tmem_range(msg: &Msg, i: usize) -> TeeResult<PhysRange> {
+    match msg.params.get(i) {
+        Some(MsgParam::Tmem { phys, size, .. }) => PhysRange::new(*phys, *size).ok_or(TeeError::BAD_PARAMETERS),
+        _ => Err(TeeError::BAD_PARAMETERS),
+    }
+}
