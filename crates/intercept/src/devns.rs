@@ -1,0 +1,289 @@
+//! A private `/dev` for the served program, so that path calls on the heap
+//! and TEE nodes (open, stat, access, readdir) run natively, uncounted.
+//!
+//! The launcher's child enters a new mount namespace (plus a user namespace
+//! when not root), mounts a tmpfs on `/dev`, bind-mounts every host `/dev`
+//! entry back (recursively, so `/dev/pts` and `/dev/shm` stay the host's)
+//! and adds empty regular files for the nodes we serve. A [`DevPlan`] is
+//! computed in the parent, so the child runs syscalls only (no allocation
+//! between `fork` and `exec`).
+
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::memfd::FileId;
+use crate::{Errno, Result, last_errno};
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// The nodes to serve under `/dev`, as paths relative to `/dev`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DevNodes {
+    nodes: Vec<String>,
+}
+
+impl DevNodes {
+    /// No nodes.
+    pub fn new() -> DevNodes {
+        DevNodes::default()
+    }
+
+    /// Adds `rel` (e.g. `"dma_heap/system"` or `"tee0"`). Errors: `EINVAL`
+    /// for an empty, absolute or `..`-containing path, or one with a NUL.
+    pub fn node(mut self, rel: &str) -> Result<DevNodes> {
+        let bad = rel.is_empty()
+            || rel.starts_with('/')
+            || rel.contains('\0')
+            || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+        if bad {
+            return Err(Errno::INVAL);
+        }
+        if !self.nodes.iter().any(|n| n == rel) {
+            self.nodes.push(rel.to_owned());
+        }
+        Ok(self)
+    }
+
+    /// The node paths relative to `/dev`.
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
+    /// The inode of each node as the process `pid` sees it (through
+    /// `/proc/<pid>/root`), to recognise the node behind a program's fd.
+    /// Errors: `ENOENT` if a node is missing there, `EACCES`/`EPERM`
+    /// without ptrace access.
+    pub fn node_ids(&self, pid: i32) -> Result<Vec<(String, FileId)>> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let st = rustix::fs::stat(format!("/proc/{pid}/root/dev/{n}").as_str())?;
+                Ok((n.clone(), FileId { dev: st.st_dev, ino: st.st_ino }))
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+enum Kind {
+    Dir,
+    File,
+    Symlink(CString),
+}
+
+#[derive(Debug)]
+struct HostEntry {
+    name: CString,
+    dst: CString,
+    kind: Kind,
+}
+
+/// Everything the child needs to build the private `/dev`, precomputed.
+#[derive(Debug)]
+pub struct DevPlan {
+    user_ns: Option<[CString; 2]>,
+    host: Vec<HostEntry>,
+    dirs: Vec<CString>,
+    nodes: Vec<CString>,
+}
+
+fn cpath(s: &[u8]) -> Result<CString> {
+    CString::new(s).map_err(|_| Errno::INVAL)
+}
+
+impl DevPlan {
+    /// Reads the host `/dev` and plans the private one. A user namespace is
+    /// used unless the caller's effective uid is 0.
+    pub fn prepare(nodes: &DevNodes) -> Result<DevPlan> {
+        let tops: Vec<&str> = nodes.nodes.iter().map(|n| n.split('/').next().unwrap_or(n)).collect();
+        let mut host = Vec::new();
+        let rd = std::fs::read_dir("/dev").map_err(|e| io_errno(&e))?;
+        for e in rd {
+            let e = e.map_err(|e| io_errno(&e))?;
+            let name = e.file_name();
+            if tops.iter().any(|t| OsStr::new(t) == name) {
+                continue; // ours replaces the host's
+            }
+            let ft = e.file_type().map_err(|e| io_errno(&e))?;
+            let kind = if ft.is_symlink() {
+                let t = std::fs::read_link(e.path()).map_err(|e| io_errno(&e))?;
+                Kind::Symlink(cpath(t.as_os_str().as_bytes())?)
+            } else if ft.is_dir() {
+                Kind::Dir
+            } else {
+                Kind::File
+            };
+            let mut dst = b"/dev/".to_vec();
+            dst.extend_from_slice(name.as_bytes());
+            host.push(HostEntry { name: cpath(name.as_bytes())?, dst: cpath(&dst)?, kind });
+        }
+        let mut dirs = Vec::new();
+        let mut out_nodes = Vec::new();
+        for n in &nodes.nodes {
+            let comps: Vec<&str> = n.split('/').collect();
+            for i in 1..comps.len() {
+                let d = format!("/dev/{}", comps[..i].join("/"));
+                let d = cpath(d.as_bytes())?;
+                if !dirs.contains(&d) {
+                    dirs.push(d);
+                }
+            }
+            out_nodes.push(cpath(format!("/dev/{n}").as_bytes())?);
+        }
+        let user_ns = if rustix::process::geteuid().is_root() {
+            None
+        } else {
+            let uid = rustix::process::getuid().as_raw();
+            let gid = rustix::process::getgid().as_raw();
+            Some([cpath(format!("{uid} {uid} 1").as_bytes())?, cpath(format!("{gid} {gid} 1").as_bytes())?])
+        };
+        Ok(DevPlan { user_ns, host, dirs, nodes: out_nodes })
+    }
+
+    /// Whether the plan enters a user namespace (non-root callers).
+    pub fn uses_user_namespace(&self) -> bool {
+        self.user_ns.is_some()
+    }
+
+    /// Builds the private `/dev` in the calling process.
+    ///
+    /// # Safety
+    /// Changes the mount namespace of the calling process and must run in a
+    /// single-threaded process (`unshare(CLONE_NEWUSER)` requires it), i.e.
+    /// between `fork` and `exec`. It does not allocate.
+    pub unsafe fn apply(&self) -> Result<()> {
+        // SAFETY: every pointer below comes from a `CString` of `self` or a
+        // string literal, alive for the whole call; the rest are integers.
+        unsafe {
+            if let Some([uid_map, gid_map]) = &self.user_ns {
+                check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                write_file(c"/proc/self/setgroups".as_ptr(), c"deny".to_bytes())?;
+                write_file(c"/proc/self/uid_map".as_ptr(), uid_map.as_bytes())?;
+                write_file(c"/proc/self/gid_map".as_ptr(), gid_map.as_bytes())?;
+            } else {
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+            }
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_SLAVE,
+                std::ptr::null(),
+            ))?;
+            let old = libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                c"/dev".as_ptr(),
+                OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint,
+            );
+            let old = check(old as i32)?;
+            check(libc::mount(
+                c"teeheap".as_ptr(),
+                c"/dev".as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NOEXEC,
+                c"mode=0755".as_ptr().cast(),
+            ))?;
+            for e in &self.host {
+                // A host entry that cannot be recreated is left out rather
+                // than failing the launch.
+                let made = match &e.kind {
+                    Kind::Symlink(t) => {
+                        libc::symlink(t.as_ptr(), e.dst.as_ptr());
+                        continue;
+                    }
+                    Kind::Dir => libc::mkdir(e.dst.as_ptr(), 0o755),
+                    Kind::File => {
+                        let f = libc::open(e.dst.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o600);
+                        if f >= 0 {
+                            libc::close(f);
+                        }
+                        f
+                    }
+                };
+                if made < 0 {
+                    continue;
+                }
+                let t = libc::syscall(
+                    libc::SYS_open_tree,
+                    old,
+                    e.name.as_ptr(),
+                    OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint,
+                ) as i32;
+                if t >= 0 {
+                    libc::syscall(
+                        libc::SYS_move_mount,
+                        t,
+                        c"".as_ptr(),
+                        libc::AT_FDCWD,
+                        e.dst.as_ptr(),
+                        MOVE_MOUNT_F_EMPTY_PATH,
+                    );
+                    libc::close(t);
+                }
+            }
+            libc::close(old);
+            for d in &self.dirs {
+                if libc::mkdir(d.as_ptr(), 0o755) < 0 && *libc::__errno_location() != libc::EEXIST {
+                    return Err(last_errno());
+                }
+            }
+            for n in &self.nodes {
+                let f = check(libc::open(n.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o666))?;
+                let r = libc::fchmod(f, 0o666);
+                libc::close(f);
+                check(r)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check(r: i32) -> Result<i32> {
+    if r < 0 { Err(last_errno()) } else { Ok(r) }
+}
+
+/// # Safety
+/// `path` must be a valid NUL-terminated string.
+unsafe fn write_file(path: *const libc::c_char, data: &[u8]) -> Result<()> {
+    // SAFETY: `path` is valid per this function's contract; `data` is a
+    // live slice.
+    unsafe {
+        let f = check(libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC))?;
+        let n = libc::write(f, data.as_ptr().cast(), data.len());
+        libc::close(f);
+        if n != data.len() as isize {
+            return Err(last_errno());
+        }
+    }
+    Ok(())
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_io_error(e).unwrap_or(Errno::IO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_paths() {
+        let n = DevNodes::new().node("dma_heap/system").unwrap().node("tee0").unwrap();
+        assert_eq!(n.nodes(), ["dma_heap/system", "tee0"]);
+        for bad in ["", "/abs", "a/../b", "a//b", "./x", "x\0"] {
+            assert_eq!(DevNodes::new().node(bad), Err(Errno::INVAL), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn plan_replaces_host_tops() {
+        let n = DevNodes::new().node("dma_heap/protected,trusted-ui").unwrap().node("null").unwrap();
+        let p = DevPlan::prepare(&n).unwrap();
+        assert!(p.host.iter().all(|e| e.name.as_bytes() != b"null" && e.name.as_bytes() != b"dma_heap"));
+        assert_eq!(p.dirs, [c"/dev/dma_heap".to_owned()]);
+        assert_eq!(p.nodes.len(), 2);
+    }
+}

@@ -1,0 +1,165 @@
+//! The file a program gets for a buffer: a sealed memfd of the buffer's size.
+//!
+//! The daemon keeps the memfd's own open file description (it is silent to
+//! inotify, being a pseudo file) and hands programs *other* descriptions of
+//! the same inode, opened through `/proc/self/fd`. Each such description
+//! raises `IN_OPEN` and, when its last fd and last mapping are gone,
+//! `IN_CLOSE_*` — see [`crate::watch`]. The daemon maps the memfd too, so a
+//! `system` buffer's pages are the same for program and emulated devices.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
+
+use crate::{Errno, Result};
+
+/// Whether the program may touch the buffer's bytes with the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuAccess {
+    /// `system`-heap and TEE shared memory: mmap-able, data lives in the memfd.
+    Mappable,
+    /// Protected: the memfd never holds data; it is write-sealed so nothing
+    /// can be stored in it, and shared mmaps are refused by the supervisor.
+    None,
+}
+
+/// Access mode of a program's description (`O_ACCMODE` of `fd_flags`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `O_RDONLY`.
+    ReadOnly,
+    /// `O_WRONLY`.
+    WriteOnly,
+    /// `O_RDWR`.
+    ReadWrite,
+}
+
+impl Access {
+    /// From `flags & O_ACCMODE`; `EINVAL` for the invalid value 3.
+    pub fn from_flags(flags: u32) -> Result<Access> {
+        match flags & libc::O_ACCMODE as u32 {
+            0 => Ok(Access::ReadOnly),
+            1 => Ok(Access::WriteOnly),
+            2 => Ok(Access::ReadWrite),
+            _ => Err(Errno::INVAL),
+        }
+    }
+}
+
+/// A buffer's backing memfd, owned by the daemon.
+///
+/// # Invariants
+/// The size is fixed at creation (grow and shrink are sealed), so a mapping
+/// of the whole size never faults with `SIGBUS`.
+#[derive(Debug)]
+pub struct BackingFile {
+    fd: OwnedFd,
+    size: u64,
+    cpu: CpuAccess,
+}
+
+impl BackingFile {
+    /// Creates a memfd named `name` (shown in `/proc/<pid>/fd` as
+    /// `/memfd:<name>`) of `size` bytes. Errors: `EINVAL` for a name with a
+    /// NUL or `size == 0`, `EMFILE`, `ENOMEM`.
+    pub fn create(name: &str, size: u64, cpu: CpuAccess) -> Result<BackingFile> {
+        if size == 0 {
+            return Err(Errno::INVAL);
+        }
+        let name = CString::new(name).map_err(|_| Errno::INVAL)?;
+        let fd = rustix::fs::memfd_create(&name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+        rustix::fs::ftruncate(&fd, size)?;
+        let mut seals = SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL;
+        if cpu == CpuAccess::None {
+            seals |= SealFlags::WRITE;
+        }
+        rustix::fs::fcntl_add_seals(&fd, seals)?;
+        Ok(BackingFile { fd, size, cpu })
+    }
+
+    /// Size in bytes (what `lseek(fd, 0, SEEK_END)` returns to programs).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the buffer is CPU-accessible.
+    pub fn cpu_access(&self) -> CpuAccess {
+        self.cpu
+    }
+
+    /// Opens a new description of this inode for a program, `O_CLOEXEC` in
+    /// the daemon (the program's own flag is set by
+    /// [`crate::notify::AddFd::cloexec`]). Raises `IN_OPEN` on watchers.
+    /// A protected file keeps the requested access mode; its write seal
+    /// makes `write` fail with `EPERM`.
+    pub fn open_for_client(&self, access: Access) -> Result<OwnedFd> {
+        let acc = match access {
+            Access::ReadOnly => OFlags::RDONLY,
+            Access::WriteOnly => OFlags::WRONLY,
+            Access::ReadWrite => OFlags::RDWR,
+        };
+        let path = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        rustix::fs::open(path.as_str(), acc | OFlags::CLOEXEC, Mode::empty())
+    }
+
+    /// `(st_dev, st_ino)` of the inode, to recognise a program's fd after
+    /// [`crate::target::Target::get_fd`] + `fstat`.
+    pub fn identity(&self) -> Result<FileId> {
+        FileId::of(&self.fd)
+    }
+}
+
+impl AsFd for BackingFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Names an inode: `(st_dev, st_ino)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The identity of the inode behind `fd`.
+    pub fn of(fd: impl AsFd) -> Result<FileId> {
+        let st = rustix::fs::fstat(fd)?;
+        Ok(FileId { dev: st.st_dev, ino: st.st_ino })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_is_sealed() {
+        let b = BackingFile::create("t", 8192, CpuAccess::Mappable).unwrap();
+        let c = b.open_for_client(Access::ReadWrite).unwrap();
+        assert_eq!(rustix::fs::seek(&c, rustix::fs::SeekFrom::End(0)).unwrap(), 8192);
+        assert_eq!(rustix::fs::ftruncate(&c, 4096), Err(Errno::PERM));
+        assert_eq!(rustix::fs::ftruncate(&c, 1 << 20), Err(Errno::PERM));
+        assert_eq!(FileId::of(&c).unwrap(), b.identity().unwrap());
+    }
+
+    #[test]
+    fn protected_holds_no_data() {
+        let b = BackingFile::create("p", 4096, CpuAccess::None).unwrap();
+        let c = b.open_for_client(Access::ReadWrite).unwrap();
+        assert_eq!(rustix::io::write(&c, b"x"), Err(Errno::PERM));
+        assert_eq!(rustix::fs::seek(&c, rustix::fs::SeekFrom::End(0)).unwrap(), 4096);
+    }
+
+    #[test]
+    fn bad_args() {
+        assert_eq!(BackingFile::create("z", 0, CpuAccess::Mappable).unwrap_err(), Errno::INVAL);
+        assert_eq!(BackingFile::create("a\0b", 1, CpuAccess::Mappable).unwrap_err(), Errno::INVAL);
+        assert_eq!(Access::from_flags(3), Err(Errno::INVAL));
+        assert_eq!(Access::from_flags(libc::O_RDWR as u32 | libc::O_CLOEXEC as u32), Ok(Access::ReadWrite));
+    }
+}

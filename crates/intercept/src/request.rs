@@ -1,0 +1,111 @@
+//! Typed views of the intercepted syscalls' raw arguments.
+//!
+//! The values are the caller's, unchecked: a view only says where each
+//! argument sits, the daemon validates them like the kernel would.
+
+use crate::target::UserAddr;
+
+/// An ioctl request number, `_IOC(dir, type, nr, size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IoctlCmd(pub u32);
+
+/// `_IOC_WRITE`: the caller passes data in.
+pub const IOC_WRITE: u32 = 1;
+/// `_IOC_READ`: the caller gets data back.
+pub const IOC_READ: u32 = 2;
+
+impl IoctlCmd {
+    /// `_IOC(dir, ty, nr, size)`; `size` is cut to its 14 bits.
+    pub const fn new(dir: u32, ty: u8, nr: u8, size: u16) -> IoctlCmd {
+        IoctlCmd((dir << 30) | (((size as u32) & 0x3fff) << 16) | ((ty as u32) << 8) | nr as u32)
+    }
+    /// `_IOC_DIR`: a mix of [`IOC_WRITE`] and [`IOC_READ`].
+    pub const fn dir(self) -> u32 {
+        self.0 >> 30
+    }
+    /// `_IOC_TYPE`, the driver's magic byte.
+    pub const fn ty(self) -> u8 {
+        (self.0 >> 8) as u8
+    }
+    /// `_IOC_NR`, the command within the driver.
+    pub const fn nr(self) -> u8 {
+        self.0 as u8
+    }
+    /// `_IOC_SIZE`, the caller's idea of the argument struct's size.
+    pub const fn size(self) -> usize {
+        ((self.0 >> 16) & 0x3fff) as usize
+    }
+}
+
+/// `ioctl(fd, cmd, arg)` as the program issued it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoctlCall {
+    /// The fd number in the calling process (not checked to be open).
+    pub fd: i32,
+    /// The request, truncated to 32 bits as the kernel does.
+    pub cmd: IoctlCmd,
+    /// The argument, usually a pointer into the caller.
+    pub arg: UserAddr,
+}
+
+impl IoctlCall {
+    /// Splits raw syscall arguments.
+    pub fn from_args(args: &[u64; 6]) -> IoctlCall {
+        IoctlCall { fd: args[0] as i32, cmd: IoctlCmd(args[1] as u32), arg: UserAddr(args[2]) }
+    }
+}
+
+/// `mmap(addr, len, prot, flags, fd, offset)` as the program issued it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmapCall {
+    /// Address hint.
+    pub addr: UserAddr,
+    /// Length in bytes.
+    pub len: u64,
+    /// `PROT_*`.
+    pub prot: u32,
+    /// `MAP_*`.
+    pub flags: u32,
+    /// The file's fd number in the calling process.
+    pub fd: i32,
+    /// Byte offset into the file.
+    pub offset: u64,
+}
+
+impl MmapCall {
+    /// Splits raw syscall arguments.
+    pub fn from_args(args: &[u64; 6]) -> MmapCall {
+        MmapCall {
+            addr: UserAddr(args[0]),
+            len: args[1],
+            prot: args[2] as u32,
+            flags: args[3] as u32,
+            fd: args[4] as i32,
+            offset: args[5],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioc_fields() {
+        // DMA_HEAP_IOCTL_ALLOC = _IOWR('H', 0, 24)
+        let alloc = IoctlCmd::new(IOC_READ | IOC_WRITE, b'H', 0, 24);
+        assert_eq!(alloc.0, 0xc018_4800);
+        assert_eq!((alloc.dir(), alloc.ty(), alloc.nr(), alloc.size()), (3, b'H', 0, 24));
+        // TEE_IOC_VERSION = _IOR(0xa4, 0, 12)
+        let v = IoctlCmd(0x800c_a400);
+        assert_eq!((v.dir(), v.ty(), v.nr(), v.size()), (IOC_READ, 0xa4, 0, 12));
+    }
+
+    #[test]
+    fn ioctl_truncates_request() {
+        let c = IoctlCall::from_args(&[5, 0xffff_ffff_c018_4800, 0x7000, 0, 0, 0]);
+        assert_eq!(c.cmd.0, 0xc018_4800);
+        assert_eq!(c.fd, 5);
+        assert_eq!(c.arg, UserAddr(0x7000));
+    }
+}
