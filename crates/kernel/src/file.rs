@@ -14,6 +14,8 @@ use teeheap_uapi::dma_heap::{O_ACCMODE, O_CLOEXEC};
 use crate::dma_buf::DmaBuf;
 use crate::dma_heap::DmaHeap;
 use crate::error::{Errno, Error, Result};
+use crate::tee::context::TeeFile;
+use crate::tee::shm::Shm;
 
 /// What an fd refers to.
 #[derive(Clone, Debug)]
@@ -22,6 +24,11 @@ pub enum File {
     DmaHeap(Arc<DmaHeap>),
     /// A dma-buf.
     DmaBuf(Arc<DmaBuf>),
+    /// An open `/dev/tee<N>` or `/dev/teepriv<N>`: a TEE context.
+    Tee(Arc<TeeFile>),
+    /// A TEE shared-memory object (from SHM_ALLOC, SHM_REGISTER or
+    /// SHM_REGISTER_FD).
+    TeeShm(Arc<Shm>),
 }
 
 impl File {
@@ -34,15 +41,22 @@ impl File {
     }
 }
 
-/// Installs a new fd for a file in the caller (what `dma_buf_fd` and
-/// `anon_inode_getfd` do).
-pub trait FdInstaller {
+/// The caller's fd table as an ioctl sees it: new fds are installed into
+/// it (what `dma_buf_fd` and `anon_inode_getfd` do) and fds passed as
+/// arguments are looked up in it (`dma_buf_get`).
+pub trait Files {
     /// Installs `file` with `flags` (`O_CLOEXEC` and access mode) and
     /// returns the fd number.
     ///
     /// # Errors
     /// `EMFILE` if the caller has no free fd.
     fn install(&mut self, file: File, flags: u32) -> Result<i32>;
+
+    /// The file behind the caller's `fd`.
+    ///
+    /// # Errors
+    /// `EBADF` if `fd` is not open, or is not a file of this model.
+    fn lookup(&self, fd: i64) -> Result<File>;
 }
 
 /// An in-process fd table. Fds start at 3, as 0-2 are taken in a process.
@@ -108,7 +122,12 @@ impl FdTable {
     }
 }
 
-impl FdInstaller for FdTable {
+impl Files for FdTable {
+    fn lookup(&self, fd: i64) -> Result<File> {
+        let fd = i32::try_from(fd).map_err(|_| Error::new(Errno::EBADF, "fd out of range"))?;
+        self.get(fd).cloned()
+    }
+
     fn install(&mut self, file: File, flags: u32) -> Result<i32> {
         if self.files.len() >= self.limit {
             return Err(Error::new(Errno::EMFILE, "fd table full"));

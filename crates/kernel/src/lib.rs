@@ -139,3 +139,42 @@ impl Kernel {
         }
     }
 }
+
+impl Kernel {
+    /// Opens `/dev/<name>` of a TEE device: a new context.
+    ///
+    /// # Errors
+    /// `ENOENT` if there is no such device.
+    pub fn tee_open(&self, name: &str) -> Result<file::File> {
+        let dev = self.tee.open(name)?;
+        Ok(file::File::Tee(tee::context::TeeFile::open(dev, Arc::clone(&self.platform), Arc::clone(&self.system))))
+    }
+
+    /// Opens `/dev/dma_heap/<name>`.
+    ///
+    /// # Errors
+    /// `ENOENT` if there is no such heap.
+    pub fn dma_heap_open(&self, name: &str) -> Result<file::File> {
+        self.dma_heaps.open(name).map(file::File::DmaHeap)
+    }
+
+    /// An ioctl on an open file of the model, dispatched by file kind.
+    ///
+    /// # Errors
+    /// What the file's ioctl returns; `ENOTTY` for a shm fd (it has no ioctls).
+    pub fn ioctl(
+        &self,
+        file: &file::File,
+        cmd: u32,
+        arg: uaccess::UserPtr,
+        mem: &dyn uaccess::UserMemory,
+        files: &mut dyn file::Files,
+    ) -> Result<i64> {
+        match file {
+            file::File::DmaHeap(h) => h.ioctl(cmd, arg, mem, files),
+            file::File::DmaBuf(b) => b.ioctl(cmd, arg, mem),
+            file::File::Tee(t) => t.context().ioctl(cmd, arg, mem, files),
+            file::File::TeeShm(_) => Err(Error::new(Errno::ENOTTY, "shm fds have no ioctls")),
+        }
+    }
+}

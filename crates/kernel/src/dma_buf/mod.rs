@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use teeheap_platform::{Len, Master, PhysAddr, PhysRange, Platform};
-use teeheap_uapi::dma_buf::{DMA_BUF_NAME_LEN, DMA_BUF_SYNC_VALID_FLAGS_MASK};
+use teeheap_uapi::dma_buf::{DMA_BUF_NAME_LEN, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_VALID_FLAGS_MASK};
 
 use crate::error::{Errno, Error, Result, einval};
 
@@ -225,15 +225,53 @@ impl DmaBuf {
     /// `DMA_BUF_IOCTL_SYNC`: validates the flags. The kernel then calls the
     /// exporter's begin/end CPU access if it has them; none of ours needs to
     /// do anything (the model's memory is coherent), so like an exporter
-    /// without those ops this succeeds.
+    /// without those ops this succeeds — also for protected buffers, whose
+    /// tee heap exporter has no CPU access ops.
     ///
     /// # Errors
-    /// `EINVAL` for bits outside `DMA_BUF_SYNC_VALID_FLAGS_MASK`.
+    /// `EINVAL` for bits outside `DMA_BUF_SYNC_VALID_FLAGS_MASK` or when
+    /// neither READ nor WRITE is set.
     pub fn sync(&self, flags: u64) -> Result<()> {
         if flags & !DMA_BUF_SYNC_VALID_FLAGS_MASK != 0 {
             return Err(einval("unknown dma-buf sync flags"));
         }
+        if flags & DMA_BUF_SYNC_RW == 0 {
+            return Err(einval("dma-buf sync needs READ and/or WRITE"));
+        }
         Ok(())
+    }
+
+    /// An ioctl on the dma-buf's fd (`dma_buf_ioctl`): SYNC and SET_NAME.
+    /// This model is built as a kernel without `CONFIG_SYNC_FILE`, so the
+    /// sync-file requests are unknown (`ENOTTY`).
+    ///
+    /// # Errors
+    /// `EFAULT` for unreadable arguments, `EINVAL` for bad flags or a name
+    /// of 32 bytes or more, `ENOTTY` for other requests.
+    pub fn ioctl(&self, cmd: u32, arg: crate::uaccess::UserPtr, mem: &dyn crate::uaccess::UserMemory) -> Result<i64> {
+        use teeheap_uapi::dma_buf::{DMA_BUF_IOCTL_SYNC, DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B, DmaBufSync};
+        match cmd {
+            DMA_BUF_IOCTL_SYNC => {
+                let s: DmaBufSync = crate::uaccess::read_obj(mem, arg)?;
+                self.sync(s.flags).map(|()| 0)
+            }
+            DMA_BUF_SET_NAME_A | DMA_BUF_SET_NAME_B => {
+                // strndup_user(arg, DMA_BUF_NAME_LEN): NUL within 32 bytes.
+                let mut name = Vec::new();
+                for i in 0..DMA_BUF_NAME_LEN as u64 {
+                    let mut b = [0u8];
+                    let at = arg.checked_add(i).ok_or(crate::error::efault("pointer overflow"))?;
+                    mem.read(at, &mut b).map_err(|_| crate::error::efault("cannot read the name"))?;
+                    if b[0] == 0 {
+                        let name = String::from_utf8_lossy(&name).into_owned();
+                        return self.set_name(&name).map(|()| 0);
+                    }
+                    name.push(b[0]);
+                }
+                Err(einval("dma-buf name too long"))
+            }
+            _ => Err(Error::new(Errno::ENOTTY, "unknown dma-buf ioctl")),
+        }
     }
 
     /// A device attaches; the attachment keeps the buffer alive.
@@ -497,6 +535,8 @@ mod tests {
         assert_eq!(b.mmap(&p).unwrap_err().errno(), Errno::EINVAL);
         b.sync(teeheap_uapi::dma_buf::DMA_BUF_SYNC_RW).unwrap();
         assert_eq!(b.sync(8).unwrap_err().errno(), Errno::EINVAL);
+        assert_eq!(b.sync(0).unwrap_err().errno(), Errno::EINVAL);
+        assert_eq!(b.sync(teeheap_uapi::dma_buf::DMA_BUF_SYNC_END).unwrap_err().errno(), Errno::EINVAL);
         b.set_name("decoder-out").unwrap();
         assert_eq!(b.name().as_deref(), Some("decoder-out"));
         assert_eq!(b.set_name(&"x".repeat(32)).unwrap_err().errno(), Errno::EINVAL);

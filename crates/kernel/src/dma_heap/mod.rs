@@ -22,7 +22,7 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::dma_buf::DmaBuf;
 use crate::error::{Errno, Error, Result, efault, einval};
-use crate::file::{FdInstaller, File};
+use crate::file::{File, Files};
 use crate::uaccess::{UserMemory, UserPtr};
 
 /// The kernel's limit on the number of heaps (minor numbers).
@@ -141,7 +141,7 @@ impl DmaHeap {
     /// `EINVAL` for an unknown request number and every ALLOC validation;
     /// `EFAULT` when the caller's struct cannot be read or written (after a
     /// successful allocation the new fd stays installed then, as in Linux).
-    pub fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn FdInstaller) -> Result<i64> {
+    pub fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
         const CMDS: [u32; 1] = [DMA_HEAP_IOCTL_ALLOC];
         let Some(&kcmd) = CMDS.get(ioc::nr(cmd) as usize) else {
             return Err(einval("unknown dma-heap ioctl number"));
@@ -162,7 +162,7 @@ impl DmaHeap {
         ret
     }
 
-    fn ioctl_alloc(&self, kdata: &mut [u8], files: &mut dyn FdInstaller) -> Result<i64> {
+    fn ioctl_alloc(&self, kdata: &mut [u8], files: &mut dyn Files) -> Result<i64> {
         let data = DmaHeapAllocationData::mut_from_bytes(kdata).map_err(|_| einval("bad argument size"))?;
         if data.fd != 0 {
             return Err(einval("fd must be 0 on input"));

@@ -5,7 +5,10 @@
 //! device lives as long as anything (an open context, a heap registration
 //! or a protected buffer) holds its `Arc`.
 
+pub mod context;
+pub mod driver;
 pub mod heap;
+pub mod shm;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -14,6 +17,8 @@ use serde::Serialize;
 use teeheap_uapi::tee::TeeIoctlVersionData;
 
 use crate::error::{Errno, Error, Result};
+use crate::tee::driver::TeeDriver;
+use crate::tee::shm::ShmIds;
 
 /// What a TEE device reports in `TEE_IOC_VERSION`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -27,16 +32,44 @@ pub struct TeeDesc {
 }
 
 /// A TEE device node.
-#[derive(Debug)]
 pub struct TeeDevice {
     name: String,
     desc: TeeDesc,
+    driver: Option<Arc<dyn TeeDriver>>,
+    shm_ids: Arc<ShmIds>,
+}
+
+impl std::fmt::Debug for TeeDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeeDevice").field("name", &self.name).field("desc", &self.desc).finish_non_exhaustive()
+    }
 }
 
 impl TeeDevice {
-    /// A device named `name` (`tee0`, `teepriv0`) describing itself as `desc`.
+    /// A device named `name` (`tee0`, `teepriv0`) describing itself as
+    /// `desc`, with no driver: sessions fail with `EINVAL`.
     pub fn new(name: impl Into<String>, desc: TeeDesc) -> Arc<TeeDevice> {
-        Arc::new(TeeDevice { name: name.into(), desc })
+        Arc::new(TeeDevice { name: name.into(), desc, driver: None, shm_ids: Arc::default() })
+    }
+
+    /// A device whose sessions are served by `driver`.
+    pub fn with_driver(name: impl Into<String>, desc: TeeDesc, driver: Arc<dyn TeeDriver>) -> Arc<TeeDevice> {
+        Arc::new(TeeDevice { name: name.into(), desc, driver: Some(driver), shm_ids: Arc::default() })
+    }
+
+    /// The backend driver, if any.
+    pub fn driver(&self) -> Option<&Arc<dyn TeeDriver>> {
+        self.driver.as_ref()
+    }
+
+    /// The device's shared-memory ids.
+    pub fn shm_ids(&self) -> &Arc<ShmIds> {
+        &self.shm_ids
+    }
+
+    /// Whether it is the supplicant's node (`teepriv<N>`).
+    pub fn is_privileged(&self) -> bool {
+        self.desc.gen_caps & teeheap_uapi::tee::TEE_GEN_CAP_PRIVILEGED != 0
     }
 
     /// The node name, without `/dev/`.

@@ -1,0 +1,364 @@
+//! TEE contexts: one per open of a TEE device, with its sessions, and the
+//! TEE ioctls (`tee_ioctl`) with the kernel's validation order and errno.
+//!
+//! A context lives in an `Arc` shared by its open fd ([`TeeFile`]) and its
+//! shared-memory objects. When the last fd to it closes, its sessions are
+//! closed (as `tee_release`); its shm objects stay until their own fds close.
+
+use std::collections::BTreeSet;
+use std::mem::{offset_of, size_of};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use teeheap_platform::Platform;
+use teeheap_uapi::tee::*;
+
+use crate::dma_heap::system::SystemHeap;
+use crate::error::{Errno, Error, Result, efault, einval};
+use crate::file::{File, Files};
+use crate::tee::TeeDevice;
+use crate::tee::driver::{TeeDriver, TeeParam};
+use crate::tee::shm::{ContextId, Shm, ShmBacking};
+use crate::uaccess::{UserMemory, UserPtr, put_field, read_obj, write_obj};
+
+static NEXT_CTX: AtomicU64 = AtomicU64::new(1);
+
+/// A TEE context. See the module documentation.
+#[derive(Debug)]
+pub struct TeeContext {
+    id: ContextId,
+    dev: Arc<TeeDevice>,
+    platform: Arc<Platform>,
+    heap: Arc<SystemHeap>,
+    sessions: Mutex<BTreeSet<u32>>,
+}
+
+/// An open TEE device fd. Closing the last one closes the context's sessions.
+#[derive(Debug)]
+pub struct TeeFile {
+    ctx: Arc<TeeContext>,
+}
+
+impl TeeFile {
+    /// Opens `dev`: a new context.
+    pub fn open(dev: Arc<TeeDevice>, platform: Arc<Platform>, heap: Arc<SystemHeap>) -> Arc<TeeFile> {
+        let id = ContextId(NEXT_CTX.fetch_add(1, Ordering::Relaxed));
+        Arc::new(TeeFile { ctx: Arc::new(TeeContext { id, dev, platform, heap, sessions: Mutex::default() }) })
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<TeeContext> {
+        &self.ctx
+    }
+}
+
+impl Drop for TeeFile {
+    fn drop(&mut self) {
+        self.ctx.release();
+    }
+}
+
+fn driver(dev: &TeeDevice) -> Result<&Arc<dyn TeeDriver>> {
+    dev.driver().ok_or(einval("TEE device has no driver"))
+}
+
+const PARAM_SIZE: u64 = size_of::<TeeIoctlParam>() as u64;
+
+impl TeeContext {
+    /// Its id.
+    pub fn id(&self) -> ContextId {
+        self.id
+    }
+
+    /// Its device.
+    pub fn device(&self) -> &Arc<TeeDevice> {
+        &self.dev
+    }
+
+    /// The open sessions.
+    pub fn sessions(&self) -> Vec<u32> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect()
+    }
+
+    fn release(&self) {
+        let sessions = std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(d) = self.dev.driver() {
+            for s in sessions {
+                if let Err(e) = d.close_session(s) {
+                    tracing::warn!(session = s, error = %e, "closing a session on context release failed");
+                }
+            }
+        }
+    }
+
+    /// An ioctl on the context's fd. Returns the ioctl's value: 0, or the
+    /// new fd for the SHM ioctls.
+    ///
+    /// # Errors
+    /// The kernel's errno: `EINVAL` for an unknown request or bad argument,
+    /// `EFAULT` for unreadable or unwritable memory, ... (see each request).
+    pub fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        match cmd {
+            TEE_IOC_VERSION => self.version(arg, mem),
+            TEE_IOC_SHM_ALLOC => self.shm_alloc(arg, mem, files),
+            TEE_IOC_SHM_REGISTER => self.shm_register(arg, mem, files),
+            TEE_IOC_SHM_REGISTER_FD => self.shm_register_fd(arg, mem, files),
+            TEE_IOC_OPEN_SESSION => self.open_session(arg, mem),
+            TEE_IOC_INVOKE => self.invoke(arg, mem),
+            TEE_IOC_CANCEL => self.cancel(arg, mem),
+            TEE_IOC_CLOSE_SESSION => self.close_session(arg, mem),
+            TEE_IOC_SUPPL_RECV | TEE_IOC_SUPPL_SEND => {
+                // The emulated secure world makes no requests to a
+                // supplicant; like a context that is not the supplicant's.
+                Err(einval("no supplicant service"))
+            }
+            _ => Err(einval("unknown TEE ioctl")),
+        }
+    }
+
+    fn version(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
+        write_obj(mem, arg, &self.dev.version())?;
+        Ok(0)
+    }
+
+    fn install_shm(&self, shm: Arc<Shm>, files: &mut dyn Files) -> Result<i64> {
+        files.install(File::TeeShm(shm), O_RDWR_CLOEXEC).map(i64::from)
+    }
+
+    fn shm_alloc(&self, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        let mut data: TeeIoctlShmAllocData = read_obj(mem, arg)?;
+        if data.flags != 0 {
+            return Err(einval("SHM_ALLOC takes no input flags"));
+        }
+        let shm = Shm::alloc(self.dev.shm_ids(), self.id, data.size, &self.heap)?;
+        data.id = shm.id();
+        data.size = shm.size();
+        data.flags = shm.flags();
+        write_obj(mem, arg, &data)?;
+        self.install_shm(shm, files)
+    }
+
+    fn shm_register(&self, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        let mut data: TeeIoctlShmRegisterData = read_obj(mem, arg)?;
+        if data.flags != 0 {
+            return Err(einval("SHM_REGISTER takes no input flags"));
+        }
+        let shm = Shm::register_user(self.dev.shm_ids(), self.id, UserPtr(data.addr), data.length, mem, &self.heap)?;
+        data.id = shm.id();
+        data.length = shm.size();
+        data.flags = shm.flags();
+        write_obj(mem, arg, &data)?;
+        self.install_shm(shm, files)
+    }
+
+    fn shm_register_fd(&self, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        let mut data: TeeIoctlShmRegisterFdData = read_obj(mem, arg)?;
+        if data.flags != 0 {
+            return Err(einval("SHM_REGISTER_FD takes no input flags"));
+        }
+        // Every failure to register is EINVAL, as in Linux.
+        let buf = match files.lookup(data.fd) {
+            Ok(File::DmaBuf(b)) => b,
+            _ => return Err(einval("not a dma-buf fd")),
+        };
+        let shm = Shm::register_dma_buf(self.dev.shm_ids(), self.id, buf, &self.dev).map_err(|_| einval("not a protected buffer of this TEE"))?;
+        data.id = shm.id();
+        data.flags = shm.flags();
+        data.size = shm.size();
+        write_obj(mem, arg, &data)?;
+        self.install_shm(shm, files)
+    }
+
+    /// Reads and validates a `tee_ioctl_buf_data` request: returns the user
+    /// pointer of the argument struct and its fixed header.
+    fn read_buf<H: zerocopy::FromBytes + zerocopy::IntoBytes>(
+        &self,
+        arg: UserPtr,
+        mem: &dyn UserMemory,
+        num_params: impl Fn(&H) -> u32,
+    ) -> Result<(UserPtr, H)> {
+        let buf: TeeIoctlBufData = read_obj(mem, arg)?;
+        let header = size_of::<H>() as u64;
+        if buf.buf_len > TEE_MAX_ARG_SIZE as u64 || buf.buf_len < header {
+            return Err(einval("bad buf_len"));
+        }
+        let uarg = UserPtr(buf.buf_ptr);
+        let h: H = read_obj(mem, uarg)?;
+        if header + PARAM_SIZE * u64::from(num_params(&h)) != buf.buf_len {
+            return Err(einval("buf_len does not match num_params"));
+        }
+        Ok((uarg, h))
+    }
+
+    /// `params_from_user`.
+    fn params_from_user(&self, uparams: UserPtr, n: u32, mem: &dyn UserMemory) -> Result<Vec<TeeParam>> {
+        let mut params = Vec::with_capacity(n as usize);
+        for i in 0..u64::from(n) {
+            let ip: TeeIoctlParam = read_obj(mem, uparams.checked_add(i * PARAM_SIZE).ok_or(efault("overflow"))?)?;
+            if ip.attr & !TEE_IOCTL_PARAM_ATTR_MASK != 0 {
+                return Err(einval("unknown param attribute bits"));
+            }
+            let p = match ip.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK {
+                TEE_IOCTL_PARAM_ATTR_TYPE_NONE => TeeParam::None,
+                TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT => TeeParam::Value { attr: ip.attr, a: 0, b: 0, c: 0 },
+                TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT | TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT => {
+                    TeeParam::Value { attr: ip.attr, a: ip.a, b: ip.b, c: ip.c }
+                }
+                TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT
+                | TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT
+                | TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT => {
+                    let shm = if ip.c == TEE_MEMREF_NULL {
+                        None // cap_memref_null: the secure world accepts NULL memrefs
+                    } else {
+                        let shm = self.dev.shm_ids().get(self.id, ip.c as i64)?;
+                        match ip.a.checked_add(ip.b) {
+                            Some(end) if end <= shm.size() => {}
+                            _ => return Err(einval("memref outside its shm")),
+                        }
+                        Some(shm)
+                    };
+                    TeeParam::Memref { attr: ip.attr, shm, offset: ip.a, size: ip.b }
+                }
+                _ => return Err(einval("unknown param type")),
+            };
+            params.push(p);
+        }
+        Ok(params)
+    }
+
+    /// `params_to_user`.
+    fn params_to_user(&self, uparams: UserPtr, params: &[TeeParam], mem: &dyn UserMemory) -> Result<()> {
+        for (i, p) in params.iter().enumerate() {
+            let up = uparams.checked_add(i as u64 * PARAM_SIZE).ok_or(efault("overflow"))?;
+            match p {
+                TeeParam::Value { attr, a, b, c }
+                    if *attr == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT
+                        || *attr == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT =>
+                {
+                    put_field(mem, up, offset_of!(TeeIoctlParam, a), a)?;
+                    put_field(mem, up, offset_of!(TeeIoctlParam, b), b)?;
+                    put_field(mem, up, offset_of!(TeeIoctlParam, c), c)?;
+                }
+                TeeParam::Memref { attr, size, .. }
+                    if *attr == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT
+                        || *attr == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT =>
+                {
+                    put_field(mem, up, offset_of!(TeeIoctlParam, b), size)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Mirrors registered client memory in (before) a call.
+    fn sync_registered(&self, params: &[TeeParam], mem: &dyn UserMemory, out: bool) -> Result<()> {
+        for p in params {
+            if let TeeParam::Memref { shm: Some(shm), offset, size, .. } = p
+                && matches!(shm.backing(), ShmBacking::User { .. })
+            {
+                if out {
+                    if p.is_output() {
+                        shm.sync_out(&self.platform, mem, *offset, *size)?;
+                    }
+                } else {
+                    shm.sync_in(&self.platform, mem, *offset, *size)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn open_session(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
+        let d = driver(&self.dev)?;
+        let (uarg, mut a) = self.read_buf(arg, mem, |h: &TeeIoctlOpenSessionArg| h.num_params)?;
+        let uparams = uarg.checked_add(size_of::<TeeIoctlOpenSessionArg>() as u64).ok_or(efault("overflow"))?;
+        let mut params = self.params_from_user(uparams, a.num_params, mem)?;
+        if (TEE_IOCTL_LOGIN_REE_KERNEL_MIN..=TEE_IOCTL_LOGIN_REE_KERNEL_MAX).contains(&a.clnt_login) {
+            return Err(Error::new(Errno::EPERM, "kernel login methods are not for user space"));
+        }
+        self.sync_registered(&params, mem, false)?;
+        let orig: Vec<u64> = params.iter().map(memref_size).collect();
+        d.open_session(&mut a, &mut params)?;
+        let opened = a.ret == teeheap_uapi::tee::gp::TEEC_SUCCESS;
+        if opened {
+            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(a.session);
+        }
+        let reply = (|| {
+            put_field(mem, uarg, offset_of!(TeeIoctlOpenSessionArg, session), &a.session)?;
+            put_field(mem, uarg, offset_of!(TeeIoctlOpenSessionArg, ret), &a.ret)?;
+            put_field(mem, uarg, offset_of!(TeeIoctlOpenSessionArg, ret_origin), &a.ret_origin)?;
+            self.sync_out_windows(&params, &orig, mem)?;
+            self.params_to_user(uparams, &params, mem)
+        })();
+        if reply.is_err() && opened {
+            // The client can never learn of the session: close it again.
+            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&a.session);
+            let _ = d.close_session(a.session);
+        }
+        reply.map(|()| 0)
+    }
+
+    /// Copies registered client windows back with their original sizes.
+    fn sync_out_windows(&self, params: &[TeeParam], orig: &[u64], mem: &dyn UserMemory) -> Result<()> {
+        let restored: Vec<TeeParam> = params
+            .iter()
+            .zip(orig)
+            .map(|(p, &size)| match p {
+                TeeParam::Memref { attr, shm, offset, .. } => {
+                    TeeParam::Memref { attr: *attr, shm: shm.clone(), offset: *offset, size }
+                }
+                other => other.clone(),
+            })
+            .collect();
+        self.sync_registered(&restored, mem, true)
+    }
+
+    fn invoke(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
+        let d = driver(&self.dev)?;
+        let (uarg, mut a) = self.read_buf(arg, mem, |h: &TeeIoctlInvokeArg| h.num_params)?;
+        let uparams = uarg.checked_add(size_of::<TeeIoctlInvokeArg>() as u64).ok_or(efault("overflow"))?;
+        let mut params = self.params_from_user(uparams, a.num_params, mem)?;
+        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains(&a.session) {
+            return Err(einval("no such session in this context"));
+        }
+        self.sync_registered(&params, mem, false)?;
+        let orig: Vec<u64> = params.iter().map(memref_size).collect();
+        d.invoke(&mut a, &mut params)?;
+        put_field(mem, uarg, offset_of!(TeeIoctlInvokeArg, ret), &a.ret)?;
+        put_field(mem, uarg, offset_of!(TeeIoctlInvokeArg, ret_origin), &a.ret_origin)?;
+        self.sync_out_windows(&params, &orig, mem)?;
+        self.params_to_user(uparams, &params, mem)?;
+        Ok(0)
+    }
+
+    fn cancel(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
+        let d = driver(&self.dev)?;
+        let a: TeeIoctlCancelArg = read_obj(mem, arg)?;
+        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains(&a.session) {
+            return Err(einval("no such session in this context"));
+        }
+        d.cancel(a.cancel_id, a.session)?;
+        Ok(0)
+    }
+
+    fn close_session(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
+        let d = driver(&self.dev)?;
+        let a: TeeIoctlCloseSessionArg = read_obj(mem, arg)?;
+        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&a.session) {
+            return Err(einval("no such session in this context"));
+        }
+        d.close_session(a.session)?;
+        Ok(0)
+    }
+}
+
+fn memref_size(p: &TeeParam) -> u64 {
+    match p {
+        TeeParam::Memref { size, .. } => *size,
+        _ => 0,
+    }
+}
+
+/// `O_RDWR | O_CLOEXEC`: how the TEE core opens shm fds.
+const O_RDWR_CLOEXEC: u32 = 2 | teeheap_uapi::dma_heap::O_CLOEXEC;

@@ -1,0 +1,241 @@
+//! TEE shared memory (`tee_shm`): memory a client shares with trusted
+//! applications, named by an id unique on its TEE device.
+//!
+//! A [`Shm`] lives in an `Arc` held by its fd (and, during a call, by the
+//! parameters that reference it). Its id is freed and its memory released
+//! when the last reference goes. Three kinds exist, as in Linux:
+//! pages allocated by the kernel (`SHM_ALLOC`, mmap-able), a client's own
+//! memory (`SHM_REGISTER`) and a protected dma-buf (`SHM_REGISTER_FD`, which
+//! keeps the dma-buf alive while registered).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use teeheap_platform::{Len, Master, PhysRange, Platform};
+use teeheap_uapi::tee::{TEE_IOCTL_SHM_DMA_BUF, TEE_IOCTL_SHM_MAPPED};
+
+use crate::dma_buf::DmaBuf;
+use crate::dma_heap::system::SystemHeap;
+use crate::error::{Errno, Error, Result, efault, einval};
+use crate::pool::ProtMemRef;
+use crate::tee::heap::ProtectedBuffer;
+use crate::uaccess::{UserMemory, UserPtr};
+
+/// Identifies a context (an open of a TEE device) for ownership checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContextId(pub u64);
+
+/// The ids of a device's shared-memory objects (`teedev->idr`): the lowest
+/// free id from 1 up.
+#[derive(Debug, Default)]
+pub struct ShmIds {
+    ids: Mutex<BTreeMap<i32, Weak<Shm>>>,
+}
+
+impl ShmIds {
+    fn insert(self: &Arc<Self>, make: impl FnOnce(i32) -> Shm) -> Result<Arc<Shm>> {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let id = (1..=i32::MAX)
+            .zip(ids.keys().copied().chain(std::iter::once(i32::MAX)))
+            .find(|(want, have)| want != have)
+            .map(|(want, _)| want)
+            .ok_or(Error::new(Errno::ENOSPC, "no free shm id"))?;
+        let shm = Arc::new(make(id));
+        ids.insert(id, Arc::downgrade(&shm));
+        Ok(shm)
+    }
+
+    /// The live shm `id` if it belongs to context `ctx`.
+    ///
+    /// # Errors
+    /// `EINVAL` if there is no such shm or another context owns it.
+    pub fn get(&self, ctx: ContextId, id: i64) -> Result<Arc<Shm>> {
+        let id = i32::try_from(id).map_err(|_| einval("no such shm"))?;
+        let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.get(&id).and_then(Weak::upgrade).filter(|s| s.ctx == ctx).ok_or(einval("no such shm in this context"))
+    }
+
+    /// Number of live shm objects.
+    pub fn len(&self) -> usize {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether none is alive.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where a shared-memory object's bytes are.
+#[derive(Debug)]
+pub enum ShmBacking {
+    /// Normal pages allocated by the kernel (`SHM_ALLOC`).
+    Pages {
+        /// The pages.
+        range: PhysRange,
+        /// Where they go back.
+        heap: Arc<SystemHeap>,
+    },
+    /// The client's memory at `addr` (`SHM_REGISTER`). The secure world sees
+    /// it through normal pages that mirror it during each call (copied in
+    /// before, out after) — what the TA observes is the same as with pinned
+    /// pages, since it only runs during calls.
+    User {
+        /// The client's address.
+        addr: UserPtr,
+        /// The mirror pages.
+        mirror: PhysRange,
+        /// Where they go back.
+        heap: Arc<SystemHeap>,
+    },
+    /// A protected dma-buf (`SHM_REGISTER_FD`); holds it alive.
+    DmaBuf {
+        /// The buffer.
+        buf: Arc<DmaBuf>,
+        /// How the secure world addresses it.
+        protmem: ProtMemRef,
+    },
+}
+
+/// A shared-memory object. See the module documentation.
+#[derive(Debug)]
+pub struct Shm {
+    id: i32,
+    ctx: ContextId,
+    size: u64,
+    flags: u32,
+    backing: ShmBacking,
+    ids: Weak<ShmIds>,
+}
+
+impl Shm {
+    /// `SHM_ALLOC`: `size` bytes of zeroed normal memory.
+    ///
+    /// # Errors
+    /// `EINVAL` for size 0, `ENOMEM` when normal memory is exhausted.
+    pub fn alloc(ids: &Arc<ShmIds>, ctx: ContextId, size: u64, heap: &Arc<SystemHeap>) -> Result<Arc<Shm>> {
+        let len = Len::page_align(size).ok_or(einval("shm size 0"))?;
+        let range = heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for shm"))?;
+        let backing = ShmBacking::Pages { range, heap: Arc::clone(heap) };
+        ids.insert(|id| Shm { id, ctx, size, flags: TEE_IOCTL_SHM_MAPPED, backing, ids: Arc::downgrade(ids) })
+            .inspect_err(|_| heap.free_pages(range))
+    }
+
+    /// `SHM_REGISTER`: the client's `length` bytes at `addr`.
+    ///
+    /// # Errors
+    /// `ENOMEM` for length 0 (no pages) or no memory for the mirror;
+    /// `EFAULT` if the client's range is not mapped.
+    pub fn register_user(
+        ids: &Arc<ShmIds>,
+        ctx: ContextId,
+        addr: UserPtr,
+        length: u64,
+        mem: &dyn UserMemory,
+        heap: &Arc<SystemHeap>,
+    ) -> Result<Arc<Shm>> {
+        let len = Len::page_align(length).ok_or(Error::new(Errno::ENOMEM, "no pages to register"))?;
+        // Pinning the pages: every byte must be there.
+        let mut probe = vec![0u8; length as usize];
+        mem.read(addr, &mut probe).map_err(|_| efault("registered range not mapped"))?;
+        let mirror = heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for shm"))?;
+        let backing = ShmBacking::User { addr, mirror, heap: Arc::clone(heap) };
+        ids.insert(|id| Shm { id, ctx, size: length, flags: 0, backing, ids: Arc::downgrade(ids) })
+            .inspect_err(|_| heap.free_pages(mirror))
+    }
+
+    /// `SHM_REGISTER_FD`: a protected dma-buf exported by a TEE heap bound
+    /// to `dev`.
+    ///
+    /// # Errors
+    /// `EINVAL` if the buffer does not come from a TEE protected heap bound
+    /// by this device.
+    pub fn register_dma_buf(
+        ids: &Arc<ShmIds>,
+        ctx: ContextId,
+        buf: Arc<DmaBuf>,
+        dev: &Arc<crate::tee::TeeDevice>,
+    ) -> Result<Arc<Shm>> {
+        let pb = buf.ops().as_any().downcast_ref::<ProtectedBuffer>().ok_or(einval("not a TEE protected buffer"))?;
+        if !Arc::ptr_eq(pb.binding().teedev(), dev) {
+            return Err(einval("protected buffer of another TEE device"));
+        }
+        let protmem = pb.protmem_ref()?;
+        let size = buf.size().bytes();
+        let backing = ShmBacking::DmaBuf { buf, protmem };
+        ids.insert(|id| Shm { id, ctx, size, flags: TEE_IOCTL_SHM_DMA_BUF, backing, ids: Arc::downgrade(ids) })
+    }
+
+    /// Its id.
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The flags reported to user space.
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// The owning context.
+    pub fn context(&self) -> ContextId {
+        self.ctx
+    }
+
+    /// Where its bytes are.
+    pub fn backing(&self) -> &ShmBacking {
+        &self.backing
+    }
+
+    /// Whether the normal-world CPU may map it (only kernel-allocated pages;
+    /// `mmap` of a registered or dma-buf shm fails with `EINVAL`).
+    pub fn mappable_range(&self) -> Result<PhysRange> {
+        match &self.backing {
+            ShmBacking::Pages { range, .. } => Ok(*range),
+            _ => Err(einval("this shm cannot be mapped")),
+        }
+    }
+
+    /// For a registered client range: copies `[offset, offset + len)` from
+    /// the client into the mirror before a call.
+    ///
+    /// # Errors
+    /// `EFAULT` if the client memory is gone.
+    pub fn sync_in(&self, platform: &Platform, mem: &dyn UserMemory, offset: u64, len: u64) -> Result<()> {
+        let ShmBacking::User { addr, mirror, .. } = &self.backing else { return Ok(()) };
+        let Some(r) = mirror.subrange(offset, len) else { return Ok(()) };
+        let mut bytes = vec![0u8; len as usize];
+        mem.read(addr.checked_add(offset).ok_or(efault("overflow"))?, &mut bytes)?;
+        platform.write(Master::NsCpu, r.start(), &bytes).map_err(|_| efault("mirror not writable"))
+    }
+
+    /// For a registered client range: copies `[offset, offset + len)` back
+    /// to the client after a call.
+    ///
+    /// # Errors
+    /// `EFAULT` if the client memory is gone.
+    pub fn sync_out(&self, platform: &Platform, mem: &dyn UserMemory, offset: u64, len: u64) -> Result<()> {
+        let ShmBacking::User { addr, mirror, .. } = &self.backing else { return Ok(()) };
+        let Some(r) = mirror.subrange(offset, len) else { return Ok(()) };
+        let mut bytes = vec![0u8; len as usize];
+        platform.read(Master::NsCpu, r.start(), &mut bytes).map_err(|_| efault("mirror not readable"))?;
+        mem.write(addr.checked_add(offset).ok_or(efault("overflow"))?, &bytes)
+    }
+}
+
+impl Drop for Shm {
+    fn drop(&mut self) {
+        if let Some(ids) = self.ids.upgrade() {
+            ids.ids.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        }
+        match &self.backing {
+            ShmBacking::Pages { range, heap } => heap.free_pages(*range),
+            ShmBacking::User { mirror, heap, .. } => heap.free_pages(*mirror),
+            ShmBacking::DmaBuf { .. } => {}
+        }
+    }
+}
