@@ -50,9 +50,24 @@ impl SystemHeap {
         self.shared.alloc(len)
     }
 
-    /// Returns pages from [`Self::alloc_pages`].
+    /// Like [`Self::alloc_pages`], but the range starts at a physical
+    /// address that is a multiple of `align` (a power-of-two number of
+    /// pages); `None` if `align` is not one or no hole can hold such a run.
+    /// Only normal-memory ranges whose own start is so aligned are used (on
+    /// the platforms modelled, the DRAM base and carveout ends are).
+    pub fn alloc_pages_aligned(&self, len: Len, align: Len) -> Option<PhysRange> {
+        self.shared.alloc_aligned(len, align)
+    }
+
+    /// Returns pages from [`Self::alloc_pages`] or [`Self::alloc_pages_aligned`].
     pub fn free_pages(&self, r: PhysRange) {
         self.shared.free(r);
+    }
+
+    /// Bytes of normal memory allocated now, by buffers of this heap and by
+    /// every other user of [`Self::alloc_pages`].
+    pub fn pages_used(&self) -> u64 {
+        self.shared.pages.iter().map(|p| p.stats().used).sum()
     }
 }
 
@@ -60,6 +75,21 @@ impl Shared {
     fn alloc(&self, len: Len) -> Option<PhysRange> {
         let r = self.pages.iter().find_map(|p| p.alloc(len))?;
         // Fresh pages never show a previous owner's data.
+        self.platform.fill(Master::NsCpu, r, 0).expect("normal memory is open to the kernel");
+        Some(r)
+    }
+
+    fn alloc_aligned(&self, len: Len, align: Len) -> Option<PhysRange> {
+        if !align.pages().is_power_of_two() {
+            return None;
+        }
+        // `PageAllocator` aligns from the start of its range, which is the
+        // physical alignment only where that start is itself aligned.
+        let r = self
+            .pages
+            .iter()
+            .filter(|p| p.range().start().raw() % align.bytes() == 0)
+            .find_map(|p| p.alloc_aligned(len, align))?;
         self.platform.fill(Master::NsCpu, r, 0).expect("normal memory is open to the kernel");
         Some(r)
     }

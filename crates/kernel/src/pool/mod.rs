@@ -6,6 +6,7 @@
 //! one goes, `destroy` runs once and the pool is dropped.
 
 pub mod carveout;
+pub mod dynamic;
 pub mod range_alloc;
 
 use serde::Serialize;
