@@ -110,6 +110,42 @@ impl UserMemory for SimUserMemory {
     }
 }
 
+/// `copy_from_user` of a whole struct.
+///
+/// # Errors
+/// `EFAULT` if it cannot be read.
+pub fn read_obj<T: zerocopy::FromBytes + zerocopy::IntoBytes>(mem: &dyn UserMemory, ptr: UserPtr) -> Result<T> {
+    let mut v = T::new_zeroed();
+    mem.read(ptr, v.as_mut_bytes()).map_err(|_| efault("cannot read the argument"))?;
+    Ok(v)
+}
+
+/// `copy_to_user` of a whole struct.
+///
+/// # Errors
+/// `EFAULT` if it cannot be written.
+pub fn write_obj<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+    mem: &dyn UserMemory,
+    ptr: UserPtr,
+    v: &T,
+) -> Result<()> {
+    mem.write(ptr, v.as_bytes()).map_err(|_| efault("cannot write the argument"))
+}
+
+/// `put_user` of one field at byte offset `off` of the struct at `ptr`.
+///
+/// # Errors
+/// `EFAULT` if it cannot be written.
+pub fn put_field<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+    mem: &dyn UserMemory,
+    ptr: UserPtr,
+    off: usize,
+    v: &T,
+) -> Result<()> {
+    let at = ptr.checked_add(off as u64).ok_or(efault("pointer overflow"))?;
+    mem.write(at, v.as_bytes()).map_err(|_| efault("cannot write the argument"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,36 +165,4 @@ mod tests {
         assert_eq!(m.write(UserPtr(u64::MAX), b"x").unwrap_err().errno(), Errno::EFAULT);
         m.read(UserPtr(0), &mut []).unwrap();
     }
-}
-
-/// `copy_from_user` of a whole struct.
-///
-/// # Errors
-/// `EFAULT` if it cannot be read.
-pub fn read_obj<T: zerocopy::FromBytes + zerocopy::IntoBytes>(mem: &dyn UserMemory, ptr: UserPtr) -> Result<T> {
-    let mut v = T::new_zeroed();
-    mem.read(ptr, v.as_mut_bytes()).map_err(|_| efault("cannot read the argument"))?;
-    Ok(v)
-}
-
-/// `copy_to_user` of a whole struct.
-///
-/// # Errors
-/// `EFAULT` if it cannot be written.
-pub fn write_obj<T: zerocopy::IntoBytes + zerocopy::Immutable>(mem: &dyn UserMemory, ptr: UserPtr, v: &T) -> Result<()> {
-    mem.write(ptr, v.as_bytes()).map_err(|_| efault("cannot write the argument"))
-}
-
-/// `put_user` of one field at byte offset `off` of the struct at `ptr`.
-///
-/// # Errors
-/// `EFAULT` if it cannot be written.
-pub fn put_field<T: zerocopy::IntoBytes + zerocopy::Immutable>(
-    mem: &dyn UserMemory,
-    ptr: UserPtr,
-    off: usize,
-    v: &T,
-) -> Result<()> {
-    let at = ptr.checked_add(off as u64).ok_or(efault("pointer overflow"))?;
-    mem.write(at, v.as_bytes()).map_err(|_| efault("cannot write the argument"))
 }

@@ -1,13 +1,15 @@
 //! DMA_HEAP_IOCTL_ALLOC through the kernel model: every validation path,
 //! the kernel's handling of caller struct sizes, and what is (not) allocated.
 
+mod common;
+
 use std::sync::Arc;
 
 use teeheap_kernel::dma_heap::{DmaHeap, MAX_HEAPS};
 use teeheap_kernel::file::FdTable;
 use teeheap_kernel::uaccess::{SimUserMemory, UserMemory, UserPtr};
 use teeheap_kernel::{Errno, Kernel, backend::builtin::BuiltinBackend};
-use teeheap_platform::{PAGE_SIZE, Platform};
+use teeheap_platform::PAGE_SIZE;
 use teeheap_uapi::dma_heap::{DMA_HEAP_IOCTL_ALLOC, DmaHeapAllocationData, O_ACCMODE, O_CLOEXEC};
 use teeheap_uapi::ioc;
 use zerocopy::{FromBytes, IntoBytes};
@@ -22,7 +24,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
+    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
     let backend = BuiltinBackend::probe(&kernel).unwrap();
     Setup { kernel, _backend: backend, mem: SimUserMemory::new(), files: FdTable::default() }
 }

@@ -1,6 +1,8 @@
 //! The TEE protected heaps' lifecycle with the built-in backend: protection
 //! of buffers, release exactly once, unbind with live buffers, EBUSY.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -11,10 +13,10 @@ use teeheap_kernel::pool::{PoolAlloc, PoolStats, ProtMemPool, ProtMemRef};
 use teeheap_kernel::tee::heap::ProtectedBuffer;
 use teeheap_kernel::tee::{TeeDesc, TeeDevice};
 use teeheap_kernel::{Errno, Kernel};
-use teeheap_platform::{AccessError, AccessKind, Len, Master, PAGE_SIZE, Platform, UseCase};
+use teeheap_platform::{AccessError, AccessKind, Len, Master, PAGE_SIZE, UseCase};
 
 fn boot() -> (Arc<Kernel>, BuiltinBackend) {
-    let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
+    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
     let backend = BuiltinBackend::probe(&kernel).unwrap();
     (kernel, backend)
 }
@@ -112,7 +114,7 @@ fn device() -> Arc<TeeDevice> {
 
 #[test]
 fn release_of_last_reference_frees_exactly_once() {
-    let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
+    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
     let dev = device();
     let (pool, n) = counting_pool(&kernel, UseCase::SecureVideo);
     kernel.tee_register_dma_heap(&dev, UseCase::SecureVideo, pool).unwrap();
@@ -137,7 +139,7 @@ fn release_of_last_reference_frees_exactly_once() {
 
 #[test]
 fn unbind_with_live_buffer_then_drain_destroys_the_pool() {
-    let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
+    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
     let dev = device();
     let (pool, n) = counting_pool(&kernel, UseCase::TrustedUi);
     kernel.tee_register_dma_heap(&dev, UseCase::TrustedUi, pool).unwrap();

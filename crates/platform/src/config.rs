@@ -144,6 +144,41 @@ impl Default for FirewallConfig {
     }
 }
 
+/// The TEE: how protected memory is provided where no carveout exists,
+/// and the secrets the emulated secure world is provisioned with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeeConfig {
+    /// Use cases without a carveout get protected memory lent on demand in
+    /// chunks of this size (the granularity the secure world reports).
+    #[serde(default = "default_chunk")]
+    pub dynamic_chunk: ByteSize,
+    /// Cap on the memory lent per such use case.
+    #[serde(default = "default_dynamic_max")]
+    pub dynamic_max: ByteSize,
+    /// The PIN the trusted-UI TA checks (4 to 12 digits).
+    #[serde(default = "default_pin")]
+    pub trusted_ui_pin: String,
+}
+
+fn default_chunk() -> ByteSize {
+    ByteSize(4 << 20)
+}
+
+fn default_dynamic_max() -> ByteSize {
+    ByteSize(256 << 20)
+}
+
+fn default_pin() -> String {
+    "4711".to_owned()
+}
+
+impl Default for TeeConfig {
+    fn default() -> Self {
+        TeeConfig { dynamic_chunk: default_chunk(), dynamic_max: default_dynamic_max(), trusted_ui_pin: default_pin() }
+    }
+}
+
 /// A whole platform description.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +193,9 @@ pub struct PlatformConfig {
     /// Firewall settings.
     #[serde(default)]
     pub firewall: FirewallConfig,
+    /// TEE settings.
+    #[serde(default)]
+    pub tee: TeeConfig,
 }
 
 impl PlatformConfig {
@@ -209,9 +247,11 @@ mod tests {
         let c = PlatformConfig::embedded_default();
         assert_eq!(c.dram.base, 0x8000_0000);
         assert_eq!(c.dram.size, ByteSize(4 << 30));
-        assert_eq!(c.carveout.len(), 3);
+        assert_eq!(c.carveout.len(), 1);
         assert_eq!(c.carveout[0].use_case, UseCase::SecureVideo);
         assert_eq!(c.carveout[0].size, ByteSize(512 << 20));
+        assert_eq!(c.tee.dynamic_chunk, ByteSize(4 << 20));
+        assert_eq!(c.tee.dynamic_max, ByteSize(256 << 20));
     }
 
     #[test]

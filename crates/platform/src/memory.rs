@@ -8,8 +8,10 @@
 //! directly: every access goes through [`crate::Platform`], which asks the
 //! firewall first.
 
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::Mutex;
 
 use rustix::fs::{FallocateFlags, MemfdFlags};
 use rustix::mm::{MapFlags, ProtFlags};
@@ -40,13 +42,16 @@ pub enum RamError {
 /// The memory behind the physical range `range`.
 ///
 /// # Invariants
-/// `ptr` points to a live `MAP_SHARED` mapping of `range.len()` bytes of
-/// `memfd`, readable and writable, owned by this value.
+/// `ptr` points to a live `MAP_SHARED` mapping of `range.len()` bytes,
+/// readable and writable, owned by this value: of `memfd` everywhere except
+/// the page-aligned ranges in `backed` (start offset → length), which map
+/// other files (see [`Ram::back_with`]).
 #[derive(Debug)]
 pub struct Ram {
     range: PhysRange,
     ptr: NonNull<u8>,
     memfd: OwnedFd,
+    backed: Mutex<BTreeMap<usize, usize>>,
 }
 
 // SAFETY: the mapping is plain shared memory with no thread affinity; all
@@ -87,7 +92,7 @@ impl Ram {
         }
         .map_err(map_err)?;
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(RamError::Map { size, source: rustix::io::Errno::NOMEM })?;
-        Ok(Ram { range, ptr, memfd })
+        Ok(Ram { range, ptr, memfd, backed: Mutex::new(BTreeMap::new()) })
     }
 
     /// The physical range this DRAM covers.
@@ -156,7 +161,7 @@ impl Ram {
     /// `r` leaves DRAM.
     pub(crate) fn fill(&self, r: PhysRange, value: u8) -> bool {
         let Some(off) = self.offset_of(r) else { return false };
-        if value == 0 && r.is_page_aligned() {
+        if value == 0 && r.is_page_aligned() && !self.overlaps_backed(off, r.len() as usize) {
             let punched = rustix::fs::fallocate(
                 &self.memfd,
                 FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
@@ -170,6 +175,99 @@ impl Ram {
         // SAFETY: the range lies in the live mapping (checked above).
         unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(off), value, r.len() as usize) };
         true
+    }
+
+    /// Maps `fd` (from byte `file_offset`, `MAP_SHARED | MAP_FIXED`) over
+    /// the physical range `range`, so that DRAM accesses there and every
+    /// other mapping of `fd` (a program's `mmap` of a buffer) share pages.
+    /// Undo with [`Ram::restore`]. The file must be at least
+    /// `file_offset + range.len()` bytes long for as long as it is mapped
+    /// (e.g. a memfd sealed against shrinking); otherwise accesses fault.
+    ///
+    /// # Errors
+    /// `EINVAL` if `range` or `file_offset` is not page aligned or `range`
+    /// leaves DRAM; `EBUSY` if it overlaps a range already backed by a
+    /// file; the host's errno if `mmap` fails (the range is unchanged then).
+    pub fn back_with(&self, range: PhysRange, fd: BorrowedFd<'_>, file_offset: u64) -> rustix::io::Result<()> {
+        let off = self.offset_of(range).ok_or(rustix::io::Errno::INVAL)?;
+        if !range.is_page_aligned() || file_offset % PAGE_SIZE != 0 {
+            return Err(rustix::io::Errno::INVAL);
+        }
+        let len = range.len() as usize;
+        let mut backed = self.backed.lock().unwrap_or_else(|e| e.into_inner());
+        if overlaps(&backed, off, len) {
+            return Err(rustix::io::Errno::BUSY);
+        }
+        // SAFETY: `off + len` lies inside our live mapping (checked above),
+        // so MAP_FIXED replaces pages of our own mapping only; no Rust
+        // reference points into the mapping (all access is by raw copies),
+        // so nothing observes the pages changing identity.
+        unsafe {
+            rustix::mm::mmap(
+                self.ptr.as_ptr().add(off).cast(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::FIXED,
+                fd,
+                file_offset,
+            )
+        }?;
+        backed.insert(off, len);
+        Ok(())
+    }
+
+    /// Undoes [`Ram::back_with`] for exactly `range`: DRAM's own pages are
+    /// mapped there again. With `keep` (the file that backed the range and
+    /// its offset), its current bytes are copied into DRAM first, so a
+    /// buffer that outlives its last program mapping keeps its contents;
+    /// without, DRAM shows what it held before.
+    ///
+    /// # Errors
+    /// `EINVAL` if `range` is not a range given to `back_with`; the host's
+    /// errno if copying or mapping fails (the range stays backed then).
+    pub fn restore(&self, range: PhysRange, keep: Option<(BorrowedFd<'_>, u64)>) -> rustix::io::Result<()> {
+        let off = self.offset_of(range).ok_or(rustix::io::Errno::INVAL)?;
+        let len = range.len() as usize;
+        let mut backed = self.backed.lock().unwrap_or_else(|e| e.into_inner());
+        if backed.get(&off) != Some(&len) {
+            return Err(rustix::io::Errno::INVAL);
+        }
+        if let Some((fd, file_offset)) = keep {
+            let mut chunk = vec![0u8; len.min(1 << 20)];
+            let mut done = 0usize;
+            while done < len {
+                let n = chunk.len().min(len - done);
+                let got = rustix::io::pread(fd, &mut chunk[..n], file_offset + done as u64)?;
+                if got == 0 {
+                    break; // past the end of the file: the rest stays as it was
+                }
+                write_all_at(&self.memfd, &chunk[..got], (off + done) as u64)?;
+                done += got;
+            }
+        }
+        // SAFETY: as in `back_with`: the range lies inside our live mapping
+        // and is replaced by the matching pages of our own memfd.
+        unsafe {
+            rustix::mm::mmap(
+                self.ptr.as_ptr().add(off).cast(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::FIXED | MapFlags::NORESERVE,
+                &self.memfd,
+                off as u64,
+            )
+        }?;
+        backed.remove(&off);
+        Ok(())
+    }
+
+    /// Number of ranges currently backed by other files.
+    pub fn backed_ranges(&self) -> usize {
+        self.backed.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn overlaps_backed(&self, off: usize, len: usize) -> bool {
+        overlaps(&self.backed.lock().unwrap_or_else(|e| e.into_inner()), off, len)
     }
 
     /// Bytes of DRAM the host has actually committed (touched pages).
@@ -188,6 +286,21 @@ impl Drop for Ram {
 }
 
 const _: () = assert!(PAGE_SIZE.is_power_of_two());
+
+/// Whether `[off, off + len)` overlaps a range of `backed`.
+fn overlaps(backed: &BTreeMap<usize, usize>, off: usize, len: usize) -> bool {
+    let end = off.saturating_add(len);
+    backed.range(..end).next_back().is_some_and(|(&s, &l)| s.saturating_add(l) > off)
+}
+
+fn write_all_at(fd: impl AsFd, mut data: &[u8], mut at: u64) -> rustix::io::Result<()> {
+    while !data.is_empty() {
+        let n = rustix::io::pwrite(&fd, data, at)?;
+        data = &data[n..];
+        at += n as u64;
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -225,6 +338,45 @@ mod tests {
         assert!(!ram.copy(PhysAddr(0x8000_0000), PhysAddr(0x8000_0000 + MIB), 1));
         assert!(Ram::new(PhysAddr(0x8000_0001), MIB).is_err());
         assert!(Ram::new(PhysAddr(0x8000_0000), 0).is_err());
+    }
+
+    #[test]
+    fn backed_range_shares_pages_with_the_file() {
+        use rustix::fs::MemfdFlags;
+        let ram = Ram::new(PhysAddr(0x8000_0000), 4 * MIB).unwrap();
+        let r = PhysRange::new(PhysAddr(0x8000_2000), 2 * PAGE_SIZE).unwrap();
+        assert!(ram.write(r.start(), b"dram"));
+        let f = rustix::fs::memfd_create("buf", MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&f, 2 * PAGE_SIZE).unwrap();
+        rustix::io::pwrite(&f, b"file", 0).unwrap();
+        ram.back_with(r, f.as_fd(), 0).unwrap();
+        assert_eq!(ram.backed_ranges(), 1);
+        let mut b = [0u8; 4];
+        assert!(ram.read(r.start(), &mut b));
+        assert_eq!(&b, b"file");
+        assert!(ram.write(PhysAddr(0x8000_3000), b"dev!"));
+        rustix::io::pread(&f, &mut b, PAGE_SIZE).unwrap();
+        assert_eq!(&b, b"dev!");
+        // Zero fills in a backed range write through to the file.
+        assert!(ram.fill(PhysRange::new(PhysAddr(0x8000_3000), PAGE_SIZE).unwrap(), 0));
+        rustix::io::pread(&f, &mut b, PAGE_SIZE).unwrap();
+        assert_eq!(b, [0; 4]);
+        // Overlaps and foreign ranges are refused.
+        let inner = PhysRange::new(PhysAddr(0x8000_3000), PAGE_SIZE).unwrap();
+        assert_eq!(ram.back_with(inner, f.as_fd(), 0), Err(rustix::io::Errno::BUSY));
+        assert_eq!(ram.restore(inner, None), Err(rustix::io::Errno::INVAL));
+        let odd = PhysRange::new(PhysAddr(0x8000_2001), PAGE_SIZE).unwrap();
+        assert_eq!(ram.back_with(odd, f.as_fd(), 0), Err(rustix::io::Errno::INVAL));
+        // Restore without keeping: DRAM's own bytes are back.
+        ram.restore(r, None).unwrap();
+        assert!(ram.read(r.start(), &mut b));
+        assert_eq!(&b, b"dram");
+        // Restore keeping the contents copies the file into DRAM.
+        ram.back_with(r, f.as_fd(), 0).unwrap();
+        ram.restore(r, Some((f.as_fd(), 0))).unwrap();
+        assert!(ram.read(r.start(), &mut b));
+        assert_eq!(&b, b"file");
+        assert_eq!(ram.backed_ranges(), 0);
     }
 
     #[test]

@@ -114,6 +114,27 @@ impl SecureConfig {
         self.protmem.get(&use_case).copied().unwrap_or_default()
     }
 
+    /// The provisioning a platform description asks for: every use case
+    /// with a carveout is static, the others are lent in chunks of
+    /// `tee.dynamic_chunk`; the trusted-UI PIN from `tee.trusted_ui_pin`;
+    /// the built-in test keys.
+    pub fn for_platform(platform: &teeheap_platform::Platform) -> SecureConfig {
+        let tee = &platform.config().tee;
+        let chunk = Len::page_align(tee.dynamic_chunk.0).unwrap_or_else(|| DynamicProtmem::default().min_size);
+        let protmem = UseCase::ALL
+            .into_iter()
+            .map(|uc| {
+                let mode = if platform.carveout(uc).is_some() {
+                    ProtmemMode::Static
+                } else {
+                    ProtmemMode::Dynamic(DynamicProtmem { min_size: chunk, alignment: PAGE_SIZE })
+                };
+                (uc, mode)
+            })
+            .collect();
+        SecureConfig { protmem, trusted_ui_pin: tee.trusted_ui_pin.clone(), ..SecureConfig::default() }
+    }
+
     /// `self` with `use_case` set to `mode`.
     pub fn with_mode(mut self, use_case: UseCase, mode: ProtmemMode) -> SecureConfig {
         self.protmem.insert(use_case, mode);

@@ -5,6 +5,7 @@
 
 mod cmd;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,6 +37,22 @@ enum Command {
     Demo,
     /// Print the embedded default platform description (TOML).
     DefaultConfig,
+    /// Run a daemon serving the heaps and the TEE on a control socket.
+    Serve {
+        /// Socket path; default `$XDG_RUNTIME_DIR/teeheap/teeheap.sock`, else
+        /// `/tmp/teeheap-<uid>/teeheap.sock`.
+        #[arg(long, env = "TEEHEAP_SOCKET", value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+    /// Run a program with /dev/dma_heap/* and /dev/tee* served to it; exits with its status.
+    Run {
+        /// Use the daemon at this socket instead of a private one.
+        #[arg(long, value_name = "SOCK")]
+        connect: Option<PathBuf>,
+        /// The program and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROG")]
+        argv: Vec<OsString>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,12 +62,20 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ls { json } => cmd::ls::run(cli.config.as_deref(), json),
+        Command::Ls { json } => match (&cli.config, cmd::client::daemon_socket()) {
+            (None, Some(sock)) => cmd::client::ls(&sock, json),
+            _ => cmd::ls::run(cli.config.as_deref(), json),
+        },
         Command::Demo => cmd::demo::run(cli.config.as_deref()),
         Command::DefaultConfig => {
             print!("{}", teeheap_platform::config::DEFAULT_TOML);
             Ok(())
         }
+        Command::Serve { socket } => cmd::serve::run(cli.config.as_deref(), socket.as_deref()),
+        Command::Run { connect, argv } => match cmd::run::run(cli.config.as_deref(), connect.as_deref(), &argv) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

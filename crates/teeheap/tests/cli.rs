@@ -54,8 +54,14 @@ size = "16 MiB"
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["platform"], "small");
-    assert_eq!(v["heaps"].as_array().unwrap().len(), 2);
-    assert_eq!(v["heaps"][0]["capacity"], 16 << 20);
+    // The carveout gives secure-video a static pool; the other use cases
+    // get dynamic pools that lend normal memory.
+    let heaps = v["heaps"].as_array().unwrap();
+    assert_eq!(heaps.len(), 4);
+    assert_eq!(heaps[0]["name"], "protected,secure-video");
+    assert_eq!(heaps[0]["capacity"], 16 << 20);
+    assert!(heaps[0]["pool"].as_str().unwrap().starts_with("static"));
+    assert!(heaps[2]["pool"].as_str().unwrap().starts_with("dynamic"), "{}", heaps[2]);
 
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "name = \"x\"\ndram = { base = 0, size = \"lots\" }\n").unwrap();

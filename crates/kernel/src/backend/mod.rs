@@ -2,3 +2,4 @@
 //! heaps to pools.
 
 pub mod builtin;
+pub mod optee;

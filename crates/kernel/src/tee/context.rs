@@ -161,7 +161,8 @@ impl TeeContext {
             Ok(File::DmaBuf(b)) => b,
             _ => return Err(einval("not a dma-buf fd")),
         };
-        let shm = Shm::register_dma_buf(self.dev.shm_ids(), self.id, buf, &self.dev).map_err(|_| einval("not a protected buffer of this TEE"))?;
+        let shm = Shm::register_dma_buf(self.dev.shm_ids(), self.id, buf, &self.dev)
+            .map_err(|_| einval("not a protected buffer of this TEE"))?;
         data.id = shm.id();
         data.flags = shm.flags();
         data.size = shm.size();

@@ -1,24 +1,27 @@
 //! The subcommands.
 
+pub(crate) mod client;
 pub(crate) mod demo;
 pub(crate) mod ls;
+pub(crate) mod run;
+pub(crate) mod serve;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use teeheap_kernel::Kernel;
-use teeheap_kernel::backend::builtin::BuiltinBackend;
+use teeheap_kernel::backend::optee::OpteeBackend;
 use teeheap_platform::{Platform, PlatformConfig};
 
 /// A booted platform with its kernel model and backend.
 pub(crate) struct System {
     pub(crate) kernel: Arc<Kernel>,
-    pub(crate) backend: Option<BuiltinBackend>,
+    pub(crate) backend: Option<OpteeBackend>,
 }
 
 /// Boots the platform described by `config` (the embedded default when
-/// `None`) with the built-in backend bound.
+/// `None`) with the OP-TEE-style backend and its secure world bound.
 pub(crate) fn boot(config: Option<&Path>) -> anyhow::Result<System> {
     let cfg = match config {
         Some(path) => PlatformConfig::load(path)?,
@@ -26,7 +29,7 @@ pub(crate) fn boot(config: Option<&Path>) -> anyhow::Result<System> {
     };
     let platform = Platform::new(cfg).context("cannot boot the platform")?;
     let kernel = Kernel::boot(Arc::new(platform));
-    let backend = BuiltinBackend::probe(&kernel).map_err(|e| anyhow::anyhow!("backend probe failed: {e}"))?;
+    let backend = OpteeBackend::boot(&kernel).map_err(|e| anyhow::anyhow!("backend probe failed: {e}"))?;
     Ok(System { kernel, backend: Some(backend) })
 }
 

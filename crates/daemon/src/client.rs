@@ -1,0 +1,76 @@
+//! One intercepted call's view of its caller, as the kernel model wants it:
+//! the caller's memory ([`UserMemory`]) and fd table ([`Files`]).
+//!
+//! Both live only while the call is being answered: the caller is blocked
+//! in the syscall, so its memory and fds stay put (other threads of the
+//! caller may still change them, as they may under a real kernel).
+
+use std::os::fd::AsFd;
+
+use teeheap_intercept::memfd::{Access, FileId};
+use teeheap_intercept::notify::{AddFd, Listener};
+use teeheap_intercept::target::{Target, UserAddr};
+use teeheap_kernel::error::{Errno as KErrno, Error, efault};
+use teeheap_kernel::file::{File, Files};
+use teeheap_kernel::uaccess::{UserMemory, UserPtr};
+use teeheap_uapi::dma_heap::O_CLOEXEC;
+
+use crate::served::Registry;
+
+/// The caller's memory, over `process_vm_readv`/`writev`.
+#[derive(Debug)]
+pub struct ClientMemory<'a> {
+    /// The caller.
+    pub target: &'a Target,
+}
+
+impl UserMemory for ClientMemory<'_> {
+    fn read(&self, ptr: UserPtr, buf: &mut [u8]) -> teeheap_kernel::Result<()> {
+        self.target.read(UserAddr(ptr.0), buf).map_err(|_| efault("caller memory not readable"))
+    }
+
+    fn write(&self, ptr: UserPtr, data: &[u8]) -> teeheap_kernel::Result<()> {
+        self.target.write(UserAddr(ptr.0), data).map_err(|_| efault("caller memory not writable"))
+    }
+}
+
+/// The caller's fd table: installs go through `SECCOMP_IOCTL_NOTIF_ADDFD`,
+/// lookups through `pidfd_getfd` and the registry of served inodes.
+#[derive(Debug)]
+pub struct ClientFiles<'a> {
+    /// Served files.
+    pub registry: &'a Registry,
+    /// The listener the call came from.
+    pub listener: &'a Listener,
+    /// The notification's id.
+    pub id: u64,
+    /// The caller.
+    pub target: &'a Target,
+    /// Install the next file at this fd number (replacing the one there).
+    pub at: Option<i32>,
+}
+
+/// The kernel model's error for a host errno.
+pub fn kerr(e: teeheap_intercept::Errno, reason: &'static str) -> Error {
+    Error::new(KErrno::from_raw(e.raw_os_error()), reason)
+}
+
+impl Files for ClientFiles<'_> {
+    fn install(&mut self, file: File, flags: u32) -> teeheap_kernel::Result<i32> {
+        let backing = self.registry.serve(file).map_err(|e| kerr(e, "cannot make the buffer's file"))?;
+        let access = Access::from_flags(flags).map_err(|e| kerr(e, "bad access mode"))?;
+        let desc = backing.open_for_client(access).map_err(|e| kerr(e, "cannot open the buffer's file"))?;
+        let how = AddFd { cloexec: flags & O_CLOEXEC != 0, at: self.at.take() };
+        // On failure `desc` is dropped here: that close is the release.
+        let fd = self.listener.add_fd(self.id, desc.as_fd(), how).map_err(|e| kerr(e, "cannot install the fd"))?;
+        Ok(fd)
+    }
+
+    fn lookup(&self, fd: i64) -> teeheap_kernel::Result<File> {
+        let bad = Error::new(KErrno::EBADF, "fd not open or not a teeheap file");
+        let fd = i32::try_from(fd).map_err(|_| bad.clone())?;
+        let f = self.target.get_fd(fd).map_err(|_| bad.clone())?;
+        let id = FileId::of(&f).map_err(|_| bad.clone())?;
+        self.registry.file(&id).ok_or(bad)
+    }
+}

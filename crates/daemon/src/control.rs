@@ -1,0 +1,154 @@
+//! The control socket: accepts connections and answers [`Request`]s, one
+//! thread per connection (at most [`MAX_CONNECTIONS`]).
+//!
+//! A connection that sends garbage gets an error reply; one that sends an
+//! oversized or truncated frame, or stays silent mid-frame past the read
+//! timeout, is dropped. None of that touches other connections or the
+//! supervised programs: connection threads share only the daemon's state,
+//! which they lock for map look-ups only.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::Shared;
+use crate::paths::prepare_dir;
+use crate::protocol::{Envelope, FrameError, MAX_FRAME, Reply, Request, VERSION, read_frame, write_frame};
+
+/// Most connections served at once; more get a `busy` error.
+pub const MAX_CONNECTIONS: usize = 128;
+
+/// How long a connection may stay silent before it is dropped.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A bound control socket and its accept thread.
+#[derive(Debug)]
+pub(crate) struct ControlServer {
+    path: PathBuf,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ControlServer {
+    /// Binds `path` (replacing a stale socket nobody listens on) and starts
+    /// accepting.
+    pub(crate) fn bind(path: &Path, shared: Arc<Shared>) -> io::Result<ControlServer> {
+        prepare_dir(path)?;
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("a daemon serves {}", path.display())));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        tracing::info!(socket = %path.display(), "control socket listening");
+        let active = Arc::new(AtomicUsize::new(0));
+        let thread = std::thread::Builder::new()
+            .name("teeheap-control".into())
+            .spawn(move || accept_loop(&listener, &shared, &active))?;
+        Ok(ControlServer { path: path.to_owned(), thread: Some(thread) })
+    }
+
+    /// The socket path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits for the accept thread (after the shutdown flag is set) and
+    /// removes the socket.
+    pub(crate) fn stop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>, active: &Arc<AtomicUsize>) {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let tick = Timespec { tv_sec: 0, tv_nsec: 200_000_000 };
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        let mut fds = [PollFd::new(listener, PollFlags::IN)];
+        if rustix::event::poll(&mut fds, Some(&tick)).unwrap_or(0) == 0 {
+            continue;
+        }
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::AcqRel);
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = reply(&stream, &Reply::error("busy", "too many connections"));
+            continue;
+        }
+        let (shared2, active2) = (Arc::clone(shared), Arc::clone(active));
+        let spawned = std::thread::Builder::new().name("teeheap-conn".into()).spawn(move || {
+            if let Err(e) = connection(&stream, &shared2) {
+                tracing::debug!(error = %e, "control connection ended");
+            }
+            active2.fetch_sub(1, Ordering::AcqRel);
+        });
+        if let Err(e) = spawned {
+            active.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(error = %e, "cannot start a connection thread");
+        }
+    }
+}
+
+fn reply(stream: &UnixStream, r: &Reply) -> io::Result<()> {
+    let payload = serde_json::to_vec(&Envelope { version: VERSION, body: r }).map_err(io::Error::other)?;
+    write_frame(stream, &payload, None)
+}
+
+fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(READ_TIMEOUT))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let peer = rustix::net::sockopt::socket_peercred(stream).ok();
+    loop {
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        let frame = match read_frame(stream, &mut fds) {
+            Ok(f) => f,
+            Err(FrameError::Closed) => return Ok(()),
+            Err(FrameError::TooLarge(n)) => {
+                let _ = reply(stream, &Reply::error("too_large", format!("frame of {n} bytes > {MAX_FRAME}")));
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "oversized frame"));
+            }
+            Err(FrameError::Truncated(e)) => return Err(e),
+        };
+        let r = match serde_json::from_slice::<Envelope<serde_json::Value>>(&frame) {
+            Err(e) => Reply::error("bad_request", format!("not a request envelope: {e}")),
+            Ok(env) if env.version != VERSION => Reply::error(
+                "version",
+                format!("protocol version {} not supported (this daemon: {VERSION})", env.version),
+            ),
+            Ok(env) => match serde_json::from_value::<Request>(env.body) {
+                Err(e) => Reply::error("bad_request", format!("unknown request: {e}")),
+                Ok(Request::Supervise { pid, nodes }) => {
+                    let same_user = peer.is_some_and(|c| c.uid.is_root() || c.uid == rustix::process::geteuid());
+                    match fds.pop() {
+                        _ if !same_user => Reply::error("denied", "only the daemon's user may ask for supervision"),
+                        None => Reply::error("no_fd", "supervise needs the listener fd (SCM_RIGHTS)"),
+                        Some(fd) => match shared.supervise(fd, pid, &nodes) {
+                            Ok(session) => Reply::Supervising { session },
+                            Err(e) => Reply::error("failed", e.to_string()),
+                        },
+                    }
+                }
+                Ok(req) => shared.answer(&req),
+            },
+        };
+        reply(stream, &r)?;
+    }
+}

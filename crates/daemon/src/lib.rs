@@ -1,0 +1,290 @@
+//! The teeheap daemon: owns one platform, the kernel model on it and the TEE
+//! backend, and serves them to unmodified programs (see `docs/serving.md`)
+//! and to `teeheap` commands over a control socket.
+//!
+//! Threads: one per supervised program tree ([`session`]), one reaper that
+//! releases served files whose last reference is gone ([`served`]), one
+//! accept thread plus one per control connection ([`control`]). They share
+//! [`Shared`] through an `Arc`; its maps are locked only for look-ups and
+//! inserts, never across a call into a client process, so a stalled client
+//! stalls only its own thread. [`Daemon::shutdown`] (or drop) stops them all
+//! and removes the backend.
+
+pub mod backend;
+pub mod client;
+pub mod control;
+pub mod paths;
+pub mod protocol;
+pub mod served;
+pub mod session;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use teeheap_intercept::memfd::FileId;
+use teeheap_intercept::notify::Listener;
+use teeheap_kernel::Kernel;
+use teeheap_platform::{Platform, PlatformConfig};
+
+use crate::backend::Backend;
+use crate::control::ControlServer;
+use crate::protocol::{HeapRow, Listing, NodeId, Reply, Request, Stats};
+use crate::served::Registry;
+use crate::session::{Node, Session};
+
+/// Errors of starting a daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The platform description could not be loaded or booted.
+    #[error("platform: {0}")]
+    Platform(String),
+    /// The backend's probe failed.
+    #[error("backend probe failed: {0}")]
+    Backend(teeheap_kernel::Error),
+    /// A host resource (inotify, thread, socket) was refused.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// How to start a daemon.
+#[derive(Clone, Debug, Default)]
+pub struct DaemonConfig {
+    /// Platform description (TOML); the embedded default when `None`.
+    pub platform: Option<PathBuf>,
+}
+
+/// State shared by the daemon's threads.
+#[derive(Debug)]
+pub struct Shared {
+    kernel: Arc<Kernel>,
+    registry: Registry,
+    backend_name: &'static str,
+    shutdown: AtomicBool,
+    calls: AtomicU64,
+    sessions_live: AtomicU64,
+    sessions_total: AtomicU64,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A running daemon. See the crate documentation.
+#[derive(Debug)]
+pub struct Daemon {
+    shared: Arc<Shared>,
+    backend: Option<Backend>,
+    reaper: Option<JoinHandle<()>>,
+    control: Vec<ControlServer>,
+}
+
+impl Daemon {
+    /// Boots the platform of `config`, the kernel model and the backend,
+    /// and starts the reaper. No socket yet: see [`Daemon::listen`].
+    ///
+    /// # Errors
+    /// See [`DaemonError`].
+    pub fn start(config: &DaemonConfig) -> Result<Daemon, DaemonError> {
+        let cfg = match &config.platform {
+            Some(p) => PlatformConfig::load(p).map_err(|e| DaemonError::Platform(format!("{}: {e}", p.display())))?,
+            None => PlatformConfig::embedded_default(),
+        };
+        let platform = Platform::new(cfg).map_err(|e| DaemonError::Platform(e.to_string()))?;
+        Daemon::with_platform(platform)
+    }
+
+    /// As [`Daemon::start`], on a platform built by the caller.
+    ///
+    /// # Errors
+    /// See [`DaemonError`].
+    pub fn with_platform(platform: Platform) -> Result<Daemon, DaemonError> {
+        let platform = Arc::new(platform);
+        let kernel = Kernel::boot(Arc::clone(&platform));
+        let backend = backend::probe(&kernel).map_err(DaemonError::Backend)?;
+        let registry = Registry::new(platform).map_err(io::Error::from)?;
+        let shared = Arc::new(Shared {
+            kernel,
+            registry,
+            backend_name: backend.name(),
+            shutdown: AtomicBool::new(false),
+            calls: AtomicU64::new(0),
+            sessions_live: AtomicU64::new(0),
+            sessions_total: AtomicU64::new(0),
+            threads: Mutex::default(),
+        });
+        let s = Arc::clone(&shared);
+        let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
+            while !s.shutdown.load(Ordering::Relaxed) {
+                s.registry.reap(Duration::from_millis(200));
+            }
+        })?;
+        tracing::info!(backend = backend.name(), "daemon started");
+        Ok(Daemon { shared, backend: Some(backend), reaper: Some(reaper), control: Vec::new() })
+    }
+
+    /// Serves the control protocol on a Unix socket at `path` (its
+    /// directory is created 0700 if missing; a stale socket is replaced).
+    ///
+    /// # Errors
+    /// `AddrInUse` if a daemon answers there; bind and directory errors.
+    pub fn listen(&mut self, path: &Path) -> io::Result<()> {
+        self.control.push(ControlServer::bind(path, Arc::clone(&self.shared))?);
+        Ok(())
+    }
+
+    /// The sockets served.
+    pub fn sockets(&self) -> Vec<PathBuf> {
+        self.control.iter().map(|c| c.path().to_owned()).collect()
+    }
+
+    /// The kernel model.
+    pub fn kernel(&self) -> &Arc<Kernel> {
+        &self.shared.kernel
+    }
+
+    /// The shared state, to answer requests in-process.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops every thread, releases every served file and removes the
+    /// backend. Programs still running lose their supervisor: their
+    /// intercepted calls then fail with `ENOSYS`.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+        for c in &mut self.control {
+            c.stop();
+        }
+        let threads = std::mem::take(&mut *self.shared.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+        if let Some(r) = self.reaper.take() {
+            let _ = r.join();
+            // Last events, then whatever is left.
+            self.shared.registry.reap(Duration::ZERO);
+            self.shared.registry.clear();
+            tracing::info!("daemon stopped");
+        }
+        self.backend.take();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Shared {
+    /// Node paths (relative to `/dev`) for a program's private `/dev`.
+    pub fn node_paths(&self) -> Vec<String> {
+        let mut v: Vec<String> =
+            self.kernel.dma_heaps().list().iter().map(|h| format!("dma_heap/{}", h.name().as_str())).collect();
+        v.extend(self.kernel.tee().list().iter().map(|d| d.name().to_owned()));
+        v
+    }
+
+    /// The heaps, as `teeheap ls` shows them.
+    pub fn listing(&self) -> Listing {
+        let heaps = self
+            .kernel
+            .dma_heaps()
+            .list()
+            .iter()
+            .map(|h| {
+                let i = h.info();
+                HeapRow {
+                    name: i.name.as_str().to_owned(),
+                    protected: i.protected,
+                    state: i.state,
+                    pool: i.pool,
+                    capacity: i.capacity,
+                    used: i.used,
+                    buffers: i.buffers,
+                    free: i.capacity.saturating_sub(i.used),
+                }
+            })
+            .collect();
+        Listing { platform: self.kernel.platform().config().name.clone(), heaps }
+    }
+
+    /// The daemon's counters.
+    pub fn stats(&self) -> Stats {
+        let bufs = self.kernel.dma_bufs().snapshot();
+        let listing = self.listing();
+        let served = self.registry.counts();
+        Stats {
+            buffers: bufs.len() as u64,
+            bytes: bufs.iter().map(|b| b.size).sum(),
+            heap_bytes_used: listing.heaps.iter().map(|h| h.used).sum(),
+            heap_buffers: listing.heaps.iter().map(|h| h.buffers).sum(),
+            served_buffers: served.buffers,
+            served_contexts: served.contexts,
+            served_shms: served.shms,
+            backed_ranges: self.kernel.platform().ram().backed_ranges() as u64,
+            sessions: self.sessions_live.load(Ordering::Relaxed),
+            sessions_total: self.sessions_total.load(Ordering::Relaxed),
+            calls: self.calls.load(Ordering::Relaxed),
+            released: self.registry.released_total(),
+        }
+    }
+
+    /// Answers a request that needs no fd.
+    pub fn answer(&self, req: &Request) -> Reply {
+        match req {
+            Request::Hello => Reply::Hello {
+                platform: self.kernel.platform().config().name.clone(),
+                backend: self.backend_name.to_owned(),
+                nodes: self.node_paths(),
+            },
+            Request::Ls => Reply::Ls { listing: self.listing() },
+            Request::Stats => Reply::Stats { stats: self.stats() },
+            Request::Supervise { .. } => Reply::error("no_fd", "supervise needs the listener fd (SCM_RIGHTS)"),
+        }
+    }
+
+    /// Starts supervising the program tree behind the seccomp `listener`,
+    /// whose private `/dev` has `nodes`. Returns the session number.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a node path that names nothing served here;
+    /// thread creation errors.
+    pub fn supervise(self: &Arc<Self>, listener: OwnedFd, pid: i32, nodes: &[NodeId]) -> io::Result<u64> {
+        let served = self.node_paths();
+        let mut map = HashMap::new();
+        for n in nodes {
+            if !served.contains(&n.path) {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("no node {:?} here", n.path)));
+            }
+            map.insert(FileId { dev: n.dev, ino: n.ino }, Node::from_path(&n.path));
+        }
+        let id = self.sessions_total.fetch_add(1, Ordering::Relaxed) + 1;
+        let session = Session { id, shared: Arc::clone(self), listener: Listener::from_fd(listener), nodes: map };
+        self.sessions_live.fetch_add(1, Ordering::Relaxed);
+        let s = Arc::clone(self);
+        let t = std::thread::Builder::new().name(format!("teeheap-session-{id}")).spawn(move || {
+            session.run();
+            s.sessions_live.fetch_sub(1, Ordering::Relaxed);
+        });
+        let t = match t {
+            Ok(t) => t,
+            Err(e) => {
+                self.sessions_live.fetch_sub(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        tracing::info!(session = id, pid, "new program tree");
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        threads.retain(|t| !t.is_finished());
+        threads.push(t);
+        Ok(id)
+    }
+}

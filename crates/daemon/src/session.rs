@@ -1,0 +1,177 @@
+//! A supervised program tree: one seccomp listener, answered by one thread.
+//!
+//! Each intercepted call is answered before the next is received, so a
+//! tree's calls are served in order; trees never wait for each other (each
+//! has its own thread, and the shared state is only locked for map
+//! look-ups, never across a call into a client process). A stalled or
+//! hostile program can only stall its own tree.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use teeheap_intercept::Errno;
+use teeheap_intercept::memfd::FileId;
+use teeheap_intercept::notify::{Listener, Notification, Readiness, Response};
+use teeheap_intercept::target::Target;
+use teeheap_kernel::file::File;
+use teeheap_kernel::uaccess::UserPtr;
+
+use crate::Shared;
+use crate::client::{ClientFiles, ClientMemory};
+use crate::served::MmapPolicy;
+
+/// What a node of the program's private `/dev` stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// `/dev/dma_heap/<name>`.
+    Heap(String),
+    /// `/dev/<name>` of a TEE device (`tee0`, `teepriv0`).
+    Tee(String),
+}
+
+impl Node {
+    /// The node for a path relative to `/dev`.
+    pub fn from_path(path: &str) -> Node {
+        match path.strip_prefix("dma_heap/") {
+            Some(h) => Node::Heap(h.to_owned()),
+            None => Node::Tee(path.to_owned()),
+        }
+    }
+}
+
+/// A supervised program tree.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: u64,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) listener: Listener,
+    pub(crate) nodes: HashMap<FileId, Node>,
+}
+
+impl Session {
+    /// Serves calls until every process of the tree has exited or the
+    /// daemon shuts down.
+    pub(crate) fn run(self) {
+        tracing::info!(session = self.id, "supervising");
+        loop {
+            if self.shared.shutdown.load(Ordering::Relaxed) {
+                tracing::info!(session = self.id, "daemon shutting down; leaving the program");
+                break;
+            }
+            match self.listener.poll(Some(Duration::from_millis(200))) {
+                Ok(Readiness::Ready) => {}
+                Ok(Readiness::Timeout) => continue,
+                Ok(Readiness::Hangup) => break,
+                Err(e) => {
+                    tracing::error!(session = self.id, error = %e, "poll on the listener failed");
+                    break;
+                }
+            }
+            let n = match self.listener.recv() {
+                Ok(n) => n,
+                Err(Errno::NOENT | Errno::INTR) => continue,
+                Err(e) => {
+                    tracing::error!(session = self.id, error = %e, "receiving a notification failed");
+                    break;
+                }
+            };
+            self.shared.calls.fetch_add(1, Ordering::Relaxed);
+            let r = self.handle(&n);
+            match self.listener.respond(n.id, r) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => tracing::warn!(session = self.id, error = %e, "answering a call failed"),
+            }
+        }
+        tracing::info!(session = self.id, "program tree gone");
+    }
+
+    fn handle(&self, n: &Notification) -> Response {
+        let Ok(target) = Target::open(n.pid) else {
+            return Response::Errno(Errno::SRCH);
+        };
+        // The pidfd now names the caller only if the call is still pending.
+        if !self.listener.id_valid(n.id) {
+            return Response::Errno(Errno::SRCH);
+        }
+        if let Some(m) = n.mmap() {
+            let Ok(f) = target.get_fd(m.fd) else {
+                return Response::Continue; // the kernel reports EBADF itself
+            };
+            let Ok(id) = FileId::of(&f) else { return Response::Continue };
+            return match self.shared.registry.mmap_policy(&id) {
+                Some(MmapPolicy::Refuse(e)) => Response::Errno(e),
+                Some(MmapPolicy::Native) => Response::Continue,
+                // The kernel's dma-heap and TEE nodes have no mmap.
+                None if self.nodes.contains_key(&id) => Response::Errno(Errno::NODEV),
+                None => Response::Continue,
+            };
+        }
+        let Some(call) = n.ioctl() else { return Response::Continue };
+        let f = match target.get_fd(call.fd) {
+            Ok(f) => f,
+            Err(Errno::BADF) => return Response::Errno(Errno::BADF),
+            Err(e) => {
+                tracing::warn!(session = self.id, pid = n.pid, error = %e, "cannot reach the caller's fd");
+                return Response::Errno(e);
+            }
+        };
+        let Ok(id) = FileId::of(&f) else { return Response::Continue };
+        drop(f);
+        let mut files = ClientFiles {
+            registry: &self.shared.registry,
+            listener: &self.listener,
+            id: n.id,
+            target: &target,
+            at: None,
+        };
+        let file = match self.shared.registry.file(&id) {
+            Some(file) => file,
+            None => match self.nodes.get(&id) {
+                None => return Response::Continue, // not ours: runs natively
+                Some(Node::Heap(name)) => match self.shared.kernel.dma_heap_open(name) {
+                    Ok(f) => f,
+                    Err(e) => return errno(&e),
+                },
+                Some(Node::Tee(name)) => match self.open_context(name, call.fd, &mut files) {
+                    Ok(f) => f,
+                    Err(e) => return errno(&e),
+                },
+            },
+        };
+        let mem = ClientMemory { target: &target };
+        let r = self.shared.kernel.ioctl(&file, call.cmd.0, UserPtr(call.arg.0), &mem, &mut files);
+        match r {
+            Ok(v) => Response::Value(v),
+            Err(e) => {
+                tracing::debug!(session = self.id, pid = n.pid, cmd = format_args!("{:#x}", call.cmd.0), error = %e, "ioctl failed");
+                errno(&e)
+            }
+        }
+    }
+
+    /// First TEE ioctl on a `/dev/tee*` placeholder: opens a context and
+    /// puts its file at the same fd number (like `dup2`), with the
+    /// placeholder's access mode and close-on-exec flag.
+    fn open_context(&self, name: &str, fd: i32, files: &mut ClientFiles<'_>) -> teeheap_kernel::Result<File> {
+        let file = self.shared.kernel.tee_open(name)?;
+        let flags = fd_flags(files.target.pid(), fd).unwrap_or(2);
+        files.at = Some(fd);
+        use teeheap_kernel::file::Files;
+        files.install(file.clone(), flags)?;
+        tracing::debug!(session = self.id, dev = name, fd, "TEE context opened");
+        Ok(file)
+    }
+}
+
+/// `flags:` of `/proc/<pid>/fdinfo/<fd>` (includes `O_CLOEXEC`).
+fn fd_flags(pid: i32, fd: i32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let line = s.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
+}
+
+fn errno(e: &teeheap_kernel::Error) -> Response {
+    Response::Errno(Errno::from_raw_os_error(e.errno().raw()))
+}

@@ -1,0 +1,59 @@
+//! Lending protected memory through the message ABI: LEND_PROTMEM and
+//! RECLAIM_PROTMEM on behalf of a dynamic pool.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use teeheap_platform::{PhysRange, UseCase};
+use teeheap_secure_world::{Msg, SecureWorld, Smc, SmcResult};
+use teeheap_uapi::tee::gp;
+
+use crate::error::{Errno, Error, Result};
+use crate::pool::dynamic::ProtMemLender;
+
+/// Lends and reclaims through the SMC. Cookies are unique per backend.
+#[derive(Debug)]
+pub struct OpteeLender {
+    world: Arc<SecureWorld>,
+    next_cookie: Arc<AtomicU64>,
+}
+
+impl OpteeLender {
+    /// A lender for `world`, drawing cookies from `cookies` (shared by all
+    /// the backend's pools so they never collide).
+    pub fn new(world: Arc<SecureWorld>, cookies: Arc<AtomicU64>) -> OpteeLender {
+        OpteeLender { world, next_cookie: cookies }
+    }
+
+    fn call(&self, mut msg: Msg) -> Result<u32> {
+        match self.world.smc(Smc::Std(&mut msg)) {
+            SmcResult::Done => Ok(msg.ret),
+            _ => Err(Error::new(Errno::EIO, "unexpected answer to a std call")),
+        }
+    }
+}
+
+impl ProtMemLender for OpteeLender {
+    fn lend(&self, use_case: UseCase, range: PhysRange) -> Result<u64> {
+        let cookie = self.next_cookie.fetch_add(1, Ordering::Relaxed);
+        match self.call(Msg::lend_protmem(use_case, range, cookie))? {
+            gp::TEEC_SUCCESS => Ok(cookie),
+            gp::TEEC_ERROR_OUT_OF_MEMORY => Err(Error::new(Errno::ENOMEM, "secure world out of memory")),
+            ret => {
+                tracing::warn!(%use_case, %range, ret = format_args!("{ret:#x}"), "LEND_PROTMEM refused");
+                Err(Error::new(Errno::EINVAL, "secure world refused the lend"))
+            }
+        }
+    }
+
+    fn reclaim(&self, cookie: u64) -> Result<()> {
+        match self.call(Msg::reclaim_protmem(cookie))? {
+            gp::TEEC_SUCCESS => Ok(()),
+            gp::TEEC_ERROR_BUSY => Err(Error::new(Errno::EBUSY, "secure world still uses the lent memory")),
+            ret => {
+                tracing::error!(cookie, ret = format_args!("{ret:#x}"), "RECLAIM_PROTMEM refused");
+                Err(Error::new(Errno::EINVAL, "secure world refused the reclaim"))
+            }
+        }
+    }
+}

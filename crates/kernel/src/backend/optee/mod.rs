@@ -1,0 +1,249 @@
+//! An OP-TEE-style backend driver: probes the emulated secure world through
+//! its SMC entry, registers `tee0`/`teepriv0`, and binds every protected
+//! heap the secure world supports to a pool — the static carveout it
+//! reports, or a dynamic pool that lends normal memory on demand.
+//!
+//! The backend owns its registrations: dropping it (driver remove) unbinds
+//! its heaps and unregisters its devices; live buffers drain.
+
+pub mod driver;
+pub mod lender;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use teeheap_platform::{Len, Master, PAGE_SIZE, UseCase};
+use teeheap_secure_world::abi::ProtmemAttr;
+use teeheap_secure_world::{ABI_VERSION, Capabilities, FastCall, Msg, SecureConfig, SecureWorld, Smc, SmcResult};
+use teeheap_uapi::tee::{
+    TEE_GEN_CAP_GP, TEE_GEN_CAP_MEMREF_NULL, TEE_GEN_CAP_PRIVILEGED, TEE_GEN_CAP_REG_MEM, TEE_IMPL_ID_OPTEE, gp,
+};
+
+use crate::Kernel;
+use crate::backend::optee::driver::OpteeDriver;
+use crate::backend::optee::lender::OpteeLender;
+use crate::error::{Errno, Error, Result};
+use crate::pool::ProtMemPool;
+use crate::pool::carveout::CarveoutPool;
+use crate::pool::dynamic::{DynamicConfig, DynamicPool};
+use crate::tee::{TeeDesc, TeeDevice};
+
+/// Backend settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpteeConfig {
+    /// Cap on the memory a dynamic pool may lend, per use case, in bytes.
+    pub dynamic_max: u64,
+}
+
+impl Default for OpteeConfig {
+    fn default() -> Self {
+        OpteeConfig { dynamic_max: 256 << 20 }
+    }
+}
+
+/// A master the secure world grants access to a use case's memory: who,
+/// may read, may write (decoded GET_PROTMEM_CONFIG attributes).
+pub type Grant = (Master, bool, bool);
+
+/// What GET_PROTMEM_CONFIG answered for a use case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ProtmemConfig {
+    min_size: u64,
+    align: u64,
+    masters: Vec<Grant>,
+}
+
+/// How one use case was bound at probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// A static carveout.
+    Static(teeheap_platform::PhysRange),
+    /// A dynamic pool lending chunks of `chunk` bytes, up to `max`.
+    Dynamic {
+        /// Granularity reported by GET_PROTMEM_CONFIG.
+        chunk: u64,
+        /// The cap.
+        max: u64,
+        /// Masters the secure world grants access (from the attributes).
+        masters: Vec<Grant>,
+    },
+}
+
+/// The OP-TEE-style backend. See the module documentation.
+#[derive(Debug)]
+pub struct OpteeBackend {
+    kernel: Arc<Kernel>,
+    world: Arc<SecureWorld>,
+    devices: Vec<Arc<TeeDevice>>,
+    bound: Vec<(UseCase, Bound)>,
+}
+
+impl OpteeBackend {
+    /// Probes `world` and registers devices and heaps.
+    ///
+    /// # Errors
+    /// `ENODEV` if the secure world speaks an incompatible ABI; `EEXIST` if
+    /// TEE devices are registered already; `EBUSY` if a use case is still
+    /// held by an earlier registration. What was registered is undone then.
+    pub fn probe(kernel: &Arc<Kernel>, world: Arc<SecureWorld>, config: OpteeConfig) -> Result<OpteeBackend> {
+        match world.smc(Smc::Fast(FastCall::GetAbiVersion)) {
+            SmcResult::AbiVersion(v) if v.is_compatible_with(ABI_VERSION) => {}
+            other => {
+                tracing::error!(?other, "secure world ABI not supported");
+                return Err(Error::new(Errno::ENODEV, "incompatible secure world ABI"));
+            }
+        }
+        let caps = match world.smc(Smc::Fast(FastCall::ExchangeCapabilities { normal_world: Capabilities(0) })) {
+            SmcResult::Capabilities(c) => c,
+            _ => return Err(Error::new(Errno::ENODEV, "secure world did not report capabilities")),
+        };
+        let driver = Arc::new(OpteeDriver::new(Arc::clone(&world)));
+        let gen_caps = TEE_GEN_CAP_GP | TEE_GEN_CAP_REG_MEM | TEE_GEN_CAP_MEMREF_NULL;
+        let desc = |gen_caps| TeeDesc { impl_id: TEE_IMPL_ID_OPTEE, impl_caps: 0, gen_caps };
+        let mut backend = OpteeBackend {
+            kernel: Arc::clone(kernel),
+            world: Arc::clone(&world),
+            devices: Vec::new(),
+            bound: Vec::new(),
+        };
+        for dev in [
+            TeeDevice::with_driver("tee0", desc(gen_caps), driver.clone()),
+            TeeDevice::with_driver("teepriv0", desc(TEE_GEN_CAP_PRIVILEGED | TEE_GEN_CAP_REG_MEM), driver),
+        ] {
+            kernel.tee().register(&dev)?;
+            backend.devices.push(dev);
+        }
+        let cookies = Arc::new(AtomicU64::new(1));
+        for use_case in UseCase::ALL {
+            let Some((pool, bound)) = backend.pool_for(use_case, caps, config, &cookies)? else { continue };
+            kernel.tee_register_dma_heap(&backend.devices[0], use_case, pool)?;
+            tracing::info!(%use_case, ?bound, "OP-TEE backend bound a protected heap");
+            backend.bound.push((use_case, bound));
+        }
+        Ok(backend)
+    }
+
+    fn pool_for(
+        &self,
+        use_case: UseCase,
+        caps: Capabilities,
+        config: OpteeConfig,
+        cookies: &Arc<AtomicU64>,
+    ) -> Result<Option<(Box<dyn ProtMemPool>, Bound)>> {
+        if caps.contains(Capabilities::PROTMEM)
+            && let SmcResult::StaticProtmem { range, .. } =
+                self.world.smc(Smc::Fast(FastCall::GetProtmemConfig { use_case }))
+        {
+            let pool = CarveoutPool::new(format!("{use_case}"), range)?;
+            return Ok(Some((Box::new(pool), Bound::Static(range))));
+        }
+        if !caps.contains(Capabilities::DYNAMIC_PROTMEM) {
+            return Ok(None);
+        }
+        let Some(ProtmemConfig { min_size, align, masters }) = self.protmem_config(use_case)? else { return Ok(None) };
+        let chunk = Len::page_align(min_size).ok_or(Error::new(Errno::EINVAL, "bad protmem granularity"))?;
+        let align = Len::page_align(align.max(PAGE_SIZE))
+            .filter(|a| a.bytes().is_power_of_two())
+            .ok_or(Error::new(Errno::EINVAL, "bad protmem alignment"))?;
+        let lender = Arc::new(OpteeLender::new(Arc::clone(&self.world), Arc::clone(cookies)));
+        let pool = DynamicPool::new(
+            use_case,
+            DynamicConfig { chunk, align, max: config.dynamic_max },
+            lender,
+            Arc::clone(self.kernel.system_heap()),
+        );
+        Ok(Some((Box::new(pool), Bound::Dynamic { chunk: chunk.bytes(), max: config.dynamic_max, masters })))
+    }
+
+    /// GET_PROTMEM_CONFIG: asks for the attribute array size first, then
+    /// the configuration (minimum size, alignment, masters). `None` if the
+    /// secure world does not serve the use case.
+    fn protmem_config(&self, use_case: UseCase) -> Result<Option<ProtmemConfig>> {
+        let platform = self.kernel.platform();
+        let heap = self.kernel.system_heap();
+        let mut msg = Msg::get_protmem_config(use_case, teeheap_platform::PhysAddr(0), 0);
+        self.std(&mut msg)?;
+        let needed = match msg.ret {
+            gp::TEEC_ERROR_SHORT_BUFFER => msg.params.get(1).and_then(|p| p.memref_size()).unwrap_or(0),
+            gp::TEEC_SUCCESS => 0,
+            _ => return Ok(None),
+        };
+        let buf = match Len::page_align(needed) {
+            Some(len) => {
+                Some(heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for protmem attributes"))?)
+            }
+            None => None,
+        };
+        let result = (|| {
+            let mut msg =
+                Msg::get_protmem_config(use_case, buf.map_or(teeheap_platform::PhysAddr(0), |b| b.start()), needed);
+            self.std(&mut msg)?;
+            if msg.ret != gp::TEEC_SUCCESS {
+                return Ok(None);
+            }
+            let (min_size, align, _pa_width) = msg.params.first().and_then(|p| p.values()).unwrap_or_default();
+            let mut attrs = vec![0u8; needed as usize];
+            if let Some(b) = buf {
+                platform
+                    .read(Master::NsCpu, b.start(), &mut attrs)
+                    .map_err(|_| Error::new(Errno::EIO, "cannot read attributes"))?;
+            }
+            let masters = ProtmemAttr::decode_all(&attrs).into_iter().map(|a| (a.master, a.read, a.write)).collect();
+            Ok(Some(ProtmemConfig { min_size, align, masters }))
+        })();
+        if let Some(b) = buf {
+            heap.free_pages(b);
+        }
+        result
+    }
+
+    fn std(&self, msg: &mut Msg) -> Result<()> {
+        match self.world.smc(Smc::Std(msg)) {
+            SmcResult::Done => Ok(()),
+            _ => Err(Error::new(Errno::EIO, "unexpected answer to a std call")),
+        }
+    }
+
+    /// Boots the secure world the platform description asks for and probes
+    /// it: the standard backend of `teeheap`.
+    ///
+    /// # Errors
+    /// `EINVAL` if the secure world rejects its provisioning (e.g. a bad
+    /// PIN), else as [`Self::probe`].
+    pub fn boot(kernel: &Arc<Kernel>) -> Result<OpteeBackend> {
+        let platform = kernel.platform();
+        let world = SecureWorld::new(Arc::clone(platform), SecureConfig::for_platform(platform)).map_err(|e| {
+            tracing::error!(error = %e, "secure world refused its configuration");
+            Error::new(Errno::EINVAL, "bad secure world configuration")
+        })?;
+        let config = OpteeConfig { dynamic_max: platform.config().tee.dynamic_max.0 };
+        OpteeBackend::probe(kernel, Arc::new(world), config)
+    }
+
+    /// The client device (`tee0`).
+    pub fn device(&self) -> &Arc<TeeDevice> {
+        &self.devices[0]
+    }
+
+    /// The secure world.
+    pub fn world(&self) -> &Arc<SecureWorld> {
+        &self.world
+    }
+
+    /// How each use case was bound.
+    pub fn bound(&self) -> &[(UseCase, Bound)] {
+        &self.bound
+    }
+
+    /// Removes the backend (same as dropping it).
+    pub fn remove(self) {}
+}
+
+impl Drop for OpteeBackend {
+    fn drop(&mut self) {
+        for dev in &self.devices {
+            self.kernel.tee_unregister_dma_heaps(dev);
+            self.kernel.tee().unregister(dev);
+        }
+    }
+}

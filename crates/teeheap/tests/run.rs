@@ -1,0 +1,253 @@
+//! `teeheap run` and `teeheap serve` with real programs: a C client
+//! (dynamic and `-static`) and a Rust client on rustix's raw syscalls, each
+//! checking the UAPI end to end; exit statuses; `teeheap ls` inside a run;
+//! a kill storm; running as an ordinary user.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use teeheap_daemon::protocol::{Client, Stats};
+
+const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
+
+fn tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn compile(src: &str, out: &str, extra: &[&str]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(src);
+    let exe = tmp().join(out);
+    let st = Command::new("cc").args(["-O1", "-Wall", "-o"]).arg(&exe).arg(&src).args(extra).status();
+    assert!(st.is_ok_and(|s| s.success()), "cc {extra:?} {} failed (needs a C compiler, libc6-dev)", src.display());
+    exe
+}
+
+fn teeheap() -> Command {
+    let mut c = Command::new(TEEHEAP);
+    c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    let mut c = teeheap();
+    c.arg("run").arg("--").args(args);
+    c.output().expect("teeheap run")
+}
+
+fn assert_all_ok(out: &Output, want: &[&str]) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client failed:\n{stdout}\n{stderr}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("\n0 failed"), "{stdout}");
+    for w in want {
+        assert!(stdout.lines().any(|l| l == format!("ok {w}")), "missing check {w:?}:\n{stdout}");
+    }
+}
+
+const CORE_CHECKS: &[&str] = &[
+    "alloc system",
+    "alloc protected,secure-video",
+    "mmap protected,secure-video is EINVAL",
+    "alloc fd!=0 is EINVAL",
+    "alloc bad fd_flags is EINVAL",
+    "alloc heap_flags is EINVAL",
+    "alloc len 0 is EINVAL",
+    "alloc 16-byte struct",
+    "alloc 48-byte struct",
+    "bad pointer is EFAULT",
+    "shared across processes (SCM_RIGHTS)",
+    "open /dev/tee0",
+    "TEE_IOC_VERSION",
+];
+
+#[test]
+fn c_client_dynamic() {
+    let exe = compile("uapi_client.c", "uapi_client_dyn", &[]);
+    let out = run(&[exe.to_str().unwrap()]);
+    assert_all_ok(&out, CORE_CHECKS);
+    assert_all_ok(&out, &["list /dev/dma_heap", "lseek SEEK_END is the size", "TEE_IOC_SHM_ALLOC", "mmap TEE shm"]);
+}
+
+#[test]
+fn c_client_static() {
+    let exe = compile("uapi_client.c", "uapi_client_static", &["-static"]);
+    if let Ok(f) = Command::new("file").arg(&exe).output() {
+        let s = String::from_utf8_lossy(&f.stdout);
+        assert!(!s.contains("dynamically linked"), "{s}");
+    }
+    assert_all_ok(&run(&[exe.to_str().unwrap()]), CORE_CHECKS);
+}
+
+/// Builds the rustix client in its own target directory (the workspace's
+/// is locked by the running `cargo test`).
+fn rustix_client() -> PathBuf {
+    let target = tmp().join("rustix-client-target");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-clients/rustix-client/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let build = |offline: bool| {
+        let mut c = Command::new(&cargo);
+        c.args(["build", "--quiet", "--manifest-path"]).arg(&manifest).arg("--target-dir").arg(&target);
+        if offline {
+            c.arg("--offline");
+        }
+        c.status().is_ok_and(|s| s.success())
+    };
+    assert!(build(true) || build(false), "cannot build the rustix client");
+    target.join("debug/rustix-client")
+}
+
+#[test]
+fn rust_client_on_raw_syscalls() {
+    let exe = rustix_client();
+    let out = run(&[exe.to_str().unwrap()]);
+    assert_all_ok(&out, CORE_CHECKS);
+    assert_all_ok(&out, &["list", "lseek SEEK_END", "mmap system"]);
+}
+
+#[test]
+fn exit_status_is_the_programs() {
+    assert_eq!(run(&["sh", "-c", "exit 7"]).status.code(), Some(7));
+    assert_eq!(run(&["sh", "-c", "kill -9 $$"]).status.code(), Some(128 + 9));
+    assert_eq!(run(&["true"]).status.code(), Some(0));
+    let missing = run(&["/nonexistent/program"]);
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn ls_inside_a_run_asks_the_runs_daemon() {
+    // The run's daemon boots a platform with its own name; `ls` inside the
+    // program (no --config) must show that one, from the daemon.
+    let cfg = tmp().join("run-ls.toml");
+    let toml = String::from_utf8(teeheap().arg("default-config").output().unwrap().stdout).unwrap();
+    std::fs::write(&cfg, toml.replacen("name = \"default\"", "name = \"the-runs-platform\"", 1)).unwrap();
+    let out = teeheap()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["run", "--", "sh", "-c", &format!("test -S \"$TEEHEAP_SOCKET\" && {TEEHEAP} ls --json")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["platform"], "the-runs-platform");
+    assert!(v["heaps"].as_array().unwrap().iter().any(|h| h["name"] == "system"));
+}
+
+/// A standalone daemon on a fresh socket, stopped with SIGTERM on drop.
+struct Served {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Served {
+    fn start(name: &str) -> Served {
+        let socket = tmp().join(format!("{name}-{}", std::process::id())).join("teeheap.sock");
+        let _ = std::fs::remove_file(&socket);
+        let child = teeheap().arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
+        let t0 = Instant::now();
+        while Client::connect(&socket).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Served { child, socket }
+    }
+
+    fn stats(&self) -> Stats {
+        Client::connect(&self.socket).unwrap().stats().unwrap()
+    }
+
+    /// Waits until every buffer and served file is released.
+    fn wait_idle(&self) -> Stats {
+        let t0 = Instant::now();
+        loop {
+            let s = self.stats();
+            let idle = s.buffers == 0
+                && s.bytes == 0
+                && s.heap_bytes_used == 0
+                && s.heap_buffers == 0
+                && s.served_buffers + s.served_contexts + s.served_shms == 0
+                && s.backed_ranges == 0;
+            if idle || t0.elapsed() > Duration::from_secs(10) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kill_storm_leaks_nothing() {
+    let storm = compile("storm.c", "storm", &[]);
+    let d = Served::start("storm");
+    let out = teeheap().arg("run").arg("--connect").arg(&d.socket).arg("--").arg(&storm).arg("200").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "killed 200\n");
+    let s = d.wait_idle();
+    assert_eq!((s.buffers, s.bytes, s.heap_bytes_used, s.heap_buffers), (0, 0, 0, 0), "{s:?}");
+    assert_eq!(s.served_buffers + s.served_contexts + s.served_shms + s.backed_ranges, 0, "{s:?}");
+    assert!(s.released > 200, "the storm allocated: {s:?}");
+    // `teeheap ls` says the same.
+    let ls = teeheap().args(["ls", "--json"]).env("TEEHEAP_SOCKET", &d.socket).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    for h in v["heaps"].as_array().unwrap() {
+        assert_eq!((h["used"].as_u64(), h["buffers"].as_u64()), (Some(0), Some(0)), "{h}");
+    }
+    // The daemon still serves, and stops cleanly on SIGTERM.
+    let exe = compile("uapi_client.c", "uapi_client_storm", &[]);
+    let out = teeheap().arg("run").arg("--connect").arg(&d.socket).arg("--").arg(&exe).output().unwrap();
+    assert_all_ok(&out, CORE_CHECKS);
+    assert_eq!(d.wait_idle().buffers, 0);
+    let socket = d.socket.clone();
+    assert!(d.stop().success());
+    assert!(!socket.exists(), "socket removed on shutdown");
+}
+
+#[test]
+fn works_as_an_ordinary_user() {
+    if !rustix::process::geteuid().is_root() {
+        // Already unprivileged: the other tests cover it.
+        return;
+    }
+    let Ok(setpriv) = which("setpriv") else { return };
+    let exe = compile("uapi_client.c", "uapi_client_user", &[]);
+    let dir = tmp().join(format!("user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("uapi_client");
+    std::fs::copy(&exe, &copy).unwrap();
+    let bin = dir.join("teeheap");
+    std::fs::copy(TEEHEAP, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&dir, &copy, &bin] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Every ancestor must be searchable by nobody.
+    let mut cmd = Command::new(setpriv);
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&bin).args(["run", "--"]).arg(&copy);
+    cmd.env_remove("XDG_RUNTIME_DIR").env_remove("TEEHEAP_SOCKET").env("TMPDIR", "/tmp");
+    let out = cmd.output().unwrap();
+    if String::from_utf8_lossy(&out.stderr).contains("Permission denied") && out.stdout.is_empty() {
+        eprintln!("skipped: the target directory is not reachable by nobody");
+        return;
+    }
+    assert_all_ok(&out, CORE_CHECKS);
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.exists()))
+        .ok_or(())
+}
