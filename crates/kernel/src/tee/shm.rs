@@ -109,7 +109,9 @@ pub struct Shm {
 }
 
 impl Shm {
-    /// `SHM_ALLOC`: `size` bytes of zeroed normal memory.
+    /// `SHM_ALLOC`: `size` bytes of zeroed normal memory, rounded up to
+    /// whole pages; the rounded size is the shm's size (as OP-TEE's pool
+    /// reports it).
     ///
     /// # Errors
     /// `EINVAL` for size 0, `ENOMEM` when normal memory is exhausted.
@@ -117,6 +119,7 @@ impl Shm {
         let len = Len::page_align(size).ok_or(einval("shm size 0"))?;
         let range = heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for shm"))?;
         let backing = ShmBacking::Pages { range, heap: Arc::clone(heap) };
+        let size = len.bytes();
         ids.insert(|id| Shm { id, ctx, size, flags: TEE_IOCTL_SHM_MAPPED, backing, ids: Arc::downgrade(ids) })
             .inspect_err(|_| heap.free_pages(range))
     }
@@ -124,8 +127,8 @@ impl Shm {
     /// `SHM_REGISTER`: the client's `length` bytes at `addr`.
     ///
     /// # Errors
-    /// `ENOMEM` for length 0 (no pages) or no memory for the mirror;
-    /// `EFAULT` if the client's range is not mapped.
+    /// `ENOMEM` for length 0 (no pages), a range mapped only in part, or
+    /// no memory for the mirror; `EFAULT` if the range's start is not mapped.
     pub fn register_user(
         ids: &Arc<ShmIds>,
         ctx: ContextId,
@@ -135,9 +138,13 @@ impl Shm {
         heap: &Arc<SystemHeap>,
     ) -> Result<Arc<Shm>> {
         let len = Len::page_align(length).ok_or(Error::new(Errno::ENOMEM, "no pages to register"))?;
-        // Pinning the pages: every byte must be there.
+        // Pinning the pages: every byte must be there. As pin_user_pages:
+        // nothing pinned is EFAULT, only a part pinned is ENOMEM.
         let mut probe = vec![0u8; length as usize];
-        mem.read(addr, &mut probe).map_err(|_| efault("registered range not mapped"))?;
+        mem.read(addr, &mut probe).map_err(|_| match mem.read(addr, &mut [0u8]) {
+            Ok(()) => Error::new(Errno::ENOMEM, "only part of the range could be pinned"),
+            Err(_) => efault("registered range not mapped"),
+        })?;
         let mirror = heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for shm"))?;
         let backing = ShmBacking::User { addr, mirror, heap: Arc::clone(heap) };
         ids.insert(|id| Shm { id, ctx, size: length, flags: 0, backing, ids: Arc::downgrade(ids) })

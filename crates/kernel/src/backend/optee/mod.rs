@@ -16,7 +16,8 @@ use teeheap_platform::{Len, Master, PAGE_SIZE, UseCase};
 use teeheap_secure_world::abi::ProtmemAttr;
 use teeheap_secure_world::{ABI_VERSION, Capabilities, FastCall, Msg, SecureConfig, SecureWorld, Smc, SmcResult};
 use teeheap_uapi::tee::{
-    TEE_GEN_CAP_GP, TEE_GEN_CAP_MEMREF_NULL, TEE_GEN_CAP_PRIVILEGED, TEE_GEN_CAP_REG_MEM, TEE_IMPL_ID_OPTEE, gp,
+    TEE_GEN_CAP_GP, TEE_GEN_CAP_MEMREF_NULL, TEE_GEN_CAP_PRIVILEGED, TEE_GEN_CAP_REG_MEM, TEE_IMPL_ID_OPTEE,
+    TEE_OPTEE_CAP_TZ, gp,
 };
 
 use crate::Kernel;
@@ -98,8 +99,10 @@ impl OpteeBackend {
             _ => return Err(Error::new(Errno::ENODEV, "secure world did not report capabilities")),
         };
         let driver = Arc::new(OpteeDriver::new(Arc::clone(&world)));
+        // As optee_get_version (SMC ABI): both nodes report the same
+        // version; the core adds PRIVILEGED on the supplicant's node.
         let gen_caps = TEE_GEN_CAP_GP | TEE_GEN_CAP_REG_MEM | TEE_GEN_CAP_MEMREF_NULL;
-        let desc = |gen_caps| TeeDesc { impl_id: TEE_IMPL_ID_OPTEE, impl_caps: 0, gen_caps };
+        let desc = |gen_caps| TeeDesc { impl_id: TEE_IMPL_ID_OPTEE, impl_caps: TEE_OPTEE_CAP_TZ, gen_caps };
         let mut backend = OpteeBackend {
             kernel: Arc::clone(kernel),
             world: Arc::clone(&world),
@@ -108,7 +111,7 @@ impl OpteeBackend {
         };
         for dev in [
             TeeDevice::with_driver("tee0", desc(gen_caps), driver.clone()),
-            TeeDevice::with_driver("teepriv0", desc(TEE_GEN_CAP_PRIVILEGED | TEE_GEN_CAP_REG_MEM), driver),
+            TeeDevice::with_driver("teepriv0", desc(gen_caps | TEE_GEN_CAP_PRIVILEGED), driver),
         ] {
             kernel.tee().register(&dev)?;
             backend.devices.push(dev);

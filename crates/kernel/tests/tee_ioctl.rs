@@ -1,0 +1,604 @@
+//! Every validation path of the TEE ioctls (`tee_core.c`), driven through
+//! `Kernel::ioctl` against the real secure world and OP-TEE-style backend:
+//! the errno of each rejected request and that it changed nothing, and the
+//! GlobalPlatform `ret` / `ret_origin` of the requests that reach the TEE.
+
+mod tee_client;
+
+use std::sync::Arc;
+
+use tee_client::{CMD_DIGEST, CMD_INJECT, Client, MEM_IN, MEM_INOUT, MEM_OUT, SDP_UUID, boot_with, memref, value};
+use teeheap_kernel::Errno;
+use teeheap_kernel::backend::optee::OpteeBackend;
+use teeheap_kernel::uaccess::{UserMemory, UserPtr};
+use teeheap_secure_world::ta::sdp_basic;
+use teeheap_secure_world::{TaEnv, TaParam, TeeError, TeeResult, TrustedApp, Uuid};
+use teeheap_uapi::ioc;
+use teeheap_uapi::tee::gp::*;
+use teeheap_uapi::tee::*;
+use zerocopy::IntoBytes;
+
+const EINVAL: Errno = Errno::EINVAL;
+const EFAULT: Errno = Errno::EFAULT;
+
+/// A TA installed for these tests only, to observe what reaches a TA.
+const PROBE_UUID: [u8; 16] = *b"teeheap probe TA";
+/// A value input `a` that makes the probe TA refuse the session.
+const REFUSE: u64 = 0xdead;
+/// Adds 0x10/0x20/0x30 to `a`/`b`/`c` of every output value.
+const CMD_VALUES: u32 = 0;
+/// Param 0 any memref, param 1 value out: (is NULL, size, is protected).
+const CMD_DESCRIBE: u32 = 1;
+/// Fails with the GP code in value param 0 `a`.
+const CMD_FAIL: u32 = 2;
+/// Param 0 memref out, param 1 value in: reports size `a` (SHORT_BUFFER if larger).
+const CMD_OUT_SIZE: u32 = 3;
+
+struct ProbeTa;
+
+impl TrustedApp for ProbeTa {
+    fn open_session(&mut self, _env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
+        match params.first().and_then(TaParam::values) {
+            Some((REFUSE, _, _)) => Err(TeeError::ACCESS_DENIED),
+            _ => Ok(()),
+        }
+    }
+
+    fn invoke(&mut self, _env: &TaEnv<'_>, cmd: u32, params: &mut [TaParam]) -> TeeResult {
+        let bad = TeeError::BAD_PARAMETERS;
+        match cmd {
+            CMD_VALUES => {
+                for p in params.iter_mut() {
+                    if let Some((a, b, c)) = p.values() {
+                        p.set_values((a + 0x10, b + 0x20, c + 0x30));
+                    }
+                }
+                Ok(())
+            }
+            CMD_DESCRIBE => {
+                let m = params.first().and_then(TaParam::memref).ok_or(bad)?;
+                let d = (u64::from(m.range().is_none()), m.size(), u64::from(m.is_protected()));
+                params.get_mut(1).ok_or(bad)?.set_values(d);
+                Ok(())
+            }
+            CMD_FAIL => {
+                let code = params.first().and_then(TaParam::values).map_or(0, |(a, _, _)| a as u32);
+                Err(TeeError::from_code(code).unwrap_or(TeeError::GENERIC))
+            }
+            CMD_OUT_SIZE => {
+                let (want, _, _) = params.get(1).and_then(TaParam::values).ok_or(bad)?;
+                let m = params.first_mut().and_then(TaParam::memref_mut).ok_or(bad)?;
+                m.set_out_size(want);
+                if want > m.size() { Err(TeeError::SHORT_BUFFER) } else { Ok(()) }
+            }
+            _ => Err(TeeError::NOT_SUPPORTED),
+        }
+    }
+}
+
+fn boot() -> (Client, OpteeBackend) {
+    let (kernel, backend) = boot_with(|w| w.register_ta(Uuid(PROBE_UUID), "probe", Arc::new(|| Box::new(ProbeTa))));
+    (Client::new(&kernel), backend)
+}
+
+/// What a rejected request must leave as it was.
+#[derive(Debug, PartialEq, Eq)]
+struct State {
+    fds: usize,
+    shm_ids: usize,
+    normal_pages: u64,
+    dma_bufs: usize,
+    sessions: usize,
+}
+
+fn state(c: &Client, b: &OpteeBackend) -> State {
+    State {
+        fds: c.files.len(),
+        shm_ids: b.device().shm_ids().len(),
+        normal_pages: c.kernel.system_heap().pages_used(),
+        dma_bufs: c.kernel.dma_bufs().len(),
+        sessions: b.world().session_count(),
+    }
+}
+
+/// An address nothing is mapped at.
+const BAD_PTR: UserPtr = UserPtr(0x10);
+
+#[test]
+fn sdp_uuid_octets_match_the_secure_world() {
+    assert_eq!(SDP_UUID, sdp_basic::UUID.0);
+}
+
+#[test]
+fn version_reports_optee_on_both_nodes() {
+    let (mut c, _b) = boot();
+    let common = TEE_GEN_CAP_GP | TEE_GEN_CAP_REG_MEM | TEE_GEN_CAP_MEMREF_NULL;
+    for (node, gen_caps) in [("tee0", common), ("teepriv0", common | TEE_GEN_CAP_PRIVILEGED)] {
+        let ctx = c.open_tee(node);
+        let (r, v) = c.ioctl_obj(ctx, TEE_IOC_VERSION, &TeeIoctlVersionData::default());
+        assert_eq!(r, Ok(0), "{node}");
+        // As optee_get_version (SMC ABI) plus PRIVILEGED on the supplicant node.
+        assert_eq!(
+            v,
+            TeeIoctlVersionData { impl_id: TEE_IMPL_ID_OPTEE, impl_caps: TEE_OPTEE_CAP_TZ, gen_caps },
+            "{node}"
+        );
+        assert_eq!(c.ioctl(ctx, TEE_IOC_VERSION, BAD_PTR), Err(EFAULT), "{node}");
+        let short = c.mem.map_zeroed(8);
+        assert_eq!(c.ioctl(ctx, TEE_IOC_VERSION, short), Err(EFAULT), "{node}: 12 bytes into 8");
+    }
+}
+
+#[test]
+fn unknown_requests_are_einval_and_shm_fds_have_no_ioctls() {
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    let arg = c.mem.map_zeroed(64);
+    let before = state(&c, &b);
+    for cmd in [
+        ioc::ior(TEE_IOC_MAGIC, 10, 16), // nr past the table
+        ioc::iowr(TEE_IOC_MAGIC, 1, 24), // SHM_ALLOC with a wrong size
+        ioc::iowr(TEE_IOC_MAGIC, 0, 12), // VERSION with a wrong direction
+        ioc::iowr(b'H', 0, 24),          // a dma-heap request
+        ioc::ior(TEE_IOC_MAGIC, 6, 16),  // SUPPL_RECV on a client node
+        ioc::ior(TEE_IOC_MAGIC, 7, 16),  // SUPPL_SEND on a client node
+        0,
+    ] {
+        assert_eq!(c.ioctl(ctx, cmd, arg), Err(EINVAL), "cmd {cmd:#x}");
+    }
+    assert_eq!(state(&c, &b), before);
+    let (shm, _) = c.shm_alloc(ctx, 4096).unwrap();
+    assert_eq!(c.ioctl(shm, TEE_IOC_VERSION, arg), Err(Errno::ENOTTY));
+}
+
+#[test]
+fn shm_alloc() {
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    let before = state(&c, &b);
+    for (what, arg) in [
+        ("input flags", TeeIoctlShmAllocData { size: 4096, flags: 1, id: 0 }),
+        ("DMA_BUF flag", TeeIoctlShmAllocData { size: 4096, flags: TEE_IOCTL_SHM_DMA_BUF, id: 0 }),
+    ] {
+        assert_eq!(c.ioctl_obj(ctx, TEE_IOC_SHM_ALLOC, &arg).0, Err(EINVAL), "{what}");
+    }
+    // Size 0: upstream's pool fails it (ENOMEM from the page allocator);
+    // the model refuses it up front. Either way nothing is allocated.
+    let zero = c.ioctl_obj(ctx, TEE_IOC_SHM_ALLOC, &TeeIoctlShmAllocData::default()).0;
+    assert!(matches!(zero, Err(Errno::EINVAL | Errno::ENOMEM)), "{zero:?}");
+    assert_eq!(c.ioctl(ctx, TEE_IOC_SHM_ALLOC, BAD_PTR), Err(EFAULT));
+    assert_eq!(state(&c, &b), before);
+
+    let (fd, a) = c.shm_alloc(ctx, 100).unwrap();
+    let (fd2, a2) = c.shm_alloc(ctx, 3 * 4096).unwrap();
+    assert!(a.id > 0 && a2.id > 0 && a.id != a2.id);
+    // OP-TEE's pool hands out whole pages and reports their size.
+    assert_eq!((a.size, a2.size), (4096, 3 * 4096));
+    let shm = c.shm(fd);
+    assert_eq!((shm.id(), shm.size()), (a.id, a.size));
+    assert_eq!(c.files.flags(fd).unwrap(), O_RDWR_CLOEXEC);
+    assert_eq!(b.device().shm_ids().len(), 2);
+    assert_eq!(c.kernel.system_heap().pages_used(), before.normal_pages + 4 * 4096);
+    // Zeroed, and mappable by the client.
+    assert_eq!(c.shm_read(fd, 0, 4096), vec![0; 4096]);
+    drop(shm);
+    c.close(fd);
+    c.close(fd2);
+    assert_eq!(state(&c, &b), before, "closing the fds frees ids and pages");
+}
+
+const O_RDWR_CLOEXEC: u32 = 2 | teeheap_uapi::dma_heap::O_CLOEXEC;
+
+#[test]
+fn shm_register() {
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    let region = c.mem.map(&[7; 3 * 4096]);
+    let before = state(&c, &b);
+    let reg = |addr: UserPtr, length: u64, flags: u32| TeeIoctlShmRegisterData { addr: addr.0, length, flags, id: 0 };
+    for (what, arg, errno) in [
+        ("input flags", reg(region, 4096, 1), EINVAL),
+        ("unmapped range", reg(BAD_PTR, 4096, 0), EFAULT),
+        // Only some pages could be pinned: ENOMEM, as register_shm_helper.
+        ("running off the mapping", reg(region, 4 * 4096, 0), Errno::ENOMEM),
+        ("length 0: no pages to pin", reg(region, 0, 0), Errno::ENOMEM),
+    ] {
+        assert_eq!(c.ioctl_obj(ctx, TEE_IOC_SHM_REGISTER, &arg).0, Err(errno), "{what}");
+    }
+    assert_eq!(c.ioctl(ctx, TEE_IOC_SHM_REGISTER, BAD_PTR), Err(EFAULT));
+    assert_eq!(state(&c, &b), before);
+
+    let (r, out) = c.ioctl_obj(ctx, TEE_IOC_SHM_REGISTER, &reg(region.checked_add(100).unwrap(), 5000, 0));
+    let fd = r.unwrap() as i32;
+    assert!(out.id > 0);
+    assert_eq!(out.length, 5000);
+    assert_eq!((c.shm(fd).id(), c.shm(fd).size()), (out.id, 5000));
+    assert_eq!(c.shm(fd).mappable_range().unwrap_err().errno(), EINVAL, "registered memory has no mmap");
+    c.close(fd);
+    assert_eq!(state(&c, &b), before);
+}
+
+#[test]
+fn shm_register_fd() {
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    let sys = c.open_heap("system");
+    let sys_buf = c.heap_alloc(sys, 8192).unwrap();
+    let prot = c.open_heap("protected,secure-video");
+    let buf = c.heap_alloc(prot, 17000).unwrap();
+    let (shm_fd, _) = c.shm_alloc(ctx, 4096).unwrap();
+    let before = state(&c, &b);
+
+    let arg = |fd: i32, flags: u32| TeeIoctlShmRegisterFdData { fd: fd.into(), size: 0, flags, id: 0 };
+    for (what, a) in [
+        ("input flags", arg(buf, 1)),
+        ("DMA_BUF as input flag", arg(buf, TEE_IOCTL_SHM_DMA_BUF)),
+        ("fd not open", arg(999, 0)),
+        ("negative fd", arg(-1, 0)),
+        ("the TEE context fd", arg(ctx, 0)),
+        ("a heap node fd", arg(prot, 0)),
+        ("a TEE shm fd", arg(shm_fd, 0)),
+        ("a system dma-buf", arg(sys_buf, 0)),
+    ] {
+        assert_eq!(c.ioctl_obj(ctx, TEE_IOC_SHM_REGISTER_FD, &a).0, Err(EINVAL), "{what}");
+    }
+    assert_eq!(c.ioctl(ctx, TEE_IOC_SHM_REGISTER_FD, BAD_PTR), Err(EFAULT));
+    // A protected buffer of this TEE, registered through another TEE device
+    // (the supplicant node): not of the same device, EINVAL.
+    let supp = c.open_tee("teepriv0");
+    assert_eq!(c.register_fd(supp, buf.into()).unwrap_err(), EINVAL);
+    c.close(supp);
+    assert_eq!(state(&c, &b), before);
+
+    let dmabuf = c.dma_buf(buf);
+    let (reg, out) = c.register_fd(ctx, buf.into()).unwrap();
+    assert!(out.id > 0);
+    assert_eq!((out.flags, out.size), (TEE_IOCTL_SHM_DMA_BUF, 5 * 4096));
+    assert_eq!(c.files.flags(reg).unwrap(), O_RDWR_CLOEXEC);
+    assert_eq!(c.shm(reg).mappable_range().unwrap_err().errno(), EINVAL, "no mmap of a registered dma-buf");
+    let weak = Arc::downgrade(&dmabuf);
+    drop(dmabuf);
+    let live = c.kernel.dma_bufs().len();
+    c.close(buf);
+    assert!(weak.upgrade().is_some(), "the registration keeps the dma-buf alive");
+    assert_eq!(c.kernel.dma_bufs().len(), live);
+    c.close(reg);
+    assert!(weak.upgrade().is_none(), "released with the shm fd");
+    assert_eq!(c.kernel.dma_bufs().len(), live - 1);
+    let heap = c.kernel.dma_heaps().open("protected,secure-video").unwrap();
+    assert_eq!(heap.info().used, 0);
+}
+
+/// Bytes of a session request with `num_params` in the header but
+/// `params` after it, for buf_len checks.
+fn open_bytes(login: u32, num_params: u32, params: &[TeeIoctlParam]) -> Vec<u8> {
+    let arg = TeeIoctlOpenSessionArg { uuid: PROBE_UUID, clnt_login: login, num_params, ..Default::default() };
+    [arg.as_bytes(), params.as_bytes()].concat()
+}
+
+fn invoke_bytes(session: u32, func: u32, num_params: u32, params: &[TeeIoctlParam]) -> Vec<u8> {
+    let arg = TeeIoctlInvokeArg { func, session, num_params, ..Default::default() };
+    [arg.as_bytes(), params.as_bytes()].concat()
+}
+
+/// Param lists the core must refuse with EINVAL, given a shm `own` of
+/// this context (4096 bytes) and a shm `foreign` of another context.
+fn bad_params(own: i32, foreign: i32) -> Vec<(&'static str, TeeIoctlParam)> {
+    vec![
+        ("unknown attr bit", value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT | 0x200, 0, 0, 0)),
+        ("high attr bit", value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT | 1 << 63, 0, 0, 0)),
+        ("param type 4", value(4, 0, 0, 0)),
+        ("param type 8", value(8, 0, 0, 0)),
+        ("param type 0xff", value(0xff, 0, 0, 0)),
+        ("shm of another context", memref(MEM_IN, foreign, 0, 16)),
+        ("no such shm", memref(MEM_IN, 4242, 0, 16)),
+        ("shm id 0", memref(MEM_IN, 0, 0, 16)),
+        ("offset + size past the shm", memref(MEM_IN, own, 4000, 100)),
+        ("size past the shm", memref(MEM_OUT, own, 0, 4097)),
+        ("offset past the shm", memref(MEM_INOUT, own, 4097, 0)),
+        ("offset + size overflows", memref(MEM_IN, own, u64::MAX, 2)),
+        ("offset + size overflows to 0", memref(MEM_IN, own, 1 << 63, 1 << 63)),
+    ]
+}
+
+#[test]
+fn open_session_validation() {
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    let other = c.open_tee("tee0");
+    let (_own_fd, own) = c.shm_alloc(ctx, 4096).unwrap();
+    let (_foreign_fd, foreign) = c.shm_alloc(other, 4096).unwrap();
+    let before = state(&c, &b);
+    let p = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 1, 2, 3);
+    let header = size_of::<TeeIoctlOpenSessionArg>() as u64;
+    assert_eq!(header, 56);
+
+    // buf_len.
+    let thirty_one = vec![p; 31];
+    let cases: Vec<(&str, Vec<u8>, u64)> = vec![
+        ("buf_len past TEE_MAX_ARG_SIZE", open_bytes(0, 31, &thirty_one), header + 31 * 32),
+        ("buf_len 1025 (max + 1)", open_bytes(0, 0, &[]), 1025),
+        ("buf_len below the header", open_bytes(0, 0, &[]), header - 1),
+        ("buf_len 0", open_bytes(0, 0, &[]), 0),
+        ("num_params 1, no param in buf_len", open_bytes(0, 1, &[p]), header),
+        ("num_params 0, one param in buf_len", open_bytes(0, 0, &[p]), header + 32),
+        ("buf_len not a whole param", open_bytes(0, 1, &[p]), header + 31),
+        ("num_params huge", open_bytes(0, u32::MAX, &[p]), header + 32),
+    ];
+    for (what, bytes, buf_len) in cases {
+        assert_eq!(c.buf_call(ctx, TEE_IOC_OPEN_SESSION, &bytes, buf_len).0, Err(EINVAL), "{what}");
+    }
+    // 30 params is the most that fits: the core passes it on, the secure
+    // world refuses more than four.
+    let thirty = vec![p; 30];
+    let bytes = open_bytes(0, 30, &thirty);
+    assert_eq!(bytes.len(), 1016);
+    let (r, out) = c.buf_call(ctx, TEE_IOC_OPEN_SESSION, &bytes, 1016);
+    assert_eq!(r, Ok(0));
+    let (a, _) = tee_client::split::<TeeIoctlOpenSessionArg>(&out);
+    assert_eq!((a.ret, a.ret_origin), (TEEC_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_TEE));
+
+    // Params.
+    for (what, bad) in bad_params(own.id, foreign.id) {
+        let r = c.open_session(ctx, PROBE_UUID, &[p, bad]);
+        assert_eq!(r.unwrap_err(), EINVAL, "{what}");
+        // The params are checked before the login.
+        let arg =
+            TeeIoctlOpenSessionArg { uuid: PROBE_UUID, clnt_login: TEE_IOCTL_LOGIN_REE_KERNEL, ..Default::default() };
+        assert_eq!(c.open_session_with(ctx, arg, &[bad]).unwrap_err(), EINVAL, "{what} with a kernel login");
+    }
+    // Kernel login methods are not for user space.
+    for login in [TEE_IOCTL_LOGIN_REE_KERNEL_MIN, TEE_IOCTL_LOGIN_REE_KERNEL, TEE_IOCTL_LOGIN_REE_KERNEL_MAX] {
+        let arg = TeeIoctlOpenSessionArg { uuid: PROBE_UUID, clnt_login: login, ..Default::default() };
+        assert_eq!(c.open_session_with(ctx, arg, &[p]).unwrap_err(), Errno::EPERM, "login {login:#x}");
+    }
+    // EFAULT: the buf_data, then the argument it points to.
+    assert_eq!(c.ioctl(ctx, TEE_IOC_OPEN_SESSION, BAD_PTR), Err(EFAULT));
+    let buf = TeeIoctlBufData { buf_ptr: BAD_PTR.0, buf_len: header };
+    assert_eq!(c.ioctl_obj(ctx, TEE_IOC_OPEN_SESSION, &buf).0, Err(EFAULT));
+    let short = c.mem.map(&open_bytes(0, 1, &[])); // header only, param missing
+    let buf = TeeIoctlBufData { buf_ptr: short.0, buf_len: header + 32 };
+    assert_eq!(c.ioctl_obj(ctx, TEE_IOC_OPEN_SESSION, &buf).0, Err(EFAULT), "params not mapped");
+    assert_eq!(state(&c, &b), before);
+
+    // An unknown TA: the call succeeds, the TEE reports it, no session.
+    let (a, _) = c.open_session(ctx, *b"no such TA here!", &[]).unwrap();
+    assert_eq!((a.ret, a.ret_origin), (TEEC_ERROR_ITEM_NOT_FOUND, TEEC_ORIGIN_TEE));
+    // A TA refusing the session: its code, origin TRUSTED_APP, no session.
+    let (a, _) =
+        c.open_session(ctx, PROBE_UUID, &[value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, REFUSE, 0, 0)]).unwrap();
+    assert_eq!((a.ret, a.ret_origin), (TEEC_ERROR_ACCESS_DENIED, TEEC_ORIGIN_TRUSTED_APP));
+    assert_eq!(state(&c, &b), before);
+
+    // Accepted: every login for user space, TEE_MEMREF_NULL, the META bit,
+    // and memrefs exactly up to the end of the shm.
+    let null = TeeIoctlParam { attr: MEM_IN, a: 0, b: 0, c: TEE_MEMREF_NULL };
+    let meta = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT | TEE_IOCTL_PARAM_ATTR_META, 0, 0, 0);
+    let edge = memref(MEM_IN, own.id, 4096, 0);
+    let whole = memref(MEM_INOUT, own.id, 0, 4096);
+    let logins = [TEE_IOCTL_LOGIN_PUBLIC, TEE_IOCTL_LOGIN_USER, TEE_IOCTL_LOGIN_GROUP, TEE_IOCTL_LOGIN_APPLICATION];
+    for (i, login) in logins.into_iter().enumerate() {
+        let arg = TeeIoctlOpenSessionArg { uuid: PROBE_UUID, clnt_login: login, ..Default::default() };
+        let (a, _) = c.open_session_with(ctx, arg, &[null, meta, edge, whole]).unwrap();
+        assert_eq!((a.ret, a.ret_origin), (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP), "login {login}");
+        assert_ne!(a.session, 0);
+        assert_eq!(b.world().session_count(), before.sessions + i + 1);
+    }
+}
+
+#[test]
+fn invoke_validation() {
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    let other = c.open_tee("tee0");
+    let (_own_fd, own) = c.shm_alloc(ctx, 4096).unwrap();
+    let (_foreign_fd, foreign) = c.shm_alloc(other, 4096).unwrap();
+    let s = c.session(ctx, PROBE_UUID);
+    let theirs = c.session(other, PROBE_UUID);
+    let before = state(&c, &b);
+    let p = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 1, 2, 3);
+    let header = size_of::<TeeIoctlInvokeArg>() as u64;
+    assert_eq!(header, 24);
+
+    let thirty_two = vec![p; 32];
+    let cases: Vec<(&str, Vec<u8>, u64)> = vec![
+        ("buf_len past TEE_MAX_ARG_SIZE", invoke_bytes(s, 0, 32, &thirty_two), header + 32 * 32),
+        ("buf_len 1025", invoke_bytes(s, 0, 0, &[]), 1025),
+        ("buf_len below the header", invoke_bytes(s, 0, 0, &[]), header - 1),
+        ("num_params 2, one param in buf_len", invoke_bytes(s, 0, 2, &[p, p]), header + 32),
+        ("num_params 0, one param in buf_len", invoke_bytes(s, 0, 0, &[p]), header + 32),
+        ("buf_len not a whole param", invoke_bytes(s, 0, 1, &[p]), header + 33),
+    ];
+    for (what, bytes, buf_len) in cases {
+        assert_eq!(c.buf_call(ctx, TEE_IOC_INVOKE, &bytes, buf_len).0, Err(EINVAL), "{what}");
+    }
+    for (what, bad) in bad_params(own.id, foreign.id) {
+        assert_eq!(c.invoke(ctx, s, CMD_VALUES, &[p, bad]).unwrap_err(), EINVAL, "{what}");
+    }
+    assert_eq!(c.invoke(ctx, 0, CMD_VALUES, &[]).unwrap_err(), EINVAL, "session 0");
+    assert_eq!(c.invoke(ctx, s + 1000, CMD_VALUES, &[]).unwrap_err(), EINVAL, "no such session");
+    assert_eq!(c.invoke(ctx, theirs, CMD_VALUES, &[]).unwrap_err(), EINVAL, "session of another context");
+    assert_eq!(c.ioctl(ctx, TEE_IOC_INVOKE, BAD_PTR), Err(EFAULT));
+    let buf = TeeIoctlBufData { buf_ptr: BAD_PTR.0, buf_len: header };
+    assert_eq!(c.ioctl_obj(ctx, TEE_IOC_INVOKE, &buf).0, Err(EFAULT));
+    assert_eq!(state(&c, &b), before);
+    // The other context's session still works for its owner.
+    let ((ret, _), _) = c.call(other, theirs, CMD_VALUES, &[]);
+    assert_eq!(ret, TEEC_SUCCESS);
+}
+
+#[test]
+fn invoke_results_and_write_back() {
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    let s = c.session(ctx, PROBE_UUID);
+
+    // TA error codes come back in ret with origin TRUSTED_APP.
+    for code in [TEEC_ERROR_GENERIC, TEEC_ERROR_ACCESS_DENIED, TEEC_ERROR_OUT_OF_MEMORY, 0x8000_0042] {
+        let (outcome, _) = c.call(ctx, s, CMD_FAIL, &[value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, code.into(), 0, 0)]);
+        assert_eq!(outcome, (code, TEEC_ORIGIN_TRUSTED_APP));
+    }
+    let (outcome, _) = c.call(ctx, s, 77, &[]);
+    assert_eq!(outcome, (TEEC_ERROR_NOT_SUPPORTED, TEEC_ORIGIN_TRUSTED_APP));
+
+    // Values: only OUTPUT and INOUT are written back; an OUTPUT value
+    // reaches the TA as zeroes whatever the client left in it.
+    let vin = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 1, 2, 3);
+    let vout = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT, 0xaaaa, 0xbbbb, 0xcccc);
+    let vinout = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, 100, 200, 300);
+    let none = value(TEE_IOCTL_PARAM_ATTR_TYPE_NONE, 9, 9, 9);
+    let (outcome, back) = c.call(ctx, s, CMD_VALUES, &[vin, vout, vinout, none]);
+    assert_eq!(outcome, (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP));
+    assert_eq!(back[0], vin);
+    assert_eq!(back[1], value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT, 0x10, 0x20, 0x30));
+    assert_eq!(back[2], value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, 100 + 0x10, 200 + 0x20, 300 + 0x30));
+    assert_eq!(back[3], none);
+
+    // TEE_MEMREF_NULL reaches the TA as a NULL buffer.
+    let vres = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT, 0, 0, 0);
+    let null = TeeIoctlParam { attr: MEM_IN, a: 0, b: 0, c: TEE_MEMREF_NULL };
+    let (outcome, back) = c.call(ctx, s, CMD_DESCRIBE, &[null, vres]);
+    assert_eq!(outcome.0, TEEC_SUCCESS);
+    assert_eq!((back[1].a, back[1].b, back[1].c), (1, 0, 0));
+
+    // Memref out sizes are written back, for SHORT_BUFFER too; an input
+    // memref's size is left alone.
+    let (shm_fd, shm) = c.shm_alloc(ctx, 4096).unwrap();
+    let want = |n: u64| value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, n, 0, 0);
+    let (outcome, back) = c.call(ctx, s, CMD_OUT_SIZE, &[memref(MEM_OUT, shm.id, 16, 64), want(10)]);
+    assert_eq!(outcome, (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP));
+    assert_eq!(back[0], memref(MEM_OUT, shm.id, 16, 10));
+    let (outcome, back) = c.call(ctx, s, CMD_OUT_SIZE, &[memref(MEM_INOUT, shm.id, 0, 64), want(1000)]);
+    assert_eq!(outcome, (TEEC_ERROR_SHORT_BUFFER, TEEC_ORIGIN_TRUSTED_APP));
+    assert_eq!(back[0].b, 1000);
+    let (outcome, back) = c.call(ctx, s, CMD_OUT_SIZE, &[memref(MEM_IN, shm.id, 0, 64), want(10)]);
+    assert_eq!(outcome.0, TEEC_SUCCESS);
+    assert_eq!(back[0].b, 64, "input memrefs are not written back");
+
+    // Through the SDP TA: DIGEST writes 32 bytes into a 64-byte window and
+    // reports 32; with 8 bytes it asks for 32.
+    let sdp = c.session(ctx, SDP_UUID);
+    let heap = c.open_heap("protected,secure-video");
+    let buf = c.heap_alloc(heap, 4096).unwrap();
+    let (reg, secure) = c.register_fd(ctx, buf.into()).unwrap();
+    c.shm_write(shm_fd, 0, &[0x5a; 64]);
+    let (outcome, _) =
+        c.call(ctx, sdp, CMD_INJECT, &[memref(MEM_IN, shm.id, 0, 64), memref(MEM_OUT, secure.id, 0, 64)]);
+    assert_eq!(outcome, (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP));
+    let (outcome, back) =
+        c.call(ctx, sdp, CMD_DIGEST, &[memref(MEM_IN, secure.id, 0, 64), memref(MEM_OUT, shm.id, 128, 64)]);
+    assert_eq!(outcome, (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP));
+    assert_eq!(back[1].b, 32);
+    let digest = c.shm_read(shm_fd, 128, 32);
+    assert_ne!(digest, vec![0; 32]);
+    let (outcome, back) =
+        c.call(ctx, sdp, CMD_DIGEST, &[memref(MEM_IN, secure.id, 0, 64), memref(MEM_OUT, shm.id, 0, 8)]);
+    assert_eq!(outcome, (TEEC_ERROR_SHORT_BUFFER, TEEC_ORIGIN_TRUSTED_APP));
+    assert_eq!(back[1].b, 32);
+    // Wrong parameter types for the SDP TA.
+    let (outcome, _) = c.call(ctx, sdp, CMD_INJECT, &[memref(MEM_IN, shm.id, 0, 64)]);
+    assert_eq!(outcome, (TEEC_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_TRUSTED_APP));
+    c.close(reg);
+    c.close(buf);
+    assert_eq!(b.world().session_count(), 2);
+}
+
+#[test]
+fn registered_client_memory_round_trips_through_a_ta() {
+    let (mut c, _b) = boot();
+    let ctx = c.open_tee("tee0");
+    let sdp = c.session(ctx, SDP_UUID);
+    let heap = c.open_heap("protected,secure-video");
+    let buf = c.heap_alloc(heap, 8192).unwrap();
+    let (_reg, secure) = c.register_fd(ctx, buf.into()).unwrap();
+    let data: Vec<u8> = (0..6000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let src = c.mem.map(&data);
+    let dst = c.mem.map_zeroed(6000);
+    let mut register = |addr: UserPtr| {
+        let arg = TeeIoctlShmRegisterData { addr: addr.0, length: 6000, flags: 0, id: 0 };
+        let (r, out) = c.ioctl_obj(ctx, TEE_IOC_SHM_REGISTER, &arg);
+        r.unwrap();
+        out.id
+    };
+    let (src_id, dst_id) = (register(src), register(dst));
+    let ok = (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP);
+    let inject = [memref(MEM_IN, src_id, 0, 6000), memref(MEM_OUT, secure.id, 100, 6000)];
+    assert_eq!(c.call(ctx, sdp, CMD_INJECT, &inject).0, ok);
+    assert_eq!(c.call(ctx, sdp, tee_client::CMD_TRANSFORM, &[memref(MEM_INOUT, secure.id, 100, 6000)]).0, ok);
+    let dump = [memref(MEM_IN, secure.id, 100, 5000), memref(MEM_OUT, dst_id, 1000, 5000)];
+    let (outcome, back) = c.call(ctx, sdp, tee_client::CMD_DUMP, &dump);
+    assert_eq!(outcome, ok);
+    assert_eq!(back[1].b, 5000);
+    let got = c.mem.contents(dst).unwrap();
+    assert_eq!(got[..1000], [0; 1000], "bytes outside the window are untouched");
+    let want: Vec<u8> = data[..5000].iter().map(|b| b.wrapping_neg()).collect();
+    assert_eq!(got[1000..], want[..]);
+    // The client's source memory is not written (input only).
+    let mut again = vec![0; 6000];
+    c.mem.read(src, &mut again).unwrap();
+    assert_eq!(again, data);
+}
+
+#[test]
+fn cancel_and_close_session() {
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    let other = c.open_tee("tee0");
+    let s = c.session(ctx, PROBE_UUID);
+    let theirs = c.session(other, PROBE_UUID);
+    let before = state(&c, &b);
+
+    for (what, session) in [("no such session", s + 1000), ("session 0", 0), ("another context's", theirs)] {
+        assert_eq!(c.cancel(ctx, session, 1), Err(EINVAL), "cancel: {what}");
+        assert_eq!(c.close_session(ctx, session), Err(EINVAL), "close: {what}");
+    }
+    assert_eq!(c.ioctl(ctx, TEE_IOC_CANCEL, BAD_PTR), Err(EFAULT));
+    assert_eq!(c.ioctl(ctx, TEE_IOC_CLOSE_SESSION, BAD_PTR), Err(EFAULT));
+    assert_eq!(state(&c, &b), before, "the other context's session survived");
+
+    assert_eq!(c.cancel(ctx, s, 7), Ok(0), "nothing in flight to cancel is fine");
+    assert_eq!(c.close_session(ctx, s), Ok(0));
+    assert_eq!(b.world().session_count(), before.sessions - 1);
+    assert_eq!(c.close_session(ctx, s), Err(EINVAL), "closed twice");
+    assert_eq!(c.cancel(ctx, s, 7), Err(EINVAL), "cancel on a closed session");
+    assert_eq!(c.invoke(ctx, s, CMD_VALUES, &[]).unwrap_err(), EINVAL, "invoke on a closed session");
+    assert_eq!(c.close_session(other, theirs), Ok(0));
+    assert_eq!(b.world().session_count(), before.sessions - 2);
+}
+
+#[test]
+fn closing_the_context_closes_its_sessions_but_not_its_shm() {
+    let (mut c, b) = boot();
+    let world = Arc::clone(b.world());
+    let keep = c.open_tee("tee0");
+    let kept = c.session(keep, PROBE_UUID);
+    let ctx = c.open_tee("tee0");
+    let sessions: Vec<u32> = (0..3).map(|_| c.session(ctx, SDP_UUID)).collect();
+    let (shm_fd, shm) = c.shm_alloc(ctx, 8192).unwrap();
+    c.shm_write(shm_fd, 0, b"still here");
+    assert_eq!(world.session_count(), 4);
+
+    // A dup keeps the context open.
+    let dup = c.files.dup(ctx).unwrap();
+    c.close(ctx);
+    assert_eq!(world.session_count(), 4);
+    let ((ret, _), _) = c.call(dup, sessions[0], CMD_INJECT, &[]);
+    assert_eq!(ret, TEEC_ERROR_BAD_PARAMETERS, "session usable through the dup");
+    c.close(dup);
+    assert_eq!(world.session_count(), 1, "its three sessions closed; the other context's kept");
+
+    // The shm fd stays valid until closed: its id and memory are alive.
+    assert_eq!(c.shm(shm_fd).id(), shm.id);
+    assert_eq!(c.shm_read(shm_fd, 0, 10), b"still here");
+    assert_eq!(b.device().shm_ids().len(), 1);
+    // But no other context may use it.
+    let vres = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT, 0, 0, 0);
+    assert_eq!(c.invoke(keep, kept, CMD_DESCRIBE, &[memref(MEM_IN, shm.id, 0, 16), vres]).unwrap_err(), EINVAL);
+    let pages = c.kernel.system_heap().pages_used();
+    c.close(shm_fd);
+    assert_eq!(b.device().shm_ids().len(), 0);
+    assert_eq!(c.kernel.system_heap().pages_used(), pages - 8192);
+    // The kept context's session was untouched all along.
+    assert_eq!(c.close_session(keep, kept), Ok(0));
+    assert_eq!(world.session_count(), 0);
+}
