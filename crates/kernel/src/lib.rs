@@ -26,9 +26,9 @@ pub mod dma_buf;
 pub mod dma_heap;
 pub mod error;
 pub mod file;
+pub mod lifecycle;
 pub mod mm;
 pub mod pool;
-pub mod revocable;
 pub mod tee;
 pub mod uaccess;
 
@@ -54,6 +54,7 @@ pub struct Kernel {
     system: Arc<SystemHeap>,
     tee: TeeRegistry,
     tee_heaps: Mutex<BTreeMap<UseCase, Arc<TeeDmaHeap>>>,
+    removed_heaps: Mutex<BTreeMap<String, Arc<dyn dma_heap::DmaHeapOps>>>,
 }
 
 impl Kernel {
@@ -72,6 +73,7 @@ impl Kernel {
             system,
             tee: TeeRegistry::default(),
             tee_heaps: Mutex::new(BTreeMap::new()),
+            removed_heaps: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -121,13 +123,13 @@ impl Kernel {
         let heap = match heaps.get(&use_case) {
             Some(h) => Arc::clone(h),
             None => {
-                let h = TeeDmaHeap::new(use_case, Arc::clone(&self.dma_bufs));
+                let h = TeeDmaHeap::new(use_case, Arc::clone(&self.dma_bufs), self.platform.config().tee.rebind.into());
                 self.dma_heaps.add(use_case.heap_name(), Arc::new(TeeHeapOps(Arc::clone(&h))))?;
                 heaps.insert(use_case, Arc::clone(&h));
                 h
             }
         };
-        heap.bind(teedev, pool)
+        heap.bind(teedev, pool).map(drop)
     }
 
     /// `tee_device_put_all_dma_heaps`: unbinds every heap `teedev` bound.
@@ -141,6 +143,31 @@ impl Kernel {
 }
 
 impl Kernel {
+    /// Removes the heap `name` (see [`DmaHeapRegistry::remove`]); it can be
+    /// added back with [`Self::dma_heap_readd`].
+    ///
+    /// # Errors
+    /// `ENOENT` if there is no such heap.
+    pub fn dma_heap_remove(&self, name: &str) -> Result<()> {
+        let ops = self.dma_heaps.remove(name)?;
+        self.removed_heaps.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), ops);
+        Ok(())
+    }
+
+    /// Adds a removed heap back under its name, with its state (bound
+    /// generation, draining buffers) as it is now.
+    ///
+    /// # Errors
+    /// `ENOENT` if no heap of that name was removed; `EINVAL`/`EBUSY` as
+    /// [`DmaHeapRegistry::add`].
+    pub fn dma_heap_readd(&self, name: &str) -> Result<()> {
+        let mut removed = self.removed_heaps.lock().unwrap_or_else(|e| e.into_inner());
+        let ops = removed.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no removed heap of that name"))?;
+        self.dma_heaps.add(name, ops)?;
+        removed.remove(name);
+        Ok(())
+    }
+
     /// Opens `/dev/<name>` of a TEE device: a new context.
     ///
     /// # Errors

@@ -191,6 +191,7 @@ fn heap_registry_rules() {
     let ops = Arc::new(teeheap_kernel::tee::heap::TeeHeapOps(teeheap_kernel::tee::heap::TeeDmaHeap::new(
         teeheap_platform::UseCase::SecureVideo,
         Arc::clone(s.kernel.dma_bufs()),
+        teeheap_kernel::lifecycle::RebindPolicy::Upstream,
     )));
     assert_eq!(reg.add("system", ops.clone()).unwrap_err().errno(), Errno::EINVAL);
     assert_eq!(reg.add("", ops.clone()).unwrap_err().errno(), Errno::EINVAL);

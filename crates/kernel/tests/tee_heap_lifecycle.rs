@@ -13,6 +13,7 @@ use teeheap_kernel::pool::{PoolAlloc, PoolStats, ProtMemPool, ProtMemRef};
 use teeheap_kernel::tee::heap::ProtectedBuffer;
 use teeheap_kernel::tee::{TeeDesc, TeeDevice};
 use teeheap_kernel::{Errno, Kernel};
+use teeheap_platform::config::Rebind;
 use teeheap_platform::{AccessError, AccessKind, Len, Master, PAGE_SIZE, UseCase};
 
 fn boot() -> (Arc<Kernel>, BuiltinBackend) {
@@ -97,11 +98,14 @@ struct Counters {
 }
 
 fn counting_pool(kernel: &Kernel, uc: UseCase) -> (Box<Counting>, Counters) {
-    let c = kernel.platform().carveout(uc).unwrap();
+    counting_pool_on(kernel.platform().carveout(uc).unwrap().range)
+}
+
+fn counting_pool_on(range: teeheap_platform::PhysRange) -> (Box<Counting>, Counters) {
     let frees = Arc::new(AtomicUsize::new(0));
     let destroys = Arc::new(AtomicUsize::new(0));
     let pool = Counting {
-        inner: CarveoutPool::new(&c.name, c.range).unwrap(),
+        inner: CarveoutPool::new("test", range).unwrap(),
         frees: Arc::clone(&frees),
         destroys: Arc::clone(&destroys),
     };
@@ -137,9 +141,13 @@ fn release_of_last_reference_frees_exactly_once() {
     assert_eq!(n.frees.load(Ordering::SeqCst), 1);
 }
 
+fn upstream() -> Arc<Kernel> {
+    Kernel::boot(Arc::new(common::three_carveouts_with(|c| c.tee.rebind = Rebind::Upstream)))
+}
+
 #[test]
 fn unbind_with_live_buffer_then_drain_destroys_the_pool() {
-    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
+    let kernel = upstream();
     let dev = device();
     let (pool, n) = counting_pool(&kernel, UseCase::TrustedUi);
     kernel.tee_register_dma_heap(&dev, UseCase::TrustedUi, pool).unwrap();
@@ -150,7 +158,7 @@ fn unbind_with_live_buffer_then_drain_destroys_the_pool() {
     kernel.tee_unregister_dma_heaps(&dev);
     // No new allocation once the backend went away.
     assert_eq!(heap.allocate(PAGE_SIZE, 0, 0).unwrap_err().errno(), Errno::EINVAL);
-    assert!(heap.info().state.starts_with("shutting down"));
+    assert_eq!(heap.info().state, "draining generation 1 with 1 buffers");
     // The node is still listed (upstream cannot remove heaps).
     assert!(kernel.dma_heaps().open("protected,trusted-ui").is_ok());
     // The old buffer still works for its devices and the secure world.
@@ -164,7 +172,7 @@ fn unbind_with_live_buffer_then_drain_destroys_the_pool() {
     assert!(matches!(pb.protmem_ref().unwrap(), ProtMemRef::Phys(_)));
     assert_eq!(n.destroys.load(Ordering::SeqCst), 0, "pool lives while a buffer does");
 
-    // Re-registering the use case while the old buffer holds it: EBUSY.
+    // Upstream: re-registering the use case while the old buffer holds it is EBUSY.
     let (pool2, n2) = counting_pool(&kernel, UseCase::TrustedUi);
     assert_eq!(kernel.tee_register_dma_heap(&dev, UseCase::TrustedUi, pool2).unwrap_err().errno(), Errno::EBUSY);
     assert_eq!(n2.destroys.load(Ordering::SeqCst), 0);
@@ -226,4 +234,80 @@ fn pool_exhaustion_and_reuse() {
     drop(all);
     let again = heap.allocate(cap, 0, 0).unwrap();
     assert_eq!(again.sg_table(), &SgTable::new(vec![kernel.platform().carveout(UseCase::TrustedUi).unwrap().range]));
+}
+
+#[test]
+fn generations_rebind_while_old_buffers_drain() {
+    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
+    let dev = device();
+    let uc = UseCase::SecureVideoRecord;
+    let c = kernel.platform().carveout(uc).unwrap().range;
+    // Two pools on the two halves of the carveout, so each generation's
+    // memory is recognisable.
+    let half = c.len() / 2;
+    let (lo, hi) = (c.subrange(0, half).unwrap(), c.subrange(half, half).unwrap());
+    let (pool1, n1) = counting_pool_on(lo);
+    kernel.tee_register_dma_heap(&dev, uc, pool1).unwrap();
+    let heap = kernel.dma_heaps().open(uc.heap_name()).unwrap();
+    let old = heap.allocate(PAGE_SIZE, 0, 0).unwrap();
+    kernel.tee_unregister_dma_heaps(&dev);
+    assert_eq!(heap.info().state, "draining generation 1 with 1 buffers");
+
+    // A new generation binds at once, with a fresh pool.
+    let (pool2, n2) = counting_pool_on(hi);
+    kernel.tee_register_dma_heap(&dev, uc, pool2).unwrap();
+    assert_eq!(heap.info().state, "ready; draining generation 1 with 1 buffers");
+    let new = heap.allocate(PAGE_SIZE, 0, 0).unwrap();
+    assert!(lo.contains_range(&old.sg_table().ranges()[0]));
+    assert!(hi.contains_range(&new.sg_table().ranges()[0]));
+    let gen_of =
+        |b: &teeheap_kernel::dma_buf::DmaBuf| b.ops().as_any().downcast_ref::<ProtectedBuffer>().unwrap().generation();
+    assert_eq!((gen_of(&old), gen_of(&new)), (1, 2));
+    // Still EBUSY while bound.
+    let (pool3, _) = counting_pool_on(hi);
+    assert_eq!(kernel.tee_register_dma_heap(&dev, uc, pool3).unwrap_err().errno(), Errno::EBUSY);
+
+    // The old generation drains into its own pool; the new one is untouched.
+    drop(old);
+    assert_eq!(n1.frees.load(Ordering::SeqCst), 1);
+    assert_eq!(n1.destroys.load(Ordering::SeqCst), 1);
+    assert_eq!(n2.destroys.load(Ordering::SeqCst), 0);
+    assert_eq!(heap.info().state, "ready");
+    drop(new);
+    kernel.tee_unregister_dma_heaps(&dev);
+    assert_eq!(n2.destroys.load(Ordering::SeqCst), 1);
+    assert_eq!(heap.info().state, "unbound");
+}
+
+#[test]
+fn heap_removal_and_readd() {
+    let (kernel, backend) = boot();
+    let name = "protected,secure-video";
+    let open_fd = kernel.dma_heaps().open(name).unwrap();
+    let live = open_fd.allocate(PAGE_SIZE, 0, 0).unwrap();
+    let listed = kernel.dma_heaps().list().len();
+
+    kernel.dma_heap_remove(name).unwrap();
+    assert_eq!(kernel.dma_heaps().list().len(), listed - 1, "the node disappears");
+    assert_eq!(kernel.dma_heaps().open(name).unwrap_err().errno(), Errno::ENOENT);
+    assert_eq!(open_fd.allocate(PAGE_SIZE, 0, 0).unwrap_err().errno(), Errno::ENODEV);
+    assert_eq!(open_fd.info().state, "removed");
+    assert_eq!(kernel.dma_heap_remove(name).unwrap_err().errno(), Errno::ENOENT);
+    // The live buffer still works for the secure world and devices.
+    let at = live.sg_table().ranges()[0].start();
+    kernel.platform().write(Master::SecureCpu, at, b"still here").unwrap();
+    let att = live.attach(Master::Display).unwrap();
+    assert_eq!(att.map().unwrap(), *live.sg_table());
+    drop(att);
+
+    // Added back: the same heap, still bound, with the live buffer counted.
+    kernel.dma_heap_readd(name).unwrap();
+    let again = kernel.dma_heaps().open(name).unwrap();
+    assert_eq!(again.info().buffers, 1);
+    let fresh = again.allocate(PAGE_SIZE, 0, 0).unwrap();
+    assert_eq!(kernel.dma_heap_readd(name).unwrap_err().errno(), Errno::ENOENT);
+    // The old fd stays dead: it refers to the removed node.
+    assert_eq!(open_fd.allocate(PAGE_SIZE, 0, 0).unwrap_err().errno(), Errno::ENODEV);
+    drop((live, fresh, backend));
+    assert!(kernel.dma_bufs().is_empty());
 }

@@ -159,6 +159,22 @@ pub struct TeeConfig {
     /// The PIN the trusted-UI TA checks (4 to 12 digits).
     #[serde(default = "default_pin")]
     pub trusted_ui_pin: String,
+    /// Registering a use case again while buffers of its previous
+    /// registration are alive: `upstream` refuses (EBUSY) as Linux does,
+    /// `generations` binds a new generation at once.
+    #[serde(default)]
+    pub rebind: Rebind,
+}
+
+/// See [`TeeConfig::rebind`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rebind {
+    /// As Linux: EBUSY until the old buffers are gone.
+    Upstream,
+    /// A new generation binds at once; the old one drains.
+    #[default]
+    Generations,
 }
 
 fn default_chunk() -> ByteSize {
@@ -175,7 +191,12 @@ fn default_pin() -> String {
 
 impl Default for TeeConfig {
     fn default() -> Self {
-        TeeConfig { dynamic_chunk: default_chunk(), dynamic_max: default_dynamic_max(), trusted_ui_pin: default_pin() }
+        TeeConfig {
+            dynamic_chunk: default_chunk(),
+            dynamic_max: default_dynamic_max(),
+            trusted_ui_pin: default_pin(),
+            rebind: Rebind::default(),
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use zerocopy::{FromBytes, IntoBytes};
 use crate::dma_buf::DmaBuf;
 use crate::error::{Errno, Error, Result, efault, einval};
 use crate::file::{File, Files};
+use crate::lifecycle::Revocable;
 use crate::uaccess::{UserMemory, UserPtr};
 
 /// The kernel's limit on the number of heaps (minor numbers).
@@ -78,7 +79,7 @@ pub struct HeapInfo {
 }
 
 /// What a heap does (the kernel's `dma_heap_ops`).
-pub trait DmaHeapOps: Send + Sync + 'static {
+pub trait DmaHeapOps: Send + Sync + std::fmt::Debug + 'static {
     /// Allocates a buffer of `len` bytes. The core has already validated
     /// the flags and rounded the length.
     ///
@@ -91,10 +92,12 @@ pub trait DmaHeapOps: Send + Sync + 'static {
     fn info(&self, name: &HeapName) -> HeapInfo;
 }
 
-/// A registered heap.
+/// A registered heap. Open fds of its node hold it; once the heap is
+/// removed from the registry its ops are revoked and those fds get
+/// `ENODEV`.
 pub struct DmaHeap {
     name: HeapName,
-    ops: Arc<dyn DmaHeapOps>,
+    ops: Revocable<dyn DmaHeapOps>,
 }
 
 impl fmt::Debug for DmaHeap {
@@ -109,9 +112,20 @@ impl DmaHeap {
         &self.name
     }
 
-    /// Usage and state.
+    /// Usage and state (`removed` once taken out of the registry).
     pub fn info(&self) -> HeapInfo {
-        self.ops.info(&self.name)
+        match self.ops.try_access() {
+            Some(ops) => ops.info(&self.name),
+            None => HeapInfo {
+                name: self.name.clone(),
+                protected: false,
+                state: "removed".into(),
+                pool: "-".into(),
+                capacity: 0,
+                used: 0,
+                buffers: 0,
+            },
+        }
     }
 
     /// Allocates a buffer as `dma_heap_buffer_alloc` does: validates
@@ -119,7 +133,8 @@ impl DmaHeap {
     ///
     /// # Errors
     /// `EINVAL` for flags outside `O_CLOEXEC|O_ACCMODE`, any heap flag, or a
-    /// length that is 0 after rounding; then whatever the heap returns.
+    /// length that is 0 after rounding; `ENODEV` if the heap was removed;
+    /// then whatever the heap returns.
     pub fn allocate(&self, len: u64, fd_flags: u32, heap_flags: u64) -> Result<Arc<DmaBuf>> {
         if fd_flags & !DMA_HEAP_VALID_FD_FLAGS != 0 {
             return Err(einval("fd_flags outside O_CLOEXEC|O_ACCMODE"));
@@ -128,7 +143,9 @@ impl DmaHeap {
             return Err(einval("heap_flags must be 0"));
         }
         let len = Len::page_align(len).ok_or(einval("length is 0 after page rounding"))?;
-        self.ops.allocate(len, fd_flags, heap_flags)
+        // The guard makes a removal wait for allocations in flight.
+        let ops = self.ops.try_access().ok_or(Error::new(Errno::ENODEV, "dma-heap removed"))?;
+        ops.allocate(len, fd_flags, heap_flags)
     }
 
     /// An ioctl on an open heap node, as `dma_heap_ioctl`: the request is
@@ -203,7 +220,7 @@ impl DmaHeapRegistry {
         if heaps.contains_key(&name) {
             return Err(einval("a dma-heap with this name exists"));
         }
-        let heap = Arc::new(DmaHeap { name: name.clone(), ops });
+        let heap = Arc::new(DmaHeap { name: name.clone(), ops: Revocable::new(ops) });
         heaps.insert(name, Arc::clone(&heap));
         tracing::info!(heap = %heap.name, "dma-heap added");
         Ok(heap)
@@ -216,6 +233,21 @@ impl DmaHeapRegistry {
     pub fn open(&self, name: &str) -> Result<Arc<DmaHeap>> {
         let heaps = self.heaps.read().unwrap_or_else(|e| e.into_inner());
         heaps.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no such dma-heap"))
+    }
+
+    /// Removes a heap (teeheap's `dma_heap_rm`, which Linux lacks): its node
+    /// disappears (`open` gets `ENOENT`), open fds of it get `ENODEV`, live
+    /// buffers are unaffected and drain. Returns the heap's ops so it can be
+    /// added again.
+    ///
+    /// # Errors
+    /// `ENOENT` if no such heap exists.
+    pub fn remove(&self, name: &str) -> Result<Arc<dyn DmaHeapOps>> {
+        let heap = self.heaps.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+        let heap = heap.ok_or(Error::new(Errno::ENOENT, "no such dma-heap"))?;
+        let ops = heap.ops.revoke().ok_or(Error::new(Errno::ENOENT, "dma-heap already removed"))?;
+        tracing::info!(heap = %heap.name, "dma-heap removed");
+        Ok(ops)
     }
 
     /// Every heap, by name.

@@ -1,25 +1,28 @@
 //! The TEE protected DMA heaps (`protected,secure-video`, ...): one per use
 //! case, bound by a backend to a protected-memory pool.
 //!
-//! Ownership follows the upstream rules with `Arc`s in place of krefs:
-//! the backend's registration is a [`Binding`] (pool + TEE device) held in
-//! a [`Revocable`]; every buffer holds an `Arc` of the binding it came from.
-//! When the backend goes, the registration is revoked (new allocations fail
-//! with `EINVAL`) and the binding — with its pool — is dropped after its
-//! last buffer, which destroys the pool exactly once. Registering the use
-//! case again while an old binding is still held is `EBUSY`. The heap node
-//! itself is never removed (upstream has no `dma_heap_rm`).
+//! Ownership follows the upstream rules with `Arc`s in place of krefs, via
+//! [`crate::lifecycle`]: the backend's registration is a [`Binding`] (pool +
+//! TEE device) held as a generation of the use case; every buffer holds the
+//! generation it came from. When the backend goes, the registration is
+//! revoked (new allocations fail with `EINVAL`, as in Linux) and the
+//! binding — with its pool — is torn down after its last buffer, which
+//! destroys the pool exactly once. Registering the use case again while it
+//! is bound is `EBUSY`; while an old generation drains it is `EBUSY` under
+//! the upstream policy and a fresh generation under teeheap's (see
+//! docs/lifecycle.md). The heap node itself is removed only through the
+//! dma-heap registry (which upstream cannot do).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
 
 use teeheap_platform::{Len, UseCase};
 
 use crate::dma_buf::{DmaBuf, DmaBufList, DmaBufOps, SgTable};
 use crate::dma_heap::{DmaHeapOps, HeapInfo, HeapName};
 use crate::error::{Errno, Error, Result, einval};
+use crate::lifecycle::{AllocError, BindError, GenStatus, Generation, Lifecycle, RebindPolicy, Teardown};
 use crate::pool::{PoolAlloc, ProtMemPool, ProtMemRef};
-use crate::revocable::Revocable;
 use crate::tee::TeeDevice;
 
 /// The exporter name of protected buffers.
@@ -51,32 +54,35 @@ impl Binding {
     }
 }
 
-impl Drop for Binding {
-    fn drop(&mut self) {
+impl Teardown for Binding {
+    fn teardown(&mut self) {
         tracing::info!(dev = self.teedev.name(), "protected pool destroyed after its last buffer");
         self.pool.destroy();
     }
 }
 
 /// A TEE protected heap. See the module documentation.
-#[derive(Debug)]
 pub struct TeeDmaHeap {
     use_case: UseCase,
-    registration: Revocable<Binding>,
-    /// The latest binding, as long as anything holds it.
-    latest: Mutex<Weak<Binding>>,
+    lifecycle: Lifecycle<Binding>,
     used: AtomicU64,
     buffers: AtomicU64,
     list: Arc<DmaBufList>,
 }
 
+impl std::fmt::Debug for TeeDmaHeap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeeDmaHeap").field("use_case", &self.use_case).finish_non_exhaustive()
+    }
+}
+
 impl TeeDmaHeap {
-    /// An unbound heap for `use_case` listing its buffers in `list`.
-    pub fn new(use_case: UseCase, list: Arc<DmaBufList>) -> Arc<TeeDmaHeap> {
+    /// An unbound heap for `use_case` listing its buffers in `list`, with
+    /// the given rebind policy.
+    pub fn new(use_case: UseCase, list: Arc<DmaBufList>, policy: RebindPolicy) -> Arc<TeeDmaHeap> {
         Arc::new(TeeDmaHeap {
             use_case,
-            registration: Revocable::default(),
-            latest: Mutex::new(Weak::new()),
+            lifecycle: Lifecycle::new(policy),
             used: AtomicU64::new(0),
             buffers: AtomicU64::new(0),
             list,
@@ -88,56 +94,61 @@ impl TeeDmaHeap {
         self.use_case
     }
 
-    /// Binds the heap to `pool` on behalf of `teedev`.
+    /// Binds the heap to `pool` on behalf of `teedev`; returns the
+    /// generation number.
     ///
     /// # Errors
-    /// `EBUSY` while a previous binding is still held (bound, or draining
-    /// buffers); `pool` is dropped unused then.
-    pub fn bind(&self, teedev: &Arc<TeeDevice>, pool: Box<dyn ProtMemPool>) -> Result<()> {
-        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
-        if latest.upgrade().is_some() {
-            return Err(Error::new(Errno::EBUSY, "use case still held by a previous registration"));
-        }
-        let binding = Arc::new(Binding { pool, teedev: Arc::clone(teedev) });
-        *latest = Arc::downgrade(&binding);
-        self.registration.install_with(binding, |_| Ok::<(), Error>(()))?;
-        tracing::info!(use_case = %self.use_case, dev = teedev.name(), "protected heap bound");
-        Ok(())
+    /// `EBUSY` while bound, or (upstream policy) while an old generation
+    /// still has buffers; `pool` is dropped unused then.
+    pub fn bind(&self, teedev: &Arc<TeeDevice>, pool: Box<dyn ProtMemPool>) -> Result<u64> {
+        let generation = self
+            .lifecycle
+            .bind(Binding { pool, teedev: Arc::clone(teedev) })
+            .map_err(|BindError::Busy| Error::new(Errno::EBUSY, "use case still held by a registration"))?;
+        tracing::info!(use_case = %self.use_case, dev = teedev.name(), generation, "protected heap bound");
+        Ok(generation)
     }
 
     /// Unbinds the heap if `teedev` bound it: new allocations fail from now
     /// on; live buffers keep the pool until they are released.
     pub fn unbind(&self, teedev: &Arc<TeeDevice>) {
-        let _latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
-        let owned = self.registration.try_access().is_some_and(|b| Arc::ptr_eq(&b.teedev, teedev));
-        if owned {
-            drop(self.registration.revoke());
-            tracing::info!(use_case = %self.use_case, "protected heap shutting down");
+        if let Some(generation) = self.lifecycle.unbind_if(|b| Arc::ptr_eq(&b.teedev, teedev)) {
+            tracing::info!(use_case = %self.use_case, generation, "protected heap unbound; buffers drain");
         }
     }
 
     /// Whether a backend is bound.
     pub fn is_bound(&self) -> bool {
-        self.registration.is_available()
+        self.lifecycle.is_bound()
     }
 
-    /// Whether an unbound binding still has live buffers.
+    /// Whether an unbound generation still has live buffers.
     pub fn is_draining(&self) -> bool {
-        !self.is_bound() && self.latest.lock().unwrap_or_else(|e| e.into_inner()).strong_count() > 0
+        self.lifecycle.generations().iter().any(|(_, g)| !g.bound)
+    }
+
+    /// The live generations: the bound one and those draining.
+    pub fn generations(&self) -> Vec<(u64, GenStatus)> {
+        self.lifecycle.generations()
     }
 }
 
 /// A protected buffer: its pool allocation and the binding it came from.
 pub struct ProtectedBuffer {
     alloc: Option<PoolAlloc>,
-    binding: Arc<Binding>,
+    generation: Arc<Generation<Binding>>,
     heap: Arc<TeeDmaHeap>,
 }
 
 impl ProtectedBuffer {
     /// The binding (pool and TEE device) the buffer came from.
-    pub fn binding(&self) -> &Arc<Binding> {
-        &self.binding
+    pub fn binding(&self) -> &Binding {
+        self.generation.get()
+    }
+
+    /// The generation of the heap's registration the buffer belongs to.
+    pub fn generation(&self) -> u64 {
+        self.generation.id()
     }
 
     /// The use case of its heap.
@@ -151,7 +162,7 @@ impl ProtectedBuffer {
     /// What the pool returns.
     pub fn protmem_ref(&self) -> Result<ProtMemRef> {
         let alloc = self.alloc.as_ref().ok_or(einval("buffer already released"))?;
-        self.binding.pool.update_shm(alloc)
+        self.binding().pool.update_shm(alloc)
     }
 }
 
@@ -172,7 +183,8 @@ impl DmaBufOps for ProtectedBuffer {
     fn release(&mut self) {
         if let Some(alloc) = self.alloc.take() {
             let bytes = alloc.sg.len();
-            self.binding.pool.free(alloc);
+            self.generation.get().pool.free(alloc);
+            self.generation.buffer_released(bytes);
             self.heap.used.fetch_sub(bytes, Ordering::Relaxed);
             self.heap.buffers.fetch_sub(1, Ordering::Relaxed);
         }
@@ -190,32 +202,37 @@ pub struct TeeHeapOps(pub Arc<TeeDmaHeap>);
 impl DmaHeapOps for TeeHeapOps {
     fn allocate(&self, len: Len, _fd_flags: u32, _heap_flags: u64) -> Result<Arc<DmaBuf>> {
         let heap = &self.0;
-        let (alloc, binding) = {
-            let Some(binding) = heap.registration.try_access() else {
-                return Err(einval("no TEE backend bound to this heap"));
-            };
-            (binding.pool.alloc(len)?, Arc::clone(&binding))
-        };
+        let (generation, alloc) = heap.lifecycle.alloc(len.bytes(), |b| b.pool.alloc(len)).map_err(|e| match e {
+            AllocError::Unbound => einval("no TEE backend bound to this heap"),
+            AllocError::Pool(e) => e,
+        })?;
         heap.used.fetch_add(len.bytes(), Ordering::Relaxed);
         heap.buffers.fetch_add(1, Ordering::Relaxed);
-        let ops = ProtectedBuffer { alloc: Some(alloc), binding, heap: Arc::clone(heap) };
+        let ops = ProtectedBuffer { alloc: Some(alloc), generation, heap: Arc::clone(heap) };
         Ok(DmaBuf::export(len, Box::new(ops), Some(&heap.list)))
     }
 
     fn info(&self, name: &HeapName) -> HeapInfo {
         let heap = &self.0;
-        let pool = heap.registration.try_access().map(|b| b.pool.stats());
-        let state = match (&pool, heap.is_draining()) {
-            (Some(_), _) => "ready".to_owned(),
-            (None, true) => "shutting down (buffers draining)".to_owned(),
-            (None, false) => "unbound".to_owned(),
+        let pool = heap.lifecycle.with_current(|g| (g.id(), g.get().pool.stats()));
+        let draining: Vec<String> = heap
+            .generations()
+            .into_iter()
+            .filter(|(_, g)| !g.bound)
+            .map(|(id, g)| format!("generation {id} with {} buffers", g.buffers))
+            .collect();
+        let state = match (pool.is_some(), draining.is_empty()) {
+            (true, true) => "ready".to_owned(),
+            (true, false) => format!("ready; draining {}", draining.join(", ")),
+            (false, true) => "unbound".to_owned(),
+            (false, false) => format!("draining {}", draining.join(", ")),
         };
         HeapInfo {
             name: name.clone(),
             protected: true,
             state,
-            pool: pool.as_ref().map_or_else(|| "-".to_owned(), |p| format!("{} {}", p.kind, p.source)),
-            capacity: pool.as_ref().map_or(0, |p| p.capacity),
+            pool: pool.as_ref().map_or_else(|| "-".to_owned(), |(_, p)| format!("{} {}", p.kind, p.source)),
+            capacity: pool.as_ref().map_or(0, |(_, p)| p.capacity),
             used: heap.used.load(Ordering::Relaxed),
             buffers: heap.buffers.load(Ordering::Relaxed),
         }

@@ -6,6 +6,12 @@ use teeheap_platform::{Platform, PlatformConfig};
 /// the default, plus carveouts for trusted UI and recording), so the
 /// built-in backend binds all three protected heaps.
 pub(crate) fn three_carveouts() -> Platform {
+    three_carveouts_with(|_| {})
+}
+
+/// [`three_carveouts`] with a change to the description.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn three_carveouts_with(change: impl FnOnce(&mut PlatformConfig)) -> Platform {
     let mut cfg = PlatformConfig::embedded_default();
     cfg.carveout.extend(
         PlatformConfig::from_toml(
@@ -27,5 +33,6 @@ pub(crate) fn three_carveouts() -> Platform {
         .unwrap()
         .carveout,
     );
+    change(&mut cfg);
     Platform::new(cfg).unwrap()
 }
