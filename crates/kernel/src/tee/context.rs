@@ -58,8 +58,9 @@ impl Drop for TeeFile {
     }
 }
 
-fn driver(dev: &TeeDevice) -> Result<&Arc<dyn TeeDriver>> {
-    dev.driver().ok_or(einval("TEE device has no driver"))
+/// The device's driver: `Ok(None)` once the backend is gone.
+fn driver(dev: &TeeDevice) -> Result<Option<Arc<dyn TeeDriver>>> {
+    dev.driver()
 }
 
 const PARAM_SIZE: u64 = size_of::<TeeIoctlParam>() as u64;
@@ -82,7 +83,7 @@ impl TeeContext {
 
     fn release(&self) {
         let sessions = std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|e| e.into_inner()));
-        if let Some(d) = self.dev.driver() {
+        if let Ok(Some(d)) = self.dev.driver() {
             for s in sessions {
                 if let Err(e) = d.close_session(s) {
                     tracing::warn!(session = s, error = %e, "closing a session on context release failed");
@@ -280,7 +281,10 @@ impl TeeContext {
         }
         self.sync_registered(&params, mem, false)?;
         let orig: Vec<u64> = params.iter().map(memref_size).collect();
-        d.open_session(&mut a, &mut params)?;
+        match &d {
+            Some(d) => d.open_session(&mut a, &mut params)?,
+            None => target_dead(&mut a.ret, &mut a.ret_origin),
+        }
         let opened = a.ret == teeheap_uapi::tee::gp::TEEC_SUCCESS;
         if opened {
             self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(a.session);
@@ -295,7 +299,9 @@ impl TeeContext {
         if reply.is_err() && opened {
             // The client can never learn of the session: close it again.
             self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&a.session);
-            let _ = d.close_session(a.session);
+            if let Some(d) = &d {
+                let _ = d.close_session(a.session);
+            }
         }
         reply.map(|()| 0)
     }
@@ -325,7 +331,10 @@ impl TeeContext {
         }
         self.sync_registered(&params, mem, false)?;
         let orig: Vec<u64> = params.iter().map(memref_size).collect();
-        d.invoke(&mut a, &mut params)?;
+        match &d {
+            Some(d) => d.invoke(&mut a, &mut params)?,
+            None => target_dead(&mut a.ret, &mut a.ret_origin),
+        }
         put_field(mem, uarg, offset_of!(TeeIoctlInvokeArg, ret), &a.ret)?;
         put_field(mem, uarg, offset_of!(TeeIoctlInvokeArg, ret_origin), &a.ret_origin)?;
         self.sync_out_windows(&params, &orig, mem)?;
@@ -339,7 +348,9 @@ impl TeeContext {
         if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains(&a.session) {
             return Err(einval("no such session in this context"));
         }
-        d.cancel(a.cancel_id, a.session)?;
+        if let Some(d) = d {
+            d.cancel(a.cancel_id, a.session)?;
+        }
         Ok(0)
     }
 
@@ -349,9 +360,17 @@ impl TeeContext {
         if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&a.session) {
             return Err(einval("no such session in this context"));
         }
-        d.close_session(a.session)?;
+        if let Some(d) = d {
+            d.close_session(a.session)?;
+        }
         Ok(0)
     }
+}
+
+/// The answer of a call after the backend went away.
+fn target_dead(ret: &mut u32, origin: &mut u32) {
+    *ret = teeheap_uapi::tee::gp::TEEC_ERROR_TARGET_DEAD;
+    *origin = teeheap_uapi::tee::gp::TEEC_ORIGIN_COMMS;
 }
 
 fn memref_size(p: &TeeParam) -> u64 {

@@ -17,6 +17,7 @@ use serde::Serialize;
 use teeheap_uapi::tee::TeeIoctlVersionData;
 
 use crate::error::{Errno, Error, Result};
+use crate::lifecycle::Revocable;
 use crate::tee::driver::TeeDriver;
 use crate::tee::shm::ShmIds;
 
@@ -35,7 +36,7 @@ pub struct TeeDesc {
 pub struct TeeDevice {
     name: String,
     desc: TeeDesc,
-    driver: Option<Arc<dyn TeeDriver>>,
+    driver: Option<Revocable<dyn TeeDriver>>,
     shm_ids: Arc<ShmIds>,
 }
 
@@ -54,12 +55,26 @@ impl TeeDevice {
 
     /// A device whose sessions are served by `driver`.
     pub fn with_driver(name: impl Into<String>, desc: TeeDesc, driver: Arc<dyn TeeDriver>) -> Arc<TeeDevice> {
-        Arc::new(TeeDevice { name: name.into(), desc, driver: Some(driver), shm_ids: Arc::default() })
+        Arc::new(TeeDevice { name: name.into(), desc, driver: Some(Revocable::new(driver)), shm_ids: Arc::default() })
     }
 
-    /// The backend driver, if any.
-    pub fn driver(&self) -> Option<&Arc<dyn TeeDriver>> {
-        self.driver.as_ref()
+    /// The backend driver.
+    ///
+    /// # Errors
+    /// `EINVAL` if the device never had one (as a device without session
+    /// ops). `Ok(None)` once the backend went away: callers answer with
+    /// `TEEC_ERROR_TARGET_DEAD`.
+    pub fn driver(&self) -> Result<Option<Arc<dyn TeeDriver>>> {
+        let slot = self.driver.as_ref().ok_or(Error::new(Errno::EINVAL, "TEE device has no driver"))?;
+        Ok(slot.try_access().map(|d| Arc::clone(&d)))
+    }
+
+    /// Cuts the device off its backend (driver remove): calls in flight
+    /// finish, later ones get `TEEC_ERROR_TARGET_DEAD`.
+    pub fn revoke_driver(&self) {
+        if let Some(slot) = &self.driver {
+            drop(slot.revoke());
+        }
     }
 
     /// The device's shared-memory ids.

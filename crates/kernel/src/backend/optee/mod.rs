@@ -247,6 +247,7 @@ impl Drop for OpteeBackend {
         for dev in &self.devices {
             self.kernel.tee_unregister_dma_heaps(dev);
             self.kernel.tee().unregister(dev);
+            dev.revoke_driver();
         }
     }
 }
