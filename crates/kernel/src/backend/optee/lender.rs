@@ -11,18 +11,21 @@ use teeheap_uapi::tee::gp;
 use crate::error::{Errno, Error, Result};
 use crate::pool::dynamic::ProtMemLender;
 
-/// Lends and reclaims through the SMC. Cookies are unique per backend.
+/// Cookies for lent objects, unique in the process: a backend bound again
+/// to the same secure world must not reuse the cookie of an object its
+/// previous generation still has lent.
+static NEXT_COOKIE: AtomicU64 = AtomicU64::new(1);
+
+/// Lends and reclaims through the SMC.
 #[derive(Debug)]
 pub struct OpteeLender {
     world: Arc<SecureWorld>,
-    next_cookie: Arc<AtomicU64>,
 }
 
 impl OpteeLender {
-    /// A lender for `world`, drawing cookies from `cookies` (shared by all
-    /// the backend's pools so they never collide).
-    pub fn new(world: Arc<SecureWorld>, cookies: Arc<AtomicU64>) -> OpteeLender {
-        OpteeLender { world, next_cookie: cookies }
+    /// A lender for `world`.
+    pub fn new(world: Arc<SecureWorld>) -> OpteeLender {
+        OpteeLender { world }
     }
 
     fn call(&self, mut msg: Msg) -> Result<u32> {
@@ -35,7 +38,7 @@ impl OpteeLender {
 
 impl ProtMemLender for OpteeLender {
     fn lend(&self, use_case: UseCase, range: PhysRange) -> Result<u64> {
-        let cookie = self.next_cookie.fetch_add(1, Ordering::Relaxed);
+        let cookie = NEXT_COOKIE.fetch_add(1, Ordering::Relaxed);
         match self.call(Msg::lend_protmem(use_case, range, cookie))? {
             gp::TEEC_SUCCESS => Ok(cookie),
             gp::TEEC_ERROR_OUT_OF_MEMORY => Err(Error::new(Errno::ENOMEM, "secure world out of memory")),

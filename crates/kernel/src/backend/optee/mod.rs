@@ -10,7 +10,6 @@ pub mod driver;
 pub mod lender;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use teeheap_platform::{Len, Master, PAGE_SIZE, UseCase};
 use teeheap_secure_world::abi::ProtmemAttr;
@@ -116,9 +115,8 @@ impl OpteeBackend {
             kernel.tee().register(&dev)?;
             backend.devices.push(dev);
         }
-        let cookies = Arc::new(AtomicU64::new(1));
         for use_case in UseCase::ALL {
-            let Some((pool, bound)) = backend.pool_for(use_case, caps, config, &cookies)? else { continue };
+            let Some((pool, bound)) = backend.pool_for(use_case, caps, config)? else { continue };
             kernel.tee_register_dma_heap(&backend.devices[0], use_case, pool)?;
             tracing::info!(%use_case, ?bound, "OP-TEE backend bound a protected heap");
             backend.bound.push((use_case, bound));
@@ -131,7 +129,6 @@ impl OpteeBackend {
         use_case: UseCase,
         caps: Capabilities,
         config: OpteeConfig,
-        cookies: &Arc<AtomicU64>,
     ) -> Result<Option<(Box<dyn ProtMemPool>, Bound)>> {
         if caps.contains(Capabilities::PROTMEM)
             && let SmcResult::StaticProtmem { range, .. } =
@@ -148,7 +145,7 @@ impl OpteeBackend {
         let align = Len::page_align(align.max(PAGE_SIZE))
             .filter(|a| a.bytes().is_power_of_two())
             .ok_or(Error::new(Errno::EINVAL, "bad protmem alignment"))?;
-        let lender = Arc::new(OpteeLender::new(Arc::clone(&self.world), Arc::clone(cookies)));
+        let lender = Arc::new(OpteeLender::new(Arc::clone(&self.world)));
         let pool = DynamicPool::new(
             use_case,
             DynamicConfig { chunk, align, max: config.dynamic_max },
