@@ -54,7 +54,7 @@ pub struct Kernel {
     system: Arc<SystemHeap>,
     tee: TeeRegistry,
     tee_heaps: Mutex<BTreeMap<UseCase, Arc<TeeDmaHeap>>>,
-    removed_heaps: Mutex<BTreeMap<String, Arc<dyn dma_heap::DmaHeapOps>>>,
+    removed_heaps: Mutex<BTreeMap<String, dma_heap::RemovedHeap>>,
 }
 
 impl Kernel {
@@ -149,8 +149,8 @@ impl Kernel {
     /// # Errors
     /// `ENOENT` if there is no such heap.
     pub fn dma_heap_remove(&self, name: &str) -> Result<()> {
-        let ops = self.dma_heaps.remove(name)?;
-        self.removed_heaps.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), ops);
+        let removed = self.dma_heaps.remove(name)?;
+        self.removed_heaps.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), removed);
         Ok(())
     }
 
@@ -162,8 +162,9 @@ impl Kernel {
     /// [`DmaHeapRegistry::add`].
     pub fn dma_heap_readd(&self, name: &str) -> Result<()> {
         let mut removed = self.removed_heaps.lock().unwrap_or_else(|e| e.into_inner());
-        let ops = removed.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no removed heap of that name"))?;
-        self.dma_heaps.add(name, ops)?;
+        let (ops, counters) =
+            removed.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no removed heap of that name"))?;
+        self.dma_heaps.add_with_counters(name, ops, counters)?;
         removed.remove(name);
         Ok(())
     }

@@ -311,3 +311,21 @@ fn heap_removal_and_readd() {
     drop((live, fresh, backend));
     assert!(kernel.dma_bufs().is_empty());
 }
+
+#[test]
+fn heap_counters_allocations_failures_peak() {
+    let (kernel, _b) = boot();
+    let heap = kernel.dma_heaps().open("protected,trusted-ui").unwrap();
+    let a = heap.allocate(3 * PAGE_SIZE, 0, 0).unwrap();
+    let b = heap.allocate(PAGE_SIZE, 0, 0).unwrap();
+    drop(a);
+    assert_eq!(heap.allocate(0, 0, 0).unwrap_err().errno(), Errno::EINVAL);
+    assert_eq!(heap.allocate(1 << 40, 0, 0).unwrap_err().errno(), Errno::ENOMEM);
+    let i = heap.info();
+    assert_eq!((i.allocations, i.used, i.peak), (2, PAGE_SIZE, 4 * PAGE_SIZE));
+    assert_eq!(i.failures.get("EINVAL"), Some(&1));
+    assert_eq!(i.failures.get("ENOMEM"), Some(&1));
+    assert_eq!(i.largest_free, 64 * 1024 * 1024 - 4 * PAGE_SIZE, "the freed hole below b is not contiguous with the rest");
+    assert_eq!(kernel.dma_bufs().snapshot()[0].heap, Some("protected,trusted-ui"));
+    drop(b);
+}

@@ -19,6 +19,8 @@ fn sessions_get_target_dead_and_nothing_leaks() {
     let buf = c.heap_alloc(heap, 8192).unwrap();
     let (reg, _) = c.register_fd(ctx, i64::from(buf)).unwrap();
     c.close(buf);
+    let info = kernel.dma_bufs().snapshot();
+    assert_eq!((info[0].heap, info[0].tee_registrations), (Some("protected,trusted-ui"), 1), "{info:?}");
     let (normal, _) = c.shm_alloc(ctx, 8192).unwrap();
     c.shm_write(normal, 0, &[7u8; 64]);
     let normal_id = c.shm(normal).id();

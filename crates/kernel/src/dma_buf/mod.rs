@@ -85,6 +85,11 @@ pub trait DmaBufOps: Send + Sync + 'static {
     /// Whether the memory is protected (no normal-world CPU access).
     fn is_protected(&self) -> bool;
 
+    /// The heap the buffer was allocated from, if it came from a heap.
+    fn heap(&self) -> Option<&'static str> {
+        None
+    }
+
     /// A device attaches. The default accepts every device.
     ///
     /// # Errors
@@ -138,6 +143,7 @@ pub struct DmaBuf {
     ops: Box<dyn DmaBufOps>,
     name: Mutex<Option<String>>,
     attachments: Mutex<Vec<Master>>,
+    tee_registrations: std::sync::atomic::AtomicU32,
     created: Instant,
     list: Weak<DmaBufList>,
 }
@@ -163,6 +169,7 @@ impl DmaBuf {
             ops,
             name: Mutex::new(None),
             attachments: Mutex::new(Vec::new()),
+            tee_registrations: std::sync::atomic::AtomicU32::new(0),
             created: Instant::now(),
             list: list.map(Arc::downgrade).unwrap_or_default(),
         });
@@ -295,11 +302,24 @@ impl DmaBuf {
         Ok(CpuMapping { buf: Arc::clone(self), platform: Arc::clone(platform) })
     }
 
+    /// Counts a TEE shared-memory registration of the buffer (it holds a
+    /// reference for as long as it lives).
+    pub fn tee_registered(&self) {
+        self.tee_registrations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Uncounts a registration from [`Self::tee_registered`].
+    pub fn tee_unregistered(&self) {
+        self.tee_registrations.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// A snapshot for bufinfo.
     pub fn info(&self) -> DmaBufInfo {
         DmaBufInfo {
             id: self.id,
             size: self.size.bytes(),
+            heap: self.ops.heap(),
+            tee_registrations: self.tee_registrations.load(Ordering::Relaxed),
             exporter: self.exporter(),
             name: self.name(),
             protected: self.is_protected(),
@@ -327,6 +347,10 @@ pub struct DmaBufInfo {
     pub id: BufId,
     /// Size in bytes.
     pub size: u64,
+    /// The heap it came from.
+    pub heap: Option<&'static str>,
+    /// TEE shared-memory registrations holding it.
+    pub tee_registrations: u32,
     /// Exporter name.
     pub exporter: &'static str,
     /// Name set by user space.

@@ -76,6 +76,33 @@ pub struct HeapInfo {
     pub used: u64,
     /// Live buffers.
     pub buffers: u64,
+    /// The most bytes ever in live buffers at once.
+    pub peak: u64,
+    /// The largest contiguous free run the pool can hand out now, bytes.
+    pub largest_free: u64,
+    /// Successful allocations since boot (filled in by the core).
+    pub allocations: u64,
+    /// Failed allocations since boot by errno name (filled in by the core).
+    pub failures: BTreeMap<&'static str, u64>,
+}
+
+impl HeapInfo {
+    /// A heap with nothing in it, for heap implementations to fill in.
+    pub fn empty(name: HeapName) -> HeapInfo {
+        HeapInfo {
+            name,
+            protected: false,
+            state: String::new(),
+            pool: "-".into(),
+            capacity: 0,
+            used: 0,
+            buffers: 0,
+            peak: 0,
+            largest_free: 0,
+            allocations: 0,
+            failures: BTreeMap::new(),
+        }
+    }
 }
 
 /// What a heap does (the kernel's `dma_heap_ops`).
@@ -98,6 +125,32 @@ pub trait DmaHeapOps: Send + Sync + std::fmt::Debug + 'static {
 pub struct DmaHeap {
     name: HeapName,
     ops: Revocable<dyn DmaHeapOps>,
+    counters: Arc<AllocCounters>,
+}
+
+/// Allocation outcomes of a heap, kept across removal and re-adding.
+#[derive(Debug, Default)]
+pub struct AllocCounters {
+    allocations: std::sync::atomic::AtomicU64,
+    failures: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl AllocCounters {
+    fn record<T>(&self, r: &Result<T>) {
+        match r {
+            Ok(_) => {
+                self.allocations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => {
+                *self.failures.lock().unwrap_or_else(|e| e.into_inner()).entry(e.errno().name()).or_default() += 1
+            }
+        }
+    }
+
+    fn fill(&self, info: &mut HeapInfo) {
+        info.allocations = self.allocations.load(std::sync::atomic::Ordering::Relaxed);
+        info.failures = self.failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    }
 }
 
 impl fmt::Debug for DmaHeap {
@@ -114,18 +167,12 @@ impl DmaHeap {
 
     /// Usage and state (`removed` once taken out of the registry).
     pub fn info(&self) -> HeapInfo {
-        match self.ops.try_access() {
+        let mut info = match self.ops.try_access() {
             Some(ops) => ops.info(&self.name),
-            None => HeapInfo {
-                name: self.name.clone(),
-                protected: false,
-                state: "removed".into(),
-                pool: "-".into(),
-                capacity: 0,
-                used: 0,
-                buffers: 0,
-            },
-        }
+            None => HeapInfo { state: "removed".into(), ..HeapInfo::empty(self.name.clone()) },
+        };
+        self.counters.fill(&mut info);
+        info
     }
 
     /// Allocates a buffer as `dma_heap_buffer_alloc` does: validates
@@ -136,6 +183,12 @@ impl DmaHeap {
     /// length that is 0 after rounding; `ENODEV` if the heap was removed;
     /// then whatever the heap returns.
     pub fn allocate(&self, len: u64, fd_flags: u32, heap_flags: u64) -> Result<Arc<DmaBuf>> {
+        let r = self.allocate_inner(len, fd_flags, heap_flags);
+        self.counters.record(&r);
+        r
+    }
+
+    fn allocate_inner(&self, len: u64, fd_flags: u32, heap_flags: u64) -> Result<Arc<DmaBuf>> {
         if fd_flags & !DMA_HEAP_VALID_FD_FLAGS != 0 {
             return Err(einval("fd_flags outside O_CLOEXEC|O_ACCMODE"));
         }
@@ -192,6 +245,9 @@ impl DmaHeap {
     }
 }
 
+/// A heap taken out of the registry: what it takes to add it back.
+pub type RemovedHeap = (Arc<dyn DmaHeapOps>, Arc<AllocCounters>);
+
 /// The registry of heaps (the `/dev/dma_heap` directory).
 #[derive(Default)]
 pub struct DmaHeapRegistry {
@@ -212,6 +268,19 @@ impl DmaHeapRegistry {
     /// kernel runs out of minors before it compares names); `EINVAL` for a
     /// name already registered.
     pub fn add(&self, name: &str, ops: Arc<dyn DmaHeapOps>) -> Result<Arc<DmaHeap>> {
+        self.add_with_counters(name, ops, Arc::default())
+    }
+
+    /// [`Self::add`], continuing the allocation counters of a removed heap.
+    ///
+    /// # Errors
+    /// As [`Self::add`].
+    pub fn add_with_counters(
+        &self,
+        name: &str,
+        ops: Arc<dyn DmaHeapOps>,
+        counters: Arc<AllocCounters>,
+    ) -> Result<Arc<DmaHeap>> {
         let name = HeapName::new(name)?;
         let mut heaps = self.heaps.write().unwrap_or_else(|e| e.into_inner());
         if heaps.len() >= MAX_HEAPS {
@@ -220,7 +289,7 @@ impl DmaHeapRegistry {
         if heaps.contains_key(&name) {
             return Err(einval("a dma-heap with this name exists"));
         }
-        let heap = Arc::new(DmaHeap { name: name.clone(), ops: Revocable::new(ops) });
+        let heap = Arc::new(DmaHeap { name: name.clone(), ops: Revocable::new(ops), counters });
         heaps.insert(name, Arc::clone(&heap));
         tracing::info!(heap = %heap.name, "dma-heap added");
         Ok(heap)
@@ -242,12 +311,12 @@ impl DmaHeapRegistry {
     ///
     /// # Errors
     /// `ENOENT` if no such heap exists.
-    pub fn remove(&self, name: &str) -> Result<Arc<dyn DmaHeapOps>> {
+    pub fn remove(&self, name: &str) -> Result<RemovedHeap> {
         let heap = self.heaps.write().unwrap_or_else(|e| e.into_inner()).remove(name);
         let heap = heap.ok_or(Error::new(Errno::ENOENT, "no such dma-heap"))?;
         let ops = heap.ops.revoke().ok_or(Error::new(Errno::ENOENT, "dma-heap already removed"))?;
         tracing::info!(heap = %heap.name, "dma-heap removed");
-        Ok(ops)
+        Ok((ops, Arc::clone(&heap.counters)))
     }
 
     /// Every heap, by name.

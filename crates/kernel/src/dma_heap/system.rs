@@ -23,6 +23,7 @@ struct Shared {
     platform: Arc<Platform>,
     pages: Vec<PageAllocator>,
     used: AtomicU64,
+    peak: AtomicU64,
     buffers: AtomicU64,
 }
 
@@ -39,7 +40,13 @@ impl SystemHeap {
     pub fn new(platform: Arc<Platform>, list: Arc<DmaBufList>) -> SystemHeap {
         let pages = platform.normal_memory().into_iter().map(PageAllocator::new).collect();
         SystemHeap {
-            shared: Arc::new(Shared { platform, pages, used: AtomicU64::new(0), buffers: AtomicU64::new(0) }),
+            shared: Arc::new(Shared {
+                platform,
+                pages,
+                used: AtomicU64::new(0),
+                peak: AtomicU64::new(0),
+                buffers: AtomicU64::new(0),
+            }),
             list,
         }
     }
@@ -121,6 +128,10 @@ impl DmaBufOps for SystemBuffer {
         false
     }
 
+    fn heap(&self) -> Option<&'static str> {
+        Some(SYSTEM_HEAP_NAME)
+    }
+
     fn mmap(&self) -> Result<()> {
         Ok(())
     }
@@ -142,7 +153,8 @@ impl DmaBufOps for SystemBuffer {
 impl DmaHeapOps for SystemHeap {
     fn allocate(&self, len: Len, _fd_flags: u32, _heap_flags: u64) -> Result<Arc<DmaBuf>> {
         let r = self.shared.alloc(len).ok_or(enomem("normal memory exhausted"))?;
-        self.shared.used.fetch_add(len.bytes(), Ordering::Relaxed);
+        let used = self.shared.used.fetch_add(len.bytes(), Ordering::Relaxed) + len.bytes();
+        self.shared.peak.fetch_max(used, Ordering::Relaxed);
         self.shared.buffers.fetch_add(1, Ordering::Relaxed);
         let ops = SystemBuffer { sg: SgTable::new(vec![r]), heap: Arc::clone(&self.shared) };
         Ok(DmaBuf::export(len, Box::new(ops), Some(&self.list)))
@@ -152,13 +164,15 @@ impl DmaHeapOps for SystemHeap {
         let capacity = self.shared.pages.iter().map(|p| p.stats().capacity).sum();
         let ranges: Vec<String> = self.shared.pages.iter().map(|p| p.range().to_string()).collect();
         HeapInfo {
-            name: name.clone(),
             protected: false,
             state: "ready".into(),
             pool: format!("normal memory {}", ranges.join(" ")),
             capacity,
             used: self.shared.used.load(Ordering::Relaxed),
             buffers: self.shared.buffers.load(Ordering::Relaxed),
+            peak: self.shared.peak.load(Ordering::Relaxed),
+            largest_free: self.shared.pages.iter().map(|p| p.stats().largest_free).max().unwrap_or(0),
+            ..HeapInfo::empty(name.clone())
         }
     }
 }

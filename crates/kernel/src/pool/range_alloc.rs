@@ -7,9 +7,13 @@
 //! metadata. The caller keeps the [`PageRun`] that [`RangeAllocator::alloc`]
 //! returned and hands it back to [`RangeAllocator::free`].
 //!
-//! Only the free holes are stored, twice: ordered by address (to coalesce a
-//! freed run with its neighbours) and ordered by `(len, start)` (to find the
-//! best fit with one range query).
+//! Only the free holes are stored, twice: keyed by their end address (to
+//! coalesce a freed run with its neighbours) and ordered by `(len, start)`
+//! (to find the best fit with one range query). Keying by the end, not the
+//! start, makes the common cases cheap: carving a run off the front of a
+//! hole, or freeing a run in front of a hole, keeps the hole's end, so the
+//! address map is updated in place; and one range query from the freed
+//! run's start finds both neighbours.
 //!
 //! # Invariants
 //!
@@ -92,8 +96,9 @@ pub struct RangeAllocator {
     total: u64,
     /// Sum of hole lengths.
     free: u64,
-    /// Holes by address: `start -> len`.
-    by_addr: BTreeMap<u64, u64>,
+    /// Holes by address: `end -> start` (end exclusive; holes never
+    /// overflow, so the end is exact).
+    by_end: BTreeMap<u64, u64>,
     /// Holes by size: `(len, start)`.
     by_size: BTreeSet<(u64, u64)>,
 }
@@ -102,9 +107,10 @@ impl RangeAllocator {
     /// An allocator managing pages `[0, pages)`, all free. `pages` may be 0.
     #[must_use]
     pub fn new(pages: u64) -> Self {
-        let mut ra = Self { total: pages, free: 0, by_addr: BTreeMap::new(), by_size: BTreeSet::new() };
+        let mut ra = Self { total: pages, free: 0, by_end: BTreeMap::new(), by_size: BTreeSet::new() };
         if pages > 0 {
-            ra.insert_hole(0, pages);
+            ra.by_end.insert(pages, 0);
+            ra.by_size.insert((pages, 0));
             ra.free = pages;
         }
         ra
@@ -166,27 +172,42 @@ impl RangeAllocator {
         if run.len == 0 {
             return Err(FreeError::NotAllocated { run });
         }
-        // The last hole starting before `end` is the only one that can
-        // overlap `run`; if it does not, it is the left neighbour candidate.
-        let left = self.by_addr.range(..end).next_back().map(|(&s, &l)| (s, l));
-        let mut new_start = run.start;
-        let mut new_len = run.len;
-        if let Some((s, l)) = left {
-            let hole_end = s + l;
-            if hole_end > run.start {
-                return Err(FreeError::NotAllocated { run });
+        // Holes ending at or after `run.start`, by address: the first may
+        // end exactly there (the left neighbour); the first one ending past
+        // `run.start` is the only one that can overlap `run`, and if it
+        // starts at `end` it is the right neighbour.
+        let mut after = self.by_end.range(run.start..).map(|(&e, &s)| (s, e));
+        let mut next = after.next();
+        let left = next.filter(|&(_, e)| e == run.start);
+        if left.is_some() {
+            next = after.next();
+        }
+        let right = match next {
+            Some((s, _)) if s < end => return Err(FreeError::NotAllocated { run }),
+            Some((s, e)) if s == end => Some((s, e)),
+            _ => None,
+        };
+        match (left, right) {
+            (None, None) => {
+                self.by_end.insert(end, run.start);
+                self.by_size.insert((run.len, run.start));
             }
-            if hole_end == run.start {
-                self.remove_hole(s, l);
-                new_start = s;
-                new_len += l;
+            (Some((ls, le)), None) => {
+                self.by_end.remove(&le);
+                self.by_end.insert(end, ls);
+                self.resize_hole((le - ls, ls), (end - ls, ls));
+            }
+            (None, Some((rs, re))) => {
+                self.set_start(re, run.start);
+                self.resize_hole((re - rs, rs), (re - run.start, run.start));
+            }
+            (Some((ls, le)), Some((rs, re))) => {
+                self.by_end.remove(&le);
+                self.set_start(re, ls);
+                self.by_size.remove(&(le - ls, ls));
+                self.resize_hole((re - rs, rs), (re - ls, ls));
             }
         }
-        if let Some(&l) = self.by_addr.get(&end) {
-            self.remove_hole(end, l);
-            new_len += l;
-        }
-        self.insert_hole(new_start, new_len);
         self.free += run.len;
         Ok(())
     }
@@ -217,13 +238,13 @@ impl RangeAllocator {
 
     /// The holes, by address. Each is a maximal free run.
     pub fn free_runs(&self) -> impl Iterator<Item = PageRun> + '_ {
-        self.by_addr.iter().map(|(&start, &len)| PageRun { start, len })
+        self.by_end.iter().map(|(&end, &start)| PageRun { start, len: end - start })
     }
 
     /// Number of holes.
     #[must_use]
     pub fn hole_count(&self) -> usize {
-        self.by_addr.len()
+        self.by_end.len()
     }
 
     /// Checks every invariant in the module doc. `O(h log h)`; for tests.
@@ -232,13 +253,13 @@ impl RangeAllocator {
     ///
     /// A description of the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), String> {
-        if self.by_addr.len() != self.by_size.len() {
-            return Err(format!("{} holes by address but {} by size", self.by_addr.len(), self.by_size.len()));
+        if self.by_end.len() != self.by_size.len() {
+            return Err(format!("{} holes by address but {} by size", self.by_end.len(), self.by_size.len()));
         }
         let mut sum: u64 = 0;
         let mut prev_end: Option<u64> = None;
-        for (&start, &len) in &self.by_addr {
-            let end = start.checked_add(len).ok_or_else(|| format!("hole {start} +{len} overflows"))?;
+        for (&end, &start) in &self.by_end {
+            let len = end.checked_sub(start).ok_or_else(|| format!("hole {start}..{end} ends before it starts"))?;
             if len == 0 {
                 return Err(format!("empty hole at {start}"));
             }
@@ -266,27 +287,36 @@ impl RangeAllocator {
         let end = start + len;
         let run_end = at + pages;
         debug_assert!(start <= at && run_end <= end);
-        self.remove_hole(start, len);
-        if at > start {
-            self.insert_hole(start, at - start);
+        self.by_size.remove(&(len, start));
+        if run_end < end {
+            // The right remainder keeps the hole's end: update in place.
+            self.set_start(end, run_end);
+            self.by_size.insert((end - run_end, run_end));
+        } else {
+            self.by_end.remove(&end);
         }
-        if end > run_end {
-            self.insert_hole(run_end, end - run_end);
+        if at > start {
+            self.by_end.insert(at, start);
+            self.by_size.insert((at - start, start));
         }
         self.free -= pages;
         PageRun { start: at, len: pages }
     }
 
-    fn insert_hole(&mut self, start: u64, len: u64) {
-        let prev = self.by_addr.insert(start, len);
-        let fresh = self.by_size.insert((len, start));
-        debug_assert!(prev.is_none() && fresh);
+    /// Moves the start of the hole ending at `end` to `start`.
+    fn set_start(&mut self, end: u64, start: u64) {
+        let slot = self.by_end.get_mut(&end);
+        debug_assert!(slot.is_some(), "no hole ends at {end}");
+        if let Some(s) = slot {
+            *s = start;
+        }
     }
 
-    fn remove_hole(&mut self, start: u64, len: u64) {
-        let prev = self.by_addr.remove(&start);
-        let found = self.by_size.remove(&(len, start));
-        debug_assert!(prev == Some(len) && found);
+    /// Replaces a hole's `(len, start)` entry in the size index.
+    fn resize_hole(&mut self, old: (u64, u64), new: (u64, u64)) {
+        let found = self.by_size.remove(&old);
+        let fresh = self.by_size.insert(new);
+        debug_assert!(found && fresh);
     }
 }
 
@@ -561,12 +591,12 @@ mod tests {
             },
             |ra| {
                 // Adjacent to the hole at 0.
-                ra.by_addr.insert(2, 1);
+                ra.by_end.insert(3, 2);
                 ra.by_size.insert((1, 2));
                 ra.free += 1;
             },
             |ra| {
-                ra.by_addr.insert(4, 0);
+                ra.by_end.insert(4, 4);
                 ra.by_size.insert((0, 4));
             },
         ];

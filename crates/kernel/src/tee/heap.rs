@@ -66,6 +66,7 @@ pub struct TeeDmaHeap {
     use_case: UseCase,
     lifecycle: Lifecycle<Binding>,
     used: AtomicU64,
+    peak: AtomicU64,
     buffers: AtomicU64,
     list: Arc<DmaBufList>,
 }
@@ -84,6 +85,7 @@ impl TeeDmaHeap {
             use_case,
             lifecycle: Lifecycle::new(policy),
             used: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
             buffers: AtomicU64::new(0),
             list,
         })
@@ -180,6 +182,10 @@ impl DmaBufOps for ProtectedBuffer {
         true
     }
 
+    fn heap(&self) -> Option<&'static str> {
+        Some(self.heap.use_case.heap_name())
+    }
+
     fn release(&mut self) {
         if let Some(alloc) = self.alloc.take() {
             let bytes = alloc.sg.len();
@@ -206,7 +212,8 @@ impl DmaHeapOps for TeeHeapOps {
             AllocError::Unbound => einval("no TEE backend bound to this heap"),
             AllocError::Pool(e) => e,
         })?;
-        heap.used.fetch_add(len.bytes(), Ordering::Relaxed);
+        let used = heap.used.fetch_add(len.bytes(), Ordering::Relaxed) + len.bytes();
+        heap.peak.fetch_max(used, Ordering::Relaxed);
         heap.buffers.fetch_add(1, Ordering::Relaxed);
         let ops = ProtectedBuffer { alloc: Some(alloc), generation, heap: Arc::clone(heap) };
         Ok(DmaBuf::export(len, Box::new(ops), Some(&heap.list)))
@@ -228,13 +235,15 @@ impl DmaHeapOps for TeeHeapOps {
             (false, false) => format!("draining {}", draining.join(", ")),
         };
         HeapInfo {
-            name: name.clone(),
             protected: true,
             state,
             pool: pool.as_ref().map_or_else(|| "-".to_owned(), |(_, p)| format!("{} {}", p.kind, p.source)),
             capacity: pool.as_ref().map_or(0, |(_, p)| p.capacity),
             used: heap.used.load(Ordering::Relaxed),
             buffers: heap.buffers.load(Ordering::Relaxed),
+            peak: heap.peak.load(Ordering::Relaxed),
+            largest_free: pool.as_ref().map_or(0, |(_, p)| p.largest_free),
+            ..HeapInfo::empty(name.clone())
         }
     }
 }

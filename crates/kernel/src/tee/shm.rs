@@ -169,8 +169,12 @@ impl Shm {
         }
         let protmem = pb.protmem_ref()?;
         let size = buf.size().bytes();
-        let backing = ShmBacking::DmaBuf { buf, protmem };
-        ids.insert(|id| Shm { id, ctx, size, flags: TEE_IOCTL_SHM_DMA_BUF, backing, ids: Arc::downgrade(ids) })
+        let backing = ShmBacking::DmaBuf { buf: Arc::clone(&buf), protmem };
+        let shm =
+            ids.insert(|id| Shm { id, ctx, size, flags: TEE_IOCTL_SHM_DMA_BUF, backing, ids: Arc::downgrade(ids) })?;
+        // Counted once the shm exists: its drop uncounts it.
+        buf.tee_registered();
+        Ok(shm)
     }
 
     /// Its id.
@@ -242,7 +246,7 @@ impl Drop for Shm {
         match &self.backing {
             ShmBacking::Pages { range, heap } => heap.free_pages(*range),
             ShmBacking::User { mirror, heap, .. } => heap.free_pages(*mirror),
-            ShmBacking::DmaBuf { .. } => {}
+            ShmBacking::DmaBuf { buf, .. } => buf.tee_unregistered(),
         }
     }
 }
