@@ -325,7 +325,11 @@ fn heap_counters_allocations_failures_peak() {
     assert_eq!((i.allocations, i.used, i.peak), (2, PAGE_SIZE, 4 * PAGE_SIZE));
     assert_eq!(i.failures.get("EINVAL"), Some(&1));
     assert_eq!(i.failures.get("ENOMEM"), Some(&1));
-    assert_eq!(i.largest_free, 64 * 1024 * 1024 - 4 * PAGE_SIZE, "the freed hole below b is not contiguous with the rest");
+    assert_eq!(
+        i.largest_free,
+        64 * 1024 * 1024 - 4 * PAGE_SIZE,
+        "the freed hole below b is not contiguous with the rest"
+    );
     assert_eq!(kernel.dma_bufs().snapshot()[0].heap, Some("protected,trusted-ui"));
     drop(b);
 }
