@@ -1,28 +1,33 @@
-//! ALLOC + close of a `system` dma-buf served by the daemon, against the
-//! floor the design is measured by: a bare Unix-socket request/response that
-//! carries one fd with `SCM_RIGHTS` (the server sends a new memfd, the
-//! client closes it).
+//! ALLOC + close of a 4 KiB `system` dma-buf served by the daemon, against
+//! the floor the design is measured by: a bare Unix-socket request/response
+//! that carries one fd with `SCM_RIGHTS` (the server sends a new 4 KiB
+//! memfd, the client closes it).
 //!
 //! The served side runs in one thread of this process under teeheap's
 //! seccomp filter (installed on that thread only), with a node file that
 //! the daemon is told is `/dev/dma_heap/system`. Each measurement is timed
-//! inside the worker thread (`iter_custom`), so no channel hop is counted.
+//! inside the worker thread (`iter_custom`), so no channel hop is counted;
+//! a batch ends when the daemon has released all its buffers, so the work
+//! a close leaves to the daemon's reaper thread is counted too.
+//! After criterion's numbers, an interleaved A/B run prints the ratio as a
+//! Markdown row (`cargo bench -p teeheap-daemon --bench alloc_roundtrip`).
 
 // criterion's macros generate undocumented public items.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{Worker, ratio};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rustix::net::{RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use teeheap_daemon::Daemon;
 use teeheap_daemon::protocol::NodeId;
-use teeheap_intercept::filter::Filter;
 use teeheap_intercept::memfd::FileId;
 use teeheap_platform::Platform;
 
@@ -37,36 +42,27 @@ struct AllocData {
     heap_flags: u64,
 }
 
-/// A worker thread that runs `n` iterations of its loop on request and
-/// answers with the time they took.
-struct Worker {
-    ask: mpsc::Sender<u64>,
-    took: mpsc::Receiver<Duration>,
-}
-
-impl Worker {
-    fn time(&self, n: u64) -> Duration {
-        self.ask.send(n).unwrap();
-        self.took.recv().unwrap()
-    }
-}
-
 fn teeheap_worker(daemon: &Daemon) -> Worker {
     let dir = std::env::temp_dir().join(format!("teeheap-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let node = dir.join("system");
     std::fs::write(&node, b"").unwrap();
-    let id = FileId::of(std::fs::File::open(&node).unwrap()).unwrap();
-    let (ask, asks) = mpsc::channel::<u64>();
-    let (tell, took) = mpsc::channel();
-    let (lfd_tx, lfd_rx) = mpsc::channel::<(OwnedFd, i32)>();
-    std::thread::spawn(move || {
-        let listener = Filter::teeheap().install().expect("seccomp user notification");
-        lfd_tx.send((listener, rustix::thread::gettid().as_raw_nonzero().get())).unwrap();
-        let heap = std::fs::File::open(&node).unwrap();
-        for n in asks {
-            let t0 = Instant::now();
-            for _ in 0..n {
+    let heap = std::fs::File::open(&node).unwrap();
+    let id = FileId::of(&heap).unwrap();
+    let _ = std::fs::remove_dir_all(&dir); // the open file is all we need
+    let nodes = vec![NodeId { path: "dma_heap/system".into(), dev: id.dev, ino: id.ino }];
+    // A batch ends when the daemon has released every buffer of it: the
+    // release (on the reaper thread) is part of the cost of a close.
+    let shared = std::sync::Arc::clone(daemon.shared());
+    let settle = move || {
+        while shared.stats().served_buffers != 0 {
+            std::thread::yield_now();
+        }
+    };
+    Worker::spawn_settled(
+        Some((daemon, nodes)),
+        move || {
+            move || {
                 let mut a = AllocData { len: 4096, fd: 0, fd_flags: 2 | libc::O_CLOEXEC as u32, heap_flags: 0 };
                 // SAFETY: `a` is a live, correctly sized argument for ALLOC.
                 let r = unsafe { libc::ioctl(heap.as_raw_fd(), ALLOC, &mut a) };
@@ -74,13 +70,9 @@ fn teeheap_worker(daemon: &Daemon) -> Worker {
                 // SAFETY: the fd was just installed for us and is closed once.
                 unsafe { libc::close(a.fd as i32) };
             }
-            tell.send(t0.elapsed()).unwrap();
-        }
-    });
-    let (listener, tid) = lfd_rx.recv().unwrap();
-    let nodes = [NodeId { path: "dma_heap/system".into(), dev: id.dev, ino: id.ino }];
-    daemon.shared().supervise(listener, tid, &nodes).unwrap();
-    Worker { ask, took }
+        },
+        settle,
+    )
 }
 
 fn socket_worker() -> Worker {
@@ -101,24 +93,16 @@ fn socket_worker() -> Worker {
             rustix::net::sendmsg(&server, &[IoSlice::new(&req)], &mut anc, SendFlags::empty()).unwrap();
         }
     });
-    let (ask, asks) = mpsc::channel::<u64>();
-    let (tell, took) = mpsc::channel();
-    std::thread::spawn(move || {
-        for n in asks {
-            let t0 = Instant::now();
-            for _ in 0..n {
-                let mut req = [0u8; 24];
-                rustix::io::write(&client, &req).unwrap();
-                let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-                let mut anc = RecvAncillaryBuffer::new(&mut space);
-                rustix::net::recvmsg(&client, &mut [IoSliceMut::new(&mut req)], &mut anc, RecvFlags::CMSG_CLOEXEC)
-                    .unwrap();
-                anc.drain().for_each(drop); // closes the received fd
-            }
-            tell.send(t0.elapsed()).unwrap();
+    Worker::spawn(None, move || {
+        move || {
+            let mut req = [0u8; 24];
+            rustix::io::write(&client, &req).unwrap();
+            let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut anc = RecvAncillaryBuffer::new(&mut space);
+            rustix::net::recvmsg(&client, &mut [IoSliceMut::new(&mut req)], &mut anc, RecvFlags::CMSG_CLOEXEC).unwrap();
+            anc.drain().for_each(drop); // closes the received fd
         }
-    });
-    Worker { ask, took }
+    })
 }
 
 fn bench(c: &mut Criterion) {
@@ -126,10 +110,11 @@ fn bench(c: &mut Criterion) {
     let served = teeheap_worker(&daemon);
     let bare = socket_worker();
     let mut g = c.benchmark_group("alloc_close");
-    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(2));
     g.bench_function("teeheap_seccomp", |b| b.iter_custom(|n| served.time(n)));
     g.bench_function("bare_socket_scm_rights", |b| b.iter_custom(|n| bare.time(n)));
     g.finish();
+    ratio("ALLOC (4 KiB, system) + close", ("teeheap", &served), ("bare socket + SCM_RIGHTS", &bare), 2000, 1.3);
 }
 
 criterion_group!(benches, bench);

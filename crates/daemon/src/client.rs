@@ -57,9 +57,8 @@ pub fn kerr(e: teeheap_intercept::Errno, reason: &'static str) -> Error {
 
 impl Files for ClientFiles<'_> {
     fn install(&mut self, file: File, flags: u32) -> teeheap_kernel::Result<i32> {
-        let backing = self.registry.serve(file).map_err(|e| kerr(e, "cannot make the buffer's file"))?;
         let access = Access::from_flags(flags).map_err(|e| kerr(e, "bad access mode"))?;
-        let desc = backing.open_for_client(access).map_err(|e| kerr(e, "cannot open the buffer's file"))?;
+        let (_, desc) = self.registry.serve(file, access).map_err(|e| kerr(e, "cannot make the buffer's file"))?;
         let how = AddFd { cloexec: flags & O_CLOEXEC != 0, at: self.at.take() };
         // On failure `desc` is dropped here: that close is the release.
         let fd = self.listener.add_fd(self.id, desc.as_fd(), how).map_err(|e| kerr(e, "cannot install the fd"))?;

@@ -4,7 +4,8 @@
 //!
 //! Threads: one per supervised program tree ([`session`]), one reaper that
 //! releases served files whose last reference is gone ([`served`]), one
-//! accept thread plus one per control connection ([`control`]). They share
+//! that keeps spare memfds ready for new buffers ([`served::Registry::refill`]),
+//! one accept thread plus one per control connection ([`control`]). They share
 //! [`Shared`] through an `Arc`; its maps are locked only for look-ups and
 //! inserts, never across a call into a client process, so a stalled client
 //! stalls only its own thread. [`Daemon::shutdown`] (or drop) stops them all
@@ -78,6 +79,7 @@ pub struct Daemon {
     shared: Arc<Shared>,
     backend: Option<Backend>,
     reaper: Option<JoinHandle<()>>,
+    spares: Option<JoinHandle<()>>,
     control: Vec<ControlServer>,
 }
 
@@ -121,8 +123,22 @@ impl Daemon {
                 s.registry.reap(Duration::from_millis(200));
             }
         })?;
+        let s = Arc::clone(&shared);
+        let spares = std::thread::Builder::new().name("teeheap-spares".into()).spawn(move || {
+            while !s.shutdown.load(Ordering::Relaxed) {
+                s.registry.refill(Duration::from_millis(200));
+            }
+        });
+        let spares = match spares {
+            Ok(t) => t,
+            Err(e) => {
+                shared.shutdown.store(true, Ordering::Relaxed);
+                let _ = reaper.join();
+                return Err(e.into());
+            }
+        };
         tracing::info!(backend = backend.name(), "daemon started");
-        Ok(Daemon { shared, backend: Some(backend), reaper: Some(reaper), control: Vec::new() })
+        Ok(Daemon { shared, backend: Some(backend), reaper: Some(reaper), spares: Some(spares), control: Vec::new() })
     }
 
     /// Serves the control protocol on a Unix socket at `path` (its
@@ -164,6 +180,9 @@ impl Daemon {
         }
         let threads = std::mem::take(&mut *self.shared.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for t in threads {
+            let _ = t.join();
+        }
+        if let Some(t) = self.spares.take() {
             let _ = t.join();
         }
         if let Some(r) = self.reaper.take() {
@@ -267,7 +286,13 @@ impl Shared {
             map.insert(FileId { dev: n.dev, ino: n.ino }, Node::from_path(&n.path));
         }
         let id = self.sessions_total.fetch_add(1, Ordering::Relaxed) + 1;
-        let session = Session { id, shared: Arc::clone(self), listener: Listener::from_fd(listener), nodes: map };
+        let session = Session {
+            id,
+            shared: Arc::clone(self),
+            listener: Listener::from_fd(listener),
+            nodes: map,
+            targets: Default::default(),
+        };
         self.sessions_live.fetch_add(1, Ordering::Relaxed);
         let s = Arc::clone(self);
         let t = std::thread::Builder::new().name(format!("teeheap-session-{id}")).spawn(move || {

@@ -7,16 +7,21 @@
 //! when the [`CloseWatcher`] reports that the last description of the memfd
 //! is gone in every process (close, exit, SIGKILL). A `system` buffer's or
 //! an SHM_ALLOC's memfd is mapped over its physical range in the platform's
-//! DRAM while served, so program, devices and TAs share the pages.
+//! DRAM while served, so program, devices and TAs share the pages: an
+//! SHM_ALLOC's from the start (TAs write it during invokes), a `system`
+//! buffer's from the first shared mmap of it in the run (until then neither
+//! side has written it: both hold zeros, or what DRAM holds is copied into
+//! the memfd first). Most buffers handed around by fd and never mapped by
+//! the CPU — and every protected buffer — so cost no DRAM remapping.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use teeheap_intercept::Errno;
-use teeheap_intercept::memfd::{BackingFile, CpuAccess, FileId};
+use teeheap_intercept::memfd::{Access, BackingFile, BlankFile, CpuAccess, FileId};
 use teeheap_intercept::watch::CloseWatcher;
 use teeheap_kernel::file::File;
 use teeheap_platform::{Len, PhysRange, Platform};
@@ -31,14 +36,37 @@ pub enum MmapPolicy {
     Refuse(Errno),
 }
 
+/// The physical ranges of a served file and whether the memfd is mapped
+/// over them yet.
+#[derive(Debug, Default)]
+struct Backed {
+    /// Physical ranges with their file offsets.
+    ranges: Vec<(PhysRange, u64)>,
+    /// Whether `ranges` are mapped from the memfd now.
+    mapped: bool,
+}
+
 /// One served file.
 #[derive(Debug)]
 struct Served {
     file: File,
     backing: Arc<BackingFile>,
-    /// Physical ranges mapped from the memfd, with their file offsets.
-    backed: Vec<(PhysRange, u64)>,
+    /// Its own lock, so that backing a large buffer stalls nobody else.
+    backed: Arc<Mutex<Backed>>,
 }
+
+/// A memfd made ahead of need by [`Registry::refill`]: watched, with the
+/// program's read-write description already open (the open is counted).
+#[derive(Debug)]
+struct Spare {
+    blank: BlankFile,
+    id: FileId,
+    client: OwnedFd,
+}
+
+/// Spares kept ready: the memfd, watch and open of an ALLOC are then off
+/// the caller's path.
+const SPARES: usize = 8;
 
 /// Counts of served files by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +92,9 @@ pub struct Registry {
     /// A second fd of the watcher's inotify instance, polled without a lock.
     events: OwnedFd,
     released: AtomicU64,
+    spares: Mutex<Vec<Spare>>,
+    /// Signalled when a spare is taken.
+    spares_low: Condvar,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -84,7 +115,44 @@ impl Registry {
             watcher: Mutex::new(watcher),
             events,
             released: AtomicU64::new(0),
+            spares: Mutex::default(),
+            spares_low: Condvar::new(),
         })
+    }
+
+    /// Waits up to `timeout` for spares to be taken, then makes new ones
+    /// up to [`SPARES`]. Run by a thread of its own.
+    pub fn refill(&self, timeout: Duration) {
+        {
+            let spares = lock(&self.spares);
+            if spares.len() >= SPARES {
+                let _ = self.spares_low.wait_timeout(spares, timeout);
+            }
+        }
+        while lock(&self.spares).len() < SPARES {
+            match self.make_spare() {
+                Ok(s) => lock(&self.spares).push(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot make a spare memfd");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn make_spare(&self) -> Result<Spare, Errno> {
+        let blank = BlankFile::create("dmabuf")?;
+        let id = blank.identity()?;
+        lock(&self.watcher).watch(blank.as_fd(), id)?;
+        // If this fails, the watch goes with the inode (IN_IGNORED).
+        let client = blank.open_for_client(Access::ReadWrite)?;
+        Ok(Spare { blank, id, client })
+    }
+
+    fn take_spare(&self) -> Option<Spare> {
+        let s = lock(&self.spares).pop();
+        self.spares_low.notify_one();
+        s
     }
 
     /// The model file behind the served inode `id`, if it is one of ours.
@@ -93,27 +161,62 @@ impl Registry {
     }
 
     /// What a shared mmap of the served inode `id` does, or `None` if the
-    /// inode is not ours.
+    /// inode is not ours. For a CPU-mappable file whose memfd is not yet
+    /// mapped over its DRAM, maps it now (after copying in whatever DRAM
+    /// holds there), so the program's mapping and the devices' view agree.
+    ///
+    /// The caller must hold a reference to the file (its dup of the
+    /// program's fd), so that the entry cannot be released meanwhile.
     pub fn mmap_policy(&self, id: &FileId) -> Option<MmapPolicy> {
-        let entries = lock(&self.entries);
-        let s = entries.get(id)?;
-        Some(match (&s.file, s.backing.cpu_access()) {
-            (File::Tee(_) | File::DmaHeap(_), _) => MmapPolicy::Refuse(Errno::NODEV),
-            (_, CpuAccess::Mappable) => MmapPolicy::Native,
-            (_, CpuAccess::None) => MmapPolicy::Refuse(Errno::INVAL),
-        })
+        let (policy, backing, backed) = {
+            let entries = lock(&self.entries);
+            let s = entries.get(id)?;
+            let policy = match (&s.file, s.backing.cpu_access()) {
+                (File::Tee(_) | File::DmaHeap(_), _) => MmapPolicy::Refuse(Errno::NODEV),
+                (_, CpuAccess::Mappable) => MmapPolicy::Native,
+                (_, CpuAccess::None) => MmapPolicy::Refuse(Errno::INVAL),
+            };
+            (policy, Arc::clone(&s.backing), Arc::clone(&s.backed))
+        };
+        if policy == MmapPolicy::Native {
+            let mut b = lock(&backed);
+            if !b.mapped {
+                if let Err(e) = self.back(&b.ranges, &backing, true) {
+                    tracing::warn!(ino = id.ino, error = %e, "cannot map a buffer over its DRAM");
+                    return Some(MmapPolicy::Refuse(e));
+                }
+                b.mapped = true;
+            }
+        }
+        Some(policy)
     }
 
-    /// Starts serving `file`: makes its memfd, maps it over the file's
-    /// physical memory if the CPU may touch it, records it and watches it.
-    /// The caller then opens descriptions for programs from the returned
-    /// backing file; once all are gone the entry is released.
+    /// Maps `backing` over `ranges`; with `copy_in`, DRAM's current bytes
+    /// there are copied into the memfd first (skipped for holes, which read
+    /// as zeros on both sides). All or nothing.
+    fn back(&self, ranges: &[(PhysRange, u64)], backing: &BackingFile, copy_in: bool) -> Result<(), Errno> {
+        let ram = self.platform.ram();
+        for (i, &(r, off)) in ranges.iter().enumerate() {
+            let res = if copy_in { copy_from_dram(ram, r, backing, off) } else { Ok(()) };
+            if let Err(e) = res.and_then(|()| ram.back_with(r, backing.as_fd(), off)) {
+                self.unback(&ranges[..i], None);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts serving `file`: makes its memfd (or finishes a spare one),
+    /// maps a TEE shm's memfd over its physical memory, records it, watches
+    /// it and opens a description with `access` for a program. Once that
+    /// description and every other opened from the backing file are gone,
+    /// the entry is released (also when the caller just drops it).
     ///
     /// # Errors
     /// `EINVAL` for a heap node (never served this way); `ENOMEM`/`EMFILE`
     /// if the memfd cannot be made; `EBUSY` if the pages are already
     /// backed; `ENOSPC` past the inotify watch limit.
-    pub fn serve(&self, file: File) -> Result<Arc<BackingFile>, Errno> {
+    pub fn serve(&self, file: File, access: Access) -> Result<(Arc<BackingFile>, OwnedFd), Errno> {
         let (name, size, cpu, ranges): (&str, u64, CpuAccess, Vec<PhysRange>) = match &file {
             File::DmaBuf(b) if b.is_protected() => ("dmabuf", b.size().bytes(), CpuAccess::None, Vec::new()),
             File::DmaBuf(b) => ("dmabuf", b.size().bytes(), CpuAccess::Mappable, b.sg_table().ranges().to_vec()),
@@ -127,28 +230,51 @@ impl Registry {
             File::Tee(_) => ("tee_ctx", 4096, CpuAccess::None, Vec::new()),
             File::DmaHeap(_) => return Err(Errno::INVAL),
         };
-        let backing = Arc::new(BackingFile::create(name, size, cpu)?);
-        let id = backing.identity()?;
-        let mut backed = Vec::new();
-        let mut offset = 0u64;
-        for r in ranges {
-            if let Err(e) = self.platform.ram().back_with(r, backing.as_fd(), offset) {
-                self.unback(&backed, None);
-                return Err(e);
+        let spare = if access == Access::ReadWrite { self.take_spare() } else { None };
+        // A spare's watch and description exist already; dropping them on
+        // an error below is a close the reaper finds no entry for.
+        let (backing, id, client) = match spare {
+            Some(Spare { blank, id, client }) => (Arc::new(blank.finish(size, cpu)?), id, Some(client)),
+            None => {
+                let backing = BackingFile::create(name, size, cpu)?;
+                let id = backing.identity()?;
+                (Arc::new(backing), id, None)
             }
-            backed.push((r, offset));
-            offset += r.len();
+        };
+        let mut offset = 0u64;
+        let ranges: Vec<(PhysRange, u64)> = ranges
+            .into_iter()
+            .map(|r| {
+                offset += r.len();
+                (r, offset - r.len())
+            })
+            .collect();
+        // TEE shm: TAs write its DRAM during invokes, mapped or not, so it
+        // is backed from the start. dma-bufs: at their first shared mmap.
+        let eager = matches!(file, File::TeeShm(_)) && !ranges.is_empty();
+        if eager {
+            self.back(&ranges, &backing, false)?;
         }
+        let backed = Arc::new(Mutex::new(Backed { ranges, mapped: eager }));
         // Entry first, watch second: the reaper may report the key as soon
         // as the watch exists and must then find the entry.
-        lock(&self.entries).insert(id, Served { file, backing: Arc::clone(&backing), backed: backed.clone() });
-        if let Err(e) = lock(&self.watcher).watch(backing.as_fd(), id) {
-            if let Some(s) = lock(&self.entries).remove(&id) {
-                self.unback(&s.backed, None);
-            }
-            return Err(e);
-        }
-        Ok(backing)
+        lock(&self.entries).insert(id, Served { file, backing: Arc::clone(&backing), backed });
+        let client = match client {
+            Some(c) => Ok(c),
+            None => lock(&self.watcher)
+                .watch(backing.as_fd(), id)
+                .and_then(|()| backing.open_for_client(access))
+                .inspect_err(|_| {
+                    // Not yet opened for a program: nobody will close it.
+                    if let Some(s) = lock(&self.entries).remove(&id) {
+                        let b = lock(&s.backed);
+                        if b.mapped {
+                            self.unback(&b.ranges, None);
+                        }
+                    }
+                }),
+        }?;
+        Ok((backing, client))
     }
 
     fn unback(&self, backed: &[(PhysRange, u64)], keep: Option<&BackingFile>) {
@@ -171,7 +297,12 @@ impl Registry {
             File::TeeShm(sh) => Arc::strong_count(sh) > 1,
             _ => false,
         };
-        self.unback(&s.backed, still_used.then_some(&*s.backing));
+        {
+            let b = lock(&s.backed);
+            if b.mapped {
+                self.unback(&b.ranges, still_used.then_some(&*s.backing));
+            }
+        }
         tracing::debug!(ino = id.ino, kind = kind(&s.file), "served file released");
         self.released.fetch_add(1, Ordering::Relaxed);
         drop(s);
@@ -205,8 +336,9 @@ impl Registry {
         n
     }
 
-    /// Drops every entry (daemon shutdown).
+    /// Drops every entry and spare (daemon shutdown).
     pub fn clear(&self) {
+        lock(&self.spares).clear();
         let ids: Vec<FileId> = lock(&self.entries).keys().copied().collect();
         for id in ids {
             self.release(id);
@@ -233,11 +365,141 @@ impl Registry {
     }
 }
 
+/// Copies DRAM's bytes under `r` into `backing` at `off`, skipping holes
+/// of the DRAM memfd (they read as zeros, as the fresh memfd does).
+fn copy_from_dram(ram: &teeheap_platform::Ram, r: PhysRange, backing: &BackingFile, off: u64) -> Result<(), Errno> {
+    let base = r.start().checked_offset_from(ram.range().start()).ok_or(Errno::INVAL)?;
+    let end = base + r.len();
+    let mut at = base;
+    let mut chunk = Vec::new();
+    while at < end {
+        // Next data at or after `at`; ENXIO: only a hole up to the end.
+        let data = match rustix::fs::seek(ram.memfd(), rustix::fs::SeekFrom::Data(at)) {
+            Ok(d) if d < end => d,
+            Ok(_) | Err(Errno::NXIO) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let hole = match rustix::fs::seek(ram.memfd(), rustix::fs::SeekFrom::Hole(data)) {
+            Ok(h) => h.min(end),
+            Err(e) => return Err(e),
+        };
+        chunk.resize(((hole - data) as usize).min(1 << 20), 0);
+        let n = rustix::io::pread(ram.memfd(), &mut chunk, data)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut done = 0;
+        while done < n {
+            done += rustix::io::pwrite(backing, &chunk[done..n], off + (data - base) + done as u64)?;
+        }
+        at = data + n as u64;
+    }
+    Ok(())
+}
+
 fn kind(f: &File) -> &'static str {
     match f {
         File::DmaHeap(_) => "heap",
         File::DmaBuf(_) => "dma-buf",
         File::Tee(_) => "tee-context",
         File::TeeShm(_) => "tee-shm",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use teeheap_kernel::Kernel;
+    use teeheap_platform::Master;
+
+    fn map(fd: &OwnedFd, len: usize) -> *mut u8 {
+        use rustix::mm::{MapFlags, ProtFlags};
+        // SAFETY: a fresh shared mapping of a sealed memfd of at least `len`
+        // bytes; it aliases no Rust object and is unmapped by the caller.
+        unsafe {
+            rustix::mm::mmap(std::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0)
+        }
+        .unwrap()
+        .cast()
+    }
+
+    #[test]
+    fn system_buffer_is_backed_at_its_first_mmap_with_what_dram_holds() {
+        let platform = Arc::new(Platform::embedded_default().unwrap());
+        let kernel = Kernel::boot(Arc::clone(&platform));
+        let reg = Registry::new(Arc::clone(&platform)).unwrap();
+        let heap = kernel.dma_heaps().open("system").unwrap();
+        let buf = heap.allocate(3 * 4096, 0, 0).unwrap();
+        let ranges = buf.sg_table().ranges().to_vec();
+        let (backing, client) = reg.serve(File::DmaBuf(Arc::clone(&buf)), Access::ReadWrite).unwrap();
+        assert_eq!(platform.ram().backed_ranges(), 0, "nothing mapped before an mmap");
+        // A device writes before any program mapping: the program must see it.
+        assert!(ranges[0].len() >= 2 * 4096, "the system heap gives contiguous pages here");
+        let at = ranges[0].start().checked_add(4096 + 5).unwrap();
+        platform.write(Master::VideoDecoder, at, b"from the device").unwrap();
+        let id = backing.identity().unwrap();
+        assert_eq!(reg.mmap_policy(&id), Some(MmapPolicy::Native));
+        assert_eq!(platform.ram().backed_ranges(), ranges.len());
+        let p = map(&client, 3 * 4096);
+        // SAFETY: inside the 3-page mapping made above.
+        let seen = unsafe { std::slice::from_raw_parts(p.add(4096 + 5), 15).to_vec() };
+        assert_eq!(seen, b"from the device");
+        // And the other way: a program write is what the devices read.
+        // SAFETY: inside the mapping.
+        unsafe { std::ptr::copy_nonoverlapping(b"from the program".as_ptr(), p.add(2 * 4096), 16) };
+        let mut got = [0u8; 16];
+        // Byte 2 * 4096 of the buffer, wherever its pages are.
+        let mut off = 2 * 4096;
+        let r = ranges
+            .iter()
+            .find(|r| {
+                off < r.len() || {
+                    off -= r.len();
+                    false
+                }
+            })
+            .unwrap();
+        let at2 = r.start().checked_add(off).unwrap();
+        platform.read(Master::Display, at2, &mut got).unwrap();
+        assert_eq!(&got, b"from the program");
+        // A second mmap does not map again.
+        assert_eq!(reg.mmap_policy(&id), Some(MmapPolicy::Native));
+        assert_eq!(platform.ram().backed_ranges(), ranges.len());
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { rustix::mm::munmap(p.cast(), 3 * 4096).unwrap() };
+        drop(client);
+        let t0 = std::time::Instant::now();
+        while reg.counts().buffers != 0 && t0.elapsed() < Duration::from_secs(5) {
+            reg.reap(Duration::from_millis(50));
+        }
+        assert_eq!(reg.counts().buffers, 0);
+        assert_eq!(platform.ram().backed_ranges(), 0);
+    }
+
+    #[test]
+    fn spares_serve_read_write_descriptions() {
+        let platform = Arc::new(Platform::embedded_default().unwrap());
+        let kernel = Kernel::boot(Arc::clone(&platform));
+        let reg = Registry::new(Arc::clone(&platform)).unwrap();
+        reg.refill(Duration::ZERO);
+        assert_eq!(lock(&reg.spares).len(), SPARES);
+        let heap = kernel.dma_heaps().open("system").unwrap();
+        let buf = heap.allocate(4096, 0, 0).unwrap();
+        let (b, c) = reg.serve(File::DmaBuf(buf), Access::ReadWrite).unwrap();
+        assert_eq!(lock(&reg.spares).len(), SPARES - 1, "a spare was taken");
+        assert_eq!(rustix::fs::seek(&c, rustix::fs::SeekFrom::End(0)).unwrap(), 4096);
+        assert_eq!(FileId::of(&c).unwrap(), b.identity().unwrap());
+        // A read-only description is made fresh.
+        let buf = heap.allocate(4096, 0, 0).unwrap();
+        let (_, ro) = reg.serve(File::DmaBuf(buf), Access::ReadOnly).unwrap();
+        assert_eq!(lock(&reg.spares).len(), SPARES - 1);
+        drop((c, ro));
+        let t0 = std::time::Instant::now();
+        while reg.counts().buffers != 0 && t0.elapsed() < Duration::from_secs(5) {
+            reg.reap(Duration::from_millis(50));
+        }
+        assert_eq!(reg.counts().buffers, 0);
+        reg.clear();
+        assert!(lock(&reg.spares).is_empty());
     }
 }

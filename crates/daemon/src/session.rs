@@ -6,6 +6,7 @@
 //! look-ups, never across a call into a client process). A stalled or
 //! hostile program can only stall its own tree.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -48,7 +49,12 @@ pub(crate) struct Session {
     pub(crate) shared: Arc<Shared>,
     pub(crate) listener: Listener,
     pub(crate) nodes: HashMap<FileId, Node>,
+    /// pidfds of recent callers by thread id (see [`Session::target`]).
+    pub(crate) targets: RefCell<HashMap<i32, Arc<Target>>>,
 }
+
+/// Most callers whose pidfd a session keeps; past it the cache starts over.
+const TARGET_CACHE: usize = 256;
 
 impl Session {
     /// Serves calls until every process of the tree has exited or the
@@ -87,16 +93,56 @@ impl Session {
         tracing::info!(session = self.id, "program tree gone");
     }
 
-    fn handle(&self, n: &Notification) -> Response {
-        let Ok(target) = Target::open(n.pid) else {
-            return Response::Errno(Errno::SRCH);
-        };
-        // The pidfd now names the caller only if the call is still pending.
-        if !self.listener.id_valid(n.id) {
-            return Response::Errno(Errno::SRCH);
+    /// The caller of `n`, by a pidfd opened for an earlier call of the same
+    /// thread when that thread is still alive, else by a new one.
+    ///
+    /// A cached pidfd names a thread that was alive with this tid; while it
+    /// lives, the tid is its own, so it is the caller. Once it has died,
+    /// `pidfd_getfd` on the pidfd fails with `ESRCH` and [`Session::get_fd`]
+    /// opens a fresh one. A fresh pidfd names the caller only if the call is
+    /// still pending afterwards, hence the `id_valid` check.
+    fn target(&self, n: &Notification, fresh: bool) -> Result<Arc<Target>, Errno> {
+        if !fresh && let Some(t) = self.targets.borrow().get(&n.pid) {
+            return Ok(Arc::clone(t));
         }
+        let t = Arc::new(Target::open(n.pid).map_err(|_| Errno::SRCH)?);
+        if !self.listener.id_valid(n.id) {
+            return Err(Errno::SRCH);
+        }
+        let mut cache = self.targets.borrow_mut();
+        if cache.len() >= TARGET_CACHE {
+            cache.clear();
+        }
+        cache.insert(n.pid, Arc::clone(&t));
+        Ok(t)
+    }
+
+    /// The caller's fd `fd` (a dup of its description), refreshing a stale
+    /// cached pidfd. Returns the target it was reached through.
+    fn get_fd(&self, n: &Notification, fd: i32) -> (Result<Arc<Target>, Errno>, Result<std::os::fd::OwnedFd, Errno>) {
+        let target = match self.target(n, false) {
+            Ok(t) => t,
+            Err(e) => return (Err(e), Err(e)),
+        };
+        match target.get_fd(fd) {
+            Err(Errno::SRCH) => match self.target(n, true) {
+                Ok(t) => {
+                    let f = t.get_fd(fd);
+                    (Ok(t), f)
+                }
+                Err(e) => (Err(e), Err(e)),
+            },
+            f => (Ok(target), f),
+        }
+    }
+
+    fn handle(&self, n: &Notification) -> Response {
         if let Some(m) = n.mmap() {
-            let Ok(f) = target.get_fd(m.fd) else {
+            let (target, f) = self.get_fd(n, m.fd);
+            if target.is_err() {
+                return Response::Errno(Errno::SRCH);
+            }
+            let Ok(f) = f else {
                 return Response::Continue; // the kernel reports EBADF itself
             };
             let Ok(id) = FileId::of(&f) else { return Response::Continue };
@@ -109,7 +155,9 @@ impl Session {
             };
         }
         let Some(call) = n.ioctl() else { return Response::Continue };
-        let f = match target.get_fd(call.fd) {
+        let (target, f) = self.get_fd(n, call.fd);
+        let Ok(target) = target else { return Response::Errno(Errno::SRCH) };
+        let f = match f {
             Ok(f) => f,
             Err(Errno::BADF) => return Response::Errno(Errno::BADF),
             Err(e) => {

@@ -9,6 +9,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
 
@@ -67,15 +68,7 @@ impl BackingFile {
         if size == 0 {
             return Err(Errno::INVAL);
         }
-        let name = CString::new(name).map_err(|_| Errno::INVAL)?;
-        let fd = rustix::fs::memfd_create(&name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
-        rustix::fs::ftruncate(&fd, size)?;
-        let mut seals = SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL;
-        if cpu == CpuAccess::None {
-            seals |= SealFlags::WRITE;
-        }
-        rustix::fs::fcntl_add_seals(&fd, seals)?;
-        Ok(BackingFile { fd, size, cpu })
+        BlankFile::create(name)?.finish(size, cpu)
     }
 
     /// Size in bytes (what `lseek(fd, 0, SEEK_END)` returns to programs).
@@ -94,13 +87,7 @@ impl BackingFile {
     /// A protected file keeps the requested access mode; its write seal
     /// makes `write` fail with `EPERM`.
     pub fn open_for_client(&self, access: Access) -> Result<OwnedFd> {
-        let acc = match access {
-            Access::ReadOnly => OFlags::RDONLY,
-            Access::WriteOnly => OFlags::WRONLY,
-            Access::ReadWrite => OFlags::RDWR,
-        };
-        let path = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
-        rustix::fs::open(path.as_str(), acc | OFlags::CLOEXEC, Mode::empty())
+        reopen(&self.fd, access)
     }
 
     /// `(st_dev, st_ino)` of the inode, to recognise a program's fd after
@@ -114,6 +101,91 @@ impl AsFd for BackingFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+/// A new description of the inode behind `fd`, through `/proc`.
+fn reopen(fd: &OwnedFd, access: Access) -> Result<OwnedFd> {
+    let acc = match access {
+        Access::ReadOnly => OFlags::RDONLY,
+        Access::WriteOnly => OFlags::WRONLY,
+        Access::ReadWrite => OFlags::RDWR,
+    };
+    let name = fd.as_raw_fd().to_string();
+    match proc_self_fd() {
+        // Relative to a kept `/proc/<pid>/fd`: no walk of /proc each time.
+        Some(dir) => rustix::fs::openat(dir, name.as_str(), acc | OFlags::CLOEXEC, Mode::empty()),
+        None => {
+            let path = format!("/proc/self/fd/{name}");
+            rustix::fs::open(path.as_str(), acc | OFlags::CLOEXEC, Mode::empty())
+        }
+    }
+}
+
+/// A memfd made ahead of need (e.g. by a pool thread), not yet sized or
+/// sealed; [`BlankFile::finish`] makes it a [`BackingFile`]. Its inode is
+/// fresh: nothing but its creator has seen it.
+#[derive(Debug)]
+pub struct BlankFile {
+    fd: OwnedFd,
+}
+
+impl BlankFile {
+    /// A new empty memfd named `name`, sealable. Errors: `EINVAL` for a
+    /// name with a NUL, `EMFILE`, `ENOMEM`.
+    pub fn create(name: &str) -> Result<BlankFile> {
+        let name = CString::new(name).map_err(|_| Errno::INVAL)?;
+        let fd = rustix::fs::memfd_create(&name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+        Ok(BlankFile { fd })
+    }
+
+    /// As [`BackingFile::open_for_client`]; the description sees the size
+    /// and seals that [`BlankFile::finish`] sets later.
+    pub fn open_for_client(&self, access: Access) -> Result<OwnedFd> {
+        reopen(&self.fd, access)
+    }
+
+    /// `(st_dev, st_ino)` of the inode (the same after `finish`).
+    pub fn identity(&self) -> Result<FileId> {
+        FileId::of(&self.fd)
+    }
+
+    /// Sizes the memfd to `size` bytes and seals it (grow, shrink, seal;
+    /// protected: write too). Errors: `EINVAL` for `size == 0`; `EBUSY` if
+    /// a writable shared mapping exists and `cpu` is `None`.
+    pub fn finish(self, size: u64, cpu: CpuAccess) -> Result<BackingFile> {
+        if size == 0 {
+            return Err(Errno::INVAL);
+        }
+        rustix::fs::ftruncate(&self.fd, size)?;
+        let mut seals = SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL;
+        if cpu == CpuAccess::None {
+            seals |= SealFlags::WRITE;
+        }
+        rustix::fs::fcntl_add_seals(&self.fd, seals)?;
+        Ok(BackingFile { fd: self.fd, size, cpu })
+    }
+}
+
+impl AsFd for BlankFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// `/proc/<pid>/fd` of this process, opened once (`O_PATH`). `None` if
+/// `/proc` is not there, or in a forked child of the process that opened it
+/// (the directory names the parent's fds).
+fn proc_self_fd() -> Option<BorrowedFd<'static>> {
+    static DIR: OnceLock<Option<(u32, OwnedFd)>> = OnceLock::new();
+    let pid = std::process::id();
+    DIR.get_or_init(|| {
+        let path = format!("/proc/{pid}/fd");
+        let fd = rustix::fs::open(path.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty());
+        fd.ok().map(|fd| (pid, fd))
+    })
+    .as_ref()
+    .filter(|(owner, _)| *owner == pid)
+    .map(|(_, fd)| fd.as_fd())
 }
 
 /// Names an inode: `(st_dev, st_ino)`.
@@ -153,6 +225,18 @@ mod tests {
         let c = b.open_for_client(Access::ReadWrite).unwrap();
         assert_eq!(rustix::io::write(&c, b"x"), Err(Errno::PERM));
         assert_eq!(rustix::fs::seek(&c, rustix::fs::SeekFrom::End(0)).unwrap(), 4096);
+    }
+
+    #[test]
+    fn blank_then_finished() {
+        let blank = BlankFile::create("b").unwrap();
+        let id = blank.identity().unwrap();
+        let early = blank.open_for_client(Access::ReadWrite).unwrap();
+        let b = blank.finish(4096, CpuAccess::None).unwrap();
+        assert_eq!(b.identity().unwrap(), id);
+        assert_eq!(rustix::fs::seek(&early, rustix::fs::SeekFrom::End(0)).unwrap(), 4096);
+        assert_eq!(rustix::io::write(&early, b"x"), Err(Errno::PERM));
+        assert_eq!(rustix::fs::ftruncate(&early, 8192), Err(Errno::PERM));
     }
 
     #[test]

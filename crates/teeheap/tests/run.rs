@@ -1,7 +1,11 @@
 //! `teeheap run` and `teeheap serve` with real programs: a C client
 //! (dynamic and `-static`) and a Rust client on rustix's raw syscalls, each
-//! checking the UAPI end to end; exit statuses; `teeheap ls` inside a run;
-//! a kill storm; running as an ordinary user.
+//! checking the UAPI end to end (heaps, TEE sessions to the SDP test TA over
+//! registered protected buffers); exit statuses; `teeheap ls` inside a run;
+//! a TEE registration's hold on a protected buffer; a kill storm; running
+//! as an ordinary user.
+
+use std::io::{BufRead, BufReader, Write};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -60,6 +64,16 @@ const CORE_CHECKS: &[&str] = &[
     "shared across processes (SCM_RIGHTS)",
     "open /dev/tee0",
     "TEE_IOC_VERSION",
+    "TEE open session sdp_basic",
+    "TEE_IOC_SHM_REGISTER_FD protected buffer",
+    "TEE SHM_ALLOC input buffer mmap'ed",
+    "TEE_IOC_SHM_REGISTER own memory",
+    "sdp inject/transform/dump at 0+17000 into registered memory",
+    "sdp inject/transform/dump at 4095+3001 into registered memory",
+    "sdp inject/transform/dump at 16383+617 into registered memory",
+    "sdp from registered memory into mmap'ed SHM_ALLOC memory",
+    "sdp transform on normal memory is refused",
+    "TEE close session",
 ];
 
 #[test]
@@ -187,6 +201,65 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+#[test]
+fn tee_registration_holds_a_protected_buffer_until_its_shm_fd_goes() {
+    let exe = compile("uapi_client.c", "uapi_client_hold", &[]);
+    let d = Served::start("hold");
+    let mut prog = teeheap()
+        .arg("run")
+        .arg("--connect")
+        .arg(&d.socket)
+        .arg("--")
+        .arg(&exe)
+        .arg("hold")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(prog.stdout.take().unwrap()).lines();
+    let mut stdin = prog.stdin.take().unwrap();
+    let mut step = |want: &str| {
+        let got = lines.next().expect("the program stopped early").unwrap();
+        assert_eq!(got, want);
+    };
+    // Until the reaper has seen the dma-buf fd's close.
+    let settle = |done: &dyn Fn(&Stats) -> bool| {
+        let t0 = Instant::now();
+        loop {
+            let s = d.stats();
+            if done(&s) || t0.elapsed() > Duration::from_secs(10) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    step("registered");
+    let s = settle(&|s| s.served_buffers == 0);
+    assert_eq!((s.served_buffers, s.served_shms, s.served_contexts), (0, 1, 1), "dma-buf fd closed: {s:?}");
+    assert_eq!((s.buffers, s.heap_buffers), (1, 1), "the registration keeps the buffer: {s:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let s = d.stats();
+    assert_eq!((s.buffers, s.heap_buffers, s.served_shms), (1, 1, 1), "still held: {s:?}");
+
+    writeln!(stdin).unwrap();
+    step("closed");
+    let s = settle(&|s| s.buffers == 0);
+    assert_eq!((s.buffers, s.bytes, s.heap_buffers, s.heap_bytes_used), (0, 0, 0, 0), "shm fd closed: {s:?}");
+    assert_eq!((s.served_shms, s.served_contexts), (0, 1), "{s:?}");
+
+    writeln!(stdin).unwrap();
+    step("again");
+    let s = settle(&|s| s.served_buffers == 0);
+    assert_eq!((s.buffers, s.heap_buffers, s.served_buffers, s.served_shms), (1, 1, 0, 1), "{s:?}");
+
+    writeln!(stdin).unwrap();
+    assert!(prog.wait().unwrap().success());
+    let s = d.wait_idle();
+    assert_eq!((s.buffers, s.bytes, s.heap_bytes_used, s.heap_buffers), (0, 0, 0, 0), "after exit: {s:?}");
+    assert_eq!(s.served_buffers + s.served_contexts + s.served_shms + s.backed_ranges, 0, "{s:?}");
 }
 
 #[test]

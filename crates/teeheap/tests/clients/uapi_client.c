@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,229 @@ static int reader(int sock) {
 	return good ? 0 : 4;
 }
 
-int main(void) {
+
+#ifndef TEE_IOC_SHM_REGISTER_FD
+/* Linux 6.18 UAPI; older <linux/tee.h> lack it. */
+struct tee_ioctl_shm_register_fd_data {
+	__s64 fd;
+	__u64 size;
+	__u32 flags;
+	__s32 id;
+} __attribute__((aligned(8)));
+#define TEE_IOC_SHM_REGISTER_FD \
+	_IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 8, struct tee_ioctl_shm_register_fd_data)
+#endif
+#ifndef TEE_IOCTL_SHM_DMA_BUF
+#define TEE_IOCTL_SHM_DMA_BUF 0x2
+#endif
+
+/* OP-TEE's sdp_basic test TA. */
+static const uint8_t SDP_UUID[16] = { 0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4,
+				      0x9d, 0xbb, 0x10, 0x1f, 0x74, 0xf0, 0x00, 0x99 };
+enum { SDP_INJECT = 0, SDP_TRANSFORM = 1, SDP_DUMP = 2 };
+
+struct memref {
+	uint64_t attr;
+	int shm;
+	uint64_t offset, size;
+};
+
+/* TEE_IOC_INVOKE with up to 4 memref params; returns the ioctl result and
+ * stores the TA's return code. */
+static int invoke(int tee, uint32_t session, uint32_t func, const struct memref *m, int n, uint32_t *ret) {
+	struct {
+		struct tee_ioctl_invoke_arg a;
+		struct tee_ioctl_param p[4];
+	} arg;
+	memset(&arg, 0, sizeof arg);
+	arg.a.func = func;
+	arg.a.session = session;
+	arg.a.num_params = 4;
+	for (int i = 0; i < n; i++) {
+		arg.p[i].attr = m[i].attr;
+		arg.p[i].a = m[i].offset;
+		arg.p[i].b = m[i].size;
+		arg.p[i].c = (uint64_t)m[i].shm;
+	}
+	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&arg, .buf_len = sizeof arg };
+	int r = ioctl(tee, TEE_IOC_INVOKE, &b);
+	*ret = arg.a.ret;
+	return r;
+}
+
+static uint8_t pattern(size_t i, unsigned seed) {
+	return (uint8_t)(i * 7 + seed * 13 + (i >> 8));
+}
+
+/* Opens a session to sdp_basic and runs inject -> transform -> dump over a
+ * protected secure-video buffer registered with SHM_REGISTER_FD (its dma-buf
+ * fd closed right after), with input from an SHM_ALLOC shm written through
+ * its mmap and output into the program's own malloc'ed memory registered
+ * with SHM_REGISTER (and, once, into the mmap'ed shm). */
+static void sdp(int tee) {
+	char msg[256];
+	struct {
+		struct tee_ioctl_open_session_arg a;
+		struct tee_ioctl_param p[4];
+	} os;
+	memset(&os, 0, sizeof os);
+	memcpy(os.a.uuid, SDP_UUID, 16);
+	os.a.clnt_login = TEE_IOCTL_LOGIN_PUBLIC;
+	os.a.num_params = 4;
+	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&os, .buf_len = sizeof os };
+	int r = ioctl(tee, TEE_IOC_OPEN_SESSION, &b);
+	snprintf(msg, sizeof msg, "r=%d (%s) ret=%#x origin=%u", r, strerror(errno), os.a.ret, os.a.ret_origin);
+	check("TEE open session sdp_basic", r == 0 && os.a.ret == 0, msg);
+	if (r != 0 || os.a.ret != 0)
+		return;
+	uint32_t session = os.a.session;
+
+	enum { LEN = 17000 };
+	int heap = open("/dev/dma_heap/protected,secure-video", O_RDWR | O_CLOEXEC);
+	int buf = heap < 0 ? -1 : alloc(heap, LEN, O_RDWR | O_CLOEXEC);
+	close(heap);
+	struct tee_ioctl_shm_register_fd_data rf = { .fd = buf };
+	int pshm = buf < 0 ? -1 : ioctl(tee, TEE_IOC_SHM_REGISTER_FD, &rf);
+	snprintf(msg, sizeof msg, "buf %d shm %d id %d size %llu flags %#x: %s", buf, pshm, rf.id,
+		 (unsigned long long)rf.size, rf.flags, strerror(errno));
+	check("TEE_IOC_SHM_REGISTER_FD protected buffer",
+	      pshm >= 0 && rf.id > 0 && rf.size >= LEN && (rf.flags & TEE_IOCTL_SHM_DMA_BUF), msg);
+	/* The registration holds the buffer from now on. */
+	close(buf);
+	if (pshm < 0)
+		return;
+
+	struct tee_ioctl_shm_alloc_data sa = { .size = LEN };
+	int ashm = ioctl(tee, TEE_IOC_SHM_ALLOC, &sa);
+	uint8_t *in = ashm < 0 ? MAP_FAILED : mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, ashm, 0);
+	snprintf(msg, sizeof msg, "fd %d id %d: %s", ashm, sa.id, strerror(errno));
+	check("TEE SHM_ALLOC input buffer mmap'ed", ashm >= 0 && in != MAP_FAILED, msg);
+	if (in == MAP_FAILED)
+		return;
+
+	/* Unaligned on purpose: registration is by byte address. */
+	uint8_t *raw = malloc(LEN + 64), *out = raw + 13;
+	memset(out, 0x5a, LEN);
+	struct tee_ioctl_shm_register_data rg = { .addr = (uintptr_t)out, .length = LEN };
+	int ushm = ioctl(tee, TEE_IOC_SHM_REGISTER, &rg);
+	snprintf(msg, sizeof msg, "fd %d id %d length %llu: %s", ushm, rg.id, (unsigned long long)rg.length,
+		 strerror(errno));
+	check("TEE_IOC_SHM_REGISTER own memory", ushm >= 0 && rg.id > 0, msg);
+	if (ushm < 0)
+		return;
+
+	/* (protected offset, length, input offset, output offset) */
+	static const size_t runs[][4] = { { 0, LEN, 0, 0 }, { 4095, 3001, 17, 100 }, { 16383, 617, 9000, 16383 } };
+	for (unsigned k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+		size_t po = runs[k][0], n = runs[k][1], io = runs[k][2], oo = runs[k][3];
+		for (size_t i = 0; i < n; i++)
+			in[io + i] = pattern(i, k);
+		memset(out, 0x5a, LEN);
+		uint32_t ret1 = 1, ret2 = 1, ret3 = 1;
+		struct memref inj[2] = { { TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT, sa.id, io, n },
+					 { TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, rf.id, po, n } };
+		int r1 = invoke(tee, session, SDP_INJECT, inj, 2, &ret1);
+		struct memref tr[1] = { { TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, rf.id, po, n } };
+		int r2 = invoke(tee, session, SDP_TRANSFORM, tr, 1, &ret2);
+		struct memref dp[2] = { { TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT, rf.id, po, n },
+					{ TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, rg.id, oo, n } };
+		int r3 = invoke(tee, session, SDP_DUMP, dp, 2, &ret3);
+		size_t bad = 0, first = (size_t)-1;
+		for (size_t i = 0; i < LEN; i++) {
+			uint8_t want = (i >= oo && i < oo + n) ? (uint8_t)(~pattern(i - oo, k) + 1) : 0x5a;
+			if (out[i] != want) {
+				bad++;
+				if (first == (size_t)-1)
+					first = i;
+			}
+		}
+		char name[128];
+		snprintf(name, sizeof name, "sdp inject/transform/dump at %zu+%zu into registered memory", po, n);
+		snprintf(msg, sizeof msg, "r=%d/%d/%d ret=%#x/%#x/%#x, %zu bad bytes from %zd", r1, r2, r3, ret1, ret2,
+			 ret3, bad, (ssize_t)first);
+		check(name, r1 == 0 && r2 == 0 && r3 == 0 && !ret1 && !ret2 && !ret3 && bad == 0, msg);
+	}
+
+	/* The other way round: input from the registered memory, output into
+	 * the mmap'ed SHM_ALLOC shm. */
+	for (size_t i = 0; i < 700; i++)
+		out[50 + i] = pattern(i, 9);
+	memset(in, 0, LEN);
+	uint32_t ret = 1, ret1 = 1, ret2 = 1;
+	struct memref inj[2] = { { TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT, rg.id, 50, 700 },
+				 { TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, rf.id, 8192, 700 } };
+	int r1 = invoke(tee, session, SDP_INJECT, inj, 2, &ret1);
+	struct memref tr1[1] = { { TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, rf.id, 8192, 700 } };
+	int r2 = invoke(tee, session, SDP_TRANSFORM, tr1, 1, &ret2);
+	struct memref dp[2] = { { TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT, rf.id, 8192, 700 },
+				{ TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, sa.id, 1, 700 } };
+	r = invoke(tee, session, SDP_DUMP, dp, 2, &ret);
+	size_t bad = in[0] != 0 || in[701] != 0;
+	for (size_t i = 0; i < 700; i++)
+		bad += in[1 + i] != (uint8_t)(~pattern(i, 9) + 1);
+	snprintf(msg, sizeof msg, "r=%d/%d/%d ret=%#x/%#x/%#x, %zu bad bytes", r1, r2, r, ret1, ret2, ret, bad);
+	check("sdp from registered memory into mmap'ed SHM_ALLOC memory",
+	      !r1 && !r2 && !r && !ret1 && !ret2 && !ret && bad == 0, msg);
+
+	/* A normal buffer is not protected: the TA refuses it (SECURITY). */
+	struct memref tr[1] = { { TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, sa.id, 0, 64 } };
+	r = invoke(tee, session, SDP_TRANSFORM, tr, 1, &ret);
+	snprintf(msg, sizeof msg, "r=%d ret=%#x", r, ret);
+	check("sdp transform on normal memory is refused", r == 0 && ret == 0xffff000f, msg);
+
+	struct tee_ioctl_close_session_arg cs = { .session = session };
+	check("TEE close session", ioctl(tee, TEE_IOC_CLOSE_SESSION, &cs) == 0, strerror(errno));
+	munmap(in, LEN);
+	close(ashm);
+	close(ushm);
+	close(pshm);
+	free(raw);
+}
+
+/* Registers a protected buffer and closes its dma-buf fd, waiting for a
+ * line on stdin after each step so that the test can look at the daemon:
+ * "registered" (only the registration holds the buffer), "closed" (the shm
+ * fd is closed), "again" (a second registration, left to the exit). */
+static int registered_buffer(int tee) {
+	int heap = open("/dev/dma_heap/protected,secure-video", O_RDWR | O_CLOEXEC);
+	int buf = alloc(heap, 17000, O_RDWR | O_CLOEXEC);
+	close(heap);
+	struct tee_ioctl_shm_register_fd_data rf = { .fd = buf };
+	int shm = ioctl(tee, TEE_IOC_SHM_REGISTER_FD, &rf);
+	close(buf);
+	return shm;
+}
+
+static int hold(void) {
+	char line[64];
+	int tee = open("/dev/tee0", O_RDWR | O_CLOEXEC);
+	int shm = registered_buffer(tee);
+	if (shm < 0) {
+		printf("FAIL register: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("registered\n");
+	fflush(stdout);
+	if (!fgets(line, sizeof line, stdin))
+		return 1;
+	close(shm);
+	printf("closed\n");
+	fflush(stdout);
+	if (!fgets(line, sizeof line, stdin))
+		return 1;
+	if (registered_buffer(tee) < 0)
+		return 1;
+	printf("again\n");
+	fflush(stdout);
+	if (!fgets(line, sizeof line, stdin))
+		return 1;
+	return 0; /* the shm and the context go with the exit */
+}
+
+int main(int argc, char **argv) {
+	if (argc > 1 && !strcmp(argv[1], "hold"))
+		return hold();
+
 	char msg[256];
 	/* Fork the reader before any buffer exists. */
 	int sv[2];
@@ -199,6 +422,7 @@ int main(void) {
 		if (s != MAP_FAILED)
 			strcpy(s, "shm");
 	}
+	sdp(tee);
 	close(tee);
 
 	printf("%d failed\n", failed);

@@ -40,6 +40,97 @@ struct TeeVersion {
     gen_caps: u32,
 }
 
+/// `struct tee_ioctl_buf_data`.
+#[repr(C)]
+struct TeeBufData {
+    buf_ptr: u64,
+    buf_len: u64,
+}
+
+/// `struct tee_ioctl_param`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct TeeParam {
+    attr: u64,
+    a: u64,
+    b: u64,
+    c: u64,
+}
+
+/// `struct tee_ioctl_open_session_arg` with four params.
+#[repr(C)]
+#[derive(Default)]
+struct OpenSession {
+    uuid: [u8; 16],
+    clnt_uuid: [u8; 16],
+    clnt_login: u32,
+    cancel_id: u32,
+    session: u32,
+    ret: u32,
+    ret_origin: u32,
+    num_params: u32,
+    params: [TeeParam; 4],
+}
+
+/// `struct tee_ioctl_invoke_arg` with four params.
+#[repr(C)]
+#[derive(Default)]
+struct Invoke {
+    func: u32,
+    session: u32,
+    cancel_id: u32,
+    ret: u32,
+    ret_origin: u32,
+    num_params: u32,
+    params: [TeeParam; 4],
+}
+
+/// `struct tee_ioctl_shm_alloc_data`.
+#[repr(C)]
+#[derive(Default)]
+struct ShmAlloc {
+    size: u64,
+    flags: u32,
+    id: i32,
+}
+
+/// `struct tee_ioctl_shm_register_data`.
+#[repr(C)]
+#[derive(Default)]
+struct ShmRegister {
+    addr: u64,
+    length: u64,
+    flags: u32,
+    id: i32,
+}
+
+/// `struct tee_ioctl_shm_register_fd_data`.
+#[repr(C)]
+#[derive(Default)]
+struct ShmRegisterFd {
+    fd: i64,
+    size: u64,
+    flags: u32,
+    id: i32,
+}
+
+/// `struct tee_ioctl_close_session_arg`.
+#[repr(C)]
+struct CloseSession {
+    session: u32,
+}
+
+/// OP-TEE's `sdp_basic` test TA.
+const SDP_UUID: [u8; 16] =
+    [0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4, 0x9d, 0xbb, 0x10, 0x1f, 0x74, 0xf0, 0x00, 0x99];
+const SDP_INJECT: u32 = 0;
+const SDP_TRANSFORM: u32 = 1;
+const SDP_DUMP: u32 = 2;
+const MEMREF_IN: u64 = 5;
+const MEMREF_OUT: u64 = 6;
+const MEMREF_INOUT: u64 = 7;
+const TEE_IOCTL_SHM_DMA_BUF: u32 = 0x2;
+
 const O_RDWR: u32 = 2;
 const O_CLOEXEC: u32 = 0o2_000_000;
 const TEE_GEN_CAP_GP: u32 = 1;
@@ -158,6 +249,135 @@ fn reader(sock_fd: i32) -> i32 {
     code
 }
 
+fn tee_ioctl<T>(tee: impl AsFd, op: Opcode, arg: &mut T) -> rustix::io::Result<IoctlOutput> {
+    ioctl_raw(tee, op, (arg as *mut T).cast())
+}
+
+/// `TEE_IOC_INVOKE` with memref params `(attr, shm id, offset, size)`;
+/// returns the ioctl's result and the TA's return code.
+fn invoke(tee: impl AsFd, session: u32, func: u32, memrefs: &[(u64, i32, u64, u64)]) -> (rustix::io::Result<()>, u32) {
+    let mut arg = Invoke { func, session, num_params: 4, ret: 1, ..Invoke::default() };
+    for (p, &(attr, shm, a, b)) in arg.params.iter_mut().zip(memrefs) {
+        *p = TeeParam { attr, a, b, c: shm as u64 };
+    }
+    let mut buf = TeeBufData { buf_ptr: (&mut arg as *mut Invoke) as u64, buf_len: size_of::<Invoke>() as u64 };
+    let r = tee_ioctl(tee, opcode::read::<TeeBufData>(0xa4, 3), &mut buf);
+    (r.map(drop), arg.ret)
+}
+
+fn pattern(i: usize, seed: usize) -> u8 {
+    (i * 7 + seed * 13 + (i >> 8)) as u8
+}
+
+fn transformed(b: u8) -> u8 {
+    (!b).wrapping_add(1)
+}
+
+/// A session to sdp_basic; inject -> transform -> dump over a protected
+/// buffer registered with SHM_REGISTER_FD (its dma-buf fd closed at once),
+/// from an mmap'ed SHM_ALLOC shm into this program's own registered memory.
+fn sdp(c: &mut Checks, tee: &OwnedFd) {
+    const LEN: usize = 17000;
+    let mut os = OpenSession { uuid: SDP_UUID, num_params: 4, ret: 1, ..OpenSession::default() };
+    let mut buf =
+        TeeBufData { buf_ptr: (&mut os as *mut OpenSession) as u64, buf_len: size_of::<OpenSession>() as u64 };
+    let r = tee_ioctl(tee, opcode::read::<TeeBufData>(0xa4, 2), &mut buf);
+    c.check("TEE open session sdp_basic", r.is_ok() && os.ret == 0, (&r, os.ret, os.ret_origin));
+    if r.is_err() || os.ret != 0 {
+        return;
+    }
+    let session = os.session;
+
+    let prot = open("/dev/dma_heap/protected,secure-video").and_then(|h| alloc(&h, LEN as u64, O_RDWR | O_CLOEXEC));
+    let mut rf = ShmRegisterFd { fd: prot.as_ref().map_or(-1, |b| i64::from(b.as_raw_fd())), ..Default::default() };
+    let pshm = tee_ioctl(tee, opcode::read_write::<ShmRegisterFd>(0xa4, 8), &mut rf);
+    c.check(
+        "TEE_IOC_SHM_REGISTER_FD protected buffer",
+        pshm.is_ok() && rf.id > 0 && rf.size >= LEN as u64 && rf.flags & TEE_IOCTL_SHM_DMA_BUF != 0,
+        (&pshm, rf.id, rf.size, rf.flags),
+    );
+    // The registration holds the buffer from now on.
+    drop(prot);
+    let Ok(pshm) = pshm else { return };
+    // SAFETY: on success the ioctl returned a new fd that is ours.
+    let pshm = unsafe { OwnedFd::from_raw_fd(pshm) };
+
+    let mut sa = ShmAlloc { size: LEN as u64, ..Default::default() };
+    let ashm = tee_ioctl(tee, opcode::read_write::<ShmAlloc>(0xa4, 1), &mut sa);
+    // SAFETY: on success the ioctl returned a new fd that is ours.
+    let ashm = ashm.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    let mapped = ashm.as_ref().map_err(|e| *e).and_then(|fd| {
+        // SAFETY: a fresh shared mapping of the shm; it aliases nothing.
+        unsafe {
+            rustix::mm::mmap(std::ptr::null_mut(), LEN, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0)
+        }
+    });
+    c.check("TEE SHM_ALLOC input buffer mmap'ed", mapped.is_ok(), (&ashm, &mapped));
+    let Ok(mapped) = mapped else { return };
+    // SAFETY: the mapping is LEN bytes long and stays mapped until the
+    // munmap below; nothing else in this program refers to it.
+    let input = unsafe { std::slice::from_raw_parts_mut(mapped.cast::<u8>(), LEN) };
+
+    // Unaligned on purpose: registration is by byte address.
+    let mut raw = vec![0x5au8; LEN + 64];
+    let out_addr = raw[13..].as_mut_ptr() as u64;
+    let mut rg = ShmRegister { addr: out_addr, length: LEN as u64, ..Default::default() };
+    let ushm = tee_ioctl(tee, opcode::read_write::<ShmRegister>(0xa4, 9), &mut rg);
+    c.check("TEE_IOC_SHM_REGISTER own memory", ushm.is_ok() && rg.id > 0, (&ushm, rg.id));
+    let Ok(ushm) = ushm else { return };
+    // SAFETY: on success the ioctl returned a new fd that is ours.
+    let ushm = unsafe { OwnedFd::from_raw_fd(ushm) };
+
+    for (k, &(po, n, io, oo)) in [(0, LEN, 0, 0), (4095, 3001, 17, 100), (16383, 617, 9000, 16383)].iter().enumerate() {
+        for i in 0..n {
+            input[io + i] = pattern(i, k);
+        }
+        // The TA writes into `raw` during the DUMP ioctl, through the
+        // address exposed to the kernel at registration (a syscall may
+        // touch any exposed memory, so plain reads afterwards are sound).
+        let out = &mut raw[13..13 + LEN];
+        out.iter_mut().for_each(|b| *b = 0x5a);
+        let (po, n64) = (po as u64, n as u64);
+        let r1 = invoke(tee, session, SDP_INJECT, &[(MEMREF_IN, sa.id, io as u64, n64), (MEMREF_OUT, rf.id, po, n64)]);
+        let r2 = invoke(tee, session, SDP_TRANSFORM, &[(MEMREF_INOUT, rf.id, po, n64)]);
+        let r3 = invoke(tee, session, SDP_DUMP, &[(MEMREF_IN, rf.id, po, n64), (MEMREF_OUT, rg.id, oo as u64, n64)]);
+        let out = &raw[13..13 + LEN];
+        let bad: Vec<usize> = (0..LEN)
+            .filter(|&i| out[i] != if (oo..oo + n).contains(&i) { transformed(pattern(i - oo, k)) } else { 0x5a })
+            .collect();
+        c.check(
+            &format!("sdp inject/transform/dump at {po}+{n} into registered memory"),
+            r1 == (Ok(()), 0) && r2 == (Ok(()), 0) && r3 == (Ok(()), 0) && bad.is_empty(),
+            (r1, r2, r3, bad.len(), bad.first()),
+        );
+    }
+
+    // The other way round: from the registered memory into the mmap'ed shm.
+    for i in 0..700 {
+        raw[13 + 50 + i] = pattern(i, 9);
+    }
+    input.iter_mut().for_each(|b| *b = 0);
+    let r1 = invoke(tee, session, SDP_INJECT, &[(MEMREF_IN, rg.id, 50, 700), (MEMREF_OUT, rf.id, 8192, 700)]);
+    let r2 = invoke(tee, session, SDP_TRANSFORM, &[(MEMREF_INOUT, rf.id, 8192, 700)]);
+    let r3 = invoke(tee, session, SDP_DUMP, &[(MEMREF_IN, rf.id, 8192, 700), (MEMREF_OUT, sa.id, 1, 700)]);
+    let got = &input[..702];
+    let good = got[0] == 0 && got[701] == 0 && (0..700).all(|i| got[1 + i] == transformed(pattern(i, 9)));
+    c.check(
+        "sdp from registered memory into mmap'ed SHM_ALLOC memory",
+        r1 == (Ok(()), 0) && r2 == (Ok(()), 0) && r3 == (Ok(()), 0) && good,
+        (r1, r2, r3),
+    );
+
+    let r = invoke(tee, session, SDP_TRANSFORM, &[(MEMREF_INOUT, sa.id, 0, 64)]);
+    c.check("sdp transform on normal memory is refused", r == (Ok(()), 0xffff_000f), r);
+    let mut cs = CloseSession { session };
+    let r = tee_ioctl(tee, opcode::read::<CloseSession>(0xa4, 5), &mut cs);
+    c.check("TEE close session", r.is_ok(), r);
+    // SAFETY: unmaps exactly the mapping made above; `input` is not used after.
+    let _ = unsafe { rustix::mm::munmap(mapped, LEN) };
+    drop((ushm, ashm, pshm));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("reader") {
@@ -251,6 +471,7 @@ fn main() {
             r.is_ok() && v.impl_id == 1 && v.gen_caps & TEE_GEN_CAP_GP != 0,
             (r, v.impl_id, v.gen_caps),
         );
+        sdp(&mut c, &tee);
     }
 
     println!("{} failed", c.failed);
