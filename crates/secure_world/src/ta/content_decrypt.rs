@@ -22,6 +22,7 @@
 //! SECURITY; destination too small → SHORT_BUFFER with p3 size = offset +
 //! sample size. On success p3's size is left as given.
 
+use crate::TaMemref;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -70,26 +71,78 @@ fn parse_sample_info(info: &[u8]) -> TeeResult<SampleInfo> {
     Ok((*iv, rest.chunks_exact(8).map(|e| (le(&e[..4]), le(&e[4..]))).collect()))
 }
 
-/// Decrypts `data` in place: the encrypted parts of `subsamples` (all of
-/// it if there are none) under one continuous keystream.
-fn decrypt_in_place(key: &[u8; 16], iv: &[u8; 16], subsamples: &[(u32, u32)], data: &mut [u8]) -> TeeResult {
-    let mut cipher = Aes128Ctr::new(key.into(), iv.into());
+/// Bytes decrypted per step: small enough that the step's data stays in
+/// the CPU cache between reading the sample, decrypting and writing the
+/// protected destination.
+const CHUNK: usize = 16 << 10;
+
+/// The sample as `(start, end, encrypted)` segments covering `[0, len)`:
+/// the subsample map, or all of it encrypted if the map is empty.
+///
+/// # Errors
+/// BAD_PARAMETERS if the map does not add up to `len`.
+fn segments(subsamples: &[(u32, u32)], len: u64) -> TeeResult<Vec<(u64, u64, bool)>> {
     if subsamples.is_empty() {
-        cipher.apply_keystream(data);
-        return Ok(());
+        return Ok(vec![(0, len, true)]);
     }
-    let total: u64 = subsamples.iter().map(|&(c, e)| u64::from(c) + u64::from(e)).sum();
-    if total != data.len() as u64 {
+    let mut out = Vec::with_capacity(subsamples.len() * 2);
+    let mut pos = 0u64;
+    for &(clear, enc) in subsamples {
+        for (n, encrypted) in [(u64::from(clear), false), (u64::from(enc), true)] {
+            if n > 0 {
+                out.push((pos, pos + n, encrypted));
+                pos += n;
+            }
+        }
+    }
+    if pos != len {
         return Err(TeeError::BAD_PARAMETERS);
     }
-    let mut pos = 0usize;
-    for &(clear, enc) in subsamples {
-        pos += clear as usize;
-        let end = pos + enc as usize;
-        cipher.apply_keystream(&mut data[pos..end]);
-        pos = end;
-    }
-    Ok(())
+    Ok(out)
+}
+
+/// Decrypts `len` bytes of `sample` into `dst` at `dst_off`, chunk by chunk
+/// through a scratch buffer that is wiped afterwards: the encrypted parts
+/// under one continuous keystream, the clear parts copied as they are.
+fn decrypt_into(
+    env: &TaEnv<'_>,
+    key: &[u8; 16],
+    iv: &[u8; 16],
+    segs: &[(u64, u64, bool)],
+    sample: &TaMemref,
+    dst: &TaMemref,
+    dst_off: u64,
+) -> TeeResult {
+    let mut cipher = Aes128Ctr::new(key.into(), iv.into());
+    let len = segs.last().map_or(0, |s| s.1);
+    let mut scratch = vec![0u8; CHUNK.min(len as usize)];
+    let mut seg = 0;
+    let mut pos = 0u64;
+    let result = (|| {
+        while pos < len {
+            let n = (len - pos).min(CHUNK as u64);
+            let buf = &mut scratch[..n as usize];
+            env.memory.read(sample, pos, buf)?;
+            let mut p = pos;
+            while p < pos + n {
+                let (_, end, encrypted) = segs[seg];
+                let upto = end.min(pos + n);
+                if encrypted {
+                    cipher.apply_keystream(&mut buf[(p - pos) as usize..(upto - pos) as usize]);
+                }
+                p = upto;
+                if upto == end {
+                    seg += 1;
+                }
+            }
+            env.memory.write(dst, dst_off + pos, buf)?;
+            pos += n;
+        }
+        Ok(())
+    })();
+    scratch.fill(0);
+    std::hint::black_box(&scratch);
+    result
 }
 
 /// The content-decryption TA, holding the provisioned keys.
@@ -113,7 +166,8 @@ impl ContentDecrypt {
         check_types(params, &[ParamType::ValueIn, ParamType::MemrefIn, ParamType::MemrefIn, ParamType::MemrefOut])?;
         let (key_id, dst_off, _) = params[0].values().ok_or(TeeError::BAD_PARAMETERS)?;
         let key_id = u32::try_from(key_id).map_err(|_| TeeError::ITEM_NOT_FOUND)?;
-        let (info, sample) = match (params[1].memref(), params[2].memref()) {
+        let (inputs, output) = params.split_at_mut(3);
+        let (info, sample) = match (inputs[1].memref(), inputs[2].memref()) {
             (Some(i), Some(s)) => (i, s),
             _ => return Err(TeeError::BAD_PARAMETERS),
         };
@@ -123,8 +177,8 @@ impl ContentDecrypt {
         let (iv, subsamples) = parse_sample_info(&env.memory.read_vec(info, 0, info.size())?)?;
         let key = self.keys.get(&key_id).ok_or(TeeError::ITEM_NOT_FOUND)?;
         let len = sample.size();
-        let mut data = env.memory.read_vec(sample, 0, len)?;
-        let dst = params[3].memref_mut().ok_or(TeeError::BAD_PARAMETERS)?;
+        let segs = segments(&subsamples, len)?;
+        let dst = output[0].memref_mut().ok_or(TeeError::BAD_PARAMETERS)?;
         if !dst.is_protected() {
             return Err(TeeError::SECURITY);
         }
@@ -133,10 +187,7 @@ impl ContentDecrypt {
             dst.set_out_size(end);
             return Err(TeeError::SHORT_BUFFER);
         }
-        decrypt_in_place(&key.0, &iv, &subsamples, &mut data)?;
-        env.memory.write(dst, dst_off, &data)?;
-        data.fill(0);
-        Ok(())
+        decrypt_into(env, &key.0, &iv, &segs, sample, dst, dst_off)
     }
 }
 
@@ -151,6 +202,17 @@ impl TrustedApp for ContentDecrypt {
 
 #[cfg(test)]
 mod tests {
+    /// The whole-buffer form of the TA's decryption, for known answers.
+    fn decrypt_in_place(key: &[u8; 16], iv: &[u8; 16], subsamples: &[(u32, u32)], data: &mut [u8]) -> TeeResult {
+        let mut cipher = Aes128Ctr::new(key.into(), iv.into());
+        for (start, end, encrypted) in segments(subsamples, data.len() as u64)? {
+            if encrypted {
+                cipher.apply_keystream(&mut data[start as usize..end as usize]);
+            }
+        }
+        Ok(())
+    }
+
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
