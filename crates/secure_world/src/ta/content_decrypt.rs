@@ -74,7 +74,7 @@ fn parse_sample_info(info: &[u8]) -> TeeResult<SampleInfo> {
 /// Bytes decrypted per step: small enough that the step's data stays in
 /// the CPU cache between reading the sample, decrypting and writing the
 /// protected destination.
-const CHUNK: usize = 16 << 10;
+const CHUNK: usize = 8 << 10;
 
 /// The sample as `(start, end, encrypted)` segments covering `[0, len)`:
 /// the subsample map, or all of it encrypted if the map is empty.
@@ -115,7 +115,7 @@ fn decrypt_into(
 ) -> TeeResult {
     let mut cipher = Aes128Ctr::new(key.into(), iv.into());
     let len = segs.last().map_or(0, |s| s.1);
-    let mut scratch = vec![0u8; CHUNK.min(len as usize)];
+    let mut scratch = [0u8; CHUNK];
     let mut seg = 0;
     let mut pos = 0u64;
     let result = (|| {
