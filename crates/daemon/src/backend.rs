@@ -1,14 +1,55 @@
-//! The one place that chooses the TEE backend the daemon binds at boot.
+//! The one place that chooses the TEE backend the daemon binds, and the
+//! secure world it talks to.
 //!
-//! The backend registers `tee0`/`teepriv0` and binds the protected heaps;
-//! it stays bound for as long as the returned [`Backend`] lives. It is the
-//! OP-TEE-style driver talking to the emulated secure world the platform
-//! description provisions; swapping it means changing [`probe`] only.
+//! The secure world ([`Host`]) lives as long as the daemon; a backend
+//! ([`Backend`]) registers `tee0`/`teepriv0` and binds the protected heaps
+//! for as long as it lives. Unbinding is dropping the backend (heaps unbind,
+//! buffers drain into their old generation's pool); binding again probes the
+//! same secure world, so memory lent by an old generation is reclaimed into
+//! the world that lent it. Swapping the backend means changing [`Host`] only.
 
 use std::sync::Arc;
 
-use teeheap_kernel::Kernel;
-use teeheap_kernel::backend::optee::OpteeBackend;
+use teeheap_kernel::backend::optee::{OpteeBackend, OpteeConfig};
+use teeheap_kernel::{Errno, Error, Kernel};
+use teeheap_secure_world::{SecureConfig, SecureWorld};
+
+/// The secure world and what it takes to probe a backend on it.
+#[derive(Debug)]
+pub struct Host {
+    world: Arc<SecureWorld>,
+    config: OpteeConfig,
+}
+
+impl Host {
+    /// Boots the secure world the platform description of `kernel` asks for.
+    ///
+    /// # Errors
+    /// `EINVAL` if the secure world rejects its provisioning (e.g. a bad PIN).
+    pub fn boot(kernel: &Arc<Kernel>) -> teeheap_kernel::Result<Host> {
+        let platform = kernel.platform();
+        let world = SecureWorld::new(Arc::clone(platform), SecureConfig::for_platform(platform)).map_err(|e| {
+            tracing::error!(error = %e, "secure world refused its configuration");
+            Error::new(Errno::EINVAL, "bad secure world configuration")
+        })?;
+        let config = OpteeConfig { dynamic_max: platform.config().tee.dynamic_max.0 };
+        Ok(Host { world: Arc::new(world), config })
+    }
+
+    /// The secure world.
+    pub fn world(&self) -> &Arc<SecureWorld> {
+        &self.world
+    }
+
+    /// Probes a backend on `kernel` over this secure world.
+    ///
+    /// # Errors
+    /// What the backend's probe returns (`ENODEV`, `EEXIST`, `EBUSY`, `EINVAL`).
+    pub fn probe(&self, kernel: &Arc<Kernel>) -> teeheap_kernel::Result<Backend> {
+        let b = OpteeBackend::probe(kernel, Arc::clone(&self.world), self.config)?;
+        Ok(Backend { _driver: Box::new(b), name: "optee" })
+    }
+}
 
 /// A bound backend; dropping it removes it (heaps unbind, buffers drain).
 pub struct Backend {
@@ -27,13 +68,4 @@ impl Backend {
     pub fn name(&self) -> &'static str {
         self.name
     }
-}
-
-/// Probes the daemon's backend on `kernel`.
-///
-/// # Errors
-/// What the backend's probe returns (`ENODEV`, `EEXIST`, `EBUSY`, `EINVAL`).
-pub fn probe(kernel: &Arc<Kernel>) -> teeheap_kernel::Result<Backend> {
-    let b = OpteeBackend::boot(kernel)?;
-    Ok(Backend { _driver: Box::new(b), name: "optee" })
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::Shared;
 use crate::paths::prepare_dir;
-use crate::protocol::{Envelope, FrameError, MAX_FRAME, Reply, Request, VERSION, read_frame, write_frame};
+use crate::protocol::{Envelope, FrameError, MAX_FRAME, MIN_VERSION, Reply, Request, VERSION, read_frame, write_frame};
 
 /// Most connections served at once; more get a `busy` error.
 pub const MAX_CONNECTIONS: usize = 128;
@@ -107,7 +107,12 @@ fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>, active: &Arc<Atomi
 }
 
 fn reply(stream: &UnixStream, r: &Reply) -> io::Result<()> {
-    let payload = serde_json::to_vec(&Envelope { version: VERSION, body: r }).map_err(io::Error::other)?;
+    reply_in(stream, r, VERSION)
+}
+
+/// Replies in protocol `version` (the request's, so older clients can read it).
+fn reply_in(stream: &UnixStream, r: &Reply, version: u32) -> io::Result<()> {
+    let payload = serde_json::to_vec(&Envelope { version, body: r }).map_err(io::Error::other)?;
     write_frame(stream, &payload, None)
 }
 
@@ -127,18 +132,30 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
             }
             Err(FrameError::Truncated(e)) => return Err(e),
         };
+        let mut version = VERSION;
+        let same_user = peer.is_some_and(|c| c.uid.is_root() || c.uid == rustix::process::geteuid());
         let r = match serde_json::from_slice::<Envelope<serde_json::Value>>(&frame) {
             Err(e) => Reply::error("bad_request", format!("not a request envelope: {e}")),
-            Ok(env) if env.version != VERSION => Reply::error(
+            Ok(env) if !(MIN_VERSION..=VERSION).contains(&env.version) => Reply::error(
                 "version",
-                format!("protocol version {} not supported (this daemon: {VERSION})", env.version),
+                format!("protocol version {} not supported (this daemon: {MIN_VERSION} to {VERSION})", env.version),
             ),
             Ok(env) => match serde_json::from_value::<Request>(env.body) {
-                Err(e) => Reply::error("bad_request", format!("unknown request: {e}")),
+                Err(e) => {
+                    version = env.version;
+                    Reply::error("bad_request", format!("unknown request: {e}"))
+                }
+                Ok(req) if req.since() > env.version => {
+                    version = env.version;
+                    Reply::error("version", format!("this request needs protocol version {}", req.since()))
+                }
+                Ok(req) if req.is_privileged() && !same_user => {
+                    version = env.version;
+                    Reply::error("denied", "only the daemon's user may ask for this")
+                }
                 Ok(Request::Supervise { pid, nodes }) => {
-                    let same_user = peer.is_some_and(|c| c.uid.is_root() || c.uid == rustix::process::geteuid());
+                    version = env.version;
                     match fds.pop() {
-                        _ if !same_user => Reply::error("denied", "only the daemon's user may ask for supervision"),
                         None => Reply::error("no_fd", "supervise needs the listener fd (SCM_RIGHTS)"),
                         Some(fd) => match shared.supervise(fd, pid, &nodes) {
                             Ok(session) => Reply::Supervising { session },
@@ -146,9 +163,12 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
                         },
                     }
                 }
-                Ok(req) => shared.answer(&req),
+                Ok(req) => {
+                    version = env.version;
+                    shared.answer(&req)
+                }
             },
         };
-        reply(stream, &r)?;
+        reply_in(stream, &r, version)?;
     }
 }

@@ -11,31 +11,39 @@
 //! stalls only its own thread. [`Daemon::shutdown`] (or drop) stops them all
 //! and removes the backend.
 
+pub mod admin;
 pub mod backend;
 pub mod client;
 pub mod control;
+pub mod events;
+pub mod holders;
+pub mod limits;
+pub mod observe;
 pub mod paths;
 pub mod protocol;
+pub mod report;
 pub mod served;
 pub mod session;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use teeheap_intercept::memfd::FileId;
 use teeheap_intercept::notify::Listener;
 use teeheap_kernel::Kernel;
 use teeheap_platform::{Platform, PlatformConfig};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Host};
 use crate::control::ControlServer;
+use crate::events::EventLog;
 use crate::protocol::{HeapRow, Listing, NodeId, Reply, Request, Stats};
+use crate::report::Caps;
 use crate::served::Registry;
 use crate::session::{Node, Session};
 
@@ -65,7 +73,15 @@ pub struct DaemonConfig {
 pub struct Shared {
     kernel: Arc<Kernel>,
     registry: Registry,
+    host: Host,
+    /// The bound backend; `None` while unbound.
+    backend: Mutex<Option<Backend>>,
     backend_name: &'static str,
+    events: Arc<EventLog>,
+    started: Instant,
+    caps: Caps,
+    /// Allocations refused by a cap: by heap, and by process.
+    refusals: Mutex<(BTreeMap<String, u64>, BTreeMap<i32, u64>)>,
     shutdown: AtomicBool,
     calls: AtomicU64,
     sessions_live: AtomicU64,
@@ -77,7 +93,6 @@ pub struct Shared {
 #[derive(Debug)]
 pub struct Daemon {
     shared: Arc<Shared>,
-    backend: Option<Backend>,
     reaper: Option<JoinHandle<()>>,
     spares: Option<JoinHandle<()>>,
     control: Vec<ControlServer>,
@@ -105,12 +120,26 @@ impl Daemon {
     pub fn with_platform(platform: Platform) -> Result<Daemon, DaemonError> {
         let platform = Arc::new(platform);
         let kernel = Kernel::boot(Arc::clone(&platform));
-        let backend = backend::probe(&kernel).map_err(DaemonError::Backend)?;
+        let host = Host::boot(&kernel).map_err(DaemonError::Backend)?;
+        let events = Arc::new(EventLog::default());
+        let log = Arc::clone(&events);
+        host.world().set_scrub_observer(Some(Box::new(move |_, ev| {
+            log.reclaimed(ev.cookie, ev.use_case.name(), ev.range.into());
+        })));
+        let backend = host.probe(&kernel).map_err(DaemonError::Backend)?;
+        let caps = limits::caps(&platform.config().limits);
         let registry = Registry::new(platform).map_err(io::Error::from)?;
+        let backend_name = backend.name();
         let shared = Arc::new(Shared {
             kernel,
             registry,
-            backend_name: backend.name(),
+            host,
+            backend: Mutex::new(Some(backend)),
+            backend_name,
+            events,
+            started: Instant::now(),
+            caps,
+            refusals: Mutex::default(),
             shutdown: AtomicBool::new(false),
             calls: AtomicU64::new(0),
             sessions_live: AtomicU64::new(0),
@@ -121,6 +150,7 @@ impl Daemon {
         let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
             while !s.shutdown.load(Ordering::Relaxed) {
                 s.registry.reap(Duration::from_millis(200));
+                s.events.catch_up(s.kernel.platform(), s.host.world());
             }
         })?;
         let s = Arc::clone(&shared);
@@ -137,8 +167,9 @@ impl Daemon {
                 return Err(e.into());
             }
         };
-        tracing::info!(backend = backend.name(), "daemon started");
-        Ok(Daemon { shared, backend: Some(backend), reaper: Some(reaper), spares: Some(spares), control: Vec::new() })
+        shared.log_lifecycle("bind", format!("backend {backend_name} bound at start"), None);
+        tracing::info!(backend = backend_name, "daemon started");
+        Ok(Daemon { shared, reaper: Some(reaper), spares: Some(spares), control: Vec::new() })
     }
 
     /// Serves the control protocol on a Unix socket at `path` (its
@@ -192,7 +223,7 @@ impl Daemon {
             self.shared.registry.clear();
             tracing::info!("daemon stopped");
         }
-        self.backend.take();
+        self.shared.backend.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
@@ -214,22 +245,17 @@ impl Shared {
     /// The heaps, as `teeheap ls` shows them.
     pub fn listing(&self) -> Listing {
         let heaps = self
-            .kernel
-            .dma_heaps()
-            .list()
-            .iter()
-            .map(|h| {
-                let i = h.info();
-                HeapRow {
-                    name: i.name.as_str().to_owned(),
-                    protected: i.protected,
-                    state: i.state,
-                    pool: i.pool,
-                    capacity: i.capacity,
-                    used: i.used,
-                    buffers: i.buffers,
-                    free: i.capacity.saturating_sub(i.used),
-                }
+            .heap_infos()
+            .into_iter()
+            .map(|i| HeapRow {
+                name: i.name.as_str().to_owned(),
+                protected: i.protected,
+                state: i.state,
+                pool: i.pool,
+                capacity: i.capacity,
+                used: i.used,
+                buffers: i.buffers,
+                free: i.capacity.saturating_sub(i.used),
             })
             .collect();
         Listing { platform: self.kernel.platform().config().name.clone(), heaps }
@@ -267,6 +293,14 @@ impl Shared {
             Request::Ls => Reply::Ls { listing: self.listing() },
             Request::Stats => Reply::Stats { stats: self.stats() },
             Request::Supervise { .. } => Reply::error("no_fd", "supervise needs the listener fd (SCM_RIGHTS)"),
+            Request::Backend { action } => self.backend_action(*action),
+            Request::HeapRm { name } => self.heap_rm(name),
+            Request::HeapAdd { name } => self.heap_add(name),
+            Request::Bufinfo => Reply::Bufinfo { bufinfo: self.bufinfo() },
+            Request::Stat => Reply::Stat { stat: self.stat() },
+            Request::Log { after } => Reply::Log { log: self.log(*after) },
+            Request::Map => Reply::Map { map: self.memory_map() },
+            Request::Devmem { master, addr, len, write } => self.devmem(master, *addr, *len, *write),
         }
     }
 

@@ -19,8 +19,16 @@ use rustix::net::{
 };
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this build speaks.
-pub const VERSION: u32 = 1;
+/// The protocol version this build speaks. Version 2 added the lifecycle
+/// requests (`backend`, `heap_rm`, `heap_add`) and the observability ones
+/// (`bufinfo`, `stat`, `log`, `map`, `devmem`); `ls` also lists removed
+/// heaps.
+pub const VERSION: u32 = 2;
+
+/// The oldest version this daemon still answers. A request is answered in
+/// the version it came in; one that needs a newer version than its envelope
+/// says gets a `version` error.
+pub const MIN_VERSION: u32 = 1;
 
 /// Largest frame payload accepted, in bytes.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -63,6 +71,79 @@ pub enum Request {
         /// Its heap and TEE nodes.
         nodes: Vec<NodeId>,
     },
+    /// (v2) Unbind or bind the TEE backend (docs/lifecycle.md).
+    Backend {
+        /// What to do.
+        action: BackendAction,
+    },
+    /// (v2) Remove a heap node: `open` gets `ENOENT`, live buffers drain.
+    HeapRm {
+        /// The heap.
+        name: String,
+    },
+    /// (v2) Add a removed heap back.
+    HeapAdd {
+        /// The heap.
+        name: String,
+    },
+    /// (v2) Every live dma-buf with its holders.
+    Bufinfo,
+    /// (v2) Heap, secure-world and per-client counters.
+    Stat,
+    /// (v2) Log entries after a sequence number (0: all kept).
+    Log {
+        /// Only entries with a larger sequence number.
+        #[serde(default)]
+        after: u64,
+    },
+    /// (v2) The physical memory map.
+    Map,
+    /// (v2) A bus access by `master` through the firewall (diagnostics:
+    /// like `devmem`, it can provoke and show a firewall violation).
+    Devmem {
+        /// Bus master name (`ns-cpu`, `display` ...).
+        master: String,
+        /// Physical address.
+        addr: u64,
+        /// Bytes (1 to 65536).
+        len: u64,
+        /// Write zeros instead of reading.
+        #[serde(default)]
+        write: bool,
+    },
+}
+
+impl Request {
+    /// The first protocol version that has this request.
+    pub fn since(&self) -> u32 {
+        match self {
+            Request::Hello | Request::Ls | Request::Stats | Request::Supervise { .. } => 1,
+            _ => 2,
+        }
+    }
+
+    /// Whether it changes the daemon's state or touches memory (only the
+    /// daemon's user may ask).
+    pub fn is_privileged(&self) -> bool {
+        matches!(
+            self,
+            Request::Supervise { .. }
+                | Request::Backend { .. }
+                | Request::HeapRm { .. }
+                | Request::HeapAdd { .. }
+                | Request::Devmem { .. }
+        )
+    }
+}
+
+/// What [`Request::Backend`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendAction {
+    /// Drop the backend: no new protected allocations, buffers drain.
+    Unbind,
+    /// Probe the backend again on the same secure world: a new generation.
+    Bind,
 }
 
 /// What `teeheap ls` shows: the platform and its heaps.
@@ -147,6 +228,40 @@ pub enum Reply {
         /// The counters.
         stats: Stats,
     },
+    /// Answer to a lifecycle request.
+    Done {
+        /// What happened.
+        message: String,
+    },
+    /// Answer to [`Request::Bufinfo`].
+    Bufinfo {
+        /// The buffers.
+        bufinfo: crate::report::Bufinfo,
+    },
+    /// Answer to [`Request::Stat`].
+    Stat {
+        /// The counters.
+        stat: crate::report::Stat,
+    },
+    /// Answer to [`Request::Log`].
+    Log {
+        /// The entries.
+        log: crate::report::Log,
+    },
+    /// Answer to [`Request::Map`].
+    Map {
+        /// The map.
+        map: crate::report::MemoryMap,
+    },
+    /// Answer to [`Request::Devmem`].
+    Devmem {
+        /// Whether the firewall let the access through.
+        allowed: bool,
+        /// What happened (the violation when refused).
+        message: String,
+        /// The bytes read.
+        data: Vec<u8>,
+    },
     /// Answer to [`Request::Supervise`].
     Supervising {
         /// A number naming the session in logs.
@@ -156,7 +271,8 @@ pub enum Reply {
     /// itself was unusable.
     Error {
         /// Short machine-readable code: `bad_request`, `version`,
-        /// `too_large`, `busy`, `no_fd`, `failed`.
+        /// `too_large`, `busy`, `no_fd`, `failed`, `denied`, `not_bound`,
+        /// or an errno name (`ENOENT` ...) from the kernel model.
         code: String,
         /// For humans.
         message: String,
@@ -325,6 +441,7 @@ impl Client {
         let frame = read_frame(&self.sock, &mut fds)?;
         let env: Envelope<Reply> = serde_json::from_slice(&frame)?;
         if env.version != VERSION {
+            // An older daemon answers "version" in its own version.
             return Err(ClientError::Version(env.version));
         }
         match env.body {
@@ -351,6 +468,61 @@ impl Client {
     pub fn ls(&mut self) -> Result<Listing, ClientError> {
         match self.request(&Request::Ls, None)? {
             Reply::Ls { listing } => Ok(listing),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// [`Request::Bufinfo`].
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn bufinfo(&mut self) -> Result<crate::report::Bufinfo, ClientError> {
+        match self.request(&Request::Bufinfo, None)? {
+            Reply::Bufinfo { bufinfo } => Ok(bufinfo),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// [`Request::Stat`].
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn stat(&mut self) -> Result<crate::report::Stat, ClientError> {
+        match self.request(&Request::Stat, None)? {
+            Reply::Stat { stat } => Ok(stat),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// [`Request::Log`].
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn log(&mut self, after: u64) -> Result<crate::report::Log, ClientError> {
+        match self.request(&Request::Log { after }, None)? {
+            Reply::Log { log } => Ok(log),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// [`Request::Map`].
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn map(&mut self) -> Result<crate::report::MemoryMap, ClientError> {
+        match self.request(&Request::Map, None)? {
+            Reply::Map { map } => Ok(map),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// A lifecycle request; returns the daemon's message.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn lifecycle(&mut self, req: &Request) -> Result<String, ClientError> {
+        match self.request(req, None)? {
+            Reply::Done { message } => Ok(message),
             other => Err(unexpected(&other)),
         }
     }
@@ -404,8 +576,15 @@ mod tests {
     #[test]
     fn requests_are_tagged_json() {
         let s = serde_json::to_string(&Envelope { version: VERSION, body: Request::Ls }).unwrap();
-        assert_eq!(s, r#"{"version":1,"body":{"op":"ls"}}"#);
+        assert_eq!(s, r#"{"version":2,"body":{"op":"ls"}}"#);
         let back: Envelope<Request> = serde_json::from_str(&s).unwrap();
         assert_eq!(back.body, Request::Ls);
+        let s = serde_json::to_string(&Request::Backend { action: BackendAction::Unbind }).unwrap();
+        assert_eq!(s, r#"{"op":"backend","action":"unbind"}"#);
+        let r: Request = serde_json::from_str(r#"{"op":"heap_rm","name":"system"}"#).unwrap();
+        assert_eq!((r.since(), r.is_privileged()), (2, true));
+        let r: Request = serde_json::from_str(r#"{"op":"log"}"#).unwrap();
+        assert_eq!(r, Request::Log { after: 0 });
+        assert_eq!((Request::Ls.since(), Request::Bufinfo.is_privileged()), (1, false));
     }
 }

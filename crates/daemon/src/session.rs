@@ -179,7 +179,18 @@ impl Session {
             None => match self.nodes.get(&id) {
                 None => return Response::Continue, // not ours: runs natively
                 Some(Node::Heap(name)) => match self.shared.kernel.dma_heap_open(name) {
-                    Ok(f) => f,
+                    Ok(f) => {
+                        if self.shared.has_caps()
+                            && let Some(len) = alloc_len(call.cmd.0, call.arg.0, &target)
+                            && !self.shared.allow_alloc(n.pid, name, len)
+                        {
+                            return Response::Errno(Errno::NOMEM);
+                        }
+                        f
+                    }
+                    // The program's node was opened before the heap was
+                    // removed: an open heap fd of a removed heap is ENODEV.
+                    Err(e) if e.errno() == teeheap_kernel::Errno::ENOENT => return Response::Errno(Errno::NODEV),
                     Err(e) => return errno(&e),
                 },
                 Some(Node::Tee(name)) => match self.open_context(name, call.fd, &mut files) {
@@ -211,6 +222,18 @@ impl Session {
         tracing::debug!(session = self.id, dev = name, fd, "TEE context opened");
         Ok(file)
     }
+}
+
+/// The `len` of a `DMA_HEAP_IOCTL_ALLOC` (any command number 0 on a heap
+/// node, as the kernel dispatches), if the caller's struct has one.
+fn alloc_len(cmd: u32, arg: u64, target: &Target) -> Option<u64> {
+    use teeheap_uapi::ioc;
+    if ioc::nr(cmd) != 0 || ioc::dir(cmd) & ioc::IOC_WRITE == 0 || ioc::size(cmd) < 8 {
+        return None;
+    }
+    let mut len = [0u8; 8];
+    target.read(teeheap_intercept::target::UserAddr(arg), &mut len).ok()?;
+    Some(u64::from_ne_bytes(len))
 }
 
 /// `flags:` of `/proc/<pid>/fdinfo/<fd>` (includes `O_CLOEXEC`).

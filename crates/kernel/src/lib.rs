@@ -169,6 +169,24 @@ impl Kernel {
         Ok(())
     }
 
+    /// The heaps taken out with [`Self::dma_heap_remove`] and not added
+    /// back, by name: their usage as it is now, with `state` `removed`
+    /// (`removed; draining ...` while an old generation still has buffers).
+    pub fn removed_dma_heaps(&self) -> Vec<dma_heap::HeapInfo> {
+        let removed = self.removed_heaps.lock().unwrap_or_else(|e| e.into_inner());
+        removed
+            .iter()
+            .filter_map(|(name, (ops, counters))| {
+                let name = dma_heap::HeapName::new(name).ok()?;
+                let mut info = ops.info(&name);
+                counters.fill(&mut info);
+                let draining = info.state.find("draining").map(|i| info.state[i..].to_owned());
+                info.state = draining.map_or_else(|| "removed".to_owned(), |d| format!("removed; {d}"));
+                Some(info)
+            })
+            .collect()
+    }
+
     /// Opens `/dev/<name>` of a TEE device: a new context.
     ///
     /// # Errors

@@ -200,6 +200,42 @@ impl Default for TeeConfig {
     }
 }
 
+/// A cap on what one client process may hold: bytes and/or buffers.
+/// An absent field is no cap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// Most bytes of dma-bufs the process may hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<ByteSize>,
+    /// Most dma-bufs the process may hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffers: Option<u64>,
+}
+
+/// Per-client accounting limits (`[limits]`), enforced by the daemon at
+/// `DMA_HEAP_IOCTL_ALLOC`: an allocation that would take the calling
+/// process over a cap fails with `ENOMEM`, as a memcg limit would. What a
+/// process holds is every dma-buf it has an fd to, a mapping of, or a TEE
+/// registration fd of (see docs/observability.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Cap per process over all heaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<Limit>,
+    /// Caps per process within one heap, by heap name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub heap: std::collections::BTreeMap<String, Limit>,
+}
+
+impl LimitsConfig {
+    /// Whether no cap is set at all.
+    pub fn is_empty(&self) -> bool {
+        self.process.is_none() && self.heap.is_empty()
+    }
+}
+
 /// A whole platform description.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,6 +253,9 @@ pub struct PlatformConfig {
     /// TEE settings.
     #[serde(default)]
     pub tee: TeeConfig,
+    /// Per-client limits; none by default.
+    #[serde(default, skip_serializing_if = "LimitsConfig::is_empty")]
+    pub limits: LimitsConfig,
 }
 
 impl PlatformConfig {
@@ -293,6 +332,20 @@ mod tests {
         assert!(PlatformConfig::from_toml(&format!("{text}\nbogus = 1")).is_err());
         assert!(PlatformConfig::from_toml(&text.replace("trusted-ui", "gpu")).is_err());
         assert!(PlatformConfig::from_toml(&text.replace("\"display\"", "\"gpu\"")).is_err());
+    }
+
+    #[test]
+    fn limits() {
+        let mut text = DEFAULT_TOML.to_owned();
+        text.push_str(
+            "\n[limits.process]\nbytes = \"64 MiB\"\n[limits.heap.\"protected,secure-video\"]\nbuffers = 2\nbytes = \"8 MiB\"\n",
+        );
+        let c = PlatformConfig::from_toml(&text).unwrap();
+        assert_eq!(c.limits.process, Some(Limit { bytes: Some(ByteSize(64 << 20)), buffers: None }));
+        assert_eq!(c.limits.heap["protected,secure-video"], Limit { bytes: Some(ByteSize(8 << 20)), buffers: Some(2) });
+        assert_eq!(PlatformConfig::from_toml(&toml::to_string(&c).unwrap()).unwrap(), c);
+        assert!(PlatformConfig::embedded_default().limits.is_empty());
+        assert!(PlatformConfig::from_toml(&format!("{text}\nbogus = 1\n")).is_err());
     }
 
     #[test]

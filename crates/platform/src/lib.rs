@@ -29,7 +29,7 @@ pub mod memory;
 pub mod use_case;
 
 pub use addr::{Len, PAGE_SIZE, PhysAddr, PhysRange, page_align_up};
-pub use config::{ByteSize, ConfigError, PlatformConfig};
+pub use config::{ByteSize, ConfigError, Limit, LimitsConfig, PlatformConfig};
 pub use firewall::{AccessKind, Firewall, FirewallError, Region, RegionId, Rights, Violation};
 pub use master::{Master, MasterSet};
 pub use memory::{Ram, RamError};

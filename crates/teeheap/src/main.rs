@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use teeheap_daemon::protocol::BackendAction;
 use tracing_subscriber::EnvFilter;
 
 /// The Linux TEE protected DMA heaps (`/dev/dma_heap/protected,*`), a TEE
@@ -44,6 +45,66 @@ enum Command {
         #[arg(long, env = "TEEHEAP_SOCKET", value_name = "PATH")]
         socket: Option<PathBuf>,
     },
+    /// Unbind or bind the TEE backend of the running daemon.
+    Backend {
+        /// What to do.
+        #[command(subcommand)]
+        action: BackendCmd,
+    },
+    /// Remove a heap node of the running daemon, or add a removed one back.
+    Heap {
+        /// What to do.
+        #[command(subcommand)]
+        action: HeapCmd,
+    },
+    /// Every live dma-buf: size, heap, exporter, ranges, holders (pid, command, fds), attachments, TEE registrations, age.
+    Bufinfo {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Heap, pool and secure-world counters, and what each client process holds against its caps.
+    Stat {
+        /// Print JSON (one object per line with --watch).
+        #[arg(long)]
+        json: bool,
+        /// Refresh every SECS seconds (default 1); allocations/s over the interval.
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "1")]
+        watch: Option<f64>,
+    },
+    /// Firewall violations and lifecycle events, newest last.
+    Log {
+        /// Print JSON (one event per line with --follow).
+        #[arg(long)]
+        json: bool,
+        /// Keep printing new entries.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// The physical memory map: DRAM, carveouts, lent chunks, buffers, firewall regions.
+    Map {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Draw it as SVG into FILE.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+    },
+    /// One bus access through the platform firewall (a refusal is logged as a violation).
+    Devmem {
+        /// Physical address (0x... or decimal).
+        #[arg(value_parser = parse_u64)]
+        addr: u64,
+        /// Bytes.
+        #[arg(long, default_value = "16", value_parser = parse_u64)]
+        len: u64,
+        /// Bus master: ns-cpu, secure-cpu, video-decoder, display, camera, video-encoder.
+        #[arg(long, default_value = "ns-cpu")]
+        master: String,
+        /// Write zeros instead of reading.
+        #[arg(long)]
+        write: bool,
+    },
     /// Run a program with /dev/dma_heap/* and /dev/tee* served to it; exits with its status.
     Run {
         /// Use the daemon at this socket instead of a private one.
@@ -53,6 +114,37 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROG")]
         argv: Vec<OsString>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackendCmd {
+    /// Drop the backend: no new protected allocations; live buffers drain.
+    Unbind,
+    /// Probe the backend again (same secure world): a new generation.
+    Bind,
+}
+
+#[derive(Debug, Subcommand)]
+enum HeapCmd {
+    /// Remove the heap node: open gets ENOENT, live buffers drain.
+    Rm {
+        /// The heap.
+        name: String,
+    },
+    /// Add a removed heap back.
+    Add {
+        /// The heap.
+        name: String,
+    },
+}
+
+fn parse_u64(s: &str) -> Result<u64, String> {
+    let s = s.replace('_', "");
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn main() -> ExitCode {
@@ -71,6 +163,17 @@ fn main() -> ExitCode {
             print!("{}", teeheap_platform::config::DEFAULT_TOML);
             Ok(())
         }
+        Command::Backend { action } => cmd::lifecycle::backend(match action {
+            BackendCmd::Unbind => BackendAction::Unbind,
+            BackendCmd::Bind => BackendAction::Bind,
+        }),
+        Command::Heap { action: HeapCmd::Rm { name } } => cmd::lifecycle::heap(&name, false),
+        Command::Heap { action: HeapCmd::Add { name } } => cmd::lifecycle::heap(&name, true),
+        Command::Bufinfo { json } => cmd::bufinfo::run(json),
+        Command::Stat { json, watch } => cmd::stat::run(json, watch),
+        Command::Log { json, follow } => cmd::log::run(json, follow),
+        Command::Map { json, svg } => cmd::map::run(json, svg.as_deref()),
+        Command::Devmem { addr, len, master, write } => cmd::devmem::run(&master, addr, len, write),
         Command::Serve { socket } => cmd::serve::run(cli.config.as_deref(), socket.as_deref()),
         Command::Run { connect, argv } => match cmd::run::run(cli.config.as_deref(), connect.as_deref(), &argv) {
             Ok(code) => return code,

@@ -147,7 +147,7 @@ impl AllocCounters {
         }
     }
 
-    fn fill(&self, info: &mut HeapInfo) {
+    pub(crate) fn fill(&self, info: &mut HeapInfo) {
         info.allocations = self.allocations.load(std::sync::atomic::Ordering::Relaxed);
         info.failures = self.failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
     }

@@ -18,6 +18,14 @@ pub(crate) fn daemon_socket() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// A connection to the daemon of [`daemon_socket`], for commands that need one.
+pub(crate) fn connect() -> anyhow::Result<Client> {
+    let socket = daemon_socket().ok_or_else(|| {
+        anyhow::anyhow!("no daemon: start one with `teeheap serve`, or set {SOCKET_ENV} (as `teeheap run` does)")
+    })?;
+    Client::connect(&socket).with_context(|| format!("cannot reach the daemon at {}", socket.display()))
+}
+
 /// `teeheap ls` answered by the daemon at `socket`.
 pub(crate) fn ls(socket: &Path, json: bool) -> anyhow::Result<()> {
     let mut c = Client::connect(socket).with_context(|| format!("cannot reach the daemon at {}", socket.display()))?;
@@ -26,10 +34,11 @@ pub(crate) fn ls(socket: &Path, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&listing)?);
         return Ok(());
     }
-    println!("{:<32} {:<10} {:>10} {:>10} {:>10} {:>8}  POOL", "HEAP", "STATE", "SIZE", "USED", "FREE", "BUFFERS");
+    let w = listing.heaps.iter().map(|h| h.state.len()).max().unwrap_or(0).max(10);
+    println!("{:<32} {:<w$} {:>10} {:>10} {:>10} {:>8}  POOL", "HEAP", "STATE", "SIZE", "USED", "FREE", "BUFFERS");
     for h in &listing.heaps {
         println!(
-            "{:<32} {:<10} {:>10} {:>10} {:>10} {:>8}  {}",
+            "{:<32} {:<w$} {:>10} {:>10} {:>10} {:>8}  {}",
             h.name,
             h.state,
             human(h.capacity),

@@ -1,10 +1,17 @@
 //! The subcommands.
 
+pub(crate) mod bufinfo;
 pub(crate) mod client;
 pub(crate) mod demo;
+pub(crate) mod devmem;
+pub(crate) mod lifecycle;
+pub(crate) mod log;
 pub(crate) mod ls;
+pub(crate) mod map;
 pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod stat;
+pub(crate) mod svg;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,0 +1,121 @@
+//! Lifecycle requests: unbinding and binding the backend, removing and
+//! re-adding heap nodes (docs/lifecycle.md), and `devmem`, a bus access
+//! through the platform firewall for diagnostics. Each change is logged.
+
+use teeheap_kernel::dma_heap::HeapInfo;
+use teeheap_platform::{Master, PhysAddr, UseCase};
+
+use crate::Shared;
+use crate::protocol::{BackendAction, Reply};
+use crate::report::Event;
+
+impl Shared {
+    fn backend_slot(&self) -> std::sync::MutexGuard<'_, Option<crate::backend::Backend>> {
+        self.backend.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every heap, listed ones by name first, then removed ones.
+    pub fn heap_infos(&self) -> Vec<HeapInfo> {
+        let mut v: Vec<HeapInfo> = self.kernel.dma_heaps().list().iter().map(|h| h.info()).collect();
+        v.extend(self.kernel.removed_dma_heaps());
+        v
+    }
+
+    /// Appends a lifecycle event to the log.
+    pub(crate) fn log_lifecycle(&self, kind: &str, message: String, heap: Option<String>) {
+        tracing::info!(kind, "{message}");
+        let e = Event { kind: kind.to_owned(), message, heap, ..Event::default() };
+        self.events.push(e, self.kernel.platform(), self.host.world());
+    }
+
+    /// The generations of each protected use case, for log messages.
+    fn generations(&self) -> String {
+        let mut parts = Vec::new();
+        for uc in UseCase::ALL {
+            let Some(h) = self.kernel.tee_heap(uc) else { continue };
+            for (id, g) in h.generations() {
+                let what = if g.bound { "bound".to_owned() } else { format!("draining {} buffers", g.buffers) };
+                parts.push(format!("{uc} generation {id} {what}"));
+            }
+        }
+        if parts.is_empty() { "no generation".to_owned() } else { parts.join(", ") }
+    }
+
+    /// `teeheap backend bind|unbind`.
+    pub fn backend_action(&self, action: BackendAction) -> Reply {
+        let mut slot = self.backend_slot();
+        match action {
+            BackendAction::Unbind => {
+                let Some(b) = slot.take() else { return Reply::error("not_bound", "no backend is bound") };
+                drop(b);
+                drop(slot);
+                let msg = format!("backend {} unbound; {}", self.backend_name, self.generations());
+                self.log_lifecycle("unbind", msg.clone(), None);
+                Reply::Done { message: msg }
+            }
+            BackendAction::Bind => {
+                if slot.is_some() {
+                    return Reply::error("busy", "a backend is bound already");
+                }
+                match self.host.probe(&self.kernel) {
+                    Ok(b) => {
+                        *slot = Some(b);
+                        drop(slot);
+                        let msg = format!("backend {} bound; {}", self.backend_name, self.generations());
+                        self.log_lifecycle("bind", msg.clone(), None);
+                        Reply::Done { message: msg }
+                    }
+                    Err(e) => Reply::error("failed", format!("probe failed: {e}")),
+                }
+            }
+        }
+    }
+
+    /// `teeheap heap rm NAME`.
+    pub fn heap_rm(&self, name: &str) -> Reply {
+        match self.kernel.dma_heap_remove(name) {
+            Ok(()) => {
+                let msg = format!("heap {name} removed");
+                self.log_lifecycle("heap-rm", msg.clone(), Some(name.to_owned()));
+                Reply::Done { message: msg }
+            }
+            Err(e) => Reply::error(e.errno().name(), format!("heap rm {name}: {e}")),
+        }
+    }
+
+    /// `teeheap heap add NAME`.
+    pub fn heap_add(&self, name: &str) -> Reply {
+        match self.kernel.dma_heap_readd(name) {
+            Ok(()) => {
+                let msg = format!("heap {name} added back");
+                self.log_lifecycle("heap-add", msg.clone(), Some(name.to_owned()));
+                Reply::Done { message: msg }
+            }
+            Err(e) => Reply::error(e.errno().name(), format!("heap add {name}: {e}")),
+        }
+    }
+
+    /// `teeheap devmem`: `master` reads `len` bytes at `addr` (or writes
+    /// `len` zero bytes) through the platform, as a bus access would; the
+    /// firewall decides, and a refusal lands in the violation log.
+    pub fn devmem(&self, master: &str, addr: u64, len: u64, write: bool) -> Reply {
+        let Ok(master) = master.parse::<Master>() else {
+            return Reply::error("bad_request", format!("unknown bus master {master:?}"));
+        };
+        if len == 0 || len > 1 << 16 {
+            return Reply::error("bad_request", "len must be 1..=65536");
+        }
+        let platform = self.kernel.platform();
+        let mut data = vec![0u8; len as usize];
+        let r = if write {
+            platform.write(master, PhysAddr(addr), &data)
+        } else {
+            platform.read(master, PhysAddr(addr), &mut data)
+        };
+        self.events.catch_up(platform, self.host.world());
+        match r {
+            Ok(()) => Reply::Devmem { allowed: true, message: "done".into(), data: if write { vec![] } else { data } },
+            Err(e) => Reply::Devmem { allowed: false, message: e.to_string(), data: vec![] },
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! `teeheap bufinfo`: every live dma-buf, like debugfs `dma_buf/bufinfo`,
+//! with the processes holding it (from the daemon's served-file table and
+//! `/proc`), then totals per heap.
+
+use teeheap_daemon::report::{Bufinfo, Holder, Range};
+
+use super::client::connect;
+use super::human;
+
+/// `a..b` in hex, comma-separated.
+pub(crate) fn ranges(r: &[Range]) -> String {
+    if r.is_empty() {
+        return "-".into();
+    }
+    r.iter().map(|r| format!("{:#x}..{:#x}", r.start, r.end())).collect::<Vec<_>>().join(",")
+}
+
+/// `pid 12 (prog args) fd 3,4 mmap 1 tee-shm 5`.
+pub(crate) fn holder(h: &Holder) -> String {
+    let mut s = format!("pid {} ({})", h.pid, h.cmdline);
+    let list = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    if !h.fds.is_empty() {
+        s += &format!(" fd {}", list(&h.fds));
+    }
+    if h.mmaps > 0 {
+        s += &format!(" mmap {}", h.mmaps);
+    }
+    if !h.tee_shm_fds.is_empty() {
+        s += &format!(" tee-shm-fd {}", list(&h.tee_shm_fds));
+    }
+    s
+}
+
+/// Prints `b` as a table.
+fn print(b: &Bufinfo) {
+    println!(
+        "{:>5} {:>10} {:<30} {:<9} {:<4} {:>8} {:<14} {:>3}  {:<40} HOLDERS",
+        "ID", "SIZE", "HEAP", "EXPORTER", "PROT", "AGE", "ATTACHED", "TEE", "RANGES"
+    );
+    for r in &b.buffers {
+        let holders = if r.holders.is_empty() {
+            "-".to_owned()
+        } else {
+            r.holders.iter().map(holder).collect::<Vec<_>>().join("; ")
+        };
+        println!(
+            "{:>5} {:>10} {:<30} {:<9} {:<4} {:>7}s {:<14} {:>3}  {:<40} {}",
+            r.id,
+            human(r.size),
+            r.heap.as_deref().unwrap_or("-"),
+            r.exporter,
+            if r.protected { "yes" } else { "no" },
+            r.age_ms / 1000,
+            if r.attachments.is_empty() { "-".to_owned() } else { r.attachments.join(",") },
+            r.tee_registrations,
+            ranges(&r.ranges),
+            holders
+        );
+    }
+    println!();
+    println!("{:<30} {:>8} {:>10}", "HEAP", "BUFFERS", "BYTES");
+    for (heap, t) in &b.totals {
+        println!("{heap:<30} {:>8} {:>10}", t.buffers, human(t.bytes));
+    }
+    let (n, bytes) = b.totals.values().fold((0, 0), |(n, s), t| (n + t.buffers, s + t.bytes));
+    println!("{:<30} {n:>8} {:>10}", "total", human(bytes));
+}
+
+/// Runs `teeheap bufinfo`.
+pub(crate) fn run(json: bool) -> anyhow::Result<()> {
+    let b = connect()?.bufinfo()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&b)?);
+    } else {
+        print(&b);
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! `teeheap log`: firewall violations and lifecycle events (bind, unbind,
+//! heap removal, chunks lent and reclaimed, cap refusals), newest last;
+//! `--follow` keeps printing new ones.
+
+use std::time::Duration;
+
+use teeheap_daemon::report::Event;
+
+use super::client::connect;
+
+fn line(e: &Event) -> String {
+    let secs = e.time_ms / 1000;
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    format!("{:>5} {h:02}:{m:02}:{s:02}.{:03} UTC {:<9} {}", e.seq, e.time_ms % 1000, e.kind, e.message)
+}
+
+/// Runs `teeheap log`.
+pub(crate) fn run(json: bool, follow: bool) -> anyhow::Result<()> {
+    let mut c = connect()?;
+    let log = c.log(0)?;
+    if json && !follow {
+        println!("{}", serde_json::to_string_pretty(&log)?);
+        return Ok(());
+    }
+    if log.dropped > 0 && !json {
+        println!("({} older entries dropped)", log.dropped);
+    }
+    let show = |events: &[Event], last: &mut u64| -> anyhow::Result<()> {
+        for e in events {
+            if json {
+                println!("{}", serde_json::to_string(e)?);
+            } else {
+                println!("{}", line(e));
+            }
+            *last = e.seq;
+        }
+        Ok(())
+    };
+    let mut last = 0;
+    show(&log.events, &mut last)?;
+    if !follow {
+        return Ok(());
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let l = c.log(last)?;
+        show(&l.events, &mut last)?;
+    }
+}

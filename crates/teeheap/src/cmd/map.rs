@@ -1,0 +1,57 @@
+//! `teeheap map`: the physical memory map — DRAM, carveouts, chunks lent to
+//! the secure world, allocated buffers by heap and holder, firewall regions
+//! with their masters. Text by default; `--svg FILE` draws it (see
+//! [`super::svg`]).
+
+use std::path::Path;
+
+use anyhow::Context;
+use teeheap_daemon::report::{MemoryMap, Range};
+
+use super::client::connect;
+use super::human;
+
+fn span(r: &Range) -> String {
+    format!("{:#011x}..{:#011x} {:>9}", r.start, r.end(), human(r.len))
+}
+
+/// The map as text, one line per range, by address within each section.
+pub(crate) fn text(m: &MemoryMap) -> String {
+    let mut out = format!("platform {}\n", m.platform);
+    if let Some(d) = &m.dram {
+        out += &format!("DRAM      {}\n", span(d));
+    }
+    for c in &m.carveouts {
+        out += &format!("carveout  {}  {} (use case {})\n", span(&c.range), c.label, c.use_case);
+    }
+    for l in &m.lent {
+        out += &format!("lent      {}  {} to the secure world for {}\n", span(&l.range), l.label, l.use_case);
+    }
+    for f in &m.firewall {
+        let set = |v: &[String]| if v.is_empty() { "nobody".to_owned() } else { v.join(",") };
+        out += &format!("firewall  {}  {}: read {}; write {}\n", span(&f.range), f.label, set(&f.read), set(&f.write));
+    }
+    for p in &m.buffers {
+        let holders: Vec<String> =
+            p.holders.iter().map(|pid| format!("{pid} ({})", m.cmdline(*pid).unwrap_or("?"))).collect();
+        let holders = if holders.is_empty() { "no process".to_owned() } else { holders.join(", ") };
+        out += &format!("buffer    {}  #{} {} held by {holders}\n", span(&p.range), p.buffer, p.heap);
+    }
+    out
+}
+
+/// Runs `teeheap map`.
+pub(crate) fn run(json: bool, svg: Option<&Path>) -> anyhow::Result<()> {
+    let m = connect()?.map()?;
+    if let Some(path) = svg {
+        std::fs::write(path, super::svg::render(&m)).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("teeheap: map written to {}", path.display());
+        return Ok(());
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    } else {
+        print!("{}", text(&m));
+    }
+    Ok(())
+}

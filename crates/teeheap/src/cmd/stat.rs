@@ -1,0 +1,129 @@
+//! `teeheap stat`: per heap capacity, usage, peak, fragmentation,
+//! allocation rate and failures; the secure world's lending; per client
+//! process the buffers and bytes it holds against the caps. `--watch`
+//! refreshes in place, rates over the interval.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use teeheap_daemon::report::{Cap, Stat, Usage};
+
+use super::client::connect;
+use super::human;
+
+/// What `--json` prints: the daemon's answer plus the rates.
+#[derive(Serialize)]
+struct Out<'a> {
+    #[serde(flatten)]
+    stat: &'a Stat,
+    /// Allocations per second by heap: over the watch interval, else since
+    /// the daemon started.
+    allocations_per_s: BTreeMap<String, f64>,
+}
+
+fn rates(now: &Stat, before: Option<(&Stat, Duration)>) -> BTreeMap<String, f64> {
+    now.heaps
+        .iter()
+        .map(|h| {
+            let rate = match before {
+                Some((b, dt)) => {
+                    let old = b.heaps.iter().find(|o| o.name == h.name).map_or(0, |o| o.allocations);
+                    h.allocations.saturating_sub(old) as f64 / dt.as_secs_f64().max(1e-3)
+                }
+                None => h.allocations as f64 / (now.uptime_ms as f64 / 1000.0).max(1e-3),
+            };
+            (h.name.clone(), (rate * 10.0).round() / 10.0)
+        })
+        .collect()
+}
+
+fn vs(used: Usage, cap: Option<&Cap>) -> String {
+    let b = cap.and_then(|c| c.buffers).map_or_else(String::new, |c| format!("/{c}"));
+    let s = cap.and_then(|c| c.bytes).map_or_else(String::new, |c| format!("/{}", human(c)));
+    format!("{}{b} bufs, {}{s}", used.buffers, human(used.bytes))
+}
+
+fn print(s: &Stat, rates: &BTreeMap<String, f64>) {
+    println!(
+        "{:<30} {:<34} {:>9} {:>9} {:>9} {:>9} {:>5} {:>7} {:>7}  FAILURES",
+        "HEAP", "STATE", "CAPACITY", "USED", "PEAK", "LARGEST", "BUFS", "ALLOCS", "ALLOC/S"
+    );
+    for h in &s.heaps {
+        let failures = if h.failures.is_empty() {
+            "-".to_owned()
+        } else {
+            h.failures.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        };
+        println!(
+            "{:<30} {:<34} {:>9} {:>9} {:>9} {:>9} {:>5} {:>7} {:>7.1}  {failures}",
+            h.name,
+            h.state,
+            human(h.capacity),
+            human(h.used),
+            human(h.peak),
+            human(h.largest_free),
+            h.buffers,
+            h.allocations,
+            rates.get(&h.name).copied().unwrap_or(0.0),
+        );
+    }
+    let w = &s.secure_world;
+    println!(
+        "\nsecure world: {} chunks lent ({}), {} reclaimed, {} scrubbed; now {} chunks ({}) lent; {} lends refused, {} reclaims busy",
+        w.chunks_lent,
+        human(w.bytes_lent),
+        w.chunks_reclaimed,
+        human(w.bytes_scrubbed),
+        w.chunks_outstanding,
+        human(w.bytes_outstanding),
+        w.lend_refused,
+        w.reclaim_busy
+    );
+    println!("\n{:>7} {:<32} {:>8}  HELD (per heap, vs caps)  COMMAND", "PID", "TOTAL (vs cap)", "REFUSED");
+    for c in &s.clients {
+        let total = vs(Usage { buffers: c.buffers, bytes: c.bytes }, s.caps.process.as_ref());
+        let heaps: Vec<String> = c.heaps.iter().map(|(h, u)| format!("{h}: {}", vs(*u, s.caps.heap.get(h)))).collect();
+        println!("{:>7} {:<32} {:>8}  {}  {}", c.pid, total, c.limit_refusals, heaps.join("; "), c.cmdline);
+    }
+    if s.clients.is_empty() {
+        println!("{:>7} (no process holds a buffer)", "-");
+    }
+}
+
+/// Runs `teeheap stat`, once or every `watch` seconds.
+pub(crate) fn run(json: bool, watch: Option<f64>) -> anyhow::Result<()> {
+    let mut c = connect()?;
+    let Some(every) = watch else {
+        let s = c.stat()?;
+        let r = rates(&s, None);
+        if json {
+            println!("{}", serde_json::to_string_pretty(&Out { stat: &s, allocations_per_s: r })?);
+        } else {
+            print(&s, &r);
+        }
+        return Ok(());
+    };
+    let every = Duration::from_secs_f64(every.max(0.1));
+    let tty = std::io::stdout().is_terminal();
+    let mut last: Option<(Stat, Instant)> = None;
+    loop {
+        let s = c.stat()?;
+        let now = Instant::now();
+        let r = rates(&s, last.as_ref().map(|(b, t)| (b, now - *t)));
+        if json {
+            println!("{}", serde_json::to_string(&Out { stat: &s, allocations_per_s: r })?);
+        } else {
+            if tty {
+                print!("\x1b[H\x1b[2J");
+            }
+            print(&s, &r);
+            if !tty {
+                println!();
+            }
+        }
+        last = Some((s, now));
+        std::thread::sleep(every);
+    }
+}

@@ -1,0 +1,188 @@
+/* A client driven line by line from stdin, for tests that look at the
+ * daemon between steps. Each command prints exactly one line:
+ *   open NAME            fd N | err E     open /dev/dma_heap/NAME
+ *   alloc HEAPFD LEN     fd N | err E     DMA_HEAP_IOCTL_ALLOC
+ *   close FD             ok
+ *   size FD              size N           lseek(SEEK_END)
+ *   sync FD              ok | err E       DMA_BUF_IOCTL_SYNC
+ *   mmap FD LEN          ok | err E       MAP_SHARED, kept
+ *   tee                  fd N | err E     open /dev/tee0 + TEE_IOC_VERSION
+ *   reg TEEFD BUFFD      fd N | err E     TEE_IOC_SHM_REGISTER_FD
+ *   listen PATH          ok               a Unix socket, then accept
+ *   connect PATH         ok | err E
+ *   send FD              ok | err E       SCM_RIGHTS
+ *   recv                 fd N | err E
+ *   pid                  pid N
+ *   exit
+ * E is the errno name (ENOENT, ENODEV, ENOMEM, EINVAL ...). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
+#include <linux/tee.h>
+
+#ifndef TEE_IOC_SHM_REGISTER_FD
+struct tee_ioctl_shm_register_fd_data {
+	__s64 fd;
+	__u64 size;
+	__u32 flags;
+	__s32 id;
+} __attribute__((aligned(8)));
+#define TEE_IOC_SHM_REGISTER_FD \
+	_IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 8, struct tee_ioctl_shm_register_fd_data)
+#endif
+
+static int sock = -1;
+
+static const char *ename(int e) {
+	switch (e) {
+	case ENOENT: return "ENOENT";
+	case ENODEV: return "ENODEV";
+	case ENOMEM: return "ENOMEM";
+	case EINVAL: return "EINVAL";
+	case EBADF: return "EBADF";
+	case EBUSY: return "EBUSY";
+	case EPERM: return "EPERM";
+	case EFAULT: return "EFAULT";
+	case ENOTTY: return "ENOTTY";
+	default: {
+		static char buf[16];
+		snprintf(buf, sizeof buf, "E%d", e);
+		return buf;
+	}
+	}
+}
+
+static void fd_or_err(int fd) {
+	if (fd < 0)
+		printf("err %s\n", ename(errno));
+	else
+		printf("fd %d\n", fd);
+}
+
+static void ok_or_err(int r) {
+	if (r < 0)
+		printf("err %s\n", ename(errno));
+	else
+		printf("ok\n");
+}
+
+static int sendfd(int fd) {
+	char c = 'F';
+	struct iovec iov = { &c, 1 };
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof fd);
+	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+static int recvfd(void) {
+	char c;
+	struct iovec iov = { &c, 1 };
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	if (!h || h->cmsg_type != SCM_RIGHTS) {
+		errno = EBADMSG;
+		return -1;
+	}
+	int fd;
+	memcpy(&fd, CMSG_DATA(h), sizeof fd);
+	return fd;
+}
+
+static struct sockaddr_un addr(const char *path) {
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+	return a;
+}
+
+int main(int argc, char **argv) {
+	(void)argc;
+	(void)argv;
+	char line[512], a[256];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (fgets(line, sizeof line, stdin)) {
+		int x = 0, y = 0;
+		unsigned long len = 0;
+		if (sscanf(line, "open %255s", a) == 1) {
+			char path[300];
+			snprintf(path, sizeof path, "/dev/dma_heap/%s", a);
+			fd_or_err(open(path, O_RDWR | O_CLOEXEC));
+		} else if (sscanf(line, "alloc %d %lu", &x, &len) == 2) {
+			struct dma_heap_allocation_data d = { .len = len, .fd_flags = O_RDWR | O_CLOEXEC };
+			fd_or_err(ioctl(x, DMA_HEAP_IOCTL_ALLOC, &d) < 0 ? -1 : (int)d.fd);
+		} else if (sscanf(line, "close %d", &x) == 1) {
+			ok_or_err(close(x));
+		} else if (sscanf(line, "size %d", &x) == 1) {
+			printf("size %lld\n", (long long)lseek(x, 0, SEEK_END));
+		} else if (sscanf(line, "sync %d", &x) == 1) {
+			struct dma_buf_sync s = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
+			int r = ioctl(x, DMA_BUF_IOCTL_SYNC, &s);
+			s.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
+			if (r == 0)
+				r = ioctl(x, DMA_BUF_IOCTL_SYNC, &s);
+			ok_or_err(r);
+		} else if (sscanf(line, "mmap %d %lu", &x, &len) == 2) {
+			void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, x, 0);
+			ok_or_err(p == MAP_FAILED ? -1 : 0);
+		} else if (!strncmp(line, "tee", 3) && (line[3] == '\n' || line[3] == 0)) {
+			int fd = open("/dev/tee0", O_RDWR | O_CLOEXEC);
+			struct tee_ioctl_version_data v;
+			if (fd >= 0 && ioctl(fd, TEE_IOC_VERSION, &v) < 0) {
+				int e = errno;
+				close(fd);
+				errno = e;
+				fd = -1;
+			}
+			fd_or_err(fd);
+		} else if (sscanf(line, "reg %d %d", &x, &y) == 2) {
+			struct tee_ioctl_shm_register_fd_data rf = { .fd = y };
+			fd_or_err(ioctl(x, TEE_IOC_SHM_REGISTER_FD, &rf));
+		} else if (sscanf(line, "listen %255s", a) == 1) {
+			int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			struct sockaddr_un sa = addr(a);
+			unlink(a);
+			if (bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(l, 1) < 0) {
+				ok_or_err(-1);
+				continue;
+			}
+			printf("listening\n");
+			fflush(stdout);
+			sock = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+			close(l);
+			ok_or_err(sock);
+		} else if (sscanf(line, "connect %255s", a) == 1) {
+			sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			struct sockaddr_un sa = addr(a);
+			ok_or_err(connect(sock, (struct sockaddr *)&sa, sizeof sa));
+		} else if (sscanf(line, "send %d", &x) == 1) {
+			ok_or_err(sendfd(x));
+		} else if (!strncmp(line, "recv", 4)) {
+			fd_or_err(recvfd());
+		} else if (!strncmp(line, "pid", 3)) {
+			printf("pid %d\n", (int)getpid());
+		} else if (!strncmp(line, "exit", 4)) {
+			return 0;
+		} else {
+			printf("bad command\n");
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,417 @@
+//! Lifecycle commands and observability through a daemon, with real
+//! programs driven step by step (tests/clients/ctl_client.c): `backend
+//! unbind|bind` and `heap rm|add` with live buffers; `bufinfo`, `stat`,
+//! `log` and `map --svg` for two processes passing a buffer and a TEE
+//! registration; `[limits]` caps.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use teeheap_daemon::protocol::Client;
+
+const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
+const VIDEO: &str = "protected,secure-video";
+const TUI: &str = "protected,trusted-ui";
+
+fn tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn client_exe(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/ctl_client.c");
+    let exe = tmp().join(name);
+    let st = Command::new("cc").args(["-O1", "-Wall", "-o"]).arg(&exe).arg(&src).status();
+    assert!(st.is_ok_and(|s| s.success()), "cc {} failed", src.display());
+    exe
+}
+
+/// A daemon on a fresh socket, killed on drop.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(name: &str, config: Option<&str>) -> Daemon {
+        let dir = tmp().join(format!("obs-{name}-{}", std::process::id()));
+        let socket = dir.join("teeheap.sock");
+        let mut c = Command::new(TEEHEAP);
+        c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "warn");
+        if let Some(toml) = config {
+            std::fs::create_dir_all(&dir).unwrap();
+            let default = String::from_utf8(Command::new(TEEHEAP).arg("default-config").output().unwrap().stdout);
+            let path = dir.join("platform.toml");
+            std::fs::write(&path, default.unwrap() + toml).unwrap();
+            c.arg("--config").arg(path);
+        }
+        let child = c.arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
+        let t0 = Instant::now();
+        while Client::connect(&socket).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon { child, socket }
+    }
+
+    /// `teeheap ARGS` against this daemon.
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(TEEHEAP)
+            .args(args)
+            .env("TEEHEAP_SOCKET", &self.socket)
+            .env_remove("TEEHEAP_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    /// `teeheap ARGS --json`, which must succeed.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.cli(&a);
+        assert!(out.status.success(), "teeheap {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "teeheap {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn heap(&self, name: &str) -> Value {
+        let ls = self.json(&["ls"]);
+        ls["heaps"].as_array().unwrap().iter().find(|h| h["name"] == name).cloned().unwrap_or(Value::Null)
+    }
+
+    /// Polls `f` over `teeheap stat --json` until it holds (10 s at most).
+    fn until(&self, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let t0 = Instant::now();
+        loop {
+            let s = self.json(&["stat"]);
+            if f(&s) {
+                return s;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "timed out waiting for {what}: {s:#}");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    fn idle(&self) {
+        self.until("no buffer", |s| s["heaps"].as_array().unwrap().iter().all(|h| h["buffers"] == 0));
+        let b = self.json(&["bufinfo"]);
+        assert_eq!(b["buffers"].as_array().unwrap().len(), 0, "{b:#}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A ctl_client under `teeheap run --connect`, one command per call.
+struct Prog {
+    child: Child,
+    stdin: ChildStdin,
+    out: BufReader<ChildStdout>,
+    pid: i64,
+}
+
+impl Prog {
+    fn start(d: &Daemon, exe: &Path, name: &str) -> Prog {
+        let mut child = Command::new(TEEHEAP)
+            .args(["run", "--connect"])
+            .arg(&d.socket)
+            .arg("--")
+            .arg(exe)
+            .arg(name)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut p = Prog { child, stdin, out, pid: 0 };
+        p.pid = p.cmd("pid").strip_prefix("pid ").unwrap().parse().unwrap();
+        p
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.out.read_line(&mut s).unwrap();
+        assert!(!s.is_empty(), "the program stopped");
+        s.trim_end().to_owned()
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line()
+    }
+
+    /// A command that must answer `fd N`.
+    fn fd(&mut self, line: &str) -> i64 {
+        let r = self.cmd(line);
+        r.strip_prefix("fd ").unwrap_or_else(|| panic!("{line}: {r}")).parse().unwrap()
+    }
+
+    fn exit(mut self) {
+        self.send("exit");
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn backend_unbind_bind_and_heap_rm_add_through_the_daemon() {
+    let exe = client_exe("ctl_client_lifecycle");
+    let d = Daemon::start("lifecycle", None);
+    let mut a = Prog::start(&d, &exe, "holder");
+    let heap = a.fd(&format!("open {VIDEO}"));
+    let buf = a.fd(&format!("alloc {heap} 65536"));
+    let tee = a.fd("tee");
+    let shm = a.fd(&format!("reg {tee} {buf}"));
+    let tui = a.fd(&format!("open {TUI}"));
+    assert_eq!(d.heap(VIDEO)["state"], "ready");
+
+    // Unbind: the node stays, its buffer drains, no new allocations.
+    assert!(d.ok(&["backend", "unbind"]).contains("unbound"));
+    assert_eq!(d.heap(VIDEO)["state"], "draining generation 1 with 1 buffers");
+    assert_eq!(d.heap(TUI)["state"], "unbound");
+    assert_eq!(a.cmd(&format!("alloc {heap} 4096")), "err EINVAL", "no backend bound");
+    let fresh = a.fd(&format!("open {VIDEO}"));
+    assert_eq!(a.cmd(&format!("alloc {fresh} 4096")), "err EINVAL");
+    // The program still uses its buffer.
+    assert_eq!(a.cmd(&format!("size {buf}")), "size 65536");
+    assert_eq!(a.cmd(&format!("sync {buf}")), "ok");
+    assert!(!d.cli(&["backend", "unbind"]).status.success(), "nothing to unbind");
+
+    // Bind again: a new generation at once, the old one still draining.
+    assert!(d.ok(&["backend", "bind"]).contains("bound"));
+    assert_eq!(d.heap(VIDEO)["state"], "ready; draining generation 1 with 1 buffers");
+    let new = a.fd(&format!("alloc {heap} 4096"));
+    assert_eq!(d.heap(VIDEO)["buffers"], 2);
+    assert!(!d.cli(&["backend", "bind"]).status.success(), "already bound");
+    // The old buffer goes (its fd and its registration): generation 1 is gone.
+    assert_eq!(a.cmd(&format!("close {buf}")), "ok");
+    assert_eq!(a.cmd(&format!("close {shm}")), "ok");
+    d.until("generation 1 drained", |_| d.heap(VIDEO)["state"] == "ready");
+    assert_eq!(d.heap(VIDEO)["buffers"], 1);
+
+    // Heap removal: listed as removed, open fds get ENODEV, new programs ENOENT.
+    assert!(d.ok(&["heap", "rm", TUI]).contains("removed"));
+    assert_eq!(d.heap(TUI)["state"], "removed");
+    assert_eq!(a.cmd(&format!("alloc {tui} 4096")), "err ENODEV");
+    let mut b = Prog::start(&d, &exe, "late");
+    assert_eq!(b.cmd(&format!("open {TUI}")), "err ENOENT");
+    b.exit();
+    assert!(!d.cli(&["heap", "rm", TUI]).status.success(), "already removed");
+    assert!(d.ok(&["heap", "add", TUI]).contains("added"));
+    assert_eq!(d.heap(TUI)["state"], "ready");
+    let mut c = Prog::start(&d, &exe, "after");
+    let h = c.fd(&format!("open {TUI}"));
+    c.fd(&format!("alloc {h} 8192"));
+    c.exit();
+
+    let ls = d.ok(&["ls"]);
+    assert!(ls.contains(VIDEO) && ls.contains("ready"), "{ls}");
+    assert_eq!(a.cmd(&format!("close {new}")), "ok");
+    a.exit();
+    d.idle();
+    let log = d.json(&["log"]);
+    let kinds: Vec<&str> = log["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let lifecycle: Vec<&str> =
+        kinds.iter().copied().filter(|k| ["bind", "unbind", "heap-rm", "heap-add"].contains(k)).collect();
+    assert_eq!(lifecycle, ["bind", "unbind", "bind", "heap-rm", "heap-add"], "{log:#}");
+    assert!(kinds.contains(&"lend") && kinds.contains(&"reclaim"), "trusted-ui chunk lent and reclaimed: {kinds:?}");
+}
+
+#[test]
+fn bufinfo_stat_log_and_map_for_two_processes() {
+    let exe = client_exe("ctl_client_observe");
+    let d = Daemon::start("observe", None);
+    let sock = tmp().join(format!("obs-pass-{}.sock", std::process::id()));
+    let sock = sock.to_str().unwrap();
+    let mut a = Prog::start(&d, &exe, "producer");
+    let mut b = Prog::start(&d, &exe, "consumer");
+    a.send(&format!("listen {sock}"));
+    assert_eq!(a.line(), "listening");
+    assert_eq!(b.cmd(&format!("connect {sock}")), "ok");
+    assert_eq!(a.line(), "ok");
+
+    let sys = a.fd("open system");
+    let x = a.fd(&format!("alloc {sys} 8192"));
+    assert_eq!(a.cmd(&format!("mmap {x} 8192")), "ok");
+    let vh = a.fd(&format!("open {VIDEO}"));
+    let y = a.fd(&format!("alloc {vh} 65536"));
+    assert_eq!(a.cmd(&format!("send {y}")), "ok");
+    let z = b.fd("recv");
+    let tee = a.fd("tee");
+    let shm = a.fd(&format!("reg {tee} {y}"));
+    assert_eq!(a.cmd(&format!("close {y}")), "ok");
+    // A deliberate violation: the normal-world CPU reads the carveout.
+    let refused = d.cli(&["devmem", "0x160000000", "--len", "64"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("refused by carveout secure-video"));
+    // Allowed: the secure CPU.
+    assert!(d.cli(&["devmem", "--master", "secure-cpu", "0x160000000"]).status.success());
+
+    let bi = d.json(&["bufinfo"]);
+    let bufs = bi["buffers"].as_array().unwrap();
+    assert_eq!(bufs.len(), 2, "{bi:#}");
+    let by_heap = |h: &str| bufs.iter().find(|b| b["heap"] == h).unwrap().clone();
+    let s = by_heap("system");
+    assert_eq!(
+        (s["size"].as_u64(), s["protected"].as_bool(), s["tee_registrations"].as_u64()),
+        (Some(8192), Some(false), Some(0))
+    );
+    assert_eq!(s["exporter"], "system");
+    assert_eq!(
+        s["holders"],
+        serde_json::json!([{"pid": a.pid, "cmdline": format!("{} producer", exe.display()), "fds": [x], "mmaps": 1, "tee_shm_fds": []}])
+    );
+    let p = by_heap(VIDEO);
+    assert_eq!(
+        (p["size"].as_u64(), p["protected"].as_bool(), p["tee_registrations"].as_u64()),
+        (Some(65536), Some(true), Some(1))
+    );
+    assert_eq!(p["ranges"], serde_json::json!([{"start": 0x1_6000_0000u64, "len": 65536}]));
+    let mut holders = p["holders"].as_array().unwrap().clone();
+    holders.sort_by_key(|h| h["pid"].as_i64());
+    let mut want = vec![
+        serde_json::json!({"pid": a.pid, "cmdline": format!("{} producer", exe.display()), "fds": [], "mmaps": 0, "tee_shm_fds": [shm]}),
+        serde_json::json!({"pid": b.pid, "cmdline": format!("{} consumer", exe.display()), "fds": [z], "mmaps": 0, "tee_shm_fds": []}),
+    ];
+    want.sort_by_key(|h| h["pid"].as_i64());
+    assert_eq!(holders, want);
+    assert_eq!(
+        bi["totals"],
+        serde_json::json!({"protected,secure-video": {"buffers": 1, "bytes": 65536}, "system": {"buffers": 1, "bytes": 8192}})
+    );
+    let text = d.ok(&["bufinfo"]);
+    assert!(text.contains(&format!("pid {} ({} consumer) fd {z}", b.pid, exe.display())), "{text}");
+
+    let st = d.json(&["stat"]);
+    let heap = |n: &str| st["heaps"].as_array().unwrap().iter().find(|h| h["name"] == n).unwrap().clone();
+    assert_eq!(
+        (heap(VIDEO)["allocations"].as_u64(), heap(VIDEO)["used"].as_u64(), heap(VIDEO)["peak"].as_u64()),
+        (Some(1), Some(65536), Some(65536))
+    );
+    assert_eq!(heap(VIDEO)["largest_free"].as_u64(), Some((512 << 20) - 65536));
+    assert_eq!((heap("system")["allocations"].as_u64(), heap("system")["buffers"].as_u64()), (Some(1), Some(1)));
+    assert!(st["allocations_per_s"][VIDEO].as_f64().unwrap() > 0.0);
+    let clients = st["clients"].as_array().unwrap();
+    let client = |pid: i64| clients.iter().find(|c| c["pid"] == pid).unwrap_or_else(|| panic!("{st:#}")).clone();
+    assert_eq!((client(a.pid)["buffers"].as_u64(), client(a.pid)["bytes"].as_u64()), (Some(2), Some(8192 + 65536)));
+    assert_eq!((client(b.pid)["buffers"].as_u64(), client(b.pid)["bytes"].as_u64()), (Some(1), Some(65536)));
+    assert_eq!(client(b.pid)["heaps"], serde_json::json!({VIDEO: {"buffers": 1, "bytes": 65536}}));
+    assert_eq!(clients.len(), 2, "{st:#}");
+
+    let log = d.json(&["log"]);
+    let violations: Vec<&Value> =
+        log["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "violation").collect();
+    assert_eq!(violations.len(), 1, "{log:#}");
+    let v = violations[0];
+    assert_eq!(
+        (v["master"].as_str(), v["access"].as_str(), v["region"].as_str()),
+        (Some("ns-cpu"), Some("read"), Some("carveout secure-video"))
+    );
+    assert_eq!(v["range"], serde_json::json!({"start": 0x1_6000_0000u64, "len": 64}));
+
+    // The map, as JSON and as a picture.
+    let map = d.json(&["map"]);
+    let svg_path = tmp().join(format!("obs-map-{}.svg", std::process::id()));
+    d.ok(&["map", "--svg", svg_path.to_str().unwrap()]);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let class = |c: &str| doc.descendants().filter(move |n| n.attribute("class") == Some(c)).collect::<Vec<_>>();
+    let pieces = class("buffer");
+    assert_eq!(pieces.len(), map["buffers"].as_array().unwrap().len());
+    let video: Vec<_> = pieces.iter().filter(|n| n.attribute("data-heap") == Some(VIDEO)).collect();
+    assert_eq!(video.len(), 1);
+    assert_eq!((video[0].attribute("data-start"), video[0].attribute("data-len")), (Some("5905580032"), Some("65536")));
+    assert_eq!(class("carveout").len(), 1);
+    assert_eq!(class("firewall").len(), map["firewall"].as_array().unwrap().len());
+    let mut holder_pids: Vec<i64> =
+        class("holder").iter().map(|n| n.attribute("data-pid").unwrap().parse().unwrap()).collect();
+    holder_pids.sort_unstable();
+    holder_pids.dedup();
+    let mut want = vec![a.pid, b.pid];
+    want.sort_unstable();
+    assert_eq!(holder_pids, want);
+    let texts: String =
+        doc.descendants().filter(|n| n.is_text()).map(|n| n.text().unwrap()).collect::<Vec<_>>().join("\n");
+    for needle in [
+        "0x160000000",
+        "512 MiB",
+        "heap protected,secure-video",
+        "heap system",
+        &format!("holder (stripe) pid {}", b.pid),
+        "carveout secure-video",
+    ] {
+        assert!(texts.contains(needle), "{needle:?} missing from the SVG text");
+    }
+    let text = d.ok(&["map"]);
+    assert!(text.contains("carveout  0x160000000..0x180000000"), "{text}");
+
+    a.exit();
+    b.exit();
+    d.idle();
+}
+
+#[test]
+fn caps_refuse_the_capped_process_only() {
+    let exe = client_exe("ctl_client_caps");
+    let limits =
+        format!("\n[limits.heap.\"{VIDEO}\"]\nbuffers = 2\nbytes = \"1 MiB\"\n[limits.process]\nbytes = \"2 MiB\"\n");
+    let d = Daemon::start("caps", Some(&limits));
+    let mut a = Prog::start(&d, &exe, "greedy");
+    let mut b = Prog::start(&d, &exe, "modest");
+    let h = a.fd(&format!("open {VIDEO}"));
+    let first = a.fd(&format!("alloc {h} 65536"));
+    a.fd(&format!("alloc {h} 65536"));
+    assert_eq!(a.cmd(&format!("alloc {h} 4096")), "err ENOMEM", "the third buffer is over the cap of 2");
+    let hb = b.fd(&format!("open {VIDEO}"));
+    b.fd(&format!("alloc {hb} 65536"));
+    b.fd(&format!("alloc {hb} 65536"));
+    // Bytes: within a heap, then over all heaps.
+    assert_eq!(b.cmd(&format!("alloc {hb} 1048576")), "err ENOMEM");
+    let sys = a.fd("open system");
+    a.fd(&format!("alloc {sys} 1048576"));
+    assert_eq!(a.cmd(&format!("alloc {sys} 1048576")), "err ENOMEM", "2 MiB over all heaps");
+    // Freeing makes room again.
+    assert_eq!(a.cmd(&format!("close {first}")), "ok");
+    d.until("the buffer released", |s| {
+        s["clients"].as_array().unwrap().iter().any(|c| c["pid"] == a.pid && c["heaps"][VIDEO]["buffers"] == 1)
+    });
+    a.fd(&format!("alloc {h} 4096"));
+
+    let st = d.json(&["stat"]);
+    let heap = |n: &str| st["heaps"].as_array().unwrap().iter().find(|h| h["name"] == n).unwrap().clone();
+    assert_eq!(heap(VIDEO)["limit_refusals"], 2);
+    assert_eq!(heap(VIDEO)["failures"], serde_json::json!({"ENOMEM": 2}));
+    assert_eq!(heap("system")["limit_refusals"], 1);
+    assert_eq!(heap(VIDEO)["allocations"], 5);
+    let client = |pid: i64| st["clients"].as_array().unwrap().iter().find(|c| c["pid"] == pid).unwrap().clone();
+    assert_eq!(client(a.pid)["limit_refusals"], 2);
+    assert_eq!(client(b.pid)["limit_refusals"], 1);
+    assert_eq!(st["caps"]["heap"][VIDEO], serde_json::json!({"bytes": 1 << 20, "buffers": 2}));
+    assert_eq!(st["caps"]["process"], serde_json::json!({"bytes": 2 << 20, "buffers": null}));
+    let text = d.ok(&["stat"]);
+    assert!(text.contains("2/2 bufs"), "usage against the cap: {text}");
+    let log = d.json(&["log"]);
+    let limits: Vec<&Value> = log["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "limit").collect();
+    assert_eq!(limits.len(), 3);
+    assert_eq!(limits[0]["pid"], a.pid);
+    a.exit();
+    b.exit();
+    d.idle();
+}
