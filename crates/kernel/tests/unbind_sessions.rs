@@ -55,3 +55,40 @@ fn sessions_get_target_dead_and_nothing_leaks() {
     assert!(stats.lent >= 1);
     assert!(world.lent_objects().is_empty());
 }
+
+/// An invocation in flight when the backend goes: unbind does not wait for
+/// it, the call completes normally, the next one gets TARGET_DEAD.
+#[test]
+fn in_flight_invocation_completes_and_unbind_does_not_wait() {
+    use std::time::{Duration, Instant};
+    use tee_client::value;
+    use teeheap_uapi::tee::TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
+
+    const TRUSTED_UI: [u8; 16] = *teeheap_secure_world::ta::trusted_ui::UUID.as_bytes();
+    const CMD_INPUT: u32 = 1;
+    let (kernel, backend) = boot_with(|_| {});
+    let world = backend.world().clone();
+    let mut c = Client::new(&kernel);
+    let ctx = c.open_tee("tee0");
+    let session = c.session(ctx, TRUSTED_UI);
+    let wait_ms = 5_000;
+    let waiter = std::thread::spawn(move || {
+        // INPUT blocks in the TA until a digit arrives on the secure input path.
+        let started = Instant::now();
+        let (out, params) =
+            c.call(ctx, session, CMD_INPUT, &[value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, wait_ms, 0, 0)]);
+        (out, params, started.elapsed(), c)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    drop(backend);
+    assert!(t.elapsed() < Duration::from_millis(1000), "unbind waited for the call: {:?}", t.elapsed());
+    world.secure_input().type_and_enter("12");
+    let (out, params, took, mut c) = waiter.join().unwrap();
+    assert_eq!(out, (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP), "the call in flight completes");
+    assert!(params[0].a >= 1, "the input reached the TA: {:?}", params[0]);
+    assert!(took < Duration::from_millis(wait_ms), "it returned on input, not on timeout");
+    let (again, _) = c.call(ctx, session, CMD_INPUT, &[value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, 0, 0, 0)]);
+    assert_eq!(again, (TEEC_ERROR_TARGET_DEAD, TEEC_ORIGIN_COMMS));
+    c.close(ctx);
+}
