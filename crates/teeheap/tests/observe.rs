@@ -415,3 +415,31 @@ fn caps_refuse_the_capped_process_only() {
     b.exit();
     d.idle();
 }
+
+#[test]
+fn daemon_shutdown_with_a_live_client() {
+    let exe = client_exe("ctl_client_shutdown");
+    let mut d = Daemon::start("shutdown", None);
+    let mut a = Prog::start(&d, &exe, "survivor");
+    let heap = a.fd("open system");
+    let buf = a.fd(&format!("alloc {heap} 8192"));
+    assert_eq!(a.cmd(&format!("mmap {buf} 8192")), "ok");
+    let video = a.fd(&format!("open {VIDEO}"));
+    let protected = a.fd(&format!("alloc {video} 4096"));
+
+    // SIGTERM: the daemon stops cleanly while the program runs on.
+    let st = Command::new("kill").args(["-TERM", &d.child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let exit = d.child.wait().unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    assert!(!d.socket.exists(), "the socket is removed");
+
+    // The program's fds are still real files: native calls work.
+    assert_eq!(a.cmd(&format!("size {buf}")), "size 8192");
+    assert_eq!(a.cmd(&format!("size {protected}")), "size 4096");
+    // Calls that needed the daemon fail cleanly (no supervisor): ENOSYS, no hang, no crash.
+    assert_eq!(a.cmd(&format!("alloc {heap} 4096")), "err ENOSYS");
+    assert_eq!(a.cmd(&format!("sync {buf}")), "err ENOSYS");
+    assert_eq!(a.cmd(&format!("close {buf}")), "ok");
+    a.exit();
+}

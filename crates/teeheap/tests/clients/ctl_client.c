@@ -55,6 +55,7 @@ static const char *ename(int e) {
 	case EPERM: return "EPERM";
 	case EFAULT: return "EFAULT";
 	case ENOTTY: return "ENOTTY";
+	case ENOSYS: return "ENOSYS";
 	default: {
 		static char buf[16];
 		snprintf(buf, sizeof buf, "E%d", e);
