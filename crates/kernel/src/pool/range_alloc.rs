@@ -7,20 +7,32 @@
 //! metadata. The caller keeps the [`PageRun`] that [`RangeAllocator::alloc`]
 //! returned and hands it back to [`RangeAllocator::free`].
 //!
-//! Only the free holes are stored, twice: keyed by their end address (to
-//! coalesce a freed run with its neighbours) and ordered by `(len, start)`
-//! (to find the best fit with one range query). Keying by the end, not the
-//! start, makes the common cases cheap: carving a run off the front of a
-//! hole, or freeing a run in front of a hole, keeps the hole's end, so the
-//! address map is updated in place; and one range query from the freed
-//! run's start finds both neighbours.
+//! Only the free holes are stored, twice:
+//!
+//! - keyed by their end address (to coalesce a freed run with its
+//!   neighbours). Keying by the end, not the start, makes the common cases
+//!   cheap: carving a run off the front of a hole, or freeing a run in front
+//!   of a hole, keeps the hole's end, so the address map is updated in
+//!   place; and one range query from the freed run's start finds both
+//!   neighbours.
+//! - in segregated size classes, TLSF-style: lengths below 32 pages have a
+//!   class each, longer ones 16 classes per power of two. Each class keeps
+//!   its holes ordered by `(len, start)`, and a two-level bitmap of the
+//!   non-empty classes finds the next candidate class in `O(1)`. The best
+//!   fit is the first hole of at least the requested size in the request's
+//!   own class, or else the first hole of the next non-empty class: exactly
+//!   the smallest fitting hole, lowest address among equals, as with one
+//!   global `(len, start)` index, but each search and update touches only
+//!   the small tree of one class.
 //!
 //! # Invariants
 //!
 //! - Every hole has `len > 0` and lies inside `[0, total)`.
 //! - Holes never overlap and are never adjacent: free space is fully
 //!   coalesced, so each hole is a maximal free run.
-//! - Both maps hold exactly the same set of holes.
+//! - The address map and the size classes hold exactly the same set of
+//!   holes, each in the class of its length; a class's bitmap bit is set
+//!   exactly when the class is non-empty.
 //! - The free-page counter equals the sum of the hole lengths.
 //!
 //! [`RangeAllocator::check_invariants`] verifies all of them.
@@ -67,10 +79,136 @@ pub enum FreeError {
     },
 }
 
+/// Size classes per power of two (and the number of exact classes below
+/// the first split power): `1 << SUB_BITS`.
+const SUB_BITS: u32 = 4;
+/// Number of size classes: exact lengths `0..32`, then 16 per power of two
+/// from `2^5` to `2^63`.
+const CLASSES: usize = ((64 - SUB_BITS as usize) << SUB_BITS) + (1 << SUB_BITS);
+/// 64-bit words of the class bitmap.
+const WORDS: usize = CLASSES.div_ceil(64);
+
+/// The size class of a hole of `len` pages. Non-decreasing in `len`, so
+/// every hole of a higher class is longer than every hole of a lower one.
+const fn class_of(len: u64) -> usize {
+    if len < (1 << (SUB_BITS + 1)) {
+        return len as usize;
+    }
+    // `len >= 32`, so `bit >= SUB_BITS + 1`.
+    let bit = 63 - len.leading_zeros();
+    let sub = (len >> (bit - SUB_BITS)) as usize & ((1 << SUB_BITS) - 1);
+    (((bit - SUB_BITS + 1) as usize) << SUB_BITS) + sub
+}
+
+/// A class holding at most this many holes keeps them in a sorted `Vec`;
+/// one more turns it into a B-tree.
+const SMALL_MAX: usize = 32;
+/// A B-tree class shrinking below this many holes turns back into a `Vec`
+/// (hysteresis, so a class at the boundary does not flip on every update).
+const SMALL_MIN: usize = 16;
+
+/// The holes of one size class, ordered by `(len, start)`: a sorted `Vec`
+/// while small (the common case: a binary search and a short move of at
+/// most [`SMALL_MAX`] entries, no node allocations), a B-tree when many holes
+/// share a class, so that updates stay `O(log k)` for `k` holes in the class.
+#[derive(Debug, Clone)]
+enum Class {
+    Small(Vec<(u64, u64)>),
+    Large(BTreeSet<(u64, u64)>),
+}
+
+impl Default for Class {
+    fn default() -> Self {
+        Class::Small(Vec::new())
+    }
+}
+
+impl Class {
+    fn len(&self) -> usize {
+        match self {
+            Class::Small(v) => v.len(),
+            Class::Large(s) => s.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds `hole`; `false` if it was already there.
+    fn insert(&mut self, hole: (u64, u64)) -> bool {
+        match self {
+            Class::Small(v) => {
+                let Err(i) = v.binary_search(&hole) else { return false };
+                v.insert(i, hole);
+                if v.len() > SMALL_MAX {
+                    *self = Class::Large(v.drain(..).collect());
+                }
+                true
+            }
+            Class::Large(s) => s.insert(hole),
+        }
+    }
+
+    /// Removes `hole`; `false` if it was not there.
+    fn remove(&mut self, hole: (u64, u64)) -> bool {
+        match self {
+            Class::Small(v) => {
+                let Ok(i) = v.binary_search(&hole) else { return false };
+                v.remove(i);
+                true
+            }
+            Class::Large(s) => {
+                let found = s.remove(&hole);
+                if s.len() < SMALL_MIN {
+                    *self = Class::Small(s.iter().copied().collect());
+                }
+                found
+            }
+        }
+    }
+
+    /// The holes at or after `from`, in order.
+    fn iter_from(&self, from: (u64, u64)) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let (small, large) = match self {
+            Class::Small(v) => (Some(v[v.partition_point(|&h| h < from)..].iter()), None),
+            Class::Large(s) => (None, Some(s.range(from..))),
+        };
+        small.into_iter().flatten().chain(large.into_iter().flatten()).copied()
+    }
+
+    /// The first hole at or after `from`.
+    fn first_from(&self, from: (u64, u64)) -> Option<(u64, u64)> {
+        match self {
+            Class::Small(v) => v.get(v.partition_point(|&h| h < from)).copied(),
+            Class::Large(s) => s.range(from..).next().copied(),
+        }
+    }
+
+    /// The last (longest, highest) hole.
+    fn last(&self) -> Option<(u64, u64)> {
+        match self {
+            Class::Small(v) => v.last().copied(),
+            Class::Large(s) => s.last().copied(),
+        }
+    }
+
+    fn contains(&self, hole: (u64, u64)) -> bool {
+        match self {
+            Class::Small(v) => v.binary_search(&hole).is_ok(),
+            Class::Large(s) => s.contains(&hole),
+        }
+    }
+}
+
 /// Best-fit allocator of page runs over `[0, total)`.
 ///
 /// Alloc, free and [`largest_free`](Self::largest_free) are `O(log h)` for
-/// `h` holes; memory is `O(h)`, independent of the number of live runs.
+/// `h` holes (and `O(log k)` in the size index, for the `k` holes of one
+/// size class); memory is `O(h)`, independent of the number of live runs.
+///
+/// Two allocators are equal when they manage the same range with the same
+/// holes.
 ///
 /// # Examples
 ///
@@ -90,7 +228,7 @@ pub enum FreeError {
 /// assert_eq!(ra.hole_count(), 1);
 /// assert_eq!(ra.largest_free(), 16);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RangeAllocator {
     /// Pages managed, `[0, total)`.
     total: u64,
@@ -99,18 +237,42 @@ pub struct RangeAllocator {
     /// Holes by address: `end -> start` (end exclusive; holes never
     /// overflow, so the end is exact).
     by_end: BTreeMap<u64, u64>,
-    /// Holes by size: `(len, start)`.
-    by_size: BTreeSet<(u64, u64)>,
+    /// Holes by size class ([`class_of`] their length), each class ordered
+    /// by `(len, start)`. Grown on demand up to the highest class used.
+    classes: Vec<Class>,
+    /// Bit `c` set when `classes[c]` is non-empty.
+    words: [u64; WORDS],
+    /// Bit `w` set when `words[w]` is non-zero.
+    summary: u32,
 }
+
+impl PartialEq for RangeAllocator {
+    fn eq(&self, other: &Self) -> bool {
+        // `classes` may hold trailing empty classes, and a class may be a
+        // `Vec` or a B-tree, depending on history: compare the contents.
+        fn class(ra: &RangeAllocator, c: usize) -> impl Iterator<Item = (u64, u64)> + '_ {
+            ra.classes.get(c).map(|k| k.iter_from((0, 0))).into_iter().flatten()
+        }
+        self.total == other.total
+            && self.free == other.free
+            && self.by_end == other.by_end
+            && self.words == other.words
+            && self.summary == other.summary
+            && (0..CLASSES).all(|c| class(self, c).eq(class(other, c)))
+    }
+}
+
+impl Eq for RangeAllocator {}
 
 impl RangeAllocator {
     /// An allocator managing pages `[0, pages)`, all free. `pages` may be 0.
     #[must_use]
     pub fn new(pages: u64) -> Self {
-        let mut ra = Self { total: pages, free: 0, by_end: BTreeMap::new(), by_size: BTreeSet::new() };
+        let mut ra =
+            Self { total: pages, free: 0, by_end: BTreeMap::new(), classes: Vec::new(), words: [0; WORDS], summary: 0 };
         if pages > 0 {
             ra.by_end.insert(pages, 0);
-            ra.by_size.insert((pages, 0));
+            ra.class_insert(pages, 0);
             ra.free = pages;
         }
         ra
@@ -125,8 +287,23 @@ impl RangeAllocator {
         if pages == 0 {
             return None;
         }
-        let &(len, start) = self.by_size.range((pages, 0)..).next()?;
-        Some(self.carve(start, len, start, pages))
+        let c = class_of(pages);
+        let mut class = self.next_class(c)?;
+        let mut hole = None;
+        if class == c {
+            // The request's own class may hold holes shorter than `pages`.
+            hole = self.classes[c].first_from((pages, 0));
+            if hole.is_none() {
+                class = self.next_class(c + 1)?;
+            }
+        }
+        // Every hole of a higher class fits: take the class's best.
+        let (len, start) = match hole {
+            Some(h) => h,
+            None => self.classes[class].first_from((0, 0))?,
+        };
+        self.class_remove(len, start);
+        Some(self.carve_taken(start, len, start, pages))
     }
 
     /// Allocates `pages` pages starting at a multiple of `align` pages, from
@@ -141,14 +318,25 @@ impl RangeAllocator {
             return None;
         }
         let mask = align - 1;
-        let (len, start, at) = self.by_size.range((pages, 0)..).find_map(|&(len, start)| {
+        let fit = |(len, start): (u64, u64)| {
             // Holes never overflow, so `start + len` is exact.
             let end = start + len;
             let at = start.checked_add(mask)? & !mask;
             let fits = at.checked_add(pages).is_some_and(|e| e <= end);
             fits.then_some((len, start, at))
-        })?;
-        Some(self.carve(start, len, at, pages))
+        };
+        let first = class_of(pages);
+        let mut class = self.next_class(first)?;
+        let (len, start, at) = loop {
+            let from = if class == first { (pages, 0) } else { (0, 0) };
+            let found = self.classes[class].iter_from(from).find_map(fit);
+            if let Some(f) = found {
+                break f;
+            }
+            class = self.next_class(class + 1)?;
+        };
+        self.class_remove(len, start);
+        Some(self.carve_taken(start, len, at, pages))
     }
 
     /// Returns `run` to the free space, coalescing it with the holes on
@@ -175,37 +363,42 @@ impl RangeAllocator {
         // Holes ending at or after `run.start`, by address: the first may
         // end exactly there (the left neighbour); the first one ending past
         // `run.start` is the only one that can overlap `run`, and if it
-        // starts at `end` it is the right neighbour.
-        let mut after = self.by_end.range(run.start..).map(|(&e, &s)| (s, e));
-        let mut next = after.next();
-        let left = next.filter(|&(_, e)| e == run.start);
-        if left.is_some() {
-            next = after.next();
-        }
+        // starts at `end` it is the right neighbour, whose start is moved in
+        // place (its end stays).
+        let mut after = self.by_end.range_mut(run.start..);
+        let (left, next) = match after.next() {
+            Some((&le, &mut ls)) if le == run.start => (Some(ls), after.next()),
+            other => (None, other),
+        };
         let right = match next {
-            Some((s, _)) if s < end => return Err(FreeError::NotAllocated { run }),
-            Some((s, e)) if s == end => Some((s, e)),
+            Some((_, rs)) if *rs < end => return Err(FreeError::NotAllocated { run }),
+            Some((&re, rs)) if *rs == end => {
+                let old = *rs;
+                *rs = left.unwrap_or(run.start);
+                Some((old, re))
+            }
             _ => None,
         };
         match (left, right) {
             (None, None) => {
                 self.by_end.insert(end, run.start);
-                self.by_size.insert((run.len, run.start));
+                self.class_insert(run.len, run.start);
             }
-            (Some((ls, le)), None) => {
-                self.by_end.remove(&le);
+            (Some(ls), None) => {
+                self.by_end.remove(&run.start);
                 self.by_end.insert(end, ls);
-                self.resize_hole((le - ls, ls), (end - ls, ls));
+                self.class_remove(run.start - ls, ls);
+                self.class_insert(end - ls, ls);
             }
             (None, Some((rs, re))) => {
-                self.set_start(re, run.start);
-                self.resize_hole((re - rs, rs), (re - run.start, run.start));
+                self.class_remove(re - rs, rs);
+                self.class_insert(re - run.start, run.start);
             }
-            (Some((ls, le)), Some((rs, re))) => {
-                self.by_end.remove(&le);
-                self.set_start(re, ls);
-                self.by_size.remove(&(le - ls, ls));
-                self.resize_hole((re - rs, rs), (re - ls, ls));
+            (Some(ls), Some((rs, re))) => {
+                self.by_end.remove(&run.start);
+                self.class_remove(run.start - ls, ls);
+                self.class_remove(re - rs, rs);
+                self.class_insert(re - ls, ls);
             }
         }
         self.free += run.len;
@@ -233,7 +426,12 @@ impl RangeAllocator {
     /// Pages in the largest hole, 0 if none. `O(log h)`.
     #[must_use]
     pub fn largest_free(&self) -> u64 {
-        self.by_size.last().map_or(0, |&(len, _)| len)
+        if self.summary == 0 {
+            return 0;
+        }
+        let w = 31 - self.summary.leading_zeros() as usize;
+        let class = w * 64 + 63 - self.words[w].leading_zeros() as usize;
+        self.classes[class].last().map_or(0, |(len, _)| len)
     }
 
     /// The holes, by address. Each is a maximal free run.
@@ -253,8 +451,23 @@ impl RangeAllocator {
     ///
     /// A description of the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), String> {
-        if self.by_end.len() != self.by_size.len() {
-            return Err(format!("{} holes by address but {} by size", self.by_end.len(), self.by_size.len()));
+        let classed: usize = self.classes.iter().map(Class::len).sum();
+        if self.by_end.len() != classed {
+            return Err(format!("{} holes by address but {classed} by size", self.by_end.len()));
+        }
+        for c in 0..CLASSES {
+            let non_empty = self.classes.get(c).is_some_and(|s| !s.is_empty());
+            if non_empty != (self.words[c / 64] >> (c % 64) & 1 == 1) {
+                return Err(format!("bitmap bit of class {c} is wrong (class non-empty: {non_empty})"));
+            }
+        }
+        for (w, &word) in self.words.iter().enumerate() {
+            if (word != 0) != (self.summary >> w & 1 == 1) {
+                return Err(format!("summary bit of bitmap word {w} is wrong"));
+            }
+        }
+        if self.summary >> WORDS != 0 {
+            return Err("summary bits past the bitmap".to_string());
         }
         let mut sum: u64 = 0;
         let mut prev_end: Option<u64> = None;
@@ -269,8 +482,8 @@ impl RangeAllocator {
             if prev_end.is_some_and(|p| p >= start) {
                 return Err(format!("hole {start} +{len} overlaps or touches the previous one"));
             }
-            if !self.by_size.contains(&(len, start)) {
-                return Err(format!("hole {start} +{len} missing from by_size"));
+            if !self.classes.get(class_of(len)).is_some_and(|s| s.contains((len, start))) {
+                return Err(format!("hole {start} +{len} missing from its size class"));
             }
             sum += len;
             prev_end = Some(end);
@@ -281,42 +494,80 @@ impl RangeAllocator {
         Ok(())
     }
 
-    /// Takes `[at, at + pages)` out of hole `[start, start + len)`, keeping
-    /// what is left on either side as holes.
-    fn carve(&mut self, start: u64, len: u64, at: u64, pages: u64) -> PageRun {
+    /// Takes `[at, at + pages)` out of hole `[start, start + len)`, already
+    /// taken out of its size class, keeping what is left on either side as
+    /// holes.
+    fn carve_taken(&mut self, start: u64, len: u64, at: u64, pages: u64) -> PageRun {
         let end = start + len;
         let run_end = at + pages;
         debug_assert!(start <= at && run_end <= end);
-        self.by_size.remove(&(len, start));
         if run_end < end {
             // The right remainder keeps the hole's end: update in place.
-            self.set_start(end, run_end);
-            self.by_size.insert((end - run_end, run_end));
+            let slot = self.by_end.get_mut(&end);
+            debug_assert!(slot.is_some(), "no hole ends at {end}");
+            if let Some(s) = slot {
+                *s = run_end;
+            }
+            self.class_insert(end - run_end, run_end);
         } else {
             self.by_end.remove(&end);
         }
         if at > start {
             self.by_end.insert(at, start);
-            self.by_size.insert((at - start, start));
+            self.class_insert(at - start, start);
         }
         self.free -= pages;
         PageRun { start: at, len: pages }
     }
 
-    /// Moves the start of the hole ending at `end` to `start`.
-    fn set_start(&mut self, end: u64, start: u64) {
-        let slot = self.by_end.get_mut(&end);
-        debug_assert!(slot.is_some(), "no hole ends at {end}");
-        if let Some(s) = slot {
-            *s = start;
+    /// The first non-empty class at or above `class`, if any.
+    fn next_class(&self, class: usize) -> Option<usize> {
+        let w = class / 64;
+        if w >= WORDS {
+            return None;
+        }
+        let here = self.words[w] & (u64::MAX << (class % 64));
+        if here != 0 {
+            return Some(w * 64 + here.trailing_zeros() as usize);
+        }
+        let above = self.summary & (u32::MAX << w << 1);
+        if above == 0 {
+            return None;
+        }
+        let w = above.trailing_zeros() as usize;
+        Some(w * 64 + self.words[w].trailing_zeros() as usize)
+    }
+
+    /// Files hole `(len, start)` in its size class.
+    fn class_insert(&mut self, len: u64, start: u64) {
+        let c = class_of(len);
+        if c >= self.classes.len() {
+            self.classes.resize_with(c + 1, Class::default);
+        }
+        let fresh = self.classes[c].insert((len, start));
+        debug_assert!(fresh, "hole {start} +{len} filed twice");
+        self.words[c / 64] |= 1 << (c % 64);
+        self.summary |= 1 << (c / 64);
+    }
+
+    /// Takes hole `(len, start)` out of its size class.
+    fn class_remove(&mut self, len: u64, start: u64) {
+        let c = class_of(len);
+        let set = &mut self.classes[c];
+        let found = set.remove((len, start));
+        debug_assert!(found, "hole {start} +{len} not filed");
+        if set.is_empty() {
+            self.clear_bit(c);
         }
     }
 
-    /// Replaces a hole's `(len, start)` entry in the size index.
-    fn resize_hole(&mut self, old: (u64, u64), new: (u64, u64)) {
-        let found = self.by_size.remove(&old);
-        let fresh = self.by_size.insert(new);
-        debug_assert!(found && fresh);
+    /// Marks class `c` empty in the bitmap.
+    fn clear_bit(&mut self, c: usize) {
+        let w = c / 64;
+        self.words[w] &= !(1 << (c % 64));
+        if self.words[w] == 0 {
+            self.summary &= !(1 << w);
+        }
     }
 }
 
@@ -581,24 +832,66 @@ mod tests {
     }
 
     #[test]
+    fn crowded_class_turns_into_a_tree_and_back() {
+        // 100 one-page holes (and 100 of two pages) share a class each: far
+        // more than a sorted `Vec` class holds.
+        let free: Vec<(u64, u64)> = (0..100).map(|i| (i * 6, 1)).chain((0..100).map(|i| (i * 6 + 3, 2))).collect();
+        let mut sorted = free.clone();
+        sorted.sort_unstable();
+        let mut ra = with_holes(600, &sorted);
+        assert!(matches!(ra.classes[1], Class::Large(_)) && matches!(ra.classes[2], Class::Large(_)));
+        let before = ra.clone();
+        // Best fit, lowest address first, from the crowded classes.
+        for i in 0..100 {
+            assert_eq!(ra.alloc(1), Some(run(i * 6, 1)));
+            ra.check_invariants().unwrap();
+        }
+        assert!(matches!(ra.classes[1], Class::Small(_)));
+        // Every two-page hole starts at an odd page: none holds an aligned run.
+        let full = ra.clone();
+        assert_eq!(ra.alloc_aligned(2, 2), None);
+        assert_eq!(ra, full);
+        assert_eq!(ra.alloc(2), Some(run(3, 2)));
+        assert_eq!(ra.largest_free(), 2);
+        ra.free(run(3, 2)).unwrap();
+        for i in (0..100).rev() {
+            ra.free(run(i * 6, 1)).unwrap();
+            ra.check_invariants().unwrap();
+        }
+        // Same holes, reached through different class representations.
+        assert_eq!(ra, before);
+    }
+
+    #[test]
     fn check_invariants_catches_corruption() {
         let ok = with_holes(16, &[(0, 2), (8, 2)]);
-        let corrupt: [fn(&mut RangeAllocator); 5] = [
+        let corrupt: [fn(&mut RangeAllocator); 9] = [
             |ra| ra.free += 1,
             |ra| ra.total = 9,
             |ra| {
-                ra.by_size.remove(&(2, 8));
+                ra.classes[class_of(2)].remove((2, 8));
             },
             |ra| {
                 // Adjacent to the hole at 0.
                 ra.by_end.insert(3, 2);
-                ra.by_size.insert((1, 2));
+                ra.class_insert(1, 2);
                 ra.free += 1;
             },
             |ra| {
                 ra.by_end.insert(4, 4);
-                ra.by_size.insert((0, 4));
+                ra.class_insert(0, 4);
             },
+            // A size-class entry with no hole behind it.
+            |ra| ra.class_insert(2, 11),
+            // A hole filed in the wrong class.
+            |ra| {
+                ra.class_remove(2, 8);
+                ra.classes[3].insert((2, 8));
+                ra.words[0] |= 1 << 3;
+            },
+            // Bitmap out of step with the classes.
+            |ra| ra.words[0] |= 1 << 7,
+            |ra| ra.summary |= 1 << 3,
         ];
         for (i, f) in corrupt.iter().enumerate() {
             let mut ra = ok.clone();
