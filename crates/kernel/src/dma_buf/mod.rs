@@ -17,34 +17,59 @@ use teeheap_uapi::dma_buf::{DMA_BUF_NAME_LEN, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_VALI
 
 use crate::error::{Errno, Error, Result, einval};
 
-/// A scatter list: the physical ranges of a buffer, in buffer order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SgTable(Vec<PhysRange>);
+/// A scatter list: the physical ranges of a buffer, in buffer order. The
+/// common single-range case is kept inline (no allocation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SgTable(Ranges);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ranges {
+    One(PhysRange),
+    Many(Vec<PhysRange>),
+}
+
+impl Default for SgTable {
+    fn default() -> Self {
+        SgTable::empty()
+    }
+}
+
+impl Serialize for SgTable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.ranges().serialize(s)
+    }
+}
 
 impl SgTable {
     /// An empty scatter list.
     pub const fn empty() -> SgTable {
-        SgTable(Vec::new())
+        SgTable(Ranges::Many(Vec::new()))
     }
 
     /// A scatter list of `ranges`, in buffer order.
-    pub fn new(ranges: Vec<PhysRange>) -> SgTable {
-        SgTable(ranges)
+    pub fn new(mut ranges: Vec<PhysRange>) -> SgTable {
+        if ranges.len() == 1 {
+            return SgTable(Ranges::One(ranges.remove(0)));
+        }
+        SgTable(Ranges::Many(ranges))
     }
 
     /// The ranges.
     pub fn ranges(&self) -> &[PhysRange] {
-        &self.0
+        match &self.0 {
+            Ranges::One(r) => std::slice::from_ref(r),
+            Ranges::Many(v) => v,
+        }
     }
 
     /// Total bytes.
     pub fn len(&self) -> u64 {
-        self.0.iter().map(PhysRange::len).sum()
+        self.ranges().iter().map(PhysRange::len).sum()
     }
 
     /// Whether it holds no range.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ranges().is_empty()
     }
 
     /// Splits the buffer bytes `[offset, offset + len)` into physical
@@ -56,7 +81,7 @@ impl SgTable {
         }
         let mut left = len;
         let mut out = Vec::new();
-        for r in &self.0 {
+        for r in self.ranges() {
             if left == 0 {
                 break;
             }
@@ -129,6 +154,13 @@ pub trait DmaBufOps: Send + Sync + 'static {
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
+/// The rarely used parts of a dma-buf.
+#[derive(Debug, Default)]
+struct Meta {
+    name: Option<String>,
+    attachments: Vec<Master>,
+}
+
 /// Identifies a dma-buf for its whole life (like its inode number).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -141,8 +173,8 @@ pub struct DmaBuf {
     id: BufId,
     size: Len,
     ops: Box<dyn DmaBufOps>,
-    name: Mutex<Option<String>>,
-    attachments: Mutex<Vec<Master>>,
+    /// Name and attachments: absent for most buffers, so kept out of line.
+    meta: Mutex<Option<Box<Meta>>>,
     tee_registrations: std::sync::atomic::AtomicU32,
     created: Instant,
     list: Weak<DmaBufList>,
@@ -167,8 +199,7 @@ impl DmaBuf {
             id: BufId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
             size,
             ops,
-            name: Mutex::new(None),
-            attachments: Mutex::new(Vec::new()),
+            meta: Mutex::new(None),
             tee_registrations: std::sync::atomic::AtomicU32::new(0),
             created: Instant::now(),
             list: list.map(Arc::downgrade).unwrap_or_default(),
@@ -213,7 +244,7 @@ impl DmaBuf {
 
     /// The name set with `DMA_BUF_SET_NAME`, if any.
     pub fn name(&self) -> Option<String> {
-        self.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.meta.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.name.clone())
     }
 
     /// `DMA_BUF_SET_NAME`: names the buffer (shown in bufinfo).
@@ -225,7 +256,7 @@ impl DmaBuf {
         if name.len() >= DMA_BUF_NAME_LEN {
             return Err(einval("dma-buf name too long"));
         }
-        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.to_owned());
+        self.meta.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().name = Some(name.to_owned());
         Ok(())
     }
 
@@ -287,7 +318,7 @@ impl DmaBuf {
     /// What the exporter's `attach` returns.
     pub fn attach(self: &Arc<Self>, dev: Master) -> Result<Attachment> {
         self.ops.attach(dev)?;
-        self.attachments.lock().unwrap_or_else(|e| e.into_inner()).push(dev);
+        self.meta.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().attachments.push(dev);
         Ok(Attachment { buf: Arc::clone(self), dev })
     }
 
@@ -315,16 +346,20 @@ impl DmaBuf {
 
     /// A snapshot for bufinfo.
     pub fn info(&self) -> DmaBufInfo {
+        let (name, attachments) = match self.meta.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+            Some(m) => (m.name.clone(), m.attachments.clone()),
+            None => (None, Vec::new()),
+        };
         DmaBufInfo {
             id: self.id,
             size: self.size.bytes(),
             heap: self.ops.heap(),
             tee_registrations: self.tee_registrations.load(Ordering::Relaxed),
             exporter: self.exporter(),
-            name: self.name(),
+            name,
             protected: self.is_protected(),
             ranges: self.sg_table().ranges().to_vec(),
-            attachments: self.attachments.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            attachments,
             age_ms: self.created.elapsed().as_millis() as u64,
         }
     }
@@ -400,11 +435,13 @@ impl Attachment {
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        let mut list = self.buf.attachments.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = list.iter().position(|d| *d == self.dev) {
+        let mut meta = self.buf.meta.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = meta.as_mut().map(|m| &mut m.attachments)
+            && let Some(i) = list.iter().position(|d| *d == self.dev)
+        {
             list.remove(i);
         }
-        drop(list);
+        drop(meta);
         self.buf.ops.detach(self.dev);
     }
 }
