@@ -44,10 +44,9 @@ fn protected(m: &TaMemref) -> TeeResult {
     if m.is_protected() { Ok(()) } else { Err(TeeError::SECURITY) }
 }
 
-fn inject(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
-    check_types(params, &[ParamType::MemrefIn, ParamType::MemrefOut])?;
-    let (src, dst) = memref_pair(params, 0, 1)?;
-    protected(dst)?;
+/// Copies all of `src` into the start of `dst` (SHORT_BUFFER with the size
+/// needed if `dst` is smaller): the body of INJECT and DUMP.
+fn copy_all(env: &TaEnv<'_>, src: &TaMemref, dst: &mut TaMemref) -> TeeResult {
     if dst.size() < src.size() {
         dst.set_out_size(src.size());
         return Err(TeeError::SHORT_BUFFER);
@@ -55,6 +54,13 @@ fn inject(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
     env.memory.copy(src, 0, dst, 0, src.size())?;
     dst.set_out_size(src.size());
     Ok(())
+}
+
+fn inject(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
+    check_types(params, &[ParamType::MemrefIn, ParamType::MemrefOut])?;
+    let (src, dst) = memref_pair(params, 0, 1)?;
+    protected(dst)?;
+    copy_all(env, src, dst)
 }
 
 fn transform(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
@@ -76,13 +82,7 @@ fn dump(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
     check_types(params, &[ParamType::MemrefIn, ParamType::MemrefOut])?;
     let (src, dst) = memref_pair(params, 0, 1)?;
     protected(src)?;
-    if dst.size() < src.size() {
-        dst.set_out_size(src.size());
-        return Err(TeeError::SHORT_BUFFER);
-    }
-    env.memory.copy(src, 0, dst, 0, src.size())?;
-    dst.set_out_size(src.size());
-    Ok(())
+    copy_all(env, src, dst)
 }
 
 fn digest(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {

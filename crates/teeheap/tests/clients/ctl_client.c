@@ -31,16 +31,7 @@
 #include <linux/dma-heap.h>
 #include <linux/tee.h>
 
-#ifndef TEE_IOC_SHM_REGISTER_FD
-struct tee_ioctl_shm_register_fd_data {
-	__s64 fd;
-	__u64 size;
-	__u32 flags;
-	__s32 id;
-} __attribute__((aligned(8)));
-#define TEE_IOC_SHM_REGISTER_FD \
-	_IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 8, struct tee_ioctl_shm_register_fd_data)
-#endif
+#include "tee_compat.h"
 
 static int sock = -1;
 

@@ -88,20 +88,7 @@ static int reader(int sock) {
 }
 
 
-#ifndef TEE_IOC_SHM_REGISTER_FD
-/* Linux 6.18 UAPI; older <linux/tee.h> lack it. */
-struct tee_ioctl_shm_register_fd_data {
-	__s64 fd;
-	__u64 size;
-	__u32 flags;
-	__s32 id;
-} __attribute__((aligned(8)));
-#define TEE_IOC_SHM_REGISTER_FD \
-	_IOWR(TEE_IOC_MAGIC, TEE_IOC_BASE + 8, struct tee_ioctl_shm_register_fd_data)
-#endif
-#ifndef TEE_IOCTL_SHM_DMA_BUF
-#define TEE_IOCTL_SHM_DMA_BUF 0x2
-#endif
+#include "tee_compat.h"
 
 /* OP-TEE's sdp_basic test TA. */
 static const uint8_t SDP_UUID[16] = { 0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4,
