@@ -443,3 +443,87 @@ fn daemon_shutdown_with_a_live_client() {
     assert_eq!(a.cmd(&format!("close {buf}")), "ok");
     a.exit();
 }
+
+/// Processes allocate and free through the daemon while the backend is
+/// unbound and bound again and heaps are removed and re-added, for a bounded
+/// time; afterwards nothing is left and every lent chunk is reclaimed.
+#[test]
+fn lifecycle_stress_with_processes() {
+    let exe = client_exe("ctl_client_stress");
+    let d = Daemon::start("stress", None);
+    let regions_at_start = d.json(&["map"])["firewall"].as_array().unwrap().len();
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    let heaps = ["system", VIDEO, TUI, "protected,secure-video-record"];
+    let workers: Vec<_> = (0..3)
+        .map(|i| {
+            let mut p = Prog::start(&d, &exe, &format!("stress{i}"));
+            std::thread::spawn(move || {
+                let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ (i as u64 + 1);
+                let mut rnd = move |n: u64| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed % n
+                };
+                let mut held: Vec<i64> = Vec::new();
+                let mut opened: Vec<Option<i64>> = vec![None; heaps.len()];
+                let (mut ok, mut refused) = (0u32, 0u32);
+                while Instant::now() < deadline {
+                    let h = rnd(heaps.len() as u64) as usize;
+                    if opened[h].is_none() {
+                        let r = p.cmd(&format!("open {}", heaps[h]));
+                        opened[h] = r.strip_prefix("fd ").map(|f| f.parse().unwrap());
+                    }
+                    if let Some(hfd) = opened[h] {
+                        let r = p.cmd(&format!("alloc {hfd} {}", 4096 * (1 + rnd(16))));
+                        match r.strip_prefix("fd ") {
+                            Some(f) => {
+                                held.push(f.parse().unwrap());
+                                ok += 1;
+                            }
+                            None => {
+                                assert!(["err EINVAL", "err ENODEV", "err ENOMEM"].contains(&r.as_str()), "{r}");
+                                refused += 1;
+                            }
+                        }
+                    }
+                    if held.len() > 8 || (!held.is_empty() && rnd(2) == 0) {
+                        let fd = held.swap_remove(rnd(held.len() as u64) as usize);
+                        assert_eq!(p.cmd(&format!("close {fd}")), "ok");
+                    }
+                }
+                for fd in held {
+                    assert_eq!(p.cmd(&format!("close {fd}")), "ok");
+                }
+                p.exit();
+                (ok, refused)
+            })
+        })
+        .collect();
+    let mut actions = 0;
+    while Instant::now() < deadline {
+        let heap = heaps[1 + actions % 3];
+        let args: [&[&str]; 4] =
+            [&["backend", "unbind"], &["backend", "bind"], &["heap", "rm", heap], &["heap", "add", heap]];
+        let _ = d.cli(args[actions % 4]);
+        actions += 1;
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for w in workers {
+        let (o, r) = w.join().unwrap();
+        ok += o;
+        refused += r;
+    }
+    println!("{actions} lifecycle actions; allocations ok {ok}, refused {refused}");
+    assert!(ok > 20 && actions > 8, "both sides ran: {ok} allocations, {actions} actions");
+    // Leave it bound with every heap listed, then check nothing is left.
+    let _ = d.cli(&["backend", "bind"]);
+    for h in &heaps[1..] {
+        let _ = d.cli(&["heap", "add", h]);
+    }
+    d.idle();
+    let s = d.until("every chunk reclaimed", |s| s["secure_world"]["chunks_outstanding"] == 0);
+    assert_eq!(s["secure_world"]["chunks_lent"], s["secure_world"]["chunks_reclaimed"], "{s:#}");
+    assert!(s["heaps"].as_array().unwrap().iter().all(|h| h["used"] == 0), "{s:#}");
+    assert_eq!(d.json(&["map"])["firewall"].as_array().unwrap().len(), regions_at_start, "no firewall region left");
+}
