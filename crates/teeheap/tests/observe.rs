@@ -428,8 +428,8 @@ fn daemon_shutdown_with_a_live_client() {
     let protected = a.fd(&format!("alloc {video} 4096"));
 
     // SIGTERM: the daemon stops cleanly while the program runs on.
-    let st = Command::new("kill").args(["-TERM", &d.child.id().to_string()]).status().unwrap();
-    assert!(st.success());
+    let pid = rustix::process::Pid::from_raw(d.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let exit = d.child.wait().unwrap();
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
     assert!(!d.socket.exists(), "the socket is removed");
