@@ -148,17 +148,24 @@ fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 #[repr(C, align(8))]
 struct CmsgBuf([u8; 24]);
 
+/// A message of one data byte (`iov`) with room for one fd (`cbuf`); it
+/// points at the caller's locals, which must outlive its use.
+fn fd_msghdr(iov: &mut libc::iovec, cbuf: &mut CmsgBuf) -> libc::msghdr {
+    // SAFETY: msghdr is plain data; zero is a valid start.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.0.as_mut_ptr().cast();
+    msg.msg_controllen = cbuf.0.len();
+    msg
+}
+
 /// Sends `fd` with one data byte. Does not allocate (runs pre-exec).
 fn send_fd(sock: RawFd, fd: RawFd) -> Result<()> {
     let mut byte = 0u8;
     let mut iov = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
     let mut cbuf = CmsgBuf([0; 24]);
-    // SAFETY: msghdr is plain data; zero is a valid start.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.0.as_mut_ptr().cast();
-    msg.msg_controllen = cbuf.0.len();
+    let msg = fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: the control buffer is large and aligned enough for one cmsg
     // with one int (CMSG_SPACE(4) = 24), so CMSG_FIRSTHDR is non-null and
     // CMSG_DATA points inside `cbuf`.
@@ -182,12 +189,7 @@ fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
     let mut byte = 0u8;
     let mut iov = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
     let mut cbuf = CmsgBuf([0; 24]);
-    // SAFETY: msghdr is plain data; zero is a valid start.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.0.as_mut_ptr().cast();
-    msg.msg_controllen = cbuf.0.len();
+    let mut msg = fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: `msg` points at live locals for the duration of the call.
     let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {

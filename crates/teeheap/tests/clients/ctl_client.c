@@ -31,6 +31,7 @@
 #include <linux/dma-heap.h>
 #include <linux/tee.h>
 
+#include "fdpass.h"
 #include "tee_compat.h"
 
 static int sock = -1;
@@ -69,35 +70,7 @@ static void ok_or_err(int r) {
 		printf("ok\n");
 }
 
-static int sendfd(int fd) {
-	char c = 'F';
-	struct iovec iov = { &c, 1 };
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &fd, sizeof fd);
-	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
-}
 
-static int recvfd(void) {
-	char c;
-	struct iovec iov = { &c, 1 };
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
-		return -1;
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	if (!h || h->cmsg_type != SCM_RIGHTS) {
-		errno = EBADMSG;
-		return -1;
-	}
-	int fd;
-	memcpy(&fd, CMSG_DATA(h), sizeof fd);
-	return fd;
-}
 
 static struct sockaddr_un addr(const char *path) {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -165,9 +138,9 @@ int main(int argc, char **argv) {
 			struct sockaddr_un sa = addr(a);
 			ok_or_err(connect(sock, (struct sockaddr *)&sa, sizeof sa));
 		} else if (sscanf(line, "send %d", &x) == 1) {
-			ok_or_err(sendfd(x));
+			ok_or_err(send_fd(sock, x));
 		} else if (!strncmp(line, "recv", 4)) {
-			fd_or_err(recvfd());
+			fd_or_err(recv_fd(sock));
 		} else if (!strncmp(line, "pid", 3)) {
 			printf("pid %d\n", (int)getpid());
 		} else if (!strncmp(line, "exit", 4)) {

@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "fdpass.h"
+#include "tee_compat.h"
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/tee.h>
@@ -45,33 +47,7 @@ static int alloc(int heap, unsigned long len, unsigned flags) {
 	return alloc_sized(heap, len, 0, flags, 0, 24, raw);
 }
 
-static int send_fd(int sock, int fd) {
-	char c = 'F';
-	struct iovec iov = { &c, 1 };
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &fd, sizeof fd);
-	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
-}
 
-static int recv_fd(int sock) {
-	char c;
-	struct iovec iov = { &c, 1 };
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	if (recvmsg(sock, &m, 0) != 1)
-		return -1;
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	if (!h || h->cmsg_type != SCM_RIGHTS)
-		return -1;
-	int fd;
-	memcpy(&fd, CMSG_DATA(h), sizeof fd);
-	return fd;
-}
 
 /* The second process: it never saw the buffer until it is sent. */
 static int reader(int sock) {
@@ -88,7 +64,7 @@ static int reader(int sock) {
 }
 
 
-#include "tee_compat.h"
+
 
 /* OP-TEE's sdp_basic test TA. */
 static const uint8_t SDP_UUID[16] = { 0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4,
