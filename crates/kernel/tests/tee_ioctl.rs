@@ -218,6 +218,70 @@ fn shm_register() {
     assert_eq!(state(&c, &b), before);
 }
 
+/// Issue 11, finding 2: a length from the client sizes nothing before it
+/// is bounded. Each answer is `tee_shm_register_user_buf`'s: `access_ok`
+/// (EFAULT) first, then the page array's `kcalloc` (ENOMEM past 2 GiB), then
+/// the pin (EFAULT if nothing, ENOMEM if a part could be pinned).
+#[test]
+fn shm_register_bounds_untrusted_lengths() {
+    use teeheap_kernel::tee::shm::MAX_REGISTER_PAGES;
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    let region = c.mem.map(&[7; 4096]);
+    // Low in user space, nothing mapped there.
+    let low = UserPtr(0x1000_0000);
+    let before = state(&c, &b);
+    let reg = |addr: UserPtr, length: u64| TeeIoctlShmRegisterData { addr: addr.0, length, flags: 0, id: 0 };
+    let cap = MAX_REGISTER_PAGES * 4096;
+    for (what, arg, errno) in [
+        ("1 TiB past the end of user space", reg(region, 1 << 40), EFAULT),
+        ("1 TiB low in user space: too many pages", reg(low, 1 << 40), Errno::ENOMEM),
+        ("2^62", reg(region, 0x4000_0000_0000_0000), EFAULT),
+        ("2^63", reg(region, 1 << 63), EFAULT),
+        ("addr + length wraps", reg(region, u64::MAX - 100), EFAULT),
+        ("u64::MAX at 0", reg(UserPtr(0), u64::MAX), EFAULT),
+        ("one page past the cap", reg(low, cap + 4096), Errno::ENOMEM),
+        ("4 GiB after a mapped page", reg(region, 4 << 30), Errno::ENOMEM),
+        // At the cap the pin decides: nothing mapped at the start.
+        ("the cap, unmapped", reg(low, cap), EFAULT),
+        // The cap counts pages spanned: one byte more than the cap across
+        // a page boundary needs one page too many.
+        ("the cap's bytes, unaligned", reg(UserPtr(low.0 + 1), cap), Errno::ENOMEM),
+        ("the cap, mapped only at the start", reg(region, cap), Errno::ENOMEM),
+    ] {
+        assert_eq!(c.ioctl_obj(ctx, TEE_IOC_SHM_REGISTER, &arg).0, Err(errno), "{what}");
+        assert_eq!(state(&c, &b), before, "{what}: nothing changed");
+    }
+}
+
+/// A registration larger than the copy chunk goes to the TA and back whole.
+#[test]
+fn large_registered_memory_is_copied_in_chunks() {
+    const LEN: u64 = 300 << 10;
+    let (mut c, _b) = boot();
+    let ctx = c.open_tee("tee0");
+    let sdp = c.session(ctx, SDP_UUID);
+    let heap = c.open_heap("protected,secure-video");
+    let buf = c.heap_alloc(heap, LEN).unwrap();
+    let (_reg, secure) = c.register_fd(ctx, buf.into()).unwrap();
+    let data: Vec<u8> = (0..LEN as u32).map(|i| (i * 13 + i / 4096) as u8).collect();
+    let src = c.mem.map(&data);
+    let dst = c.mem.map_zeroed(LEN as usize);
+    let mut register = |addr: UserPtr| {
+        let arg = TeeIoctlShmRegisterData { addr: addr.0, length: LEN, flags: 0, id: 0 };
+        let (r, out) = c.ioctl_obj(ctx, TEE_IOC_SHM_REGISTER, &arg);
+        r.unwrap();
+        out.id
+    };
+    let (src_id, dst_id) = (register(src), register(dst));
+    let ok = (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP);
+    let inject = [memref(MEM_IN, src_id, 0, LEN), memref(MEM_OUT, secure.id, 0, LEN)];
+    assert_eq!(c.call(ctx, sdp, CMD_INJECT, &inject).0, ok);
+    let dump = [memref(MEM_IN, secure.id, 0, LEN), memref(MEM_OUT, dst_id, 0, LEN)];
+    assert_eq!(c.call(ctx, sdp, tee_client::CMD_DUMP, &dump).0, ok);
+    assert!(c.mem.contents(dst).unwrap() == data, "every chunk arrived");
+}
+
 #[test]
 fn shm_register_fd() {
     let (mut c, b) = boot();

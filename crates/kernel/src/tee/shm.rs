@@ -126,9 +126,18 @@ impl Shm {
 
     /// `SHM_REGISTER`: the client's `length` bytes at `addr`.
     ///
+    /// Checked in `tee_shm_register_user_buf`'s order, before anything is
+    /// sized from `length`: the range must lie in user space (`access_ok`),
+    /// span at least one page and at most [`MAX_REGISTER_PAGES`] (the page
+    /// array Linux allocates for it must fit one `kcalloc`), and every byte
+    /// must be there (pinning). The client's bytes are only ever copied in
+    /// bounded chunks; the mirror pages are untouched (sparse) until a call
+    /// copies a window into them.
+    ///
     /// # Errors
-    /// `ENOMEM` for length 0 (no pages), a range mapped only in part, or
-    /// no memory for the mirror; `EFAULT` if the range's start is not mapped.
+    /// `EFAULT` if the range leaves user space or its start is not mapped;
+    /// `ENOMEM` for length 0 (no pages), more than [`MAX_REGISTER_PAGES`],
+    /// a range mapped only in part, or no memory for the mirror.
     pub fn register_user(
         ids: &Arc<ShmIds>,
         ctx: ContextId,
@@ -137,14 +146,21 @@ impl Shm {
         mem: &dyn UserMemory,
         heap: &Arc<SystemHeap>,
     ) -> Result<Arc<Shm>> {
-        let len = Len::page_align(length).ok_or(Error::new(Errno::ENOMEM, "no pages to register"))?;
+        match addr.0.checked_add(length) {
+            Some(end) if end <= USER_ADDR_LIMIT => {}
+            _ => return Err(efault("registered range leaves user space")),
+        }
+        let pages = pages_spanned(addr.0, length);
+        if pages == 0 {
+            return Err(Error::new(Errno::ENOMEM, "no pages to register"));
+        }
+        if pages > MAX_REGISTER_PAGES {
+            return Err(Error::new(Errno::ENOMEM, "too many pages for one registration"));
+        }
         // Pinning the pages: every byte must be there. As pin_user_pages:
         // nothing pinned is EFAULT, only a part pinned is ENOMEM.
-        let mut probe = vec![0u8; length as usize];
-        mem.read(addr, &mut probe).map_err(|_| match mem.read(addr, &mut [0u8]) {
-            Ok(()) => Error::new(Errno::ENOMEM, "only part of the range could be pinned"),
-            Err(_) => efault("registered range not mapped"),
-        })?;
+        probe_user(mem, addr, length)?;
+        let len = Len::page_align(length).ok_or(Error::new(Errno::ENOMEM, "no pages to register"))?;
         let mirror = heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for shm"))?;
         let backing = ShmBacking::User { addr, mirror, heap: Arc::clone(heap) };
         ids.insert(|id| Shm { id, ctx, size: length, flags: 0, backing, ids: Arc::downgrade(ids) })
@@ -212,30 +228,99 @@ impl Shm {
     }
 
     /// For a registered client range: copies `[offset, offset + len)` from
-    /// the client into the mirror before a call.
+    /// the client into the mirror before a call, in bounded chunks.
     ///
     /// # Errors
     /// `EFAULT` if the client memory is gone.
     pub fn sync_in(&self, platform: &Platform, mem: &dyn UserMemory, offset: u64, len: u64) -> Result<()> {
         let ShmBacking::User { addr, mirror, .. } = &self.backing else { return Ok(()) };
         let Some(r) = mirror.subrange(offset, len) else { return Ok(()) };
-        let mut bytes = vec![0u8; len as usize];
-        mem.read(addr.checked_add(offset).ok_or(efault("overflow"))?, &mut bytes)?;
-        platform.write(Master::NsCpu, r.start(), &bytes).map_err(|_| efault("mirror not writable"))
+        let from = addr.checked_add(offset).ok_or(efault("overflow"))?;
+        let mut chunk = vec![0u8; chunk_len(len)];
+        for (done, n) in chunks(len) {
+            let bytes = &mut chunk[..n];
+            mem.read(from.checked_add(done).ok_or(efault("overflow"))?, bytes)?;
+            platform
+                .write(Master::NsCpu, r.start().checked_add(done).ok_or(efault("overflow"))?, bytes)
+                .map_err(|_| efault("mirror not writable"))?;
+        }
+        Ok(())
     }
 
     /// For a registered client range: copies `[offset, offset + len)` back
-    /// to the client after a call.
+    /// to the client after a call, in bounded chunks.
     ///
     /// # Errors
     /// `EFAULT` if the client memory is gone.
     pub fn sync_out(&self, platform: &Platform, mem: &dyn UserMemory, offset: u64, len: u64) -> Result<()> {
         let ShmBacking::User { addr, mirror, .. } = &self.backing else { return Ok(()) };
         let Some(r) = mirror.subrange(offset, len) else { return Ok(()) };
-        let mut bytes = vec![0u8; len as usize];
-        platform.read(Master::NsCpu, r.start(), &mut bytes).map_err(|_| efault("mirror not readable"))?;
-        mem.write(addr.checked_add(offset).ok_or(efault("overflow"))?, &bytes)
+        let to = addr.checked_add(offset).ok_or(efault("overflow"))?;
+        let mut chunk = vec![0u8; chunk_len(len)];
+        for (done, n) in chunks(len) {
+            let bytes = &mut chunk[..n];
+            platform
+                .read(Master::NsCpu, r.start().checked_add(done).ok_or(efault("overflow"))?, bytes)
+                .map_err(|_| efault("mirror not readable"))?;
+            mem.write(to.checked_add(done).ok_or(efault("overflow"))?, bytes)?;
+        }
+        Ok(())
     }
+}
+
+/// The most pages one `SHM_REGISTER` may span: Linux allocates an array of
+/// page pointers for them with one `kcalloc`, which fails (`ENOMEM`) past
+/// `KMALLOC_MAX_SIZE` (4 MiB with 4 KiB pages: 512 Ki pointers, 2 GiB).
+pub const MAX_REGISTER_PAGES: u64 = (4 << 20) / 8;
+
+/// One past the highest user address (`TASK_SIZE_MAX`); `access_ok` fails a
+/// range ending beyond it.
+#[cfg(target_arch = "x86_64")]
+const USER_ADDR_LIMIT: u64 = 0x7fff_ffff_f000;
+#[cfg(not(target_arch = "x86_64"))]
+const USER_ADDR_LIMIT: u64 = 1 << 48;
+
+/// The most client bytes copied at once.
+const CHUNK: u64 = 64 << 10;
+
+/// Pages touched by `[addr, addr + length)` (0 for length 0).
+fn pages_spanned(addr: u64, length: u64) -> u64 {
+    if length == 0 {
+        return 0;
+    }
+    let page = teeheap_platform::PAGE_SIZE;
+    let first = addr / page;
+    let last = (addr + (length - 1)) / page;
+    last - first + 1
+}
+
+fn chunk_len(len: u64) -> usize {
+    len.min(CHUNK) as usize
+}
+
+/// `(offset, size)` of each chunk of `len` bytes.
+fn chunks(len: u64) -> impl Iterator<Item = (u64, usize)> {
+    (0..len.div_ceil(CHUNK)).map(move |i| {
+        let done = i * CHUNK;
+        (done, (len - done).min(CHUNK) as usize)
+    })
+}
+
+/// Whether every byte of `[addr, addr + length)` is mapped, read in bounded
+/// chunks (the caller bounded `length`): `EFAULT` if the first byte is not,
+/// `ENOMEM` if only a part is (as a partial pin).
+fn probe_user(mem: &dyn UserMemory, addr: UserPtr, length: u64) -> Result<()> {
+    let mut chunk = vec![0u8; chunk_len(length)];
+    for (done, n) in chunks(length) {
+        let at = addr.checked_add(done).ok_or(efault("overflow"))?;
+        if mem.read(at, &mut chunk[..n]).is_err() {
+            return Err(match mem.read(addr, &mut [0u8]) {
+                Ok(()) => Error::new(Errno::ENOMEM, "only part of the range could be pinned"),
+                Err(_) => efault("registered range not mapped"),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Shm {
