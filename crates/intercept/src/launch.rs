@@ -41,6 +41,13 @@ impl Launch {
         Launch { cmd: Command::new(program), filter: Filter::teeheap(), dev: None }
     }
 
+    /// Runs a prepared [`Command`] (program, arguments, environment,
+    /// working directory and stdio as set on it) with [`Filter::teeheap`]
+    /// and no private `/dev`.
+    pub fn from_command(cmd: Command) -> Launch {
+        Launch { cmd, filter: Filter::teeheap(), dev: None }
+    }
+
     /// Adds an argument.
     pub fn arg(mut self, a: impl AsRef<OsStr>) -> Launch {
         self.cmd.arg(a);

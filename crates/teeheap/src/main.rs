@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use teeheap_daemon::protocol::BackendAction;
 use tracing_subscriber::EnvFilter;
 
@@ -37,7 +37,22 @@ enum Command {
     /// Boot the platform, exercise every heap and the firewall, print a report.
     Demo,
     /// Print the embedded default platform description (TOML).
-    DefaultConfig,
+    DefaultConfig {
+        /// Every key with its default and a comment (docs/config.md).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man {
+        /// Write teeheap.1, teeheap-ls.1, ... into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Run a daemon serving the heaps and the TEE on a control socket.
     Serve {
         /// Socket path; default `$XDG_RUNTIME_DIR/teeheap/teeheap.sock`, else
@@ -159,10 +174,14 @@ fn main() -> ExitCode {
             _ => cmd::ls::run(cli.config.as_deref(), json),
         },
         Command::Demo => cmd::demo::run(cli.config.as_deref()),
-        Command::DefaultConfig => {
-            print!("{}", teeheap_platform::config::DEFAULT_TOML);
-            Ok(())
+        Command::DefaultConfig { full: false } => {
+            cmd::generate::write_stdout(teeheap_platform::config::DEFAULT_TOML.as_bytes())
         }
+        Command::DefaultConfig { full: true } => {
+            cmd::generate::write_stdout(teeheap::ANNOTATED_DEFAULT_CONFIG.as_bytes())
+        }
+        Command::Completions { shell } => cmd::generate::completions(Cli::command(), shell),
+        Command::Man { dir } => cmd::generate::man(Cli::command(), dir.as_deref()),
         Command::Backend { action } => cmd::lifecycle::backend(match action {
             BackendCmd::Unbind => BackendAction::Unbind,
             BackendCmd::Bind => BackendAction::Bind,

@@ -4,6 +4,7 @@ pub(crate) mod bufinfo;
 pub(crate) mod client;
 pub(crate) mod demo;
 pub(crate) mod devmem;
+pub(crate) mod generate;
 pub(crate) mod lifecycle;
 pub(crate) mod log;
 pub(crate) mod ls;

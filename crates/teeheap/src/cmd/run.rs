@@ -8,21 +8,15 @@
 //! sees `TEEHEAP_SOCKET`, so `teeheap ls` inside it asks the same daemon.
 
 use std::ffi::OsString;
-use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitCode};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
-use teeheap_daemon::paths::{SOCKET_ENV, private_run_dir};
-use teeheap_daemon::protocol::{Client, NodeId, Reply, Request, unexpected};
+use teeheap_daemon::paths::private_run_dir;
 use teeheap_daemon::{Daemon, DaemonConfig};
-use teeheap_intercept::devns::DevNodes;
-use teeheap_intercept::launch::Launch;
-use teeheap_intercept::memfd::FileId;
 
 /// Removes the run's private socket directory on the way out.
 struct RunDir(PathBuf);
@@ -30,20 +24,6 @@ struct RunDir(PathBuf);
 impl Drop for RunDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The inodes of the program's nodes, or `None` if it exited first (a
-/// dying program's `/proc/<pid>/root` vanishes before it can be reaped).
-fn node_ids(dev: &DevNodes, child: &mut Child) -> anyhow::Result<Option<Vec<(String, FileId)>>> {
-    let t0 = Instant::now();
-    loop {
-        match dev.node_ids(child.id() as i32) {
-            Ok(ids) => return Ok(Some(ids)),
-            Err(_) if child.try_wait().ok().flatten().is_some() => return Ok(None),
-            Err(e) if t0.elapsed() > Duration::from_secs(2) => bail!("cannot see the program's /dev: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-        }
     }
 }
 
@@ -63,42 +43,11 @@ pub(crate) fn run(config: Option<&Path>, connect: Option<&Path>, argv: &[OsStrin
             sock
         }
     };
-    let mut client =
-        Client::connect(&socket).with_context(|| format!("cannot reach the daemon at {}", socket.display()))?;
-    let nodes = match client.request(&Request::Hello, None)? {
-        Reply::Hello { nodes, .. } => nodes,
-        other => return Err(unexpected(&other).into()),
-    };
-    let mut dev = DevNodes::new();
-    for n in &nodes {
-        dev = dev.node(n).map_err(|e| anyhow::anyhow!("bad node path {n:?} from the daemon: {e}"))?;
-    }
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]).context("cannot install signal handlers")?;
-    let launched = Launch::new(prog)
-        .args(args)
-        .env(SOCKET_ENV, &socket)
-        .dev_nodes(dev.clone())
-        .spawn()
-        .with_context(|| format!("cannot start {}", prog.to_string_lossy()))?;
-    let mut child = launched.child;
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args);
+    let mut child = teeheap::start(&socket, cmd)?;
     let pid = child.id() as i32;
-    let supervised = match node_ids(&dev, &mut child) {
-        Ok(Some(ids)) => {
-            let nodes = ids.into_iter().map(|(path, id)| NodeId { path, dev: id.dev, ino: id.ino }).collect();
-            let req = Request::Supervise { pid, nodes };
-            client.request(&req, Some(launched.listener.as_fd())).map(drop).map_err(anyhow::Error::from)
-        }
-        // Gone before its /dev could be seen: there is nothing to serve.
-        Ok(None) => Ok(()),
-        Err(e) => Err(e),
-    };
-    drop(launched.listener);
-    if let Err(e) = supervised {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(e.context("the daemon did not take the program"));
-    }
-    drop(client);
     // Forward terminal and service signals to the program.
     let handle = signals.handle();
     let forward = std::thread::spawn(move || {
