@@ -33,15 +33,17 @@ pub mod tee;
 pub mod uaccess;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 pub use error::{Errno, Error, Result};
-use teeheap_platform::{Platform, UseCase};
+use teeheap_platform::{PhysRange, Platform, UseCase};
 
+use crate::dma_buf::BufId;
 use crate::dma_buf::DmaBufList;
 use crate::dma_heap::DmaHeapRegistry;
 use crate::dma_heap::system::{SYSTEM_HEAP_NAME, SystemHeap};
 use crate::pool::ProtMemPool;
+use crate::pool::carveout::CarveoutSpace;
 use crate::tee::heap::{TeeDmaHeap, TeeHeapOps};
 use crate::tee::{TeeDevice, TeeRegistry};
 
@@ -55,6 +57,7 @@ pub struct Kernel {
     tee: TeeRegistry,
     tee_heaps: Mutex<BTreeMap<UseCase, Arc<TeeDmaHeap>>>,
     removed_heaps: Mutex<BTreeMap<String, dma_heap::RemovedHeap>>,
+    carveouts: Mutex<Vec<Weak<CarveoutSpace>>>,
 }
 
 impl Kernel {
@@ -74,6 +77,7 @@ impl Kernel {
             tee: TeeRegistry::default(),
             tee_heaps: Mutex::new(BTreeMap::new()),
             removed_heaps: Mutex::new(BTreeMap::new()),
+            carveouts: Mutex::new(Vec::new()),
         })
     }
 
@@ -100,6 +104,36 @@ impl Kernel {
     /// The TEE devices.
     pub fn tee(&self) -> &TeeRegistry {
         &self.tee
+    }
+
+    /// The pages of the static carveout `range`, shared by every pool a
+    /// backend binds over it, across generations: a pool of a new
+    /// generation allocates only around what older ones still hold. The
+    /// space lives as long as its last pool.
+    ///
+    /// # Errors
+    /// `EINVAL` if `range` is not page aligned; `EBUSY` if it overlaps a
+    /// live carveout space without being the same range.
+    pub fn carveout_space(&self, name: &str, range: PhysRange) -> Result<Arc<CarveoutSpace>> {
+        let mut spaces = self.carveouts.lock().unwrap_or_else(|e| e.into_inner());
+        spaces.retain(|w| w.strong_count() > 0);
+        for space in spaces.iter().filter_map(Weak::upgrade) {
+            if space.range() == range {
+                return Ok(space);
+            }
+            if space.range().overlaps(&range) {
+                return Err(Error::new(Errno::EBUSY, "carveout overlaps a live carveout"));
+            }
+        }
+        let space = CarveoutSpace::new(name, range)?;
+        spaces.push(Arc::downgrade(&space));
+        Ok(space)
+    }
+
+    /// Two live buffers sharing physical memory, if any (see
+    /// [`pool::overlapping_buffers`]); `None` is the invariant.
+    pub fn overlapping_buffers(&self) -> Option<(BufId, BufId)> {
+        pool::overlapping_buffers(&self.dma_bufs.snapshot())
     }
 
     /// The protected heap of `use_case`, once some backend registered it.

@@ -54,7 +54,7 @@ impl BuiltinBackend {
             backend.devices.push(dev);
         }
         for c in kernel.platform().carveouts() {
-            let pool = CarveoutPool::new(&c.name, c.range)?;
+            let pool = CarveoutPool::over(kernel.carveout_space(&c.name, c.range)?);
             kernel.tee_register_dma_heap(&backend.devices[0], c.use_case, Box::new(pool))?;
         }
         Ok(backend)

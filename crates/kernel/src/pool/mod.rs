@@ -10,9 +10,9 @@ pub mod dynamic;
 pub mod range_alloc;
 
 use serde::Serialize;
-use teeheap_platform::{Len, PhysAddr};
+use teeheap_platform::{Len, PhysAddr, PhysRange};
 
-use crate::dma_buf::SgTable;
+use crate::dma_buf::{BufId, DmaBufInfo, SgTable};
 use crate::error::Result;
 
 /// One allocation from a pool: its pages and where it sits in the pool.
@@ -56,6 +56,33 @@ pub struct PoolStats {
     pub used: u64,
     /// Largest contiguous free run, bytes.
     pub largest_free: u64,
+}
+
+/// The first two ranges of `ranges` that share memory, with their keys, or
+/// `None` if they are pairwise disjoint (empty ranges share nothing).
+///
+/// ```
+/// use teeheap_kernel::pool::first_overlap;
+/// use teeheap_platform::{PhysAddr, PhysRange};
+///
+/// let r = |start, len| PhysRange::new(PhysAddr(start), len).unwrap();
+/// assert_eq!(first_overlap([(1, r(0x1000, 0x1000)), (2, r(0x2000, 0x1000))]), None);
+/// assert_eq!(first_overlap([(1, r(0x1000, 0x2000)), (2, r(0x2000, 0x1000))]), Some((1, 2)));
+/// ```
+pub fn first_overlap<K: Copy>(ranges: impl IntoIterator<Item = (K, PhysRange)>) -> Option<(K, K)> {
+    let mut sorted: Vec<(K, PhysRange)> = ranges.into_iter().filter(|(_, r)| !r.is_empty()).collect();
+    sorted.sort_by_key(|(_, r)| r.start());
+    // Sorted by start, disjoint ranges each end before the next begins; the
+    // first pair that does not is an overlap.
+    sorted.windows(2).find(|w| w[1].1.start() < w[0].1.end()).map(|w| (w[0].0, w[1].0))
+}
+
+/// Two live buffers of `bufs` (a [`crate::dma_buf::DmaBufList`] snapshot)
+/// whose pages share physical memory (the same id twice if one buffer's own
+/// ranges overlap), or `None`. The invariant is that there are none, across
+/// heaps, pools and generations.
+pub fn overlapping_buffers(bufs: &[DmaBufInfo]) -> Option<(BufId, BufId)> {
+    first_overlap(bufs.iter().flat_map(|b| b.ranges.iter().map(move |r| (b.id, *r))))
 }
 
 /// The operations of a protected-memory pool (`tee_protmem_pool_ops`).

@@ -134,7 +134,7 @@ impl OpteeBackend {
             && let SmcResult::StaticProtmem { range, .. } =
                 self.world.smc(Smc::Fast(FastCall::GetProtmemConfig { use_case }))
         {
-            let pool = CarveoutPool::new(format!("{use_case}"), range)?;
+            let pool = CarveoutPool::over(self.kernel.carveout_space(&format!("{use_case}"), range)?);
             return Ok(Some((Box::new(pool), Bound::Static(range))));
         }
         if !caps.contains(Capabilities::DYNAMIC_PROTMEM) {
