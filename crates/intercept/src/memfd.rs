@@ -34,17 +34,22 @@ pub enum Access {
     WriteOnly,
     /// `O_RDWR`.
     ReadWrite,
+    /// `O_ACCMODE` (3): Linux's "ioctl only" mode. A dma-buf exported with
+    /// it is a file with neither read nor write access (`OPEN_FMODE(3)` is
+    /// 0) whose `F_GETFL` shows 3; `read`/`write` fail `EBADF` and `mmap`
+    /// fails `EACCES`. A description opened with 3 is exactly that file.
+    IoctlOnly,
 }
 
 impl Access {
-    /// From `flags & O_ACCMODE`; `EINVAL` for the invalid value 3.
+    /// From `flags & O_ACCMODE`; each of the four values is a mode.
     pub fn from_flags(flags: u32) -> Result<Access> {
-        match flags & libc::O_ACCMODE as u32 {
-            0 => Ok(Access::ReadOnly),
-            1 => Ok(Access::WriteOnly),
-            2 => Ok(Access::ReadWrite),
-            _ => Err(Errno::INVAL),
-        }
+        Ok(match flags & libc::O_ACCMODE as u32 {
+            0 => Access::ReadOnly,
+            1 => Access::WriteOnly,
+            2 => Access::ReadWrite,
+            _ => Access::IoctlOnly,
+        })
     }
 }
 
@@ -109,6 +114,7 @@ fn reopen(fd: &OwnedFd, access: Access) -> Result<OwnedFd> {
         Access::ReadOnly => OFlags::RDONLY,
         Access::WriteOnly => OFlags::WRONLY,
         Access::ReadWrite => OFlags::RDWR,
+        Access::IoctlOnly => OFlags::RDWR | OFlags::WRONLY,
     };
     let name = fd.as_raw_fd().to_string();
     match proc_self_fd() {
@@ -240,10 +246,34 @@ mod tests {
     }
 
     #[test]
+    fn ioctl_only_has_neither_read_nor_write() {
+        let b = BackingFile::create("i", 4096, CpuAccess::Mappable).unwrap();
+        let c = b.open_for_client(Access::IoctlOnly).unwrap();
+        let fl = rustix::fs::fcntl_getfl(&c).unwrap();
+        assert_eq!(fl.bits() & libc::O_ACCMODE as u32, 3);
+        let mut x = [0u8; 1];
+        assert_eq!(rustix::io::read(&c, &mut x), Err(Errno::BADF));
+        assert_eq!(rustix::io::write(&c, b"x"), Err(Errno::BADF));
+        // SAFETY: a fresh shared mapping request; it is expected to fail
+        // and would be unmapped at once if it did not.
+        let r = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                4096,
+                rustix::mm::ProtFlags::READ,
+                rustix::mm::MapFlags::SHARED,
+                &c,
+                0,
+            )
+        };
+        assert_eq!(r.err(), Some(Errno::ACCESS));
+    }
+
+    #[test]
     fn bad_args() {
         assert_eq!(BackingFile::create("z", 0, CpuAccess::Mappable).unwrap_err(), Errno::INVAL);
         assert_eq!(BackingFile::create("a\0b", 1, CpuAccess::Mappable).unwrap_err(), Errno::INVAL);
-        assert_eq!(Access::from_flags(3), Err(Errno::INVAL));
+        assert_eq!(Access::from_flags(3 | libc::O_CLOEXEC as u32), Ok(Access::IoctlOnly));
         assert_eq!(Access::from_flags(libc::O_RDWR as u32 | libc::O_CLOEXEC as u32), Ok(Access::ReadWrite));
     }
 }

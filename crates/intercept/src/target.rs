@@ -54,8 +54,14 @@ impl Target {
 
     /// A duplicate of the target's fd `fd` (same open file description),
     /// `O_CLOEXEC` in the supervisor. Errors: `EBADF` if `fd` is not open
-    /// there, `EPERM` without ptrace access, `ESRCH` if the process exited.
+    /// there (also for a negative `fd`, as the syscall answers), `EPERM`
+    /// without ptrace access, `ESRCH` if the process exited.
     pub fn get_fd(&self, fd: i32) -> Result<OwnedFd> {
+        // rustix asserts that an fd argument is not negative; the kernel
+        // would answer EBADF, so answer it here.
+        if fd < 0 {
+            return Err(Errno::BADF);
+        }
         pidfd_getfd(&self.pidfd, fd, PidfdGetfdFlags::empty())
     }
 
@@ -174,6 +180,20 @@ mod tests {
         assert_eq!(t.read_cstr(UserAddr(s.as_ptr() as u64), 64).unwrap(), &s[..s.len() - 1]);
         assert_eq!(t.read_cstr(UserAddr(s.as_ptr() as u64), 4), Err(Errno::NAMETOOLONG));
         assert_eq!(t.read_cstr(UserAddr(16), 4), Err(Errno::FAULT));
+    }
+
+    #[test]
+    fn negative_and_closed_fds_are_ebadf() {
+        let t = me();
+        for fd in [-1, -100, i32::MIN] {
+            assert_eq!(t.get_fd(fd).unwrap_err(), Errno::BADF, "fd {fd}");
+        }
+        let unused = rustix::io::dup(std::io::stdin()).unwrap();
+        let n = std::os::fd::AsRawFd::as_raw_fd(&unused);
+        drop(unused);
+        assert_eq!(t.get_fd(n).unwrap_err(), Errno::BADF);
+        let f = t.get_fd(0).unwrap();
+        assert!(std::os::fd::AsRawFd::as_raw_fd(&f) >= 0);
     }
 
     #[test]

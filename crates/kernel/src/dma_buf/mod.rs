@@ -157,7 +157,9 @@ pub trait DmaBufOps: Send + Sync + 'static {
 /// The rarely used parts of a dma-buf.
 #[derive(Debug, Default)]
 struct Meta {
-    name: Option<String>,
+    /// The bytes `DMA_BUF_SET_NAME` set (no NUL): the kernel takes bytes,
+    /// not text.
+    name: Option<Box<[u8]>>,
     attachments: Vec<Master>,
 }
 
@@ -242,21 +244,32 @@ impl DmaBuf {
         self.ops.as_ref()
     }
 
-    /// The name set with `DMA_BUF_SET_NAME`, if any.
+    /// The name set with `DMA_BUF_SET_NAME`, if any, for display: see
+    /// [`escape_name`].
     pub fn name(&self) -> Option<String> {
+        self.name_bytes().map(|n| escape_name(&n))
+    }
+
+    /// The name's bytes as `DMA_BUF_SET_NAME` set them (without the NUL),
+    /// what the kernel prints in fdinfo and bufinfo.
+    pub fn name_bytes(&self) -> Option<Box<[u8]>> {
         self.meta.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.name.clone())
     }
 
-    /// `DMA_BUF_SET_NAME`: names the buffer (shown in bufinfo).
+    /// `DMA_BUF_SET_NAME`: names the buffer (shown in bufinfo). Any bytes
+    /// but NUL, as the kernel's `strndup_user`; replaces the previous name.
     ///
     /// # Errors
-    /// `EINVAL` if the name, without its NUL, is [`DMA_BUF_NAME_LEN`] bytes
-    /// or longer (the kernel reads at most that many including the NUL).
-    pub fn set_name(&self, name: &str) -> Result<()> {
+    /// `EINVAL` if the name is [`DMA_BUF_NAME_LEN`] bytes or longer (the
+    /// kernel reads at most that many including the NUL), or holds a NUL.
+    pub fn set_name(&self, name: &[u8]) -> Result<()> {
         if name.len() >= DMA_BUF_NAME_LEN {
             return Err(einval("dma-buf name too long"));
         }
-        self.meta.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().name = Some(name.to_owned());
+        if name.contains(&0) {
+            return Err(einval("dma-buf name with a NUL"));
+        }
+        self.meta.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().name = Some(name.into());
         Ok(())
     }
 
@@ -301,7 +314,6 @@ impl DmaBuf {
                     let at = arg.checked_add(i).ok_or(crate::error::efault("pointer overflow"))?;
                     mem.read(at, &mut b).map_err(|_| crate::error::efault("cannot read the name"))?;
                     if b[0] == 0 {
-                        let name = String::from_utf8_lossy(&name).into_owned();
                         return self.set_name(&name).map(|()| 0);
                     }
                     name.push(b[0]);
@@ -347,7 +359,7 @@ impl DmaBuf {
     /// A snapshot for bufinfo.
     pub fn info(&self) -> DmaBufInfo {
         let (name, attachments) = match self.meta.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
-            Some(m) => (m.name.clone(), m.attachments.clone()),
+            Some(m) => (m.name.as_deref().map(escape_name), m.attachments.clone()),
             None => (None, Vec::new()),
         };
         DmaBufInfo {
@@ -375,6 +387,34 @@ impl Drop for DmaBuf {
     }
 }
 
+/// A buffer name's bytes as text for observability: valid UTF-8 as it is
+/// (with `\\` doubled and control characters escaped), every other byte as
+/// `\xNN`, so that any name reads back unambiguously.
+///
+/// ```
+/// use teeheap_kernel::dma_buf::escape_name;
+/// assert_eq!(escape_name(b"decoder-out"), "decoder-out");
+/// assert_eq!(escape_name(b"caf\xc3\xa9 \xff\\"), "caf\u{e9} \\xff\\\\");
+/// assert_eq!(escape_name(b"a\nb"), "a\\nb");
+/// ```
+pub fn escape_name(name: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(name.len());
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' || c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
 /// What bufinfo shows of one buffer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DmaBufInfo {
@@ -388,7 +428,7 @@ pub struct DmaBufInfo {
     pub tee_registrations: u32,
     /// Exporter name.
     pub exporter: &'static str,
-    /// Name set by user space.
+    /// Name set by user space, escaped as [`escape_name`] does.
     pub name: Option<String>,
     /// Whether it is protected memory.
     pub protected: bool,
@@ -598,9 +638,13 @@ mod tests {
         assert_eq!(b.sync(8).unwrap_err().errno(), Errno::EINVAL);
         assert_eq!(b.sync(0).unwrap_err().errno(), Errno::EINVAL);
         assert_eq!(b.sync(teeheap_uapi::dma_buf::DMA_BUF_SYNC_END).unwrap_err().errno(), Errno::EINVAL);
-        b.set_name("decoder-out").unwrap();
+        b.set_name(b"decoder-out").unwrap();
         assert_eq!(b.name().as_deref(), Some("decoder-out"));
-        assert_eq!(b.set_name(&"x".repeat(32)).unwrap_err().errno(), Errno::EINVAL);
+        assert_eq!(b.set_name(&[b'x'; 32]).unwrap_err().errno(), Errno::EINVAL);
+        // Bytes, not text: 31 bytes of 0xff fit (issue 19).
+        b.set_name(&[0xff; 31]).unwrap();
+        assert_eq!(b.name_bytes().as_deref(), Some(&[0xff; 31][..]));
+        assert_eq!(b.info().name.unwrap(), "\\xff".repeat(31));
     }
 
     #[test]
