@@ -106,6 +106,11 @@ fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>, active: &Arc<Atomi
     }
 }
 
+/// The answer to a request whose serving panicked (see `guard.rs`).
+fn bug_reply() -> Reply {
+    Reply::error("bug", "the daemon hit a bug serving this request (logged); it keeps serving")
+}
+
 fn reply(stream: &UnixStream, r: &Reply) -> io::Result<()> {
     reply_in(stream, r, VERSION)
 }
@@ -157,15 +162,23 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
                     version = env.version;
                     match fds.pop() {
                         None => Reply::error("no_fd", "supervise needs the listener fd (SCM_RIGHTS)"),
-                        Some(fd) => match shared.supervise(fd, pid, &nodes) {
-                            Ok(session) => Reply::Supervising { session },
-                            Err(e) => Reply::error("failed", e.to_string()),
+                        Some(fd) => match shared.serve_one(
+                            || "supervise".into(),
+                            Some(pid),
+                            || shared.supervise(fd, pid, &nodes),
+                        ) {
+                            Ok(Ok(session)) => Reply::Supervising { session },
+                            Ok(Err(e)) => Reply::error("failed", e.to_string()),
+                            Err(()) => bug_reply(),
                         },
                     }
                 }
                 Ok(req) => {
                     version = env.version;
-                    shared.answer(&req)
+                    let what = || format!("control request {req:?}");
+                    shared
+                        .serve_one(what, peer.map(|c| c.pid.as_raw_nonzero().get()), || shared.answer(&req))
+                        .unwrap_or_else(|()| bug_reply())
                 }
             },
         };

@@ -16,6 +16,7 @@ pub mod backend;
 pub mod client;
 pub mod control;
 pub mod events;
+pub mod guard;
 pub mod holders;
 pub mod limits;
 pub mod observe;

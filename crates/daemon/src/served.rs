@@ -345,6 +345,14 @@ impl Registry {
         }
     }
 
+    /// Panics while holding the registry's locks (test hook).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn panic_holding_locks(&self) -> ! {
+        let _entries = lock(&self.entries);
+        let _spares = lock(&self.spares);
+        panic!("test hook: panic while serving a call, holding the daemon's locks")
+    }
+
     /// Served files by kind.
     pub fn counts(&self) -> ServedCounts {
         let mut c = ServedCounts::default();

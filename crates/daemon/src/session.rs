@@ -84,7 +84,12 @@ impl Session {
                 }
             };
             self.shared.calls.fetch_add(1, Ordering::Relaxed);
-            let r = self.handle(&n);
+            // A panic answers this call with EIO and is logged (guard.rs).
+            let what = || match n.ioctl() {
+                Some(c) => format!("ioctl {:#x} on fd {} of pid {}", c.cmd.0, c.fd, n.pid),
+                None => format!("a call of pid {}", n.pid),
+            };
+            let r = self.shared.serve_one(what, Some(n.pid), || self.handle(&n)).unwrap_or(Response::Errno(Errno::IO));
             match self.listener.respond(n.id, r) {
                 Ok(()) | Err(Errno::NOENT) => {}
                 Err(e) => tracing::warn!(session = self.id, error = %e, "answering a call failed"),
@@ -178,6 +183,10 @@ impl Session {
             Some(file) => file,
             None => match self.nodes.get(&id) {
                 None => return Response::Continue, // not ours: runs natively
+                #[cfg(feature = "test-hooks")]
+                Some(Node::Heap(_)) if call.cmd.0 == crate::guard::test_hooks::PANIC_IOCTL => {
+                    self.shared.panic_holding_locks()
+                }
                 Some(Node::Heap(name)) => match self.shared.kernel.dma_heap_open(name) {
                     Ok(f) => {
                         if self.shared.has_caps()
