@@ -2,7 +2,10 @@
 //! them while a controller unbinds and rebinds the backend and removes and
 //! re-adds heap nodes, for a bounded time. Afterwards nothing is left:
 //! no buffer, no used byte, every lent chunk reclaimed, no firewall region
-//! but the boot carveouts, normal memory back to its baseline.
+//! but the boot carveouts, normal memory back to its baseline. Throughout,
+//! live buffers are pairwise disjoint (checked after every controller step)
+//! and each keeps the bytes the secure world wrote into it (checked when it
+//! is freed).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -18,6 +21,27 @@ use teeheap_secure_world::{SecureConfig, SecureWorld};
 /// Bounded: a few seconds even on 2 busy cores.
 const RUN_FOR: Duration = Duration::from_millis(2500);
 const WORKERS: usize = 3;
+
+/// Writes the buffer's identity into its first and last 16 bytes, as a
+/// TA or device would.
+fn tag(kernel: &Kernel, b: &DmaBuf) {
+    let tag = [b.id().0.to_le_bytes(), b.id().0.to_le_bytes()].concat();
+    let (first, last) = (b.sg_table().ranges()[0], *b.sg_table().ranges().last().unwrap());
+    kernel.platform().write(Master::SecureCpu, first.start(), &tag).unwrap();
+    kernel.platform().write(Master::SecureCpu, last.start().checked_add(last.len() - 16).unwrap(), &tag).unwrap();
+}
+
+/// Checks the tag of [`tag`] is intact (nothing else wrote into the
+/// buffer), then drops it.
+fn check_and_drop(kernel: &Kernel, b: Arc<DmaBuf>) {
+    let tag = [b.id().0.to_le_bytes(), b.id().0.to_le_bytes()].concat();
+    let (first, last) = (b.sg_table().ranges()[0], *b.sg_table().ranges().last().unwrap());
+    for at in [first.start(), last.start().checked_add(last.len() - 16).unwrap()] {
+        let mut got = [0u8; 16];
+        kernel.platform().read(Master::SecureCpu, at, &mut got).unwrap();
+        assert_eq!(got[..], tag[..], "buffer {:?} at {at}: its bytes were overwritten", b.id());
+    }
+}
 
 struct Rng(u64);
 
@@ -65,8 +89,7 @@ fn unbind_rebind_and_heap_removal_under_load() {
                 counts[slot].fetch_add(1, Ordering::Relaxed);
                 if let Ok(b) = r {
                     // The secure world can always use a live buffer, bound or draining.
-                    let at = b.sg_table().ranges()[0].start();
-                    kernel.platform().write(Master::SecureCpu, at, &[i as u8; 16]).unwrap();
+                    tag(&kernel, &b);
                     held.push(b);
                 }
                 match rng.next() % 4 {
@@ -75,11 +98,15 @@ fn unbind_rebind_and_heap_removal_under_load() {
                         let _ = txs[(i + 1) % WORKERS].send(b);
                         counts[5].fetch_add(1, Ordering::Relaxed);
                     }
-                    1 | 2 if !held.is_empty() => drop(held.swap_remove((rng.next() as usize) % held.len())),
+                    1 | 2 if !held.is_empty() => {
+                        check_and_drop(&kernel, held.swap_remove((rng.next() as usize) % held.len()))
+                    }
                     _ => {}
                 }
                 if held.len() > 24 {
-                    held.drain(..12);
+                    for b in held.drain(..12) {
+                        check_and_drop(&kernel, b);
+                    }
                 }
             }
             held
@@ -92,6 +119,7 @@ fn unbind_rebind_and_heap_removal_under_load() {
     let mut actions = [0u32; 4];
     while start.elapsed() < RUN_FOR {
         thread::sleep(Duration::from_millis(5));
+        assert_eq!(kernel.overlapping_buffers(), None, "live buffers share memory");
         let uc = UseCase::ALL[(rng.next() % 3) as usize];
         let action = (rng.next() % 4) as usize;
         actions[action] += 1;
@@ -113,7 +141,10 @@ fn unbind_rebind_and_heap_removal_under_load() {
     }
     stop.store(true, Ordering::Relaxed);
     let leftovers: Vec<Vec<Arc<DmaBuf>>> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-    drop(leftovers);
+    assert_eq!(kernel.overlapping_buffers(), None, "live buffers share memory");
+    for b in leftovers.into_iter().flatten() {
+        check_and_drop(&kernel, b);
+    }
     drop(backend.lock().unwrap().take());
 
     let c: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
