@@ -42,6 +42,7 @@ fn sessions_get_target_dead_and_nothing_leaks() {
     assert!(kernel.dma_heaps().open("protected,trusted-ui").is_ok());
     // Closing still works and releases everything.
     assert_eq!(c.close_session(ctx, session), Ok(0));
+    assert_eq!(world.session_count(), 0, "closing after the unbind reaches the secure world");
     assert_eq!(c.close_session(ctx, session), Err(Errno::EINVAL));
     assert_eq!(kernel.dma_bufs().len(), 1, "the registration keeps the protected buffer");
     c.close(reg);
@@ -90,5 +91,7 @@ fn in_flight_invocation_completes_and_unbind_does_not_wait() {
     assert!(took < Duration::from_millis(wait_ms), "it returned on input, not on timeout");
     let (again, _) = c.call(ctx, session, CMD_INPUT, &[value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, 0, 0, 0)]);
     assert_eq!(again, (TEEC_ERROR_TARGET_DEAD, TEEC_ORIGIN_COMMS));
+    assert_eq!(world.session_count(), 1);
     c.close(ctx);
+    assert_eq!(world.session_count(), 0, "the context's release closed the session in the secure world");
 }

@@ -4,8 +4,11 @@
 //! A context lives in an `Arc` shared by its open fd ([`TeeFile`]) and its
 //! shared-memory objects. When the last fd to it closes, its sessions are
 //! closed (as `tee_release`); its shm objects stay until their own fds close.
+//! Each session keeps the driver that opened it, so that closing it reaches
+//! the secure world even after the backend was unbound (upstream cannot get
+//! there: driver removal waits for every context to close).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,7 +33,17 @@ pub struct TeeContext {
     dev: Arc<TeeDevice>,
     platform: Arc<Platform>,
     heap: Arc<SystemHeap>,
-    sessions: Mutex<BTreeSet<u32>>,
+    sessions: Mutex<BTreeMap<u32, Opener>>,
+}
+
+/// The driver that opened a session: the one that must close it.
+#[derive(Clone)]
+struct Opener(Arc<dyn TeeDriver>);
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Opener")
+    }
 }
 
 /// An open TEE device fd. Closing the last one closes the context's sessions.
@@ -78,16 +91,16 @@ impl TeeContext {
 
     /// The open sessions.
     pub fn sessions(&self) -> Vec<u32> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect()
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
     }
 
     fn release(&self) {
+        // Closed through the driver that opened each one, bound or not:
+        // the secure world keeps a session until it is told to close it.
         let sessions = std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|e| e.into_inner()));
-        if let Ok(Some(d)) = self.dev.driver() {
-            for s in sessions {
-                if let Err(e) = d.close_session(s) {
-                    tracing::warn!(session = s, error = %e, "closing a session on context release failed");
-                }
+        for (s, Opener(d)) in sessions {
+            if let Err(e) = d.close_session(s) {
+                tracing::warn!(session = s, error = %e, "closing a session on context release failed");
             }
         }
     }
@@ -285,9 +298,12 @@ impl TeeContext {
             Some(d) => d.open_session(&mut a, &mut params)?,
             None => target_dead(&mut a.ret, &mut a.ret_origin),
         }
-        let opened = a.ret == teeheap_uapi::tee::gp::TEEC_SUCCESS;
-        if opened {
-            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(a.session);
+        let opened = match &d {
+            Some(d) if a.ret == teeheap_uapi::tee::gp::TEEC_SUCCESS => Some(Opener(Arc::clone(d))),
+            _ => None,
+        };
+        if let Some(o) = &opened {
+            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(a.session, o.clone());
         }
         let reply = (|| {
             put_field(mem, uarg, offset_of!(TeeIoctlOpenSessionArg, session), &a.session)?;
@@ -296,12 +312,12 @@ impl TeeContext {
             self.sync_out_windows(&params, &orig, mem)?;
             self.params_to_user(uparams, &params, mem)
         })();
-        if reply.is_err() && opened {
+        if reply.is_err()
+            && let Some(Opener(d)) = opened
+        {
             // The client can never learn of the session: close it again.
             self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&a.session);
-            if let Some(d) = &d {
-                let _ = d.close_session(a.session);
-            }
+            let _ = d.close_session(a.session);
         }
         reply.map(|()| 0)
     }
@@ -326,7 +342,7 @@ impl TeeContext {
         let (uarg, mut a) = self.read_buf(arg, mem, |h: &TeeIoctlInvokeArg| h.num_params)?;
         let uparams = uarg.checked_add(size_of::<TeeIoctlInvokeArg>() as u64).ok_or(efault("overflow"))?;
         let mut params = self.params_from_user(uparams, a.num_params, mem)?;
-        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains(&a.session) {
+        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&a.session) {
             return Err(einval("no such session in this context"));
         }
         self.sync_registered(&params, mem, false)?;
@@ -345,7 +361,7 @@ impl TeeContext {
     fn cancel(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
         let d = driver(&self.dev)?;
         let a: TeeIoctlCancelArg = read_obj(mem, arg)?;
-        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains(&a.session) {
+        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&a.session) {
             return Err(einval("no such session in this context"));
         }
         if let Some(d) = d {
@@ -355,14 +371,12 @@ impl TeeContext {
     }
 
     fn close_session(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
-        let d = driver(&self.dev)?;
+        driver(&self.dev)?;
         let a: TeeIoctlCloseSessionArg = read_obj(mem, arg)?;
-        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&a.session) {
-            return Err(einval("no such session in this context"));
-        }
-        if let Some(d) = d {
-            d.close_session(a.session)?;
-        }
+        let opener = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&a.session);
+        let Opener(d) = opener.ok_or(einval("no such session in this context"))?;
+        // Reaches the secure world also after an unbind (see the module doc).
+        d.close_session(a.session)?;
         Ok(0)
     }
 }
