@@ -99,6 +99,16 @@ impl Daemon {
         }
     }
 
+    /// `len` bytes at `addr` read by the secure CPU (as `teeheap devmem
+    /// --master secure-cpu`).
+    fn secure_read(&self, addr: u64, len: u64) -> Vec<u8> {
+        let req = teeheap_daemon::protocol::Request::Devmem { master: "secure-cpu".into(), addr, len, write: false };
+        match Client::connect(&self.socket).unwrap().request(&req, None).unwrap() {
+            teeheap_daemon::protocol::Reply::Devmem { allowed: true, data, .. } => data,
+            other => panic!("devmem {addr:#x}: {other:?}"),
+        }
+    }
+
     fn idle(&self) {
         self.until("no buffer", |s| s["heaps"].as_array().unwrap().iter().all(|h| h["buffers"] == 0));
         let b = self.json(&["bufinfo"]);
@@ -110,6 +120,22 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Asserts that no two buffers of a `bufinfo --json` answer share physical
+/// memory (issue 19's invariant).
+fn assert_disjoint(bufinfo: &Value) {
+    let mut ranges: Vec<(u64, u64, &Value)> = Vec::new();
+    for b in bufinfo["buffers"].as_array().unwrap() {
+        for r in b["ranges"].as_array().unwrap() {
+            let (start, len) = (r["start"].as_u64().unwrap(), r["len"].as_u64().unwrap());
+            ranges.push((start, start + len, &b["id"]));
+        }
+    }
+    ranges.sort_by_key(|r| r.0);
+    for w in ranges.windows(2) {
+        assert!(w[1].0 >= w[0].1, "buffers {} and {} share memory: {bufinfo:#}", w[0].2, w[1].2);
     }
 }
 
@@ -232,6 +258,63 @@ fn backend_unbind_bind_and_heap_rm_add_through_the_daemon() {
         kinds.iter().copied().filter(|k| ["bind", "unbind", "heap-rm", "heap-add"].contains(k)).collect();
     assert_eq!(lifecycle, ["bind", "unbind", "bind", "heap-rm", "heap-add"], "{log:#}");
     assert!(kinds.contains(&"lend") && kinds.contains(&"reclaim"), "trusted-ui chunk lent and reclaimed: {kinds:?}");
+}
+
+/// Issue 19: a program holds 16 MiB of secure-video, the backend is unbound
+/// and bound again, a second program allocates 8 MiB. The two live buffers
+/// lie in disjoint ranges of the carveout, and what the sdp_basic TA wrote
+/// into each stays intact.
+#[test]
+fn rebind_keeps_live_buffers_disjoint_across_programs() {
+    let exe = client_exe("ctl_client_rebind");
+    let d = Daemon::start("rebind", None);
+    let (big, small) = (16u64 << 20, 8u64 << 20);
+    let mut a = Prog::start(&d, &exe, "first");
+    let heap = a.fd(&format!("open {VIDEO}"));
+    let old = a.fd(&format!("alloc {heap} {big}"));
+    let tee = a.fd("tee");
+    assert_eq!(a.cmd(&format!("fill {tee} {old} a1 {big}")), "ok");
+    assert!(d.ok(&["backend", "unbind"]).contains("unbound"));
+    assert!(d.ok(&["backend", "bind"]).contains("bound"));
+    assert_eq!(d.heap(VIDEO)["state"], "ready; draining generation 1 with 1 buffers");
+
+    let mut b = Prog::start(&d, &exe, "second");
+    let bheap = b.fd(&format!("open {VIDEO}"));
+    let new = b.fd(&format!("alloc {bheap} {small}"));
+    let btee = b.fd("tee");
+    assert_eq!(b.cmd(&format!("fill {btee} {new} b2 {small}")), "ok");
+
+    let bi = d.json(&["bufinfo"]);
+    let bufs = bi["buffers"].as_array().unwrap();
+    assert_eq!(bufs.len(), 2, "{bi:#}");
+    assert_disjoint(&bi);
+    let range_of = |size: u64| {
+        let b = bufs.iter().find(|b| b["size"] == size).unwrap_or_else(|| panic!("{bi:#}"));
+        let r = &b["ranges"][0];
+        (r["start"].as_u64().unwrap(), r["len"].as_u64().unwrap())
+    };
+    let (old_range, new_range) = (range_of(big), range_of(small));
+    // What the TA wrote, read back as the secure CPU at both ends of each.
+    let intact = |(start, len): (u64, u64), byte: u8| {
+        for at in [start, start + len - 4096] {
+            assert_eq!(d.secure_read(at, 4096), vec![byte; 4096], "at {at:#x}");
+        }
+    };
+    intact(old_range, 0xa1);
+    intact(new_range, 0xb2);
+    assert_eq!(b.cmd(&format!("check {btee} {new} b2 {small}")), "ok");
+    // The first program's TEE fd belongs to the old backend: its calls
+    // answer TEEC_ERROR_TARGET_DEAD (and its buffer cannot be registered
+    // with the new one, as Linux ties a protected buffer to its device).
+    assert_eq!(a.cmd(&format!("check {tee} {old} a1 4096")), "tee 0xffff3024");
+    let tee2 = a.fd("tee");
+    assert_eq!(a.cmd(&format!("check {tee2} {old} a1 4096")), "err EINVAL");
+    a.exit();
+    d.until("generation 1 drained", |_| d.heap(VIDEO)["state"] == "ready");
+    intact(new_range, 0xb2);
+    assert_eq!(b.cmd(&format!("check {btee} {new} b2 {small}")), "ok", "the old generation's drain left it alone");
+    b.exit();
+    d.idle();
 }
 
 #[test]
@@ -506,6 +589,7 @@ fn lifecycle_stress_with_processes() {
         let args: [&[&str]; 4] =
             [&["backend", "unbind"], &["backend", "bind"], &["heap", "rm", heap], &["heap", "add", heap]];
         let _ = d.cli(args[actions % 4]);
+        assert_disjoint(&d.json(&["bufinfo"]));
         actions += 1;
     }
     let (mut ok, mut refused) = (0, 0);

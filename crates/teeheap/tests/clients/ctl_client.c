@@ -8,6 +8,10 @@
  *   mmap FD LEN          ok | err E       MAP_SHARED, kept
  *   tee                  fd N | err E     open /dev/tee0 + TEE_IOC_VERSION
  *   reg TEEFD BUFFD      fd N | err E     TEE_IOC_SHM_REGISTER_FD
+ *   fill TEEFD BUFFD B LEN   ok | err E | tee R   the sdp_basic TA writes LEN
+ *                                        bytes B (hex) into the buffer (INJECT)
+ *   check TEEFD BUFFD B LEN  ok | differs at N | err E | tee R
+ *                                        the TA copies them out (DUMP), compared
  *   listen PATH          ok               a Unix socket, then accept
  *   connect PATH         ok | err E
  *   send FD              ok | err E       SCM_RIGHTS
@@ -72,6 +76,81 @@ static void ok_or_err(int r) {
 
 
 
+/* OP-TEE's sdp_basic test TA. */
+static const unsigned char SDP_UUID[16] = { 0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4,
+					    0x9d, 0xbb, 0x10, 0x1f, 0x74, 0xf0, 0x00, 0x99 };
+enum { SDP_INJECT = 0, SDP_DUMP = 2 };
+
+/* fill / check: a session to sdp_basic, the protected buffer registered
+ * with SHM_REGISTER_FD and LEN bytes of malloc'ed memory with SHM_REGISTER;
+ * INJECT copies the pattern in, DUMP copies the buffer out. Prints one line. */
+static void sdp_copy(int tee, int buf, int byte, unsigned long len, int dump) {
+	struct {
+		struct tee_ioctl_open_session_arg a;
+		struct tee_ioctl_param p[4];
+	} os;
+	memset(&os, 0, sizeof os);
+	memcpy(os.a.uuid, SDP_UUID, 16);
+	os.a.clnt_login = TEE_IOCTL_LOGIN_PUBLIC;
+	os.a.num_params = 4;
+	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&os, .buf_len = sizeof os };
+	if (ioctl(tee, TEE_IOC_OPEN_SESSION, &b) < 0) {
+		printf("err %s\n", ename(errno));
+		return;
+	}
+	if (os.a.ret) {
+		printf("tee %#x\n", os.a.ret);
+		return;
+	}
+	unsigned char *mem = malloc(len);
+	memset(mem, dump ? ~byte : byte, len);
+	struct tee_ioctl_shm_register_fd_data rf = { .fd = buf };
+	struct tee_ioctl_shm_register_data rn = { .addr = (uintptr_t)mem, .length = len };
+	int pshm = ioctl(tee, TEE_IOC_SHM_REGISTER_FD, &rf);
+	int nshm = pshm < 0 ? -1 : ioctl(tee, TEE_IOC_SHM_REGISTER, &rn);
+	int e = errno;
+	uint32_t ret = 0;
+	int r = -1;
+	if (nshm >= 0) {
+		struct {
+			struct tee_ioctl_invoke_arg a;
+			struct tee_ioctl_param p[4];
+		} iv;
+		memset(&iv, 0, sizeof iv);
+		iv.a.func = dump ? SDP_DUMP : SDP_INJECT;
+		iv.a.session = os.a.session;
+		iv.a.num_params = 4;
+		iv.p[0] = (struct tee_ioctl_param){ .attr = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT,
+						    .b = len, .c = (uint64_t)(dump ? rf.id : rn.id) };
+		iv.p[1] = (struct tee_ioctl_param){ .attr = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT,
+						    .b = len, .c = (uint64_t)(dump ? rn.id : rf.id) };
+		struct tee_ioctl_buf_data ib = { .buf_ptr = (uintptr_t)&iv, .buf_len = sizeof iv };
+		r = ioctl(tee, TEE_IOC_INVOKE, &ib);
+		e = errno;
+		ret = iv.a.ret;
+	}
+	struct tee_ioctl_close_session_arg cs = { .session = os.a.session };
+	ioctl(tee, TEE_IOC_CLOSE_SESSION, &cs);
+	if (nshm >= 0)
+		close(nshm);
+	if (pshm >= 0)
+		close(pshm);
+	if (r < 0)
+		printf("err %s\n", ename(e));
+	else if (ret)
+		printf("tee %#x\n", ret);
+	else {
+		unsigned long i = 0;
+		while (dump && i < len && mem[i] == (unsigned char)byte)
+			i++;
+		if (dump && i < len)
+			printf("differs at %lu (%#x)\n", i, mem[i]);
+		else
+			printf("ok\n");
+	}
+	free(mem);
+}
+
 static struct sockaddr_un addr(const char *path) {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	strncpy(a.sun_path, path, sizeof a.sun_path - 1);
@@ -84,7 +163,7 @@ int main(int argc, char **argv) {
 	char line[512], a[256];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (fgets(line, sizeof line, stdin)) {
-		int x = 0, y = 0;
+		int x = 0, y = 0, z = 0;
 		unsigned long len = 0;
 		if (sscanf(line, "open %255s", a) == 1) {
 			char path[300];
@@ -120,6 +199,10 @@ int main(int argc, char **argv) {
 		} else if (sscanf(line, "reg %d %d", &x, &y) == 2) {
 			struct tee_ioctl_shm_register_fd_data rf = { .fd = y };
 			fd_or_err(ioctl(x, TEE_IOC_SHM_REGISTER_FD, &rf));
+		} else if (sscanf(line, "fill %d %d %x %lu", &x, &y, &z, &len) == 4) {
+			sdp_copy(x, y, z, len, 0);
+		} else if (sscanf(line, "check %d %d %x %lu", &x, &y, &z, &len) == 4) {
+			sdp_copy(x, y, z, len, 1);
 		} else if (sscanf(line, "listen %255s", a) == 1) {
 			int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 			struct sockaddr_un sa = addr(a);
