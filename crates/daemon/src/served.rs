@@ -29,8 +29,13 @@ use teeheap_platform::{Len, PhysRange, Platform};
 /// What `mmap(MAP_SHARED)` of a served file does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MmapPolicy {
-    /// The kernel maps the memfd natively (`system` buffer, SHM_ALLOC).
-    Native,
+    /// The kernel maps the memfd natively (`system` buffer, SHM_ALLOC),
+    /// within `size` bytes (past it, `EINVAL` as the kernel's
+    /// `dma_buf_mmap_internal` and `tee_shm_fop_mmap` answer).
+    Native {
+        /// The file's size in bytes (page-aligned).
+        size: u64,
+    },
     /// Refused with this errno (protected buffer: `EINVAL`; registered
     /// shm: `EINVAL`; TEE context: `ENODEV`).
     Refuse(Errno),
@@ -161,24 +166,29 @@ impl Registry {
     }
 
     /// What a shared mmap of the served inode `id` does, or `None` if the
-    /// inode is not ours. For a CPU-mappable file whose memfd is not yet
-    /// mapped over its DRAM, maps it now (after copying in whatever DRAM
-    /// holds there), so the program's mapping and the devices' view agree.
+    /// inode is not ours. `fits(size)` says whether the call's pages fit in
+    /// a CPU-mappable file of `size` bytes; if not, the answer is `EINVAL`.
+    /// For a CPU-mappable file whose memfd is not yet mapped over its DRAM,
+    /// maps it now (after copying in whatever DRAM holds there), so the
+    /// program's mapping and the devices' view agree.
     ///
     /// The caller must hold a reference to the file (its dup of the
     /// program's fd), so that the entry cannot be released meanwhile.
-    pub fn mmap_policy(&self, id: &FileId) -> Option<MmapPolicy> {
+    pub fn mmap_policy(&self, id: &FileId, fits: impl FnOnce(u64) -> bool) -> Option<MmapPolicy> {
         let (policy, backing, backed) = {
             let entries = lock(&self.entries);
             let s = entries.get(id)?;
             let policy = match (&s.file, s.backing.cpu_access()) {
                 (File::Tee(_) | File::DmaHeap(_), _) => MmapPolicy::Refuse(Errno::NODEV),
-                (_, CpuAccess::Mappable) => MmapPolicy::Native,
+                (_, CpuAccess::Mappable) => MmapPolicy::Native { size: s.backing.size() },
                 (_, CpuAccess::None) => MmapPolicy::Refuse(Errno::INVAL),
             };
             (policy, Arc::clone(&s.backing), Arc::clone(&s.backed))
         };
-        if policy == MmapPolicy::Native {
+        if let MmapPolicy::Native { size } = policy {
+            if !fits(size) {
+                return Some(MmapPolicy::Refuse(Errno::INVAL));
+            }
             let mut b = lock(&backed);
             if !b.mapped {
                 if let Err(e) = self.back(&b.ranges, &backing, true) {
@@ -230,6 +240,12 @@ impl Registry {
             File::Tee(_) => ("tee_ctx", 4096, CpuAccess::None, Vec::new()),
             File::DmaHeap(_) => return Err(Errno::INVAL),
         };
+        // A file whose bytes the CPU must never reach is given to programs
+        // write-only: the host refuses every mmap of a description without
+        // read access (`EACCES`), so no decision of the supervisor's has to
+        // hold against a program that swaps fd numbers under an mmap, and
+        // the write seal refuses `write`.
+        let access = if cpu == CpuAccess::None { Access::WriteOnly } else { access };
         let spare = if access == Access::ReadWrite { self.take_spare() } else { None };
         // A spare's watch and description exist already; dropping them on
         // an error below is a close the reaper finds no entry for.
@@ -446,7 +462,7 @@ mod tests {
         let at = ranges[0].start().checked_add(4096 + 5).unwrap();
         platform.write(Master::VideoDecoder, at, b"from the device").unwrap();
         let id = backing.identity().unwrap();
-        assert_eq!(reg.mmap_policy(&id), Some(MmapPolicy::Native));
+        assert_eq!(reg.mmap_policy(&id, |_| true), Some(MmapPolicy::Native { size: 3 * 4096 }));
         assert_eq!(platform.ram().backed_ranges(), ranges.len());
         let p = map(&client, 3 * 4096);
         // SAFETY: inside the 3-page mapping made above.
@@ -471,7 +487,7 @@ mod tests {
         platform.read(Master::Display, at2, &mut got).unwrap();
         assert_eq!(&got, b"from the program");
         // A second mmap does not map again.
-        assert_eq!(reg.mmap_policy(&id), Some(MmapPolicy::Native));
+        assert_eq!(reg.mmap_policy(&id, |_| true), Some(MmapPolicy::Native { size: 3 * 4096 }));
         assert_eq!(platform.ram().backed_ranges(), ranges.len());
         // SAFETY: the mapping made above, no longer used.
         unsafe { rustix::mm::munmap(p.cast(), 3 * 4096).unwrap() };

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use teeheap_intercept::Errno;
 use teeheap_intercept::memfd::FileId;
 use teeheap_intercept::notify::{Listener, Notification, Readiness, Response};
+use teeheap_intercept::request::MmapCall;
 use teeheap_intercept::target::Target;
 use teeheap_kernel::file::File;
 use teeheap_kernel::uaccess::UserPtr;
@@ -151,9 +153,14 @@ impl Session {
                 return Response::Continue; // the kernel reports EBADF itself
             };
             let Ok(id) = FileId::of(&f) else { return Response::Continue };
-            return match self.shared.registry.mmap_policy(&id) {
+            // Whatever is answered here, the file at `m.fd` may be another
+            // by the time the kernel runs a CONTINUE (a dup2 from another
+            // thread): the files that must never be mapped are ones the
+            // host itself refuses (write-only descriptions, device nodes),
+            // so such a race only maps what the program could map anyway.
+            return match self.shared.registry.mmap_policy(&id, |size| fits(&m, size, &f)) {
                 Some(MmapPolicy::Refuse(e)) => Response::Errno(e),
-                Some(MmapPolicy::Native) => Response::Continue,
+                Some(MmapPolicy::Native { .. }) => Response::Continue,
                 // The kernel's dma-heap and TEE nodes have no mmap.
                 None if self.nodes.contains_key(&id) => Response::Errno(Errno::NODEV),
                 None => Response::Continue,
@@ -232,6 +239,34 @@ impl Session {
         Ok(file)
     }
 }
+
+/// Whether `m` maps only pages within a file of `size` bytes, the check
+/// `dma_buf_mmap_internal` and `tee_shm_fop_mmap` make (`EINVAL` if not).
+/// Calls that the kernel refuses before it asks the file (zero or huge
+/// length, unaligned offset, offset overflow, `PROT_WRITE` on a read-only
+/// description) count as fitting, so the kernel gives its own errno.
+fn fits(m: &MmapCall, size: u64, f: &OwnedFd) -> bool {
+    let page = rustix::param::page_size() as u64;
+    if m.len == 0 || m.offset % page != 0 || m.len > MAX_USER_MAP {
+        return true;
+    }
+    let pages = m.len.div_ceil(page);
+    let Some(end) = (m.offset / page).checked_add(pages) else { return true };
+    if end <= size / page {
+        return true;
+    }
+    // Beyond the size, unless the kernel's EACCES comes first.
+    m.prot & PROT_WRITE != 0
+        && rustix::fs::fcntl_getfl(f)
+            .is_ok_and(|fl| !fl.intersects(rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::RDWR))
+}
+
+/// Past this length the kernel finds no room for a mapping (`ENOMEM`)
+/// before it asks the file (a 47-bit user address space).
+const MAX_USER_MAP: u64 = 1 << 47;
+
+/// `PROT_WRITE`.
+const PROT_WRITE: u32 = 2;
 
 /// The `len` of a `DMA_HEAP_IOCTL_ALLOC` (any command number 0 on a heap
 /// node, as the kernel dispatches), if the caller's struct has one.

@@ -4,7 +4,11 @@
 //! The launcher's child enters a new mount namespace (plus a user namespace
 //! when not root), mounts a tmpfs on `/dev`, bind-mounts every host `/dev`
 //! entry back (recursively, so `/dev/pts` and `/dev/shm` stay the host's)
-//! and adds empty regular files for the nodes we serve. A [`DevPlan`] is
+//! and adds the nodes we serve: as root, character devices with
+//! `/dev/null`'s numbers, so that the host itself refuses to `mmap` them
+//! (`ENODEV`, as the kernel's dma-heap and TEE nodes) whatever the program
+//! does to its fd numbers meanwhile; in a user namespace (not root), where
+//! device nodes cannot be opened, empty regular files. A [`DevPlan`] is
 //! computed in the parent, so the child runs syscalls only (no allocation
 //! between `fork` and `exec`).
 
@@ -89,6 +93,47 @@ pub struct DevPlan {
     nodes: Vec<CString>,
 }
 
+/// How a served node is made on the private `/dev`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A character device with `/dev/null`'s numbers (1:3): the host
+    /// refuses `mmap` (`ENODEV`); `read` gives end of file. Needs a mount
+    /// that allows devices, i.e. no user namespace.
+    CharDevice,
+    /// An empty regular file, mode 0666 (user namespace).
+    File,
+}
+
+impl NodeKind {
+    /// The kind a launcher with this effective uid makes.
+    pub fn for_euid_root(root: bool) -> NodeKind {
+        if root { NodeKind::CharDevice } else { NodeKind::File }
+    }
+
+    /// Makes the node `name` in the directory `dir` (mode 0666 whatever the
+    /// umask). Errors: `EEXIST`, and those of `mknodat`/`openat`.
+    pub fn make_at(self, dir: impl std::os::fd::AsFd, name: &str) -> Result<()> {
+        use rustix::fs::{FileType, Mode, OFlags};
+        let mode = Mode::from_raw_mode(0o666);
+        let f = match self {
+            NodeKind::CharDevice => {
+                rustix::fs::mknodat(&dir, name, FileType::CharacterDevice, mode, rustix::fs::makedev(1, 3))?;
+                rustix::fs::openat(&dir, name, OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty())?
+            }
+            NodeKind::File => rustix::fs::openat(
+                &dir,
+                name,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                mode,
+            )?,
+        };
+        // The umask may have cleared bits; the node's own inode is changed.
+        rustix::fs::chmodat(&dir, name, mode, rustix::fs::AtFlags::empty())?;
+        drop(f);
+        Ok(())
+    }
+}
+
 fn cpath(s: &[u8]) -> Result<CString> {
     CString::new(s).map_err(|_| Errno::INVAL)
 }
@@ -145,6 +190,11 @@ impl DevPlan {
     /// Whether the plan enters a user namespace (non-root callers).
     pub fn uses_user_namespace(&self) -> bool {
         self.user_ns.is_some()
+    }
+
+    /// How the plan makes the served nodes.
+    pub fn node_kind(&self) -> NodeKind {
+        NodeKind::for_euid_root(self.user_ns.is_none())
     }
 
     /// Builds the private `/dev` in the calling process.
@@ -231,10 +281,14 @@ impl DevPlan {
                 }
             }
             for n in &self.nodes {
-                let f = check(libc::open(n.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o666))?;
-                let r = libc::fchmod(f, 0o666);
-                libc::close(f);
-                check(r)?;
+                if self.user_ns.is_none() {
+                    // Root: a device node the host will not mmap.
+                    check(libc::mknod(n.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)))?;
+                } else {
+                    let f = check(libc::open(n.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o666))?;
+                    libc::close(f);
+                }
+                check(libc::chmod(n.as_ptr(), 0o666))?;
             }
         }
         Ok(())
