@@ -75,6 +75,11 @@ impl Shared {
     pub fn heap_rm(&self, name: &str) -> Reply {
         match self.kernel.dma_heap_remove(name) {
             Ok(()) => {
+                for (session, run) in self.runs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    if let Err(e) = run.remove_heap(name) {
+                        tracing::warn!(session, heap = name, error = %e, "cannot remove the node from a run's /dev");
+                    }
+                }
                 let msg = format!("heap {name} removed");
                 self.log_lifecycle("heap-rm", msg.clone(), Some(name.to_owned()));
                 Reply::Done { message: msg }
@@ -87,6 +92,11 @@ impl Shared {
     pub fn heap_add(&self, name: &str) -> Reply {
         match self.kernel.dma_heap_readd(name) {
             Ok(()) => {
+                for (session, run) in self.runs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    if let Err(e) = run.add_heap(name) {
+                        tracing::warn!(session, heap = name, error = %e, "cannot add the node to a run's /dev");
+                    }
+                }
                 let msg = format!("heap {name} added back");
                 self.log_lifecycle("heap-add", msg.clone(), Some(name.to_owned()));
                 Reply::Done { message: msg }

@@ -23,6 +23,7 @@ pub mod observe;
 pub mod paths;
 pub mod protocol;
 pub mod report;
+pub mod rundev;
 pub mod served;
 pub mod session;
 
@@ -88,6 +89,8 @@ pub struct Shared {
     sessions_live: AtomicU64,
     sessions_total: AtomicU64,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The private `/dev` of each live session, by session number.
+    runs: Mutex<HashMap<u64, rundev::RunDev>>,
 }
 
 /// A running daemon. See the crate documentation.
@@ -146,6 +149,7 @@ impl Daemon {
             sessions_live: AtomicU64::new(0),
             sessions_total: AtomicU64::new(0),
             threads: Mutex::default(),
+            runs: Mutex::default(),
         });
         let s = Arc::clone(&shared);
         let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
@@ -314,13 +318,26 @@ impl Shared {
     pub fn supervise(self: &Arc<Self>, listener: OwnedFd, pid: i32, nodes: &[NodeId]) -> io::Result<u64> {
         let served = self.node_paths();
         let mut map = HashMap::new();
+        let mut ids = Vec::new();
         for n in nodes {
             if !served.contains(&n.path) {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("no node {:?} here", n.path)));
             }
-            map.insert(FileId { dev: n.dev, ino: n.ino }, Node::from_path(&n.path));
+            let id = FileId { dev: n.dev, ino: n.ino };
+            map.insert(id, Node::from_path(&n.path));
+            ids.push((n.path.clone(), id));
         }
         let id = self.sessions_total.fetch_add(1, Ordering::Relaxed) + 1;
+        let map: rundev::NodeMap = Arc::new(Mutex::new(map));
+        if !ids.is_empty() {
+            match rundev::RunDev::open(pid, &ids, Arc::clone(&map)) {
+                Ok(dev) => {
+                    self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, dev);
+                }
+                // The run is served; only heap rm/add will not reach its /dev.
+                Err(e) => tracing::warn!(session = id, pid, error = %e, "cannot reach the run's /dev"),
+            }
+        }
         let session = Session {
             id,
             shared: Arc::clone(self),
@@ -332,11 +349,13 @@ impl Shared {
         let s = Arc::clone(self);
         let t = std::thread::Builder::new().name(format!("teeheap-session-{id}")).spawn(move || {
             session.run();
+            s.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             s.sessions_live.fetch_sub(1, Ordering::Relaxed);
         });
         let t = match t {
             Ok(t) => t,
             Err(e) => {
+                self.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                 self.sessions_live.fetch_sub(1, Ordering::Relaxed);
                 return Err(e);
             }

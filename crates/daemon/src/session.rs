@@ -50,7 +50,7 @@ pub(crate) struct Session {
     pub(crate) id: u64,
     pub(crate) shared: Arc<Shared>,
     pub(crate) listener: Listener,
-    pub(crate) nodes: HashMap<FileId, Node>,
+    pub(crate) nodes: crate::rundev::NodeMap,
     /// pidfds of recent callers by thread id (see [`Session::target`]).
     pub(crate) targets: RefCell<HashMap<i32, Arc<Target>>>,
 }
@@ -124,6 +124,11 @@ impl Session {
         Ok(t)
     }
 
+    /// The node of the run's `/dev` with inode `id`, if it is one.
+    fn node(&self, id: &FileId) -> Option<Node> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
     /// The caller's fd `fd` (a dup of its description), refreshing a stale
     /// cached pidfd. Returns the target it was reached through.
     fn get_fd(&self, n: &Notification, fd: i32) -> (Result<Arc<Target>, Errno>, Result<std::os::fd::OwnedFd, Errno>) {
@@ -162,7 +167,7 @@ impl Session {
                 Some(MmapPolicy::Refuse(e)) => Response::Errno(e),
                 Some(MmapPolicy::Native { .. }) => Response::Continue,
                 // The kernel's dma-heap and TEE nodes have no mmap.
-                None if self.nodes.contains_key(&id) => Response::Errno(Errno::NODEV),
+                None if self.node(&id).is_some() => Response::Errno(Errno::NODEV),
                 None => Response::Continue,
             };
         }
@@ -188,7 +193,7 @@ impl Session {
         };
         let file = match self.shared.registry.file(&id) {
             Some(file) => file,
-            None => match self.nodes.get(&id) {
+            None => match self.node(&id).as_ref() {
                 None => return Response::Continue, // not ours: runs natively
                 #[cfg(feature = "test-hooks")]
                 Some(Node::Heap(_)) if call.cmd.0 == crate::guard::test_hooks::PANIC_IOCTL => {

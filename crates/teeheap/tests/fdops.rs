@@ -4,8 +4,12 @@
 //! heap nodes that come and go with `teeheap heap rm|add`. The C clients are
 //! in `tests/clients/`; docs/serving.md ("File operations") has the table.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use teeheap_daemon::protocol::Client;
 
 const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
 
@@ -101,4 +105,126 @@ fn mmap_vs_dup2_race_never_maps_a_node() {
     }
     race("heap");
     race("tee");
+}
+
+/// A `teeheap serve` on a fresh socket, killed on drop.
+struct Serve {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Serve {
+    fn start(name: &str) -> Serve {
+        let socket = tmp().join(format!("fdops-{name}-{}", std::process::id())).join("teeheap.sock");
+        let child = teeheap().arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
+        let t0 = Instant::now();
+        while Client::connect(&socket).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Serve { child, socket }
+    }
+
+    /// `teeheap ARGS` against this daemon, which must succeed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = teeheap().args(args).env("TEEHEAP_SOCKET", &self.socket).output().unwrap();
+        assert!(out.status.success(), "teeheap {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `clients/ctl_client.c` under `teeheap run --connect`, one command per line.
+struct Prog {
+    child: Child,
+    stdin: ChildStdin,
+    out: BufReader<ChildStdout>,
+    pid: u32,
+}
+
+impl Prog {
+    fn start(d: &Serve, exe: &Path) -> Prog {
+        let mut child = teeheap()
+            .args(["run", "--connect"])
+            .arg(&d.socket)
+            .arg("--")
+            .arg(exe)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut p = Prog { child, stdin, out, pid: 0 };
+        p.pid = p.cmd("pid").strip_prefix("pid ").unwrap().parse().unwrap();
+        p
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut s = String::new();
+        self.out.read_line(&mut s).unwrap();
+        assert!(!s.is_empty(), "the program stopped");
+        s.trim_end().to_owned()
+    }
+
+    fn fd(&mut self, line: &str) -> i64 {
+        let r = self.cmd(line);
+        r.strip_prefix("fd ").unwrap_or_else(|| panic!("{line}: {r}")).parse().unwrap()
+    }
+
+    /// The names in the program's `/dev/dma_heap`, as it sees them.
+    fn heaps(&self) -> Vec<String> {
+        let dir = format!("/proc/{}/root/dev/dma_heap", self.pid);
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    fn exit(mut self) {
+        writeln!(self.stdin, "exit").unwrap();
+        self.stdin.flush().unwrap();
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+/// Issue 11, finding 6: `heap rm` takes the node out of every running
+/// program's `/dev` (open: ENOENT, not listed; fds already open: ENODEV);
+/// `heap add` puts it back, in every run, as a node the host will not map.
+#[test]
+fn heap_rm_and_add_change_every_runs_dev() {
+    let exe = compile("ctl_client.c", "ctl_client_fdops", &[]);
+    let d = Serve::start("rm");
+    let mut a = Prog::start(&d, &exe);
+    let mut b = Prog::start(&d, &exe);
+    let held = a.fd("open system");
+    assert!(a.heaps().contains(&"system".to_owned()));
+    assert!(d.ok(&["heap", "rm", "system"]).contains("removed"));
+    for p in [&mut a, &mut b] {
+        assert_eq!(p.cmd("open system"), "err ENOENT");
+        assert!(!p.heaps().contains(&"system".to_owned()), "{:?}", p.heaps());
+    }
+    assert_eq!(a.cmd(&format!("alloc {held} 4096")), "err ENODEV");
+    assert!(d.ok(&["heap", "add", "system"]).contains("added"));
+    for p in [&mut a, &mut b] {
+        assert!(p.heaps().contains(&"system".to_owned()), "{:?}", p.heaps());
+        let h = p.fd("open system");
+        let buf = p.fd(&format!("alloc {h} 8192"));
+        assert_eq!(p.cmd(&format!("size {buf}")), "size 8192");
+        assert_eq!(p.cmd(&format!("close {buf}")), "ok");
+    }
+    if root() {
+        let h = a.fd("open system");
+        assert_eq!(a.cmd(&format!("mmap {h} 4096")), "err ENODEV");
+    }
+    a.exit();
+    b.exit();
 }

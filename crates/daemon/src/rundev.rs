@@ -1,0 +1,95 @@
+//! The private `/dev` of each supervised run, reached from the daemon so
+//! that `teeheap heap rm` and `heap add` change what programs see there
+//! (`open` → `ENOENT`, `ls` does not list the node; docs/lifecycle.md).
+//!
+//! A [`RunDev`] holds an `O_PATH` fd of the run's `/dev` directory, opened
+//! through `/proc/<pid>/root/dev` when the run is supervised and checked
+//! against the node inodes the launcher reported (so a reused pid cannot
+//! lend us another run's `/dev`). It lives as long as the session and is
+//! the only way the daemon changes a run's `/dev`.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use teeheap_intercept::Errno;
+use teeheap_intercept::devns::NodeKind;
+use teeheap_intercept::memfd::FileId;
+
+use crate::session::Node;
+
+/// The nodes of one run by inode, shared by its session (which answers
+/// calls on them) and the daemon (which adds nodes on `heap add`).
+pub type NodeMap = Arc<Mutex<HashMap<FileId, Node>>>;
+
+/// One run's `/dev`, as the daemon reaches it.
+#[derive(Debug)]
+pub struct RunDev {
+    dev: OwnedFd,
+    kind: NodeKind,
+    nodes: NodeMap,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl RunDev {
+    /// Opens `/proc/<pid>/root/dev` and checks that every node of `nodes`
+    /// (path relative to `/dev`, inode) is there with that inode.
+    ///
+    /// # Errors
+    /// `ESRCH`/`ENOENT` if the process is gone, `EACCES` without ptrace
+    /// access, `ESTALE` if a node's inode differs (another run's `/dev`).
+    pub fn open(pid: i32, nodes: &[(String, FileId)], map: NodeMap) -> Result<RunDev, Errno> {
+        let dev = rustix::fs::open(
+            format!("/proc/{pid}/root/dev").as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut kind = NodeKind::File;
+        for (path, id) in nodes {
+            let st = rustix::fs::statat(&dev, path.as_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+            if (FileId { dev: st.st_dev, ino: st.st_ino }) != *id {
+                return Err(Errno::STALE);
+            }
+            if FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice {
+                kind = NodeKind::CharDevice;
+            }
+        }
+        Ok(RunDev { dev, kind, nodes: map })
+    }
+
+    /// Removes `/dev/dma_heap/<name>`. Fds already open on it stay (their
+    /// ioctls answer `ENODEV`). A node already gone is not an error.
+    pub fn remove_heap(&self, name: &str) -> Result<(), Errno> {
+        match rustix::fs::unlinkat(&self.dev, format!("dma_heap/{name}").as_str(), AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes `/dev/dma_heap/<name>` again, of the kind the run's other
+    /// nodes are, and serves it as heap `name`. A node already there is
+    /// served as it is.
+    pub fn add_heap(&self, name: &str) -> Result<(), Errno> {
+        match rustix::fs::mkdirat(&self.dev, "dma_heap", Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e),
+        }
+        let dir = rustix::fs::openat(
+            &self.dev,
+            "dma_heap",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        match self.kind.make_at(&dir, name) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e),
+        }
+        let st = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        lock(&self.nodes).insert(FileId { dev: st.st_dev, ino: st.st_ino }, Node::Heap(name.to_owned()));
+        Ok(())
+    }
+}
