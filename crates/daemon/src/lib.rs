@@ -22,6 +22,7 @@ pub mod limits;
 pub mod observe;
 pub mod paths;
 pub mod protocol;
+pub mod reach;
 pub mod report;
 pub mod rundev;
 pub mod served;
@@ -104,11 +105,14 @@ pub struct Daemon {
 
 impl Daemon {
     /// Boots the platform of `config`, the kernel model and the backend,
-    /// and starts the reaper. No socket yet: see [`Daemon::listen`].
+    /// and starts the reaper. No socket yet: see [`Daemon::listen`]. The
+    /// calling process becomes non-dumpable ([`reach`]).
     ///
     /// # Errors
     /// See [`DaemonError`].
     pub fn start(config: &DaemonConfig) -> Result<Daemon, DaemonError> {
+        // Before the platform's memory exists (reach.rs).
+        reach::keep_out_same_uid()?;
         let cfg = match &config.platform {
             Some(p) => PlatformConfig::load(p).map_err(|e| DaemonError::Platform(format!("{}: {e}", p.display())))?,
             None => PlatformConfig::embedded_default(),
@@ -122,6 +126,7 @@ impl Daemon {
     /// # Errors
     /// See [`DaemonError`].
     pub fn with_platform(platform: Platform) -> Result<Daemon, DaemonError> {
+        reach::keep_out_same_uid()?;
         let platform = Arc::new(platform);
         let kernel = Kernel::boot(Arc::clone(&platform));
         let host = Host::boot(&kernel).map_err(DaemonError::Backend)?;

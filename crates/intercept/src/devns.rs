@@ -208,6 +208,10 @@ impl DevPlan {
         // string literal, alive for the whole call; the rest are integers.
         unsafe {
             if let Some([uid_map, gid_map]) = &self.user_ns {
+                // A non-dumpable parent (the daemon) leaves us non-dumpable,
+                // and then /proc/self/* belongs to root: writing our own maps
+                // needs the flag back (exec sets it anyway).
+                check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0))?;
                 check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
                 write_file(c"/proc/self/setgroups".as_ptr(), c"deny".to_bytes())?;
                 write_file(c"/proc/self/uid_map".as_ptr(), uid_map.as_bytes())?;

@@ -62,6 +62,18 @@ unsafe impl Send for Ram {}
 // the same contract as guest memory in rust-vmm's vm-memory.
 unsafe impl Sync for Ram {}
 
+/// Leaves `len` bytes of our mapping at `ptr` out of forked children
+/// (`MADV_DONTFORK`, again after every `MAP_FIXED` replacement, which makes
+/// a new mapping): a process that forks the platform's owner (a launcher
+/// before it execs a program) never holds physical memory, protected
+/// ranges included. Best effort: on failure the child gets the mapping as
+/// before and loses it at `exec`.
+fn dont_fork(ptr: *mut u8, len: usize) {
+    // SAFETY: MADV_DONTFORK changes only what `fork` copies, never the
+    // contents or validity of the range, which is part of our own mapping.
+    let _ = unsafe { rustix::mm::madvise(ptr.cast(), len, rustix::mm::Advice::LinuxDontFork) };
+}
+
 impl Ram {
     /// Maps `size` bytes of DRAM at physical address `base`. The pages are
     /// committed lazily.
@@ -92,6 +104,7 @@ impl Ram {
         }
         .map_err(map_err)?;
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(RamError::Map { size, source: rustix::io::Errno::NOMEM })?;
+        dont_fork(ptr.as_ptr(), size as usize);
         Ok(Ram { range, ptr, memfd, backed: Mutex::new(BTreeMap::new()) })
     }
 
@@ -212,6 +225,8 @@ impl Ram {
                 file_offset,
             )
         }?;
+        // SAFETY: as above, `off + len` lies inside our live mapping.
+        dont_fork(unsafe { self.ptr.as_ptr().add(off) }, len);
         backed.insert(off, len);
         Ok(())
     }
@@ -257,6 +272,8 @@ impl Ram {
                 off as u64,
             )
         }?;
+        // SAFETY: as above, `off + len` lies inside our live mapping.
+        dont_fork(unsafe { self.ptr.as_ptr().add(off) }, len);
         backed.remove(&off);
         Ok(())
     }

@@ -110,3 +110,152 @@ fn a_panic_answers_one_call_with_eio_and_the_daemon_keeps_serving() {
     let stderr = std::fs::read_to_string(&d.stderr).unwrap();
     assert_eq!(stderr.matches("teeheap: BUG: panic while serving ioctl 0x48fe").count(), 6, "{stderr}");
 }
+
+/// Runs commands as the daemon's user and the attacker's: as root, both as
+/// the ordinary uid 65534 through `setpriv` (binaries copied where that uid
+/// can reach them); otherwise as we are.
+struct Users {
+    setpriv: Option<PathBuf>,
+    teeheap: PathBuf,
+    client: PathBuf,
+}
+
+impl Users {
+    /// `None` (the test is skipped) when root has no `setpriv` or the
+    /// copies are not reachable by the ordinary uid.
+    fn new(name: &str) -> Option<Users> {
+        let client = compile("harden_client.c", &format!("harden_client_{name}"));
+        if !rustix::process::geteuid().is_root() {
+            return Some(Users { setpriv: None, teeheap: PathBuf::from(TEEHEAP), client });
+        }
+        let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].iter().map(PathBuf::from).find(|p| p.exists());
+        let Some(setpriv) = setpriv else {
+            eprintln!("skipped: no setpriv (util-linux)");
+            return None;
+        };
+        use std::os::unix::fs::PermissionsExt;
+        let dir = PathBuf::from("/tmp").join(format!("teeheap-harden-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (bin, copy) = (dir.join("teeheap"), dir.join("harden_client"));
+        std::fs::copy(TEEHEAP, &bin).unwrap();
+        std::fs::copy(&client, &copy).unwrap();
+        for p in [&dir, &bin, &copy] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Some(Users { setpriv: Some(setpriv), teeheap: bin, client: copy })
+    }
+
+    /// `prog` as the ordinary user, with a clean teeheap environment.
+    fn cmd(&self, prog: &Path) -> Command {
+        let mut c = match &self.setpriv {
+            Some(sp) => {
+                let mut c = Command::new(sp);
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(prog);
+                c.env_remove("XDG_RUNTIME_DIR").env("TMPDIR", "/tmp");
+                c
+            }
+            None => Command::new(prog),
+        };
+        c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "warn");
+        c
+    }
+}
+
+/// A program under `teeheap run` that planted a secret and holds it.
+struct Planted {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    prog: i32,
+}
+
+impl Planted {
+    /// Starts `cmd` (a `teeheap run ... -- harden_client plant SEED`) and
+    /// waits for "planted PID BUF".
+    fn start(mut cmd: Command) -> Planted {
+        use std::io::BufRead;
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"planted"), "the program did not plant its secret: {line:?}");
+        Planted { child, stdin, prog: words[1].parse().unwrap() }
+    }
+
+    fn finish(mut self) {
+        use std::io::Write;
+        writeln!(self.stdin).unwrap();
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "{st:?}");
+    }
+}
+
+const SEED: &str = "0x5ec2e7";
+
+/// Every way into the daemon refused, nothing found; returns the output.
+fn attack_refused(users: &Users, daemon: u32, prog: i32) -> String {
+    let out = users.cmd(&users.client).args(["attack", &daemon.to_string(), &prog.to_string(), SEED]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    for what in [
+        "list /proc/DAEMON/fd",
+        "open /proc/DAEMON/fd/N for reading",
+        "open /proc/DAEMON/fd/N for writing (pwrite)",
+        "open /proc/DAEMON/mem",
+        "process_vm_readv on the daemon",
+        "pidfd_getfd on the daemon",
+        "PTRACE_SEIZE of the daemon",
+    ] {
+        assert!(stdout.lines().any(|l| l.starts_with(&format!("refused {what}: "))), "{what} not refused:\n{stdout}");
+    }
+    assert!(stdout.contains("\n0 reached, 0 found\n"), "{stdout}");
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// Root (out of scope) still reaches the daemon: proves that the secret is
+/// planted and that the scan finds it where it is (the DRAM memfd).
+fn root_finds_it(users: &Users, daemon: u32, prog: i32) {
+    if users.setpriv.is_none() {
+        return;
+    }
+    let out =
+        Command::new(&users.client).args(["attack", &daemon.to_string(), &prog.to_string(), SEED]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("REACHED open /proc/DAEMON/fd/N for reading"), "{stdout}");
+    assert!(stdout.contains("FOUND secret in daemon fd"), "root finds the secret in the DRAM memfd:\n{stdout}");
+}
+
+#[test]
+fn same_uid_outside_the_run_finds_nothing() {
+    let Some(users) = Users::new("reach") else { return };
+    // The run's private daemon (`teeheap run` itself).
+    let mut run = users.cmd(&users.teeheap);
+    run.arg("run").arg("--").arg(&users.client).args(["plant", SEED]);
+    let planted = Planted::start(run);
+    let daemon = planted.child.id();
+    attack_refused(&users, daemon, planted.prog);
+    root_finds_it(&users, daemon, planted.prog);
+    planted.finish();
+
+    // A shared `teeheap serve`.
+    let dir = PathBuf::from("/tmp").join(format!("teeheap-harden-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let socket = dir.join("teeheap.sock");
+    let mut serve =
+        users.cmd(&users.teeheap).arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while Client::connect(&socket).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut run = users.cmd(&users.teeheap);
+    run.arg("run").arg("--connect").arg(&socket).arg("--").arg(&users.client).args(["plant", SEED]);
+    let planted = Planted::start(run);
+    attack_refused(&users, serve.id(), planted.prog);
+    root_finds_it(&users, serve.id(), planted.prog);
+    planted.finish();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
