@@ -345,6 +345,17 @@ fn invoke_bytes(session: u32, func: u32, num_params: u32, params: &[TeeIoctlPara
     [arg.as_bytes(), params.as_bytes()].concat()
 }
 
+/// Params with the META bit, which the OP-TEE driver refuses with EINVAL.
+fn meta_params(own: i32) -> Vec<(&'static str, TeeIoctlParam)> {
+    let meta = TEE_IOCTL_PARAM_ATTR_META;
+    vec![
+        ("NONE | META", value(TEE_IOCTL_PARAM_ATTR_TYPE_NONE | meta, 0, 0, 0)),
+        ("VALUE_INPUT | META", value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT | meta, 0, 0, 0)),
+        ("VALUE_OUTPUT | META", value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT | meta, 0, 0, 0)),
+        ("MEMREF_INOUT | META", memref(MEM_INOUT | meta, own, 0, 16)),
+    ]
+}
+
 /// Param lists the core must refuse with EINVAL, given a shm `own` of
 /// this context (4096 bytes) and a shm `foreign` of another context.
 fn bad_params(own: i32, foreign: i32) -> Vec<(&'static str, TeeIoctlParam)> {
@@ -392,15 +403,21 @@ fn open_session_validation() {
     for (what, bytes, buf_len) in cases {
         assert_eq!(c.buf_call(ctx, TEE_IOC_OPEN_SESSION, &bytes, buf_len).0, Err(EINVAL), "{what}");
     }
-    // 30 params is the most that fits: the core passes it on, the secure
-    // world refuses more than four.
+    // 30 params is the most that fits buf_len; the OP-TEE driver takes at
+    // most MAX_ARG_PARAM_COUNT (6) per message, two of which an open
+    // session uses for the identities: 5 client params or more are EINVAL
+    // (optee_get_msg_arg), before the secure world is asked.
     let thirty = vec![p; 30];
     let bytes = open_bytes(0, 30, &thirty);
     assert_eq!(bytes.len(), 1016);
-    let (r, out) = c.buf_call(ctx, TEE_IOC_OPEN_SESSION, &bytes, 1016);
-    assert_eq!(r, Ok(0));
-    let (a, _) = tee_client::split::<TeeIoctlOpenSessionArg>(&out);
-    assert_eq!((a.ret, a.ret_origin), (TEEC_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_TEE));
+    assert_eq!(c.buf_call(ctx, TEE_IOC_OPEN_SESSION, &bytes, 1016).0, Err(EINVAL));
+    assert_eq!(c.open_session(ctx, PROBE_UUID, &[p; 5]).unwrap_err(), EINVAL, "5 params");
+    // META is the driver's own marker: optee_to_msg_param refuses it on
+    // any user parameter.
+    for (what, meta) in meta_params(own.id) {
+        assert_eq!(c.open_session(ctx, PROBE_UUID, &[meta]).unwrap_err(), EINVAL, "{what}");
+    }
+    assert_eq!(state(&c, &b), before);
 
     // Params.
     for (what, bad) in bad_params(own.id, foreign.id) {
@@ -434,16 +451,15 @@ fn open_session_validation() {
     assert_eq!((a.ret, a.ret_origin), (TEEC_ERROR_ACCESS_DENIED, TEEC_ORIGIN_TRUSTED_APP));
     assert_eq!(state(&c, &b), before);
 
-    // Accepted: every login for user space, TEE_MEMREF_NULL, the META bit,
-    // and memrefs exactly up to the end of the shm.
+    // Accepted: 4 params (the most), TEE_MEMREF_NULL, memrefs exactly up
+    // to the end of the shm.
     let null = TeeIoctlParam { attr: MEM_IN, a: 0, b: 0, c: TEE_MEMREF_NULL };
-    let meta = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT | TEE_IOCTL_PARAM_ATTR_META, 0, 0, 0);
     let edge = memref(MEM_IN, own.id, 4096, 0);
     let whole = memref(MEM_INOUT, own.id, 0, 4096);
     let logins = [TEE_IOCTL_LOGIN_PUBLIC, TEE_IOCTL_LOGIN_USER, TEE_IOCTL_LOGIN_GROUP, TEE_IOCTL_LOGIN_APPLICATION];
     for (i, login) in logins.into_iter().enumerate() {
         let arg = TeeIoctlOpenSessionArg { uuid: PROBE_UUID, clnt_login: login, ..Default::default() };
-        let (a, _) = c.open_session_with(ctx, arg, &[null, meta, edge, whole]).unwrap();
+        let (a, _) = c.open_session_with(ctx, arg, &[null, p, edge, whole]).unwrap();
         assert_eq!((a.ret, a.ret_origin), (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP), "login {login}");
         assert_ne!(a.session, 0);
         assert_eq!(b.world().session_count(), before.sessions + i + 1);
@@ -476,9 +492,14 @@ fn invoke_validation() {
     for (what, bytes, buf_len) in cases {
         assert_eq!(c.buf_call(ctx, TEE_IOC_INVOKE, &bytes, buf_len).0, Err(EINVAL), "{what}");
     }
-    for (what, bad) in bad_params(own.id, foreign.id) {
+    for (what, bad) in bad_params(own.id, foreign.id).into_iter().chain(meta_params(own.id)) {
         assert_eq!(c.invoke(ctx, s, CMD_VALUES, &[p, bad]).unwrap_err(), EINVAL, "{what}");
     }
+    // MAX_ARG_PARAM_COUNT: 7 params are EINVAL from the driver; 6 reach
+    // the secure world, which takes at most 4 (TEE_NUM_PARAMS).
+    assert_eq!(c.invoke(ctx, s, CMD_VALUES, &[p; 7]).unwrap_err(), EINVAL, "7 params");
+    let ((ret, origin), _) = c.call(ctx, s, CMD_VALUES, &[p; 6]);
+    assert_eq!((ret, origin), (TEEC_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_TEE), "6 params");
     assert_eq!(c.invoke(ctx, 0, CMD_VALUES, &[]).unwrap_err(), EINVAL, "session 0");
     assert_eq!(c.invoke(ctx, s + 1000, CMD_VALUES, &[]).unwrap_err(), EINVAL, "no such session");
     assert_eq!(c.invoke(ctx, theirs, CMD_VALUES, &[]).unwrap_err(), EINVAL, "session of another context");
@@ -489,6 +510,31 @@ fn invoke_validation() {
     // The other context's session still works for its owner.
     let ((ret, _), _) = c.call(other, theirs, CMD_VALUES, &[]);
     assert_eq!(ret, TEEC_SUCCESS);
+}
+
+/// `/dev/teepriv0` is the supplicant's node: its ops have no session ops,
+/// so the core answers EINVAL before it reads the argument.
+#[test]
+fn session_ops_on_the_supplicant_node_are_einval() {
+    let (mut c, b) = boot();
+    let supp = c.open_tee("teepriv0");
+    let client = c.open_tee("tee0");
+    let s = c.session(client, PROBE_UUID);
+    let before = state(&c, &b);
+    assert_eq!(c.open_session(supp, PROBE_UUID, &[]).unwrap_err(), EINVAL, "OPEN_SESSION");
+    assert_eq!(c.invoke(supp, s, CMD_VALUES, &[]).unwrap_err(), EINVAL, "INVOKE of a session of tee0");
+    let cancel = TeeIoctlCancelArg { cancel_id: 0, session: s };
+    assert_eq!(c.ioctl_obj(supp, TEE_IOC_CANCEL, &cancel).0, Err(EINVAL), "CANCEL");
+    let close = TeeIoctlCloseSessionArg { session: s };
+    assert_eq!(c.ioctl_obj(supp, TEE_IOC_CLOSE_SESSION, &close).0, Err(EINVAL), "CLOSE_SESSION");
+    for cmd in [TEE_IOC_OPEN_SESSION, TEE_IOC_INVOKE, TEE_IOC_CANCEL, TEE_IOC_CLOSE_SESSION] {
+        assert_eq!(c.ioctl(supp, cmd, BAD_PTR), Err(EINVAL), "{cmd:#x}: EINVAL before EFAULT");
+    }
+    assert_eq!(state(&c, &b), before);
+    // Shared memory still works there (the supplicant registers memory).
+    assert!(c.shm_alloc(supp, 4096).is_ok());
+    let ((ret, _), _) = c.call(client, s, CMD_VALUES, &[]);
+    assert_eq!(ret, TEEC_SUCCESS, "the session on tee0 is untouched");
 }
 
 #[test]

@@ -117,6 +117,13 @@ impl TeeContext {
             TEE_IOC_SHM_ALLOC => self.shm_alloc(arg, mem, files),
             TEE_IOC_SHM_REGISTER => self.shm_register(arg, mem, files),
             TEE_IOC_SHM_REGISTER_FD => self.shm_register_fd(arg, mem, files),
+            // The supplicant's ops (`optee_supp_ops`) have no session
+            // ops: the core refuses before reading the argument.
+            TEE_IOC_OPEN_SESSION | TEE_IOC_INVOKE | TEE_IOC_CANCEL | TEE_IOC_CLOSE_SESSION
+                if self.dev.is_privileged() =>
+            {
+                Err(einval("the supplicant's node has no session ops"))
+            }
             TEE_IOC_OPEN_SESSION => self.open_session(arg, mem),
             TEE_IOC_INVOKE => self.invoke(arg, mem),
             TEE_IOC_CANCEL => self.cancel(arg, mem),
@@ -214,7 +221,7 @@ impl TeeContext {
                 return Err(einval("unknown param attribute bits"));
             }
             let p = match ip.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK {
-                TEE_IOCTL_PARAM_ATTR_TYPE_NONE => TeeParam::None,
+                TEE_IOCTL_PARAM_ATTR_TYPE_NONE => TeeParam::None { attr: ip.attr },
                 TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT => TeeParam::Value { attr: ip.attr, a: 0, b: 0, c: 0 },
                 TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT | TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT => {
                     TeeParam::Value { attr: ip.attr, a: ip.a, b: ip.b, c: ip.c }

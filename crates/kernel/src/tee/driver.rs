@@ -15,11 +15,13 @@ use crate::tee::shm::Shm;
 
 /// A parameter of an open or invoke (`struct tee_param`), resolved: a
 /// memref carries the shared-memory object it names.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub enum TeeParam {
-    /// Unused.
-    #[default]
-    None,
+    /// Unused; `attr` is `TYPE_NONE`, with META if set.
+    None {
+        /// Attribute bits.
+        attr: u64,
+    },
     /// Three numbers; `attr` is the VALUE_* type (with META if set).
     Value {
         /// Attribute bits.
@@ -44,13 +46,23 @@ pub enum TeeParam {
     },
 }
 
+impl Default for TeeParam {
+    fn default() -> Self {
+        TeeParam::None { attr: 0 }
+    }
+}
+
 impl TeeParam {
+    /// The whole attribute as the client gave it (type and META).
+    pub fn attr(&self) -> u64 {
+        match self {
+            TeeParam::None { attr } | TeeParam::Value { attr, .. } | TeeParam::Memref { attr, .. } => *attr,
+        }
+    }
+
     /// The type part of the attribute (`TEE_IOCTL_PARAM_ATTR_TYPE_*`).
     pub fn kind(&self) -> u64 {
-        match self {
-            TeeParam::None => 0,
-            TeeParam::Value { attr, .. } | TeeParam::Memref { attr, .. } => attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK,
-        }
+        self.attr() & TEE_IOCTL_PARAM_ATTR_TYPE_MASK
     }
 
     /// Whether the TA may write it (an output or in/out value or memref).

@@ -52,10 +52,31 @@ fn dir_of(kind: u64) -> ParamDir {
     }
 }
 
-/// A core parameter as a message parameter.
+/// `MAX_ARG_PARAM_COUNT` of the OP-TEE driver: the most parameters one
+/// message carries (an open session uses two of them for the TA's and the
+/// client's identity).
+pub const MAX_ARG_PARAM_COUNT: usize = 6;
+
+/// Parameters an open session adds before the client's (`optee_open_session`).
+const OPEN_SESSION_META_PARAMS: usize = 2;
+
+/// `optee_get_msg_arg`: a message holds at most [`MAX_ARG_PARAM_COUNT`].
+fn check_count(n: usize) -> Result<()> {
+    if n > MAX_ARG_PARAM_COUNT {
+        return Err(einval("more parameters than an OP-TEE message holds"));
+    }
+    Ok(())
+}
+
+/// A core parameter as a message parameter (`optee_to_msg_param`, which
+/// switches on the whole attribute: META, or any other bit beside the type,
+/// is `EINVAL`).
 fn to_msg(p: &TeeParam) -> Result<MsgParam> {
+    if p.attr() != p.kind() {
+        return Err(einval("META is not for user parameters"));
+    }
     Ok(match p {
-        TeeParam::None => MsgParam::None,
+        TeeParam::None { .. } => MsgParam::None,
         TeeParam::Value { a, b, c, .. } => MsgParam::Value { dir: dir_of(p.kind()), a: *a, b: *b, c: *c },
         TeeParam::Memref { shm: None, .. } => {
             MsgParam::Tmem { dir: dir_of(p.kind()), phys: teeheap_platform::PhysAddr(0), size: 0 }
@@ -109,6 +130,7 @@ fn from_msgs(params: &mut [TeeParam], msgs: &[MsgParam]) {
 
 impl TeeDriver for OpteeDriver {
     fn open_session(&self, arg: &mut TeeIoctlOpenSessionArg, params: &mut [TeeParam]) -> Result<()> {
+        check_count(params.len().saturating_add(OPEN_SESSION_META_PARAMS))?;
         let mut msg = Msg::open_session(Uuid(arg.uuid), arg.clnt_login, to_msgs(params)?);
         msg.client_uuid = Uuid(arg.clnt_uuid);
         msg.cancel_id = arg.cancel_id;
@@ -121,6 +143,7 @@ impl TeeDriver for OpteeDriver {
     }
 
     fn invoke(&self, arg: &mut TeeIoctlInvokeArg, params: &mut [TeeParam]) -> Result<()> {
+        check_count(params.len())?;
         let mut msg = Msg::invoke(arg.session, arg.func, to_msgs(params)?);
         msg.cancel_id = arg.cancel_id;
         self.call(&mut msg)?;
