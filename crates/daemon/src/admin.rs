@@ -6,6 +6,7 @@ use teeheap_kernel::dma_heap::HeapInfo;
 use teeheap_platform::{Master, PhysAddr, UseCase};
 
 use crate::Shared;
+use crate::privilege::Caller;
 use crate::protocol::{BackendAction, Reply};
 use crate::report::Event;
 
@@ -107,8 +108,18 @@ impl Shared {
 
     /// `teeheap devmem`: `master` reads `len` bytes at `addr` (or writes
     /// `len` zero bytes) through the platform, as a bus access would; the
-    /// firewall decides, and a refusal lands in the violation log.
+    /// firewall decides, and a refusal lands in the violation log. For a
+    /// caller in this process; see [`Shared::devmem_as`].
     pub fn devmem(&self, master: &str, addr: u64, len: u64, write: bool) -> Reply {
+        self.devmem_as(master, addr, len, write, &Caller::owner())
+    }
+
+    /// [`Shared::devmem`] on behalf of `caller` (whose rights were checked
+    /// by the caller of this function). An access by a master other than
+    /// the normal-world CPU that the firewall lets through is logged as a
+    /// `devmem` event naming the caller: reading or writing protected
+    /// memory from the normal world never goes unnoticed.
+    pub(crate) fn devmem_as(&self, master: &str, addr: u64, len: u64, write: bool, caller: &Caller) -> Reply {
         let Ok(master) = master.parse::<Master>() else {
             return Reply::error("bad_request", format!("unknown bus master {master:?}"));
         };
@@ -123,6 +134,25 @@ impl Shared {
             platform.read(master, PhysAddr(addr), &mut data)
         };
         self.events.catch_up(platform, self.host.world());
+        if r.is_ok() && master != Master::NsCpu {
+            let access = if write { "write" } else { "read" };
+            let msg = format!(
+                "{master} {access} of {len} bytes at {addr:#x} by {}",
+                caller.describe(),
+                master = master.name()
+            );
+            tracing::info!("devmem: {msg}");
+            let e = Event {
+                kind: "devmem".into(),
+                message: msg,
+                range: Some(crate::report::Range { start: addr, len }),
+                master: Some(master.name().to_owned()),
+                access: Some(access.to_owned()),
+                pid: caller.pid,
+                ..Event::default()
+            };
+            self.events.push(e, platform, self.host.world());
+        }
         match r {
             Ok(()) => Reply::Devmem { allowed: true, message: "done".into(), data: if write { vec![] } else { data } },
             Err(e) => Reply::Devmem { allowed: false, message: e.to_string(), data: vec![] },

@@ -8,7 +8,7 @@
 //! which they lock for map look-ups only.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,8 +16,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use teeheap_intercept::ns::{Namespace, NsKind, Peer};
+
 use crate::Shared;
 use crate::paths::prepare_dir;
+use crate::privilege::{Caller, NOT_PERMITTED, Rights};
 use crate::protocol::{Envelope, FrameError, MAX_FRAME, MIN_VERSION, Reply, Request, VERSION, read_frame, write_frame};
 
 /// Most connections served at once; more get a `busy` error.
@@ -126,6 +129,14 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
     stream.set_read_timeout(Some(READ_TIMEOUT))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let peer = rustix::net::sockopt::socket_peercred(stream).ok();
+    // Classified once, from the process that connected (docs/threat-model.md).
+    let caller = match Peer::of_socket(stream.as_fd()) {
+        Ok(p) => shared.identities.classify(&p),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot identify a control peer: observe only");
+            Caller { pid: peer.map(|c| c.pid.as_raw_nonzero().get()), run: None, rights: Rights::Observe }
+        }
+    };
     loop {
         let mut fds: Vec<OwnedFd> = Vec::new();
         let frame = match read_frame(stream, &mut fds) {
@@ -158,30 +169,52 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
                     version = env.version;
                     Reply::error("denied", "only the daemon's user may ask for this")
                 }
-                Ok(Request::Supervise { pid, nodes }) => {
+                Ok(req @ Request::Supervise { .. }) => {
                     version = env.version;
-                    match fds.pop() {
-                        None => Reply::error("no_fd", "supervise needs the listener fd (SCM_RIGHTS)"),
-                        Some(fd) => match shared.serve_one(
-                            || "supervise".into(),
-                            Some(pid),
-                            || shared.supervise(fd, pid, &nodes),
-                        ) {
-                            Ok(Ok(session)) => Reply::Supervising { session },
-                            Ok(Err(e)) => Reply::error("failed", e.to_string()),
-                            Err(()) => bug_reply(),
-                        },
-                    }
+                    let fds = std::mem::take(&mut fds);
+                    let pid = if let Request::Supervise { pid, .. } = &req { Some(*pid) } else { None };
+                    shared
+                        .serve_one(|| "supervise".into(), pid, || supervise(shared, &req, fds, &caller))
+                        .unwrap_or_else(|()| bug_reply())
                 }
                 Ok(req) => {
                     version = env.version;
                     let what = || format!("control request {req:?}");
                     shared
-                        .serve_one(what, peer.map(|c| c.pid.as_raw_nonzero().get()), || shared.answer(&req))
+                        .serve_one(what, caller.pid, || shared.answer_as(&req, &caller))
                         .unwrap_or_else(|()| bug_reply())
                 }
             },
         };
         reply_in(stream, &r, version)?;
+    }
+}
+
+/// Answers [`Request::Supervise`]: `fds` are the listener, then the run's
+/// user and mount namespaces (read from `/proc/<pid>/ns` when absent).
+fn supervise(shared: &Arc<Shared>, req: &Request, fds: Vec<OwnedFd>, caller: &Caller) -> Reply {
+    let Request::Supervise { pid, nodes, admin } = req else { return Reply::error("bad_request", "not supervise") };
+    let rights = if *admin { Rights::Admin } else { Rights::Observe };
+    if *admin && caller.rights != Rights::Admin {
+        return shared.answer_as(req, caller);
+    }
+    let mut fds = fds.into_iter();
+    let Some(listener) = fds.next() else {
+        return Reply::error("no_fd", "supervise needs the listener fd (SCM_RIGHTS)");
+    };
+    let identity = match (fds.next(), fds.next()) {
+        (Some(u), Some(m)) => {
+            Namespace::from_fd(u, NsKind::User).and_then(|u| Ok((u, Namespace::from_fd(m, NsKind::Mount)?)))
+        }
+        _ => Namespace::of_pid(*pid, NsKind::User).and_then(|u| Ok((u, Namespace::of_pid(*pid, NsKind::Mount)?))),
+    };
+    let identity = match identity {
+        Ok(i) => i,
+        Err(e) => return Reply::error("failed", format!("cannot identify the run's namespaces: {e}")),
+    };
+    match shared.supervise_as(listener, *pid, nodes, identity, rights, caller) {
+        Ok(session) => Reply::Supervising { session },
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Reply::error(NOT_PERMITTED, e.to_string()),
+        Err(e) => Reply::error("failed", e.to_string()),
     }
 }

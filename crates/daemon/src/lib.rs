@@ -21,6 +21,7 @@ pub mod holders;
 pub mod limits;
 pub mod observe;
 pub mod paths;
+pub mod privilege;
 pub mod protocol;
 pub mod reach;
 pub mod report;
@@ -39,12 +40,14 @@ use std::time::{Duration, Instant};
 
 use teeheap_intercept::memfd::FileId;
 use teeheap_intercept::notify::Listener;
+use teeheap_intercept::ns::{Namespace, NsKind};
 use teeheap_kernel::Kernel;
 use teeheap_platform::{Platform, PlatformConfig};
 
 use crate::backend::{Backend, Host};
 use crate::control::ControlServer;
 use crate::events::EventLog;
+use crate::privilege::{Caller, Rights, Runs};
 use crate::protocol::{HeapRow, Listing, NodeId, Reply, Request, Stats};
 use crate::report::Caps;
 use crate::served::Registry;
@@ -92,6 +95,8 @@ pub struct Shared {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// The private `/dev` of each live session, by session number.
     runs: Mutex<HashMap<u64, rundev::RunDev>>,
+    /// The live runs' identities and rights (docs/threat-model.md).
+    identities: Runs,
 }
 
 /// A running daemon. See the crate documentation.
@@ -155,6 +160,7 @@ impl Daemon {
             sessions_total: AtomicU64::new(0),
             threads: Mutex::default(),
             runs: Mutex::default(),
+            identities: Runs::new(),
         });
         let s = Arc::clone(&shared);
         let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
@@ -292,8 +298,19 @@ impl Shared {
         }
     }
 
-    /// Answers a request that needs no fd.
+    /// Answers a request that needs no fd, for a caller in this process
+    /// (all rights).
     pub fn answer(&self, req: &Request) -> Reply {
+        self.answer_as(req, &Caller::owner())
+    }
+
+    /// Answers a request that needs no fd for `caller`: refused with
+    /// [`privilege::NOT_PERMITTED`] (and logged as `denied`) if it needs
+    /// rights the caller lacks (see [`Request::needs_admin`]).
+    pub fn answer_as(&self, req: &Request, caller: &Caller) -> Reply {
+        if let Some(refusal) = self.check_rights(req, caller) {
+            return refusal;
+        }
         match req {
             Request::Hello => Reply::Hello {
                 platform: self.kernel.platform().config().name.clone(),
@@ -310,17 +327,77 @@ impl Shared {
             Request::Stat => Reply::Stat { stat: self.stat() },
             Request::Log { after } => Reply::Log { log: self.log(*after) },
             Request::Map => Reply::Map { map: self.memory_map() },
-            Request::Devmem { master, addr, len, write } => self.devmem(master, *addr, *len, *write),
+            Request::Devmem { master, addr, len, write } => self.devmem_as(master, *addr, *len, *write, caller),
         }
     }
 
+    /// `None` if `caller` may ask `req`; else the refusal, logged.
+    fn check_rights(&self, req: &Request, caller: &Caller) -> Option<Reply> {
+        if !req.needs_admin() || caller.rights == Rights::Admin {
+            return None;
+        }
+        let what = match req {
+            Request::Devmem { master, write, .. } => {
+                format!("devmem {} as {master}", if *write { "write" } else { "read" })
+            }
+            Request::Backend { action } => format!("backend {action:?}").to_lowercase(),
+            Request::HeapRm { name } => format!("heap rm {name}"),
+            Request::HeapAdd { name } => format!("heap add {name}"),
+            Request::Supervise { .. } => "a run with --allow-admin".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let msg = format!("{what} refused: {}", caller.describe());
+        tracing::warn!("{msg}");
+        let e = report::Event { kind: "denied".into(), message: msg, pid: caller.pid, ..report::Event::default() };
+        self.events.push(e, self.kernel.platform(), self.host.world());
+        Some(Reply::error(privilege::NOT_PERMITTED, privilege::NOT_PERMITTED_MESSAGE))
+    }
+
     /// Starts supervising the program tree behind the seccomp `listener`,
-    /// whose private `/dev` has `nodes`. Returns the session number.
+    /// whose private `/dev` has `nodes`, with the rights of an in-process
+    /// caller: its processes get all rights (see [`Shared::supervise_as`];
+    /// the identity is read from `/proc/<pid>/ns`). Returns the session
+    /// number.
+    ///
+    /// # Errors
+    /// As [`Shared::supervise_as`].
+    pub fn supervise(self: &Arc<Self>, listener: OwnedFd, pid: i32, nodes: &[NodeId]) -> io::Result<u64> {
+        let user = Namespace::of_pid(pid, NsKind::User)?;
+        let mnt = Namespace::of_pid(pid, NsKind::Mount)?;
+        self.supervise_as(listener, pid, nodes, (user, mnt), Rights::Admin, &Caller::owner())
+    }
+
+    /// Starts supervising the program tree behind the seccomp `listener`,
+    /// whose private `/dev` has `nodes`, and records the run's namespaces
+    /// (`user`, `mnt`) with `rights` for the connections its processes
+    /// make. A `caller` inside a run may only start a run nested in its own
+    /// namespaces, with no more rights than its own. Returns the session
+    /// number.
     ///
     /// # Errors
     /// `InvalidInput` for a node path that names nothing served here;
-    /// thread creation errors.
-    pub fn supervise(self: &Arc<Self>, listener: OwnedFd, pid: i32, nodes: &[NodeId]) -> io::Result<u64> {
+    /// `PermissionDenied` for a run not nested in the caller's or with more
+    /// rights; thread creation errors.
+    pub fn supervise_as(
+        self: &Arc<Self>,
+        listener: OwnedFd,
+        pid: i32,
+        nodes: &[NodeId],
+        (user, mnt): (Namespace, Namespace),
+        rights: Rights,
+        caller: &Caller,
+    ) -> io::Result<u64> {
+        if rights > caller.rights {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, privilege::NOT_PERMITTED_MESSAGE));
+        }
+        if let Some(run) = caller.run
+            && !self.identities.nested(run, &user, &mnt)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("a process of run {run} may only start runs inside its own namespaces"),
+            ));
+        }
         let served = self.node_paths();
         let mut map = HashMap::new();
         let mut ids = Vec::new();
@@ -351,21 +428,29 @@ impl Shared {
             targets: Default::default(),
         };
         self.sessions_live.fetch_add(1, Ordering::Relaxed);
+        // Recorded before the program runs (the launcher holds it before
+        // exec until this returns); forgotten only once every process of
+        // the tree is gone, so no process of it can pass for an outsider.
+        self.identities.register(id, user, mnt, rights);
         let s = Arc::clone(self);
         let t = std::thread::Builder::new().name(format!("teeheap-session-{id}")).spawn(move || {
-            session.run();
+            let gone = session.run();
             s.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            if gone {
+                s.identities.remove(id);
+            }
             s.sessions_live.fetch_sub(1, Ordering::Relaxed);
         });
         let t = match t {
             Ok(t) => t,
             Err(e) => {
                 self.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                self.identities.remove(id);
                 self.sessions_live.fetch_sub(1, Ordering::Relaxed);
                 return Err(e);
             }
         };
-        tracing::info!(session = id, pid, "new program tree");
+        tracing::info!(session = id, pid, ?rights, "new program tree");
         let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
         threads.retain(|t| !t.is_finished());
         threads.push(t);

@@ -64,12 +64,19 @@ pub enum Request {
     /// Live buffers and served files.
     Stats,
     /// Supervise the program tree whose seccomp listener comes with this
-    /// frame (`SCM_RIGHTS`).
+    /// frame (`SCM_RIGHTS`), followed by the fds of its user and mount
+    /// namespaces (the run's identity, see [`crate::privilege`]; without
+    /// them the daemon reads `/proc/<pid>/ns`).
     Supervise {
-        /// The program's pid (for logs).
+        /// The program's pid.
         pid: i32,
         /// Its heap and TEE nodes.
         nodes: Vec<NodeId>,
+        /// Let the program's connections act, not only observe
+        /// (`teeheap run --allow-admin`); only a caller that may act itself
+        /// can ask for it.
+        #[serde(default)]
+        admin: bool,
     },
     /// (v2) Unbind or bind the TEE backend (docs/lifecycle.md).
     Backend {
@@ -119,6 +126,30 @@ impl Request {
         match self {
             Request::Hello | Request::Ls | Request::Stats | Request::Supervise { .. } => 1,
             _ => 2,
+        }
+    }
+
+    /// Whether only a caller with [`crate::privilege::Rights::Admin`] may
+    /// ask: acting on the lifecycle, acting as a bus master other than the
+    /// normal-world CPU, or starting a run that may do so. A program under
+    /// `teeheap run` may observe and may use `devmem` as `ns-cpu` (which
+    /// the firewall checks like the program's own accesses). Every request
+    /// is listed, so a new one must be put on one side.
+    pub fn needs_admin(&self) -> bool {
+        match self {
+            Request::Hello
+            | Request::Ls
+            | Request::Stats
+            | Request::Bufinfo
+            | Request::Stat
+            | Request::Log { .. }
+            | Request::Map => false,
+            Request::Supervise { admin, .. } => *admin,
+            Request::Backend { .. } | Request::HeapRm { .. } | Request::HeapAdd { .. } => true,
+            // An unknown master is answered `bad_request` by the request itself.
+            Request::Devmem { master, .. } => {
+                master.parse::<teeheap_platform::Master>().is_ok_and(|m| m != teeheap_platform::Master::NsCpu)
+            }
         }
     }
 
@@ -355,18 +386,31 @@ pub fn read_frame(sock: &UnixStream, fds: &mut Vec<OwnedFd>) -> Result<Vec<u8>, 
 /// # Errors
 /// `InvalidInput` for a payload above [`MAX_FRAME`]; the socket's errors.
 pub fn write_frame(sock: &UnixStream, payload: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    match fd {
+        Some(fd) => write_frame_fds(sock, payload, &[fd]),
+        None => write_frame_fds(sock, payload, &[]),
+    }
+}
+
+/// Writes one frame with `fds` attached (at most 4).
+///
+/// # Errors
+/// `InvalidInput` for a payload above [`MAX_FRAME`] or more than 4 fds;
+/// the socket's errors.
+pub fn write_frame_fds(sock: &UnixStream, payload: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if fds.len() > 4 {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
     if payload.len() > MAX_FRAME {
         return Err(io::ErrorKind::InvalidInput.into());
     }
     let mut frame = Vec::with_capacity(payload.len() + 4);
     frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     frame.extend_from_slice(payload);
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(4))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
-    let fds;
-    if let Some(fd) = fd {
-        fds = [fd];
-        anc.push(SendAncillaryMessage::ScmRights(&fds));
+    if !fds.is_empty() {
+        anc.push(SendAncillaryMessage::ScmRights(fds));
     }
     let mut done = 0;
     while done < frame.len() {
@@ -435,8 +479,19 @@ impl Client {
     /// # Errors
     /// See [`ClientError`].
     pub fn request(&mut self, req: &Request, fd: Option<BorrowedFd<'_>>) -> Result<Reply, ClientError> {
+        match fd {
+            Some(fd) => self.request_fds(req, &[fd]),
+            None => self.request_fds(req, &[]),
+        }
+    }
+
+    /// As [`Client::request`], with up to 4 fds attached.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn request_fds(&mut self, req: &Request, fds: &[BorrowedFd<'_>]) -> Result<Reply, ClientError> {
         let payload = serde_json::to_vec(&Envelope { version: VERSION, body: req })?;
-        write_frame(&self.sock, &payload, fd)?;
+        write_frame_fds(&self.sock, &payload, fds)?;
         let mut fds = Vec::new();
         let frame = read_frame(&self.sock, &mut fds)?;
         let env: Envelope<Reply> = serde_json::from_slice(&frame)?;
@@ -586,5 +641,37 @@ mod tests {
         let r: Request = serde_json::from_str(r#"{"op":"log"}"#).unwrap();
         assert_eq!(r, Request::Log { after: 0 });
         assert_eq!((Request::Ls.since(), Request::Bufinfo.is_privileged()), (1, false));
+        // A v1 supervise request (no `admin`) asks for no rights.
+        let r: Request = serde_json::from_str(r#"{"op":"supervise","pid":7,"nodes":[]}"#).unwrap();
+        assert_eq!(r, Request::Supervise { pid: 7, nodes: vec![], admin: false });
+    }
+
+    #[test]
+    fn what_needs_admin() {
+        let devmem = |m: &str| Request::Devmem { master: m.into(), addr: 0, len: 1, write: false };
+        for (r, admin) in [
+            (Request::Hello, false),
+            (Request::Ls, false),
+            (Request::Stats, false),
+            (Request::Bufinfo, false),
+            (Request::Stat, false),
+            (Request::Log { after: 0 }, false),
+            (Request::Map, false),
+            (devmem("ns-cpu"), false),
+            (devmem("no-such-master"), false),
+            (devmem("secure-cpu"), true),
+            (devmem("video-decoder"), true),
+            (devmem("display"), true),
+            (devmem("camera"), true),
+            (devmem("video-encoder"), true),
+            (Request::Backend { action: BackendAction::Unbind }, true),
+            (Request::Backend { action: BackendAction::Bind }, true),
+            (Request::HeapRm { name: "system".into() }, true),
+            (Request::HeapAdd { name: "system".into() }, true),
+            (Request::Supervise { pid: 1, nodes: vec![], admin: false }, false),
+            (Request::Supervise { pid: 1, nodes: vec![], admin: true }, true),
+        ] {
+            assert_eq!(r.needs_admin(), admin, "{r:?}");
+        }
     }
 }

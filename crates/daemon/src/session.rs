@@ -60,8 +60,9 @@ const TARGET_CACHE: usize = 256;
 
 impl Session {
     /// Serves calls until every process of the tree has exited or the
-    /// daemon shuts down.
-    pub(crate) fn run(self) {
+    /// daemon shuts down. Returns whether the tree is known to be gone
+    /// (the listener hung up).
+    pub(crate) fn run(self) -> bool {
         tracing::info!(session = self.id, "supervising");
         loop {
             if self.shared.shutdown.load(Ordering::Relaxed) {
@@ -71,7 +72,10 @@ impl Session {
             match self.listener.poll(Some(Duration::from_millis(200))) {
                 Ok(Readiness::Ready) => {}
                 Ok(Readiness::Timeout) => continue,
-                Ok(Readiness::Hangup) => break,
+                Ok(Readiness::Hangup) => {
+                    tracing::info!(session = self.id, "program tree gone");
+                    return true;
+                }
                 Err(e) => {
                     tracing::error!(session = self.id, error = %e, "poll on the listener failed");
                     break;
@@ -97,7 +101,8 @@ impl Session {
                 Err(e) => tracing::warn!(session = self.id, error = %e, "answering a call failed"),
             }
         }
-        tracing::info!(session = self.id, "program tree gone");
+        tracing::info!(session = self.id, "leaving the program tree");
+        false
     }
 
     /// The caller of `n`, by a pidfd opened for an earlier call of the same

@@ -8,6 +8,7 @@
 //! - [`launch`] starts a program with that filter (and optionally a private
 //!   `/dev` that holds the heap and TEE nodes) and hands back the listener.
 //! - [`notify`] is the supervisor side: receive, check, answer, install fds.
+//! - [`ns`] names namespaces and socket peers: which run a process is in.
 //! - [`target`] reads and writes the program's memory behind ioctl pointers.
 //! - [`memfd`] makes the file a program gets for a buffer, and [`watch`]
 //!   reports when the last reference to such a file is gone.
@@ -20,6 +21,7 @@ pub mod filter;
 pub mod launch;
 pub mod memfd;
 pub mod notify;
+pub mod ns;
 pub mod request;
 pub mod target;
 pub mod watch;

@@ -17,7 +17,7 @@ use teeheap_daemon::report::{Bufinfo, Log, MemoryMap, Stat};
 use teeheap_platform::{Platform, PlatformConfig};
 
 use crate::Error;
-use crate::launch::start;
+use crate::launch::start_with_admin;
 
 /// A program to run with the protected heaps and the TEE of a private
 /// platform, like `teeheap run -- PROG`. See the crate documentation.
@@ -25,6 +25,7 @@ use crate::launch::start;
 pub struct Run {
     platform: PlatformConfig,
     command: Option<Command>,
+    allow_admin: bool,
 }
 
 impl Default for Run {
@@ -37,13 +38,21 @@ impl Default for Run {
 impl Run {
     /// A run on `platform` (e.g. `PlatformConfig::from_toml(text)?`).
     pub fn new(platform: PlatformConfig) -> Run {
-        Run { platform, command: None }
+        Run { platform, command: None, allow_admin: false }
     }
 
     /// The program to run: program, arguments, environment, working
     /// directory and stdio as set on `cmd`. `TEEHEAP_SOCKET` is added.
     pub fn command(mut self, cmd: Command) -> Run {
         self.command = Some(cmd);
+        self
+    }
+
+    /// Lets the program act through the daemon's socket (`devmem` as a
+    /// secure bus master, `backend unbind|bind`, `heap rm|add`), as
+    /// `teeheap run --allow-admin` does; by default it may only observe.
+    pub fn allow_admin(mut self, allow: bool) -> Run {
+        self.allow_admin = allow;
         self
     }
 
@@ -58,7 +67,7 @@ impl Run {
         let dir = RunDir(private_run_dir()?);
         let socket = dir.0.join("teeheap.sock");
         daemon.listen(&socket)?;
-        let child = start(&socket, cmd)?;
+        let child = start_with_admin(&socket, cmd, self.allow_admin)?;
         Ok(Running { child: Some(child), status: None, daemon, socket, _dir: dir })
     }
 

@@ -8,40 +8,39 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
 
 use teeheap_daemon::paths::SOCKET_ENV;
 use teeheap_daemon::protocol::{Client, NodeId, Reply, Request, unexpected};
 use teeheap_intercept::devns::DevNodes;
 use teeheap_intercept::launch::Launch;
-use teeheap_intercept::memfd::FileId;
 
 use crate::Error;
 
-/// The inodes of the program's nodes, or `None` if it exited first (a
-/// dying program's `/proc/<pid>/root` vanishes before it can be reaped).
-fn node_ids(dev: &DevNodes, child: &mut Child) -> Result<Option<Vec<(String, FileId)>>, Error> {
-    let t0 = Instant::now();
-    loop {
-        match dev.node_ids(child.id() as i32) {
-            Ok(ids) => return Ok(Some(ids)),
-            Err(_) if child.try_wait().ok().flatten().is_some() => return Ok(None),
-            Err(e) if t0.elapsed() > Duration::from_secs(2) => return Err(Error::Dev(e.into())),
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
-}
-
 /// Starts `cmd` with the heaps and the TEE of the daemon at `socket`
 /// served to it. The program sees `TEEHEAP_SOCKET=socket`, so `teeheap`
-/// commands it runs ask the same daemon.
+/// commands it runs ask the same daemon — as observers only: see
+/// [`start_with_admin`].
 ///
 /// # Errors
 /// [`Error::Connect`] if no daemon answers at `socket`, [`Error::Start`]
 /// if the program cannot be started (its `io::Error` tells not found from
 /// not executable), [`Error::Daemon`] if the daemon does not take it (the
-/// program is killed then).
-pub fn start(socket: &Path, mut cmd: Command) -> Result<Child, Error> {
+/// program never runs then).
+pub fn start(socket: &Path, cmd: Command) -> Result<Child, Error> {
+    start_with_admin(socket, cmd, false)
+}
+
+/// As [`start`]; with `allow_admin` the program (and everything it forks)
+/// may also act through the daemon's socket — `devmem` as a secure bus
+/// master, `backend unbind|bind`, `heap rm|add` — as `teeheap run
+/// --allow-admin` allows. Without it, those are refused (`not_permitted`)
+/// and logged. The run is registered with the daemon while the child waits
+/// before `exec`, so none of the program's code runs unregistered.
+///
+/// # Errors
+/// As [`start`]; the daemon refuses `allow_admin` from a caller that may
+/// not act itself ([`Error::Daemon`], code `not_permitted`).
+pub fn start_with_admin(socket: &Path, mut cmd: Command, allow_admin: bool) -> Result<Child, Error> {
     let mut client = Client::connect(socket).map_err(|source| Error::Connect { socket: socket.to_owned(), source })?;
     let nodes = match client.request(&Request::Hello, None)? {
         Reply::Hello { nodes, .. } => nodes,
@@ -53,23 +52,26 @@ pub fn start(socket: &Path, mut cmd: Command) -> Result<Child, Error> {
     }
     let program = cmd.get_program().to_string_lossy().into_owned();
     cmd.env(SOCKET_ENV, socket);
-    let launched =
-        Launch::from_command(cmd).dev_nodes(dev.clone()).spawn().map_err(|source| Error::Start { program, source })?;
-    let mut child = launched.child;
-    let supervised = match node_ids(&dev, &mut child) {
-        Ok(Some(ids)) => {
+    // Why the registration failed, as our own error (the spawn's would only
+    // say that the child was cancelled).
+    let mut refused: Option<Error> = None;
+    let spawned = Launch::from_command(cmd).dev_nodes(dev.clone()).spawn_with(|pre| {
+        let r = (|| {
+            let ids = dev.node_ids(pre.pid).map_err(|e| Error::Dev(e.into()))?;
             let nodes = ids.into_iter().map(|(path, id)| NodeId { path, dev: id.dev, ino: id.ino }).collect();
-            let req = Request::Supervise { pid: child.id() as i32, nodes };
-            client.request(&req, Some(launched.listener.as_fd())).map(drop).map_err(Error::from)
-        }
-        // Gone before its /dev could be seen: there is nothing to serve.
-        Ok(None) => Ok(()),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = supervised {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(e);
+            let req = Request::Supervise { pid: pre.pid, nodes, admin: allow_admin };
+            let fds = [pre.listener.as_fd(), pre.user.as_fd(), pre.mnt.as_fd()];
+            client.request_fds(&req, &fds).map(drop).map_err(Error::from)
+        })();
+        r.map_err(|e| {
+            let io = std::io::Error::other(e.to_string());
+            refused = Some(e);
+            io
+        })
+    });
+    match (spawned, refused) {
+        (Ok(child), _) => Ok(child),
+        (Err(_), Some(e)) => Err(e),
+        (Err(source), None) => Err(Error::Start { program, source }),
     }
-    Ok(child)
 }

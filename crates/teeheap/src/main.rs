@@ -121,10 +121,20 @@ enum Command {
         write: bool,
     },
     /// Run a program with /dev/dma_heap/* and /dev/tee* served to it; exits with its status.
+    ///
+    /// The program finds the daemon in $TEEHEAP_SOCKET and may observe through it (ls, stat,
+    /// bufinfo, log, map, devmem as ns-cpu). Acting (devmem as a secure master, backend
+    /// unbind|bind, heap rm|add) is refused from inside the run unless --allow-admin is given.
     Run {
         /// Use the daemon at this socket instead of a private one.
         #[arg(long, value_name = "SOCK")]
         connect: Option<PathBuf>,
+        /// Let the program and everything it starts act through the daemon's socket: devmem as a
+        /// secure bus master (secure-cpu, video-decoder, display, ...), backend unbind|bind, heap
+        /// rm|add. For test harnesses that drive the lifecycle from inside the run. Without it
+        /// those requests are refused ("not permitted from inside a run") and logged.
+        #[arg(long)]
+        allow_admin: bool,
         /// The program and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROG")]
         argv: Vec<OsString>,
@@ -194,10 +204,12 @@ fn main() -> ExitCode {
         Command::Map { json, svg } => cmd::map::run(json, svg.as_deref()),
         Command::Devmem { addr, len, master, write } => cmd::devmem::run(&master, addr, len, write),
         Command::Serve { socket } => cmd::serve::run(cli.config.as_deref(), socket.as_deref()),
-        Command::Run { connect, argv } => match cmd::run::run(cli.config.as_deref(), connect.as_deref(), &argv) {
-            Ok(code) => return code,
-            Err(e) => Err(e),
-        },
+        Command::Run { connect, allow_admin, argv } => {
+            match cmd::run::run(cli.config.as_deref(), connect.as_deref(), allow_admin, &argv) {
+                Ok(code) => return code,
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

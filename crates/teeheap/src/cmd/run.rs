@@ -28,7 +28,12 @@ impl Drop for RunDir {
 }
 
 /// Runs `argv` and returns its exit status (a signal `n` as `128 + n`).
-pub(crate) fn run(config: Option<&Path>, connect: Option<&Path>, argv: &[OsString]) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    config: Option<&Path>,
+    connect: Option<&Path>,
+    allow_admin: bool,
+    argv: &[OsString],
+) -> anyhow::Result<ExitCode> {
     let Some((prog, args)) = argv.split_first() else { bail!("no program given (teeheap run -- PROG ARGS…)") };
     // The private daemon lives until the program is gone.
     let mut private: Option<(Daemon, RunDir)> = None;
@@ -46,7 +51,7 @@ pub(crate) fn run(config: Option<&Path>, connect: Option<&Path>, argv: &[OsStrin
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]).context("cannot install signal handlers")?;
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args);
-    let mut child = teeheap::start(&socket, cmd)?;
+    let mut child = teeheap::start_with_admin(&socket, cmd, allow_admin)?;
     let pid = child.id() as i32;
     // Forward terminal and service signals to the program.
     let handle = signals.handle();
