@@ -5,8 +5,10 @@
 //! arguments, raw ioctls, backend unbind/bind and heap rm/add — against the
 //! real secure world and OP-TEE-style backend.
 //!
-//! Checked after every operation: live buffers are pairwise disjoint and
-//! the normal-world CPU cannot touch a protected one. Checked after every
+//! Checked after every operation: live buffers are pairwise disjoint, the
+//! normal-world CPU cannot touch a protected one, and an operation that
+//! failed changed nothing (fds, mappings, buffers, shm ids, sessions,
+//! normal memory, lent chunks, firewall regions, bindings, heap nodes). Checked after every
 //! sequence, once everything is closed: no panic, no buffer, no shm, no
 //! session, every lent chunk reclaimed, the firewall regions exactly the
 //! boot set, normal memory at its baseline.
@@ -42,7 +44,7 @@ use teeheap_uapi::tee::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// Sequences of the CI smoke run.
-const SMOKE_SEQUENCES: u64 = 60_000;
+const SMOKE_SEQUENCES: u64 = 40_000;
 /// Seeds of the CI run and the default of the long run.
 const DEFAULT_BASE: u64 = 0x7ee4_eab0_f0ee_d5ed;
 /// Most operations in one sequence.
@@ -507,6 +509,23 @@ fn region_set(regions: &[Region]) -> Vec<(PhysRange, String)> {
     v
 }
 
+/// The state a failed operation must not change ("bad input changes
+/// nothing").
+#[derive(Debug, PartialEq, Eq)]
+struct State {
+    fds: usize,
+    maps: usize,
+    attachments: usize,
+    buffers: usize,
+    shm_ids: Option<usize>,
+    sessions: usize,
+    normal_pages: u64,
+    lent_outstanding: u64,
+    regions: usize,
+    bound: bool,
+    removed: usize,
+}
+
 /// What one sequence holds: its fd table, address space, mappings,
 /// attachments, and the shm ids and sessions it learnt.
 struct Proc<'m> {
@@ -839,6 +858,23 @@ impl Proc<'_> {
         }
     }
 
+    /// What a failed operation must leave as it was.
+    fn state(&self) -> State {
+        State {
+            fds: self.files.len(),
+            maps: self.maps.len(),
+            attachments: self.attachments.len(),
+            buffers: self.m.kernel.dma_bufs().len(),
+            shm_ids: self.m.backend.as_ref().map(|b| b.device().shm_ids().len()),
+            sessions: self.m.world.session_count(),
+            normal_pages: self.m.kernel.system_heap().pages_used(),
+            lent_outstanding: self.m.world.stats().outstanding,
+            regions: self.m.platform.firewall().regions().len(),
+            bound: self.m.backend.is_some(),
+            removed: self.m.kernel.removed_dma_heaps().len(),
+        }
+    }
+
     /// After every operation: live buffers pairwise disjoint; the
     /// normal-world CPU may touch no protected one.
     fn check_live(&self) -> std::result::Result<(), String> {
@@ -940,8 +976,15 @@ fn run_ops(m: &mut Machine, ops: &[Op], log: bool, tally: Option<&Tally>) -> std
         let mut ok = 0;
         let mut outcomes = Vec::new();
         for (i, op) in ops.iter().enumerate() {
+            let before = p.state();
             let r = p.run(op);
             ok += u64::from(r.is_ok());
+            if r.is_err() {
+                let after = p.state();
+                if after != before {
+                    return Err(format!("op {i} {op:?} failed with {r:?} but changed {before:?} -> {after:?}"));
+                }
+            }
             if tally.is_some() {
                 outcomes.push((op_name(op), r.map_or_else(|e| format!("{e:?}"), |_| "ok".to_owned())));
             }
