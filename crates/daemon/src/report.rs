@@ -197,17 +197,19 @@ pub struct Event {
     /// Wall-clock time, milliseconds since the Unix epoch.
     pub time_ms: u64,
     /// `violation`, `bind`, `unbind`, `heap-rm`, `heap-add`, `lend`,
-    /// `reclaim`, `limit`.
+    /// `reclaim`, `limit`, `devmem` (a secure master's access through
+    /// `teeheap devmem` that the firewall allowed), `denied` (a control
+    /// request refused for lack of rights, see `privilege`).
     pub kind: String,
     /// For humans.
     pub message: String,
-    /// The physical range concerned (violations, lend, reclaim).
+    /// The physical range concerned (violations, lend, reclaim, devmem).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<Range>,
-    /// The bus master (violations).
+    /// The bus master (violations, devmem).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master: Option<String>,
-    /// `read` or `write` (violations).
+    /// `read` or `write` (violations, devmem).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<String>,
     /// The firewall region that refused (violations).
@@ -216,7 +218,7 @@ pub struct Event {
     /// The heap or use case concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heap: Option<String>,
-    /// The process concerned (limit refusals).
+    /// The process concerned (limit refusals, devmem, denied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,
 }
