@@ -46,8 +46,6 @@ pub struct ClientFiles<'a> {
     pub id: u64,
     /// The caller.
     pub target: &'a Target,
-    /// Install the next file at this fd number (replacing the one there).
-    pub at: Option<i32>,
 }
 
 /// The kernel model's error for a host errno.
@@ -59,7 +57,7 @@ impl Files for ClientFiles<'_> {
     fn install(&mut self, file: File, flags: u32) -> teeheap_kernel::Result<i32> {
         let access = Access::from_flags(flags).map_err(|e| kerr(e, "bad access mode"))?;
         let (_, desc) = self.registry.serve(file, access).map_err(|e| kerr(e, "cannot make the buffer's file"))?;
-        let how = AddFd { cloexec: flags & O_CLOEXEC != 0, at: self.at.take() };
+        let how = AddFd { cloexec: flags & O_CLOEXEC != 0, at: None };
         // On failure `desc` is dropped here: that close is the release.
         let fd = self.listener.add_fd(self.id, desc.as_fd(), how).map_err(|e| kerr(e, "cannot install the fd"))?;
         Ok(fd)

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod backend;
 pub mod client;
+pub mod contexts;
 pub mod control;
 pub mod events;
 pub mod guard;
@@ -93,6 +94,8 @@ pub struct Shared {
     sessions_live: AtomicU64,
     sessions_total: AtomicU64,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// TEE contexts, each a program's description of a `/dev/tee*` node.
+    contexts: contexts::Contexts,
     /// The private `/dev` of each live session, by session number.
     runs: Mutex<HashMap<u64, rundev::RunDev>>,
     /// The live runs' identities and rights (docs/threat-model.md).
@@ -161,11 +164,13 @@ impl Daemon {
             threads: Mutex::default(),
             runs: Mutex::default(),
             identities: Runs::new(),
+            contexts: contexts::Contexts::default(),
         });
         let s = Arc::clone(&shared);
         let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
             while !s.shutdown.load(Ordering::Relaxed) {
                 s.registry.reap(Duration::from_millis(200));
+                s.contexts.sweep();
                 s.events.catch_up(s.kernel.platform(), s.host.world());
             }
         })?;
@@ -237,6 +242,7 @@ impl Daemon {
             // Last events, then whatever is left.
             self.shared.registry.reap(Duration::ZERO);
             self.shared.registry.clear();
+            self.shared.contexts.clear();
             tracing::info!("daemon stopped");
         }
         self.shared.backend.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -288,7 +294,7 @@ impl Shared {
             heap_bytes_used: listing.heaps.iter().map(|h| h.used).sum(),
             heap_buffers: listing.heaps.iter().map(|h| h.buffers).sum(),
             served_buffers: served.buffers,
-            served_contexts: served.contexts,
+            served_contexts: served.contexts + self.contexts.len() as u64,
             served_shms: served.shms,
             backed_ranges: self.kernel.platform().ram().backed_ranges() as u64,
             sessions: self.sessions_live.load(Ordering::Relaxed),

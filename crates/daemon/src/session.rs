@@ -23,6 +23,7 @@ use teeheap_kernel::uaccess::UserPtr;
 
 use crate::Shared;
 use crate::client::{ClientFiles, ClientMemory};
+use crate::contexts::ContextError;
 use crate::served::MmapPolicy;
 
 /// What a node of the program's private `/dev` stands for.
@@ -188,14 +189,6 @@ impl Session {
             }
         };
         let Ok(id) = FileId::of(&f) else { return Response::Continue };
-        drop(f);
-        let mut files = ClientFiles {
-            registry: &self.shared.registry,
-            listener: &self.listener,
-            id: n.id,
-            target: &target,
-            at: None,
-        };
         let file = match self.shared.registry.file(&id) {
             Some(file) => file,
             None => match self.node(&id).as_ref() {
@@ -219,12 +212,22 @@ impl Session {
                     Err(e) if e.errno() == teeheap_kernel::Errno::ENOENT => return Response::Errno(Errno::NODEV),
                     Err(e) => return errno(&e),
                 },
-                Some(Node::Tee(name)) => match self.open_context(name, call.fd, &mut files) {
+                // The context is the program's own description of the node.
+                Some(Node::Tee(name)) => match self.shared.contexts.get_or_open(&f, id, || self.open_context(name)) {
                     Ok(f) => f,
-                    Err(e) => return errno(&e),
+                    Err(ContextError::Kernel(e)) => return errno(&e),
+                    Err(ContextError::Host(e)) => {
+                        tracing::warn!(session = self.id, pid = n.pid, error = %e, "cannot tag a TEE context");
+                        return Response::Errno(e);
+                    }
                 },
             },
         };
+        // The program's description is not kept past the call: its release
+        // is the release of what it stands for.
+        drop(f);
+        let mut files =
+            ClientFiles { registry: &self.shared.registry, listener: &self.listener, id: n.id, target: &target };
         let mem = ClientMemory { target: &target };
         let r = self.shared.kernel.ioctl(&file, call.cmd.0, UserPtr(call.arg.0), &mem, &mut files);
         match r {
@@ -236,16 +239,11 @@ impl Session {
         }
     }
 
-    /// First TEE ioctl on a `/dev/tee*` placeholder: opens a context and
-    /// puts its file at the same fd number (like `dup2`), with the
-    /// placeholder's access mode and close-on-exec flag.
-    fn open_context(&self, name: &str, fd: i32, files: &mut ClientFiles<'_>) -> teeheap_kernel::Result<File> {
+    /// A new context on TEE device `name`, for the first TEE ioctl on a
+    /// description of its node.
+    fn open_context(&self, name: &str) -> teeheap_kernel::Result<File> {
         let file = self.shared.kernel.tee_open(name)?;
-        let flags = fd_flags(files.target.pid(), fd).unwrap_or(2);
-        files.at = Some(fd);
-        use teeheap_kernel::file::Files;
-        files.install(file.clone(), flags)?;
-        tracing::debug!(session = self.id, dev = name, fd, "TEE context opened");
+        tracing::debug!(session = self.id, dev = name, "TEE context opened");
         Ok(file)
     }
 }
@@ -288,13 +286,6 @@ fn alloc_len(cmd: u32, arg: u64, target: &Target) -> Option<u64> {
     let mut len = [0u8; 8];
     target.read(teeheap_intercept::target::UserAddr(arg), &mut len).ok()?;
     Some(u64::from_ne_bytes(len))
-}
-
-/// `flags:` of `/proc/<pid>/fdinfo/<fd>` (includes `O_CLOEXEC`).
-fn fd_flags(pid: i32, fd: i32) -> Option<u32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-    let line = s.lines().find_map(|l| l.strip_prefix("flags:"))?;
-    u32::from_str_radix(line.trim(), 8).ok()
 }
 
 fn errno(e: &teeheap_kernel::Error) -> Response {

@@ -10,6 +10,7 @@
 //! - [`notify`] is the supervisor side: receive, check, answer, install fds.
 //! - [`ns`] names namespaces and socket peers: which run a process is in.
 //! - [`target`] reads and writes the program's memory behind ioctl pointers.
+//! - [`tag`] names an open file description (a TEE context) by an OFD lock.
 //! - [`memfd`] makes the file a program gets for a buffer, and [`watch`]
 //!   reports when the last reference to such a file is gone.
 //!
@@ -23,6 +24,7 @@ pub mod memfd;
 pub mod notify;
 pub mod ns;
 pub mod request;
+pub mod tag;
 pub mod target;
 pub mod watch;
 
