@@ -12,7 +12,7 @@ use teeheap_intercept::notify::{AddFd, Listener};
 use teeheap_intercept::target::{Target, UserAddr};
 use teeheap_kernel::error::{Errno as KErrno, Error, efault};
 use teeheap_kernel::file::{File, Files};
-use teeheap_kernel::uaccess::{UserMemory, UserPtr};
+use teeheap_kernel::uaccess::{Credentials, UserMemory, UserPtr};
 use teeheap_uapi::dma_heap::O_CLOEXEC;
 
 use crate::served::Registry;
@@ -31,6 +31,13 @@ impl UserMemory for ClientMemory<'_> {
 
     fn write(&self, ptr: UserPtr, data: &[u8]) -> teeheap_kernel::Result<()> {
         self.target.write(UserAddr(ptr.0), data).map_err(|_| efault("caller memory not writable"))
+    }
+
+    /// The caller's, from `/proc/<pid>/status` and `gid_map` (the caller is
+    /// blocked in the call, so its pid is its own).
+    fn credentials(&self) -> teeheap_kernel::Result<Credentials> {
+        let pid = u32::try_from(self.target.pid()).map_err(|_| Error::new(KErrno::ESRCH, "bad caller pid"))?;
+        Credentials::of_process(pid)
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::error::{Result, efault};
+pub use crate::tee::login::Credentials;
 
 /// A pointer into a caller's address space.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,6 +39,16 @@ pub trait UserMemory {
     /// # Errors
     /// `EFAULT` if any byte is not writable; a prefix may have been written.
     fn write(&self, ptr: UserPtr, data: &[u8]) -> Result<()>;
+
+    /// The caller's credentials (`current_cred()`), for what depends on who
+    /// calls (the TEE client identity). By default the current process's:
+    /// an in-process caller.
+    ///
+    /// # Errors
+    /// `ESRCH` if they cannot be read.
+    fn credentials(&self) -> Result<Credentials> {
+        Credentials::of_process(std::process::id())
+    }
 }
 
 /// An in-process stand-in for a client's address space: regions handed out
@@ -52,6 +63,7 @@ pub struct SimUserMemory {
 struct SimInner {
     regions: BTreeMap<u64, Vec<u8>>,
     next: u64,
+    credentials: Option<Credentials>,
 }
 
 impl SimUserMemory {
@@ -71,6 +83,11 @@ impl SimUserMemory {
         inner.next += (data.len() as u64).div_ceil(0x1000) * 0x1000 + 0x1000;
         inner.regions.insert(addr, data.to_vec());
         UserPtr(addr)
+    }
+
+    /// Makes the caller `credentials` (by default: the current process's).
+    pub fn set_credentials(&self, credentials: Credentials) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).credentials = Some(credentials);
     }
 
     /// Maps a zero-filled region of `len` bytes.
@@ -107,6 +124,11 @@ impl UserMemory for SimUserMemory {
             return Ok(());
         }
         self.with_range(ptr, data.len(), |s| s.copy_from_slice(data))
+    }
+
+    fn credentials(&self) -> Result<Credentials> {
+        let set = self.inner.lock().unwrap_or_else(|e| e.into_inner()).credentials.clone();
+        set.map_or_else(|| Credentials::of_process(std::process::id()), Ok)
     }
 }
 

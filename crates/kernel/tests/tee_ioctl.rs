@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tee_client::{CMD_DIGEST, CMD_INJECT, Client, MEM_IN, MEM_INOUT, MEM_OUT, SDP_UUID, boot_with, memref, value};
 use teeheap_kernel::Errno;
 use teeheap_kernel::backend::optee::OpteeBackend;
-use teeheap_kernel::uaccess::{UserMemory, UserPtr};
+use teeheap_kernel::uaccess::{Credentials, UserMemory, UserPtr};
 use teeheap_secure_world::ta::sdp_basic;
 use teeheap_secure_world::{TaEnv, TaParam, TeeError, TeeResult, TrustedApp, Uuid};
 use teeheap_uapi::ioc;
@@ -33,6 +33,9 @@ const CMD_DESCRIBE: u32 = 1;
 const CMD_FAIL: u32 = 2;
 /// Param 0 memref out, param 1 value in: reports size `a` (SHORT_BUFFER if larger).
 const CMD_OUT_SIZE: u32 = 3;
+/// Param 0 value out: the session's client login and UUID (`a`, and the
+/// UUID's two halves big-endian in `b`, `c`).
+const CMD_IDENTITY: u32 = 4;
 
 struct ProbeTa;
 
@@ -44,9 +47,15 @@ impl TrustedApp for ProbeTa {
         }
     }
 
-    fn invoke(&mut self, _env: &TaEnv<'_>, cmd: u32, params: &mut [TaParam]) -> TeeResult {
+    fn invoke(&mut self, env: &TaEnv<'_>, cmd: u32, params: &mut [TaParam]) -> TeeResult {
         let bad = TeeError::BAD_PARAMETERS;
         match cmd {
+            CMD_IDENTITY => {
+                let u = env.client.uuid.0;
+                let half = |i: usize| u64::from_be_bytes(u[i..i + 8].try_into().unwrap());
+                params.first_mut().ok_or(bad)?.set_values((u64::from(env.client.login), half(0), half(8)));
+                Ok(())
+            }
             CMD_VALUES => {
                 for p in params.iter_mut() {
                     if let Some((a, b, c)) = p.values() {
@@ -456,14 +465,85 @@ fn open_session_validation() {
     let null = TeeIoctlParam { attr: MEM_IN, a: 0, b: 0, c: TEE_MEMREF_NULL };
     let edge = memref(MEM_IN, own.id, 4096, 0);
     let whole = memref(MEM_INOUT, own.id, 0, 4096);
-    let logins = [TEE_IOCTL_LOGIN_PUBLIC, TEE_IOCTL_LOGIN_USER, TEE_IOCTL_LOGIN_GROUP, TEE_IOCTL_LOGIN_APPLICATION];
+    c.mem.set_credentials(Credentials::new(1000, 0));
+    let logins = [TEE_IOCTL_LOGIN_PUBLIC, TEE_IOCTL_LOGIN_USER, TEE_IOCTL_LOGIN_GROUP];
     for (i, login) in logins.into_iter().enumerate() {
+        // clnt_uuid zero: the group of GROUP is gid 0, the caller's.
         let arg = TeeIoctlOpenSessionArg { uuid: PROBE_UUID, clnt_login: login, ..Default::default() };
         let (a, _) = c.open_session_with(ctx, arg, &[null, p, edge, whole]).unwrap();
         assert_eq!((a.ret, a.ret_origin), (TEEC_SUCCESS, TEEC_ORIGIN_TRUSTED_APP), "login {login}");
         assert_ne!(a.session, 0);
         assert_eq!(b.world().session_count(), before.sessions + i + 1);
     }
+}
+
+/// The client identity a TA sees is computed from the caller's credentials
+/// as Linux's tee_session_calc_client_uuid does; the caller's clnt_uuid
+/// bytes never reach the TA.
+#[test]
+fn client_identity_is_computed_by_the_kernel() {
+    let (mut c, b) = boot();
+    let ctx = c.open_tee("tee0");
+    c.mem.set_credentials(Credentials { euid: 1000, egid: 100, groups: vec![27, 100], gid_map: None });
+    let out = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT, 0, 0, 0);
+    let claimed = *b"I am root, trust";
+    let group = |gid: u32| {
+        let mut u = [0xee; 16];
+        u[..4].copy_from_slice(&gid.to_ne_bytes());
+        u
+    };
+    // (login, clnt_uuid, the UUID the TA must see) from Python's uuid5.
+    let cases = [
+        (TEE_IOCTL_LOGIN_PUBLIC, claimed, 0u128),
+        (TEE_IOCTL_LOGIN_USER, claimed, 0xfc34275c_d8dd_5ba7_968b_504718363b87),
+        (TEE_IOCTL_LOGIN_GROUP, group(100), 0xd32f761e_b364_519b_be12_ed54ba663b0a),
+    ];
+    for (login, clnt_uuid, want) in cases {
+        let arg = TeeIoctlOpenSessionArg { uuid: PROBE_UUID, clnt_login: login, clnt_uuid, ..Default::default() };
+        let (a, _) = c.open_session_with(ctx, arg, &[]).unwrap();
+        assert_eq!(a.ret, TEEC_SUCCESS, "login {login}");
+        let ((ret, _), params) = c.call(ctx, a.session, CMD_IDENTITY, &[out]);
+        assert_eq!(ret, TEEC_SUCCESS);
+        let seen = (u128::from(params[0].b) << 64) | u128::from(params[0].c);
+        assert_eq!((params[0].a, seen), (u64::from(login), want), "login {login}: {seen:#034x}");
+    }
+    // A supplementary group is the caller's too.
+    let arg = TeeIoctlOpenSessionArg {
+        uuid: PROBE_UUID,
+        clnt_login: TEE_IOCTL_LOGIN_GROUP,
+        clnt_uuid: group(27),
+        ..Default::default()
+    };
+    assert_eq!(c.open_session_with(ctx, arg, &[]).unwrap().0.ret, TEEC_SUCCESS);
+
+    let before = state(&c, &b);
+    // GROUP of a group the caller is not in: EPERM; unknown methods EINVAL.
+    for gid in [0, 5, u32::MAX] {
+        let arg = TeeIoctlOpenSessionArg {
+            uuid: PROBE_UUID,
+            clnt_login: TEE_IOCTL_LOGIN_GROUP,
+            clnt_uuid: group(gid),
+            ..Default::default()
+        };
+        assert_eq!(c.open_session_with(ctx, arg, &[]).unwrap_err(), Errno::EPERM, "gid {gid}");
+    }
+    for login in [
+        3,
+        TEE_IOCTL_LOGIN_APPLICATION,
+        TEE_IOCTL_LOGIN_USER_APPLICATION,
+        TEE_IOCTL_LOGIN_GROUP_APPLICATION,
+        0x7fff_ffff,
+        0xc000_0000,
+        u32::MAX,
+    ] {
+        let arg = TeeIoctlOpenSessionArg { uuid: PROBE_UUID, clnt_login: login, ..Default::default() };
+        assert_eq!(c.open_session_with(ctx, arg, &[]).unwrap_err(), EINVAL, "login {login:#x}");
+    }
+    // The parameter count is checked first (optee_get_msg_arg).
+    let arg = TeeIoctlOpenSessionArg { uuid: PROBE_UUID, clnt_login: 3, ..Default::default() };
+    let p = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 0, 0, 0);
+    assert_eq!(c.open_session_with(ctx, arg, &[p; 5]).unwrap_err(), EINVAL);
+    assert_eq!(state(&c, &b), before, "a refused login opens nothing");
 }
 
 #[test]

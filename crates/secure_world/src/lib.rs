@@ -55,5 +55,5 @@ pub use error::{TeeError, TeeResult};
 pub use input::{InputEvent, SecureInput};
 pub use memref::{MemKind, TaMemory, TaMemref};
 pub use protmem::{LentInfo, LentObject, ProtmemStats, ScrubEvent, ScrubObserver};
-pub use ta::{ParamType, TaEnv, TaFactory, TaParam, TaRegistry, TrustedApp};
+pub use ta::{ClientIdentity, ParamType, TaEnv, TaFactory, TaParam, TaRegistry, TrustedApp};
 pub use world::{MAX_TA_PARAMS, SecureWorld, SecureWorldError};

@@ -15,6 +15,7 @@ use crate::ta::TrustedApp;
 /// One open session.
 pub(crate) struct Session {
     pub(crate) uuid: Uuid,
+    pub(crate) client: crate::ta::ClientIdentity,
     pub(crate) ta: Box<dyn TrustedApp>,
 }
 

@@ -28,7 +28,7 @@ use crate::session::{Session, Sessions};
 use crate::ta::content_decrypt::{self, ContentDecrypt};
 use crate::ta::sdp_basic::{self, SdpBasic};
 use crate::ta::trusted_ui::{self, TrustedUi};
-use crate::ta::{TaEnv, TaFactory, TaParam, TaRegistry};
+use crate::ta::{ClientIdentity, TaEnv, TaFactory, TaParam, TaRegistry};
 
 /// At most this many parameters reach a TA (GlobalPlatform's four).
 pub const MAX_TA_PARAMS: usize = 4;
@@ -192,8 +192,8 @@ impl SecureWorld {
         }
     }
 
-    fn env<'a>(&'a self, session: u32, cancel: &'a std::sync::atomic::AtomicBool) -> TaEnv<'a> {
-        TaEnv { memory: TaMemory::new(&self.platform), input: &self.input, session, cancel }
+    fn env<'a>(&'a self, session: u32, client: ClientIdentity, cancel: &'a std::sync::atomic::AtomicBool) -> TaEnv<'a> {
+        TaEnv { client, memory: TaMemory::new(&self.platform), input: &self.input, session, cancel }
     }
 
     fn resolve(&self, msg: &Msg) -> TeeResult<Vec<TaParam>> {
@@ -213,11 +213,12 @@ impl SecureWorld {
             Err(e) => return tee(Err(e)),
         };
         let call = self.sessions.begin_call(0, msg.cancel_id);
-        let r = ta.open_session(&self.env(0, call.flag()), &mut ta_params);
+        let client = ClientIdentity { login: msg.login, uuid: msg.client_uuid };
+        let r = ta.open_session(&self.env(0, client, call.flag()), &mut ta_params);
         params::write_back(&ta_params, &mut msg.params);
         drop(ta_params);
         if r.is_ok() {
-            msg.session = self.sessions.insert(Session { uuid: msg.uuid, ta });
+            msg.session = self.sessions.insert(Session { uuid: msg.uuid, client, ta });
             tracing::debug!(uuid = %msg.uuid, session = msg.session, "secure world: session opened");
         }
         (r, TEEC_ORIGIN_TRUSTED_APP)
@@ -233,7 +234,8 @@ impl SecureWorld {
         };
         let call = self.sessions.begin_call(msg.session, msg.cancel_id);
         let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-        let r = s.ta.invoke(&self.env(msg.session, call.flag()), msg.func, &mut ta_params);
+        let client = s.client;
+        let r = s.ta.invoke(&self.env(msg.session, client, call.flag()), msg.func, &mut ta_params);
         tracing::debug!(uuid = %s.uuid, session = msg.session, func = msg.func, result = ?r.err(), "secure world: invoke");
         drop(s);
         params::write_back(&ta_params, &mut msg.params);
@@ -244,7 +246,8 @@ impl SecureWorld {
         let session = self.sessions.remove(id).ok_or(TeeError::BAD_PARAMETERS)?;
         let call = self.sessions.begin_call(id, 0);
         let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
-        s.ta.close_session(&self.env(id, call.flag()));
+        let client = s.client;
+        s.ta.close_session(&self.env(id, client, call.flag()));
         tracing::debug!(uuid = %s.uuid, session = id, "secure world: session closed");
         Ok(())
     }

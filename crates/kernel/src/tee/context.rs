@@ -302,7 +302,7 @@ impl TeeContext {
         self.sync_registered(&params, mem, false)?;
         let orig: Vec<u64> = params.iter().map(memref_size).collect();
         match &d {
-            Some(d) => d.open_session(&mut a, &mut params)?,
+            Some(d) => d.open_session(&mut a, &mut params, &mem.credentials()?)?,
             None => target_dead(&mut a.ret, &mut a.ret_origin),
         }
         let opened = match &d {

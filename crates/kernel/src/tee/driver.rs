@@ -11,6 +11,7 @@ use teeheap_uapi::tee::{
 };
 
 use crate::error::Result;
+use crate::tee::login::Credentials;
 use crate::tee::shm::Shm;
 
 /// A parameter of an open or invoke (`struct tee_param`), resolved: a
@@ -93,11 +94,19 @@ impl TeeParam {
 /// `ret`, `ret_origin` and the output parameters. An error return is an
 /// errno for the ioctl; a TA's failure is `ret`/`ret_origin` with `Ok`.
 pub trait TeeDriver: Send + Sync + 'static {
-    /// Opens a session with the TA `arg.uuid`.
+    /// Opens a session with the TA `arg.uuid` for `caller`, who presents
+    /// itself with `arg.clnt_login` (the driver computes the client UUID
+    /// with [`crate::tee::login::client_uuid`]).
     ///
     /// # Errors
-    /// Transport failures (e.g. `ENOMEM`, `ENODEV` when the secure world is gone).
-    fn open_session(&self, arg: &mut TeeIoctlOpenSessionArg, params: &mut [TeeParam]) -> Result<()>;
+    /// `EPERM`/`EINVAL` for the login as [`crate::tee::login::client_uuid`];
+    /// transport failures (e.g. `ENOMEM`, `ENODEV` when the secure world is gone).
+    fn open_session(
+        &self,
+        arg: &mut TeeIoctlOpenSessionArg,
+        params: &mut [TeeParam],
+        caller: &Credentials,
+    ) -> Result<()>;
 
     /// Invokes command `arg.func` in session `arg.session`.
     ///

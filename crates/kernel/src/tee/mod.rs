@@ -8,6 +8,7 @@
 pub mod context;
 pub mod driver;
 pub mod heap;
+pub mod login;
 pub mod shm;
 
 use std::collections::BTreeMap;

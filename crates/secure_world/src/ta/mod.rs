@@ -140,9 +140,22 @@ pub(crate) fn memref_pair(params: &mut [TaParam], src: usize, dst: usize) -> Tee
     }
 }
 
+/// Who opened a session (GlobalPlatform's `gpd.client.identity`): the
+/// login method and the client UUID the normal-world kernel computed for
+/// it (nil for a public login). A TA may base access decisions on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// `TEE_IOCTL_LOGIN_*` (GP's `TEE_LOGIN_*` values).
+    pub login: u32,
+    /// The client UUID.
+    pub uuid: Uuid,
+}
+
 /// What the secure world gives a TA during a call.
 #[derive(Debug)]
 pub struct TaEnv<'a> {
+    /// The client of the session.
+    pub client: ClientIdentity,
     /// Memory access (as the secure CPU, through the firewall).
     pub memory: TaMemory<'a>,
     /// The secure input path.

@@ -19,6 +19,7 @@ use teeheap_uapi::tee::{
 use crate::error::{Errno, Error, Result, einval};
 use crate::pool::ProtMemRef;
 use crate::tee::driver::{TeeDriver, TeeParam};
+use crate::tee::login::{self, Credentials};
 use crate::tee::shm::ShmBacking;
 
 /// The driver of an OP-TEE-style backend. See the module documentation.
@@ -129,10 +130,18 @@ fn from_msgs(params: &mut [TeeParam], msgs: &[MsgParam]) {
 }
 
 impl TeeDriver for OpteeDriver {
-    fn open_session(&self, arg: &mut TeeIoctlOpenSessionArg, params: &mut [TeeParam]) -> Result<()> {
+    fn open_session(
+        &self,
+        arg: &mut TeeIoctlOpenSessionArg,
+        params: &mut [TeeParam],
+        caller: &Credentials,
+    ) -> Result<()> {
         check_count(params.len().saturating_add(OPEN_SESSION_META_PARAMS))?;
+        // As optee_open_session: the identity the TA sees is computed from
+        // the caller, never taken from its clnt_uuid bytes.
+        let client_uuid = login::client_uuid(arg.clnt_login, &arg.clnt_uuid, caller)?;
         let mut msg = Msg::open_session(Uuid(arg.uuid), arg.clnt_login, to_msgs(params)?);
-        msg.client_uuid = Uuid(arg.clnt_uuid);
+        msg.client_uuid = Uuid(client_uuid);
         msg.cancel_id = arg.cancel_id;
         self.call(&mut msg)?;
         arg.session = msg.session;
