@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use teeheap_platform::{AccessError, Master, PhysRange, Platform, UseCase};
+use zeroize::Zeroizing;
 
 use crate::error::{TeeError, TeeResult};
 use crate::protmem::LentObject;
@@ -144,13 +145,14 @@ impl<'a> TaMemory<'a> {
         }
     }
 
-    /// Reads `len` bytes at `offset` of `m` into a new vector.
+    /// Reads `len` bytes at `offset` of `m` into a new vector, which is
+    /// wiped when dropped (it may hold protected bytes).
     ///
     /// # Errors
     /// As [`Self::read`].
-    pub fn read_vec(&self, m: &TaMemref, offset: u64, len: u64) -> TeeResult<Vec<u8>> {
+    pub fn read_vec(&self, m: &TaMemref, offset: u64, len: u64) -> TeeResult<Zeroizing<Vec<u8>>> {
         let len = usize::try_from(len).map_err(|_| TeeError::OUT_OF_MEMORY)?;
-        let mut v = vec![0; len];
+        let mut v = Zeroizing::new(vec![0; len]);
         self.read(m, offset, &mut v)?;
         Ok(v)
     }

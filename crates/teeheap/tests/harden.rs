@@ -214,7 +214,9 @@ fn attack_refused(users: &Users, daemon: u32, prog: i32) -> String {
 }
 
 /// Root (out of scope) still reaches the daemon: proves that the secret is
-/// planted and that the scan finds it where it is (the DRAM memfd).
+/// planted and that the scan finds it where it is (the DRAM memfd), and
+/// nowhere in the daemon's private memory: the plaintext copies made while
+/// the TA ran and the shm was synced were wiped.
 fn root_finds_it(users: &Users, daemon: u32, prog: i32) {
     if users.setpriv.is_none() {
         return;
@@ -224,6 +226,11 @@ fn root_finds_it(users: &Users, daemon: u32, prog: i32) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("REACHED open /proc/DAEMON/fd/N for reading"), "{stdout}");
     assert!(stdout.contains("FOUND secret in daemon fd"), "root finds the secret in the DRAM memfd:\n{stdout}");
+    assert!(stdout.contains("REACHED open /proc/DAEMON/mem"), "{stdout}");
+    assert!(
+        !stdout.contains("FOUND secret in /proc/DAEMON/mem"),
+        "a plaintext copy was left in the daemon's heap:\n{stdout}"
+    );
 }
 
 #[test]

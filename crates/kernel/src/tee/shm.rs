@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use teeheap_platform::{Len, Master, PhysRange, Platform};
 use teeheap_uapi::tee::{TEE_IOCTL_SHM_DMA_BUF, TEE_IOCTL_SHM_MAPPED};
+use zeroize::Zeroizing;
 
 use crate::dma_buf::DmaBuf;
 use crate::dma_heap::system::SystemHeap;
@@ -236,7 +237,8 @@ impl Shm {
         let ShmBacking::User { addr, mirror, .. } = &self.backing else { return Ok(()) };
         let Some(r) = mirror.subrange(offset, len) else { return Ok(()) };
         let from = addr.checked_add(offset).ok_or(efault("overflow"))?;
-        let mut chunk = vec![0u8; chunk_len(len)];
+        // The client's bytes pass through: wiped when dropped.
+        let mut chunk = Zeroizing::new(vec![0u8; chunk_len(len)]);
         for (done, n) in chunks(len) {
             let bytes = &mut chunk[..n];
             mem.read(from.checked_add(done).ok_or(efault("overflow"))?, bytes)?;
@@ -256,7 +258,8 @@ impl Shm {
         let ShmBacking::User { addr, mirror, .. } = &self.backing else { return Ok(()) };
         let Some(r) = mirror.subrange(offset, len) else { return Ok(()) };
         let to = addr.checked_add(offset).ok_or(efault("overflow"))?;
-        let mut chunk = vec![0u8; chunk_len(len)];
+        // What a TA wrote for the client passes through: wiped when dropped.
+        let mut chunk = Zeroizing::new(vec![0u8; chunk_len(len)]);
         for (done, n) in chunks(len) {
             let bytes = &mut chunk[..n];
             platform
@@ -310,7 +313,7 @@ fn chunks(len: u64) -> impl Iterator<Item = (u64, usize)> {
 /// chunks (the caller bounded `length`): `EFAULT` if the first byte is not,
 /// `ENOMEM` if only a part is (as a partial pin).
 fn probe_user(mem: &dyn UserMemory, addr: UserPtr, length: u64) -> Result<()> {
-    let mut chunk = vec![0u8; chunk_len(length)];
+    let mut chunk = Zeroizing::new(vec![0u8; chunk_len(length)]);
     for (done, n) in chunks(length) {
         let at = addr.checked_add(done).ok_or(efault("overflow"))?;
         if mem.read(at, &mut chunk[..n]).is_err() {

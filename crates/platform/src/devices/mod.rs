@@ -54,6 +54,8 @@ pub use tbs::{TbsError, TbsHeader, decode_to_vec, encode_test_stream, render_ref
 pub use video_decoder::{FrameInfo, VideoDecoder};
 pub use video_encoder::{EncodedHeader, EncodedInfo, VideoEncoder};
 
+use zeroize::{Zeroize, Zeroizing};
+
 use crate::{AccessError, Master, PhysRange, Platform, Violation};
 
 /// Size of one device burst: devices move data through the firewall in
@@ -214,7 +216,8 @@ pub fn read_sg_bursts(
     len: u64,
     mut f: impl FnMut(&mut [u8]) -> Result<(), DeviceError>,
 ) -> Result<(), DeviceError> {
-    let mut burst = vec![0u8; (len.min(BURST as u64)) as usize];
+    // A device reads protected frames: its bursts are wiped when dropped.
+    let mut burst = Zeroizing::new(vec![0u8; (len.min(BURST as u64)) as usize]);
     for_each_piece(device, sg, offset, len, |piece| {
         let chunk = &mut burst[..piece.len() as usize];
         platform.read(device, piece.start(), chunk).map_err(|source| DeviceError::Access { device, source })?;
@@ -254,6 +257,14 @@ impl<'a> SgWriter<'a> {
     fn finish(mut self) -> Result<u64, DeviceError> {
         self.flush()?;
         Ok(self.offset)
+    }
+}
+
+impl Drop for SgWriter<'_> {
+    /// The bursts are frames on their way into protected memory: wiped
+    /// (capacity included, `clear` keeps the bytes).
+    fn drop(&mut self) {
+        self.pending.zeroize();
     }
 }
 

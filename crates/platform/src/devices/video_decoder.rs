@@ -66,7 +66,8 @@ impl VideoDecoder {
             return Err(bad(TbsError::Trailing { expected, have: usize::try_from(len).unwrap_or(usize::MAX) }));
         }
         // At most 12 bytes a rectangle and 65535 rectangles: read it whole.
-        let mut body = vec![0u8; len as usize - TbsHeader::LEN];
+        // The bitstream comes from protected memory: wiped when dropped.
+        let mut body = zeroize::Zeroizing::new(vec![0u8; len as usize - TbsHeader::LEN]);
         read_sg(platform, ME, bitstream, TbsHeader::LEN as u64, &mut body)?;
         let rects = header.parse_body(&body).map_err(bad)?;
         ensure_len(ME, frame, header.frame.byte_size())?;

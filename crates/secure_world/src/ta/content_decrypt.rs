@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use aes::cipher::{KeyIvInit, StreamCipher};
+use zeroize::Zeroize;
 
 use crate::abi::Uuid;
 use crate::config::Key128;
@@ -140,8 +141,7 @@ fn decrypt_into(
         }
         Ok(())
     })();
-    scratch.fill(0);
-    std::hint::black_box(&scratch);
+    scratch.zeroize();
     result
 }
 
