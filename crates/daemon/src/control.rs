@@ -190,19 +190,22 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
     }
 }
 
-/// Answers [`Request::Supervise`]: `fds` are the listener, then the run's
-/// user and mount namespaces (read from `/proc/<pid>/ns` when absent).
+/// Answers [`Request::Supervise`]: `fds` are the run's user and mount
+/// namespaces, then the listener (last, where a daemon that does not know
+/// the namespaces looks for it); the namespaces are read from
+/// `/proc/<pid>/ns` when only the listener comes.
 fn supervise(shared: &Arc<Shared>, req: &Request, fds: Vec<OwnedFd>, caller: &Caller) -> Reply {
     let Request::Supervise { pid, nodes, admin } = req else { return Reply::error("bad_request", "not supervise") };
     let rights = if *admin { Rights::Admin } else { Rights::Observe };
     if *admin && caller.rights != Rights::Admin {
         return shared.answer_as(req, caller);
     }
-    let mut fds = fds.into_iter();
+    let mut fds = fds.into_iter().rev();
     let Some(listener) = fds.next() else {
         return Reply::error("no_fd", "supervise needs the listener fd (SCM_RIGHTS)");
     };
-    let identity = match (fds.next(), fds.next()) {
+    let (m, u) = (fds.next(), fds.next());
+    let identity = match (u, m) {
         (Some(u), Some(m)) => {
             Namespace::from_fd(u, NsKind::User).and_then(|u| Ok((u, Namespace::from_fd(m, NsKind::Mount)?)))
         }

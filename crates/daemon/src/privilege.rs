@@ -156,3 +156,122 @@ impl Runs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    /// Writes `data` to `path` (no allocation: runs before exec).
+    fn write(path: &std::ffi::CStr, data: &[u8]) -> std::io::Result<()> {
+        // SAFETY: a NUL-terminated path and a live slice; the fd is closed here.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::write(fd, data.as_ptr().cast(), data.len()) != data.len() as isize {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+        }
+        Ok(())
+    }
+
+    /// A `sleep` in user and mount namespaces nested `depth` levels below
+    /// ours (each maps the one uid and gid of the level above, so the next
+    /// level may be made).
+    fn nested(depth: usize) -> std::process::Child {
+        let uid = format!("{0} {0} 1", rustix::process::geteuid().as_raw()).into_bytes();
+        let gid = format!("{0} {0} 1", rustix::process::getegid().as_raw()).into_bytes();
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("10");
+        // SAFETY: unshare and writes of prepared bytes, in the forked child before exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                for _ in 0..depth {
+                    if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    write(c"/proc/self/setgroups", b"deny")?;
+                    write(c"/proc/self/uid_map", &uid)?;
+                    write(c"/proc/self/gid_map", &gid)?;
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().unwrap()
+    }
+
+    fn ns(pid: i32, kind: NsKind) -> Namespace {
+        Namespace::of_pid(pid, kind).unwrap()
+    }
+
+    fn peer(pid: i32) -> Peer {
+        Peer { pid, user: ns(pid, NsKind::User), mnt: ns(pid, NsKind::Mount) }
+    }
+
+    fn who(c: Caller) -> (Option<u64>, Rights) {
+        (c.run, c.rights)
+    }
+
+    #[test]
+    fn inside_a_run_is_its_namespaces_and_user_namespaces_nested_in_it() {
+        let mut child = nested(1);
+        let mut grandchild = nested(2);
+        let (c, g) = (child.id() as i32, grandchild.id() as i32);
+        let me = std::process::id() as i32;
+        let runs = Runs::new();
+        assert_eq!(who(runs.classify(&peer(g))), (None, Rights::Admin), "no run yet");
+        // Run 8: the grandchild's parent user namespace, the child's mount one.
+        let run_user = ns(g, NsKind::User).parent().unwrap().unwrap();
+        runs.register(8, run_user, ns(c, NsKind::Mount), Rights::Observe);
+        assert_eq!(who(runs.classify(&peer(me))), (None, Rights::Admin), "outside");
+        assert_eq!(who(runs.classify(&peer(g))), (Some(8), Rights::Observe), "user namespace nested in the run's");
+        assert_eq!(who(runs.classify(&peer(c))), (Some(8), Rights::Observe), "the run's mount namespace");
+        assert!(runs.nested(8, &ns(g, NsKind::User), &ns(g, NsKind::Mount)));
+        assert!(!runs.nested(8, &ns(me, NsKind::User), &ns(me, NsKind::Mount)), "a run may not register the host");
+        assert!(!runs.nested(8, &ns(c, NsKind::User), &ns(c, NsKind::Mount)), "nor a sibling");
+        // Inside two runs: the least rights win.
+        runs.register(9, ns(g, NsKind::User), ns(g, NsKind::Mount), Rights::Admin);
+        assert_eq!(who(runs.classify(&peer(g))), (Some(8), Rights::Observe));
+        runs.remove(8);
+        assert_eq!(who(runs.classify(&peer(g))), (Some(9), Rights::Admin));
+        assert_eq!(who(runs.classify(&peer(c))), (None, Rights::Admin), "run 8 forgotten");
+        for p in [&mut child, &mut grandchild] {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+
+    #[test]
+    fn an_observer_cannot_start_a_run_with_more_rights() {
+        use crate::protocol::{Reply, Request};
+        let d = crate::Daemon::start(&crate::DaemonConfig::default()).unwrap();
+        let observer = Caller { pid: Some(1234), run: Some(3), rights: Rights::Observe };
+        let req = Request::Supervise { pid: 1234, nodes: vec![], admin: true };
+        let r = d.shared().answer_as(&req, &observer);
+        assert_eq!(r, Reply::error(NOT_PERMITTED, NOT_PERMITTED_MESSAGE));
+        let log = d.shared().log(0);
+        let denied: Vec<_> = log.events.iter().filter(|e| e.kind == "denied").collect();
+        assert_eq!(denied.len(), 1, "{log:?}");
+        assert_eq!(
+            denied[0].message,
+            "a run with --allow-admin refused: pid 1234 inside run 3, started without --allow-admin"
+        );
+        assert_eq!(denied[0].pid, Some(1234));
+        // The same below the protocol: nothing is registered.
+        let (listener, _w) = rustix::pipe::pipe().unwrap();
+        let me = std::process::id() as i32;
+        let identity = (ns(me, NsKind::User), ns(me, NsKind::Mount));
+        let e = d.shared().supervise_as(listener, me, &[], identity, Rights::Admin, &observer).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        assert_eq!(d.shared().stats().sessions_total, 0);
+        assert_eq!(who(d.shared().identities.classify(&peer(me))), (None, Rights::Admin));
+    }
+
+    #[test]
+    fn callers_describe_themselves() {
+        let c = Caller { pid: Some(5), run: Some(2), rights: Rights::Observe };
+        assert_eq!(c.describe(), "pid 5 inside run 2, started without --allow-admin");
+        assert_eq!(Caller::owner().rights, Rights::Admin);
+        assert!(Rights::Observe < Rights::Admin);
+    }
+}

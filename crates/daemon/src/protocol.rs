@@ -64,9 +64,9 @@ pub enum Request {
     /// Live buffers and served files.
     Stats,
     /// Supervise the program tree whose seccomp listener comes with this
-    /// frame (`SCM_RIGHTS`), followed by the fds of its user and mount
-    /// namespaces (the run's identity, see [`crate::privilege`]; without
-    /// them the daemon reads `/proc/<pid>/ns`).
+    /// frame (`SCM_RIGHTS`, the last fd), after the fds of its user and
+    /// mount namespaces (the run's identity, see [`crate::privilege`];
+    /// without them the daemon reads `/proc/<pid>/ns`).
     Supervise {
         /// The program's pid.
         pid: i32,

@@ -60,7 +60,8 @@ pub fn start_with_admin(socket: &Path, mut cmd: Command, allow_admin: bool) -> R
             let ids = dev.node_ids(pre.pid).map_err(|e| Error::Dev(e.into()))?;
             let nodes = ids.into_iter().map(|(path, id)| NodeId { path, dev: id.dev, ino: id.ino }).collect();
             let req = Request::Supervise { pid: pre.pid, nodes, admin: allow_admin };
-            let fds = [pre.listener.as_fd(), pre.user.as_fd(), pre.mnt.as_fd()];
+            // The listener last: where a daemon that knows no namespaces looks.
+            let fds = [pre.user.as_fd(), pre.mnt.as_fd(), pre.listener.as_fd()];
             client.request_fds(&req, &fds).map(drop).map_err(Error::from)
         })();
         r.map_err(|e| {
