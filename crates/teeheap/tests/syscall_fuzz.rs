@@ -2,8 +2,9 @@
 //! tests/clients/syscall_fuzz.c runs under `teeheap run` with several
 //! processes of racing threads, forks and SIGKILLs, while the test unbinds
 //! and rebinds the backend from outside. Afterwards the daemon still
-//! serves, holds no buffer and no served file, every lent chunk is
-//! reclaimed, the firewall has its boot regions, and its RSS is flat.
+//! serves, logged no bug (a panic answered with EIO), holds no buffer and
+//! no served file, every lent chunk is reclaimed, the firewall has its
+//! boot regions, and its RSS is flat.
 //!
 //! Bounded in CI (`SMOKE_MS`); longer by hand (docs/fuzzing.md):
 //! `TEEHEAP_SYSFUZZ_MS=600000 TEEHEAP_SYSFUZZ_PROCS=8 cargo test --release
@@ -193,6 +194,10 @@ fn raw_syscall_sequences_leave_nothing_and_the_daemon_flat() {
     assert!(get(&s, "ops") > 1000 && get(&s, "kills") > 4, "the fuzzer ran: {stdout}");
 
     assert!(d.alive(), "the daemon died\n{replay}");
+    // A panic serving a call is answered with EIO and logged as a bug: none.
+    let log = d.json(&["log"]);
+    let bugs: Vec<&Value> = log["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "bug").collect();
+    assert!(bugs.is_empty(), "the daemon hit bugs: {bugs:#?}\n{replay}");
     let stat = d.idle();
     let sw = &stat["secure_world"];
     assert_eq!(sw["chunks_lent"], sw["chunks_reclaimed"], "lent == reclaimed: {sw:#}\n{replay}");
