@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -514,10 +515,14 @@ int main(int argc, char **argv) {
 	sigaction(SIGSEGV, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN); /* writes to a socket another thread closed */
 
+	/* The children a killed worker forked end up here, to be reaped. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	struct rng r = { mix(seed) | 1 };
 	pid_t running[MAX_PROCS];
+	int gen[MAX_PROCS];
 	int started = 0, kills = 0, exits = 0, crashes = 0;
 	for (int i = 0; i < procs; i++) {
+		gen[i] = started;
 		running[i] = fork();
 		if (running[i] == 0)
 			worker(seed, started, threads);
@@ -526,23 +531,30 @@ int main(int argc, char **argv) {
 	uint64_t end = now_ms() + ms;
 	while (now_ms() < end) {
 		usleep((useconds_t)below(&r, 4000));
+		int st;
+		pid_t pid;
+		/* Workers that ended by themselves, and orphaned grandchildren. */
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			for (int i = 0; i < procs; i++) {
+				if (running[i] != pid)
+					continue;
+				if (WIFSIGNALED(st) || WEXITSTATUS(st) != 0) {
+					crashes++;
+					printf("worker %d died: status %#x\n", gen[i], st);
+				}
+				exits++;
+				running[i] = 0;
+			}
+		}
 		for (int i = 0; i < procs; i++) {
-			int st;
-			int dead = 0;
-			if (below(&r, (uint64_t)procs * 2) == 0) {
+			if (running[i] > 0 && below(&r, (uint64_t)procs * 2) == 0) {
 				kill(running[i], SIGKILL);
 				waitpid(running[i], &st, 0);
 				kills++;
-				dead = 1;
-			} else if (waitpid(running[i], &st, WNOHANG) == running[i]) {
-				if (WIFSIGNALED(st) || WEXITSTATUS(st) != 0) {
-					crashes++;
-					printf("worker %d died: status %#x\n", i, st);
-				}
-				exits++;
-				dead = 1;
+				running[i] = 0;
 			}
-			if (dead) {
+			if (running[i] == 0) {
+				gen[i] = started;
 				running[i] = fork();
 				if (running[i] == 0)
 					worker(seed, started, threads);
@@ -554,6 +566,11 @@ int main(int argc, char **argv) {
 		kill(running[i], SIGKILL);
 		waitpid(running[i], NULL, 0);
 	}
+	/* Orphans run at most 30 operations; none may outlive the run. */
+	alarm(10);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	alarm(0);
 	printf("workers %d kills %d exits %d crashes %d ops %llu ok %llu forks %llu passes %llu mmaps %llu touched %llu "
 	       "sigbus %llu sigsegv %llu sessions %llu\n",
 	       started, kills + procs, exits, crashes, (unsigned long long)sh->ops, (unsigned long long)sh->ok,
