@@ -25,20 +25,31 @@ const fn off_arg_lo(i: u32) -> u32 {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
     ioctl_types: Vec<u8>,
+    ioctl_nr_zero: bool,
     shared_file_mmap: bool,
     syscalls: Vec<Sysno>,
 }
 
 impl Filter {
     /// The filter teeheap serves with: ioctls of type `'H'` (dma-heap), `'b'`
-    /// (dma-buf) and `0xa4` (TEE), and `MAP_SHARED` mmaps of a file.
+    /// (dma-buf) and `0xa4` (TEE), ioctls of any type with number 0 (a heap
+    /// fd dispatches on the number only, so another type's number 0 is an
+    /// ALLOC there), and `MAP_SHARED` mmaps of a file.
     pub fn teeheap() -> Filter {
-        Filter::empty().ioctl_type(b'H').ioctl_type(b'b').ioctl_type(0xa4).shared_file_mmap(true)
+        Filter::empty().ioctl_type(b'H').ioctl_type(b'b').ioctl_type(0xa4).ioctl_nr_zero(true).shared_file_mmap(true)
     }
 
     /// A filter that sends nothing to the supervisor.
     pub fn empty() -> Filter {
-        Filter { ioctl_types: Vec::new(), shared_file_mmap: false, syscalls: Vec::new() }
+        Filter { ioctl_types: Vec::new(), ioctl_nr_zero: false, shared_file_mmap: false, syscalls: Vec::new() }
+    }
+
+    /// Send `ioctl`s whose request number (`_IOC_NR`) is 0, whatever their
+    /// type. Few requests have number 0 (`DRM_IOCTL_VERSION`,
+    /// `VIDIOC_QUERYCAP`), so unrelated programs rarely pay for it.
+    pub fn ioctl_nr_zero(mut self, on: bool) -> Filter {
+        self.ioctl_nr_zero = on;
+        self
     }
 
     /// Send `ioctl`s whose request has this type byte (`_IOC_TYPE`).
@@ -78,15 +89,21 @@ impl Filter {
         p.load(OFF_NR);
         #[cfg(target_arch = "x86_64")]
         p.jset_ret(crate::arch::X32_SYSCALL_BIT, allow);
-        if !self.ioctl_types.is_empty() {
+        if !self.ioctl_types.is_empty() || self.ioctl_nr_zero {
             // if nr != ioctl: skip the ioctl block.
-            let block = 3 + 2 * self.ioctl_types.len() + 1;
+            let nr_zero = if self.ioctl_nr_zero { 4 } else { 0 };
+            let block = 3 + 2 * self.ioctl_types.len() + nr_zero + 1;
             p.jne_skip(Sysno::IOCTL.0, block);
             p.load(off_arg_lo(1));
             p.alu_rsh(8);
             p.alu_and(0xff);
             for &ty in &self.ioctl_types {
                 p.jeq_ret(u32::from(ty), notify);
+            }
+            if self.ioctl_nr_zero {
+                p.load(off_arg_lo(1));
+                p.alu_and(0xff);
+                p.jeq_ret(0, notify);
             }
             p.ret(allow);
         }
@@ -245,7 +262,10 @@ mod tests {
             (io, AUDIT_ARCH, ioctl(0x800c_a400), N),           // TEE_IOC_VERSION
             (io, AUDIT_ARCH, ioctl(0xffff_ffff_c018_4800), N), // sign-extended
             (io, AUDIT_ARCH, ioctl(0x541b), A),                // FIONREAD
-            (io, AUDIT_ARCH, ioctl(0x4800_0000), A),           // 'H' in the size field only
+            (io, AUDIT_ARCH, ioctl(0x4800_0001), A),           // 'H' in the size field only
+            (io, AUDIT_ARCH, ioctl(0xc018_5800), N),           // 'X' nr 0: a heap fd's ALLOC
+            (io, AUDIT_ARCH, ioctl(0x5401), A),                // TCGETS (nr 1)
+            (io, AUDIT_ARCH, ioctl(0x1_0000_5401), A),         // high bits ignored
             (io, 0x4000_0003, ioctl(0xc018_4800), A),          // i386 ABI
             (mm, AUDIT_ARCH, mmap(0x01), N),                   // MAP_SHARED
             (mm, AUDIT_ARCH, mmap(0x03), N),                   // MAP_SHARED_VALIDATE

@@ -75,6 +75,8 @@ fn file_operations_answer_as_documented() {
         "mmap of registered shm is EINVAL",
     ];
     want.push("lseek SEEK_END 0 of a dma-buf is its size");
+    want.push("heap ioctl of type 'X' nr 0 allocates");
+    want.push("ioctl of type 'X' nr 0 on another file is its own (ENOTTY)");
     assert_all_ok(&out, &want);
 }
 

@@ -136,11 +136,31 @@ static void nodes(void) {
 	close(tee);
 }
 
+/* dma-heap.c dispatches a heap fd's ioctls on _IOC_NR only: number 0 of
+ * any type is ALLOC; on other files such a request is theirs (ENOTTY). */
+static void heap_ioctl_type(void) {
+	int heap = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
+	struct dma_heap_allocation_data a = { .len = 4096, .fd_flags = O_RDWR | O_CLOEXEC };
+	unsigned long cmd = _IOC(_IOC_READ | _IOC_WRITE, 'X', 0, sizeof a);
+	int r = ioctl(heap, cmd, &a);
+	char msg[128];
+	snprintf(msg, sizeof msg, "r=%d fd=%u: %s", r, a.fd, strerror(errno));
+	check("heap ioctl of type 'X' nr 0 allocates", r == 0 && lseek(a.fd, 0, SEEK_END) == 4096, msg);
+	if (r == 0)
+		close(a.fd);
+	int other = memfd_create("other", MFD_CLOEXEC);
+	r = ioctl(other, cmd, &a);
+	check("ioctl of type 'X' nr 0 on another file is its own (ENOTTY)", r == -1 && errno == ENOTTY, strerror(errno));
+	close(other);
+	close(heap);
+}
+
 int main(void) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	system_buffer();
 	protected_buffer();
 	nodes();
+	heap_ioctl_type();
 	printf("%d failed\n", failed);
 	return failed != 0;
 }
