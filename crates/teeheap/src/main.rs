@@ -60,13 +60,13 @@ enum Command {
         #[arg(long, env = "TEEHEAP_SOCKET", value_name = "PATH")]
         socket: Option<PathBuf>,
     },
-    /// Unbind or bind the TEE backend of the running daemon.
+    /// Unbind or bind the TEE backend of the running daemon (from inside a run: only with run --allow-admin).
     Backend {
         /// What to do.
         #[command(subcommand)]
         action: BackendCmd,
     },
-    /// Remove a heap node of the running daemon, or add a removed one back.
+    /// Remove a heap node of the running daemon, or add a removed one back (from inside a run: only with run --allow-admin).
     Heap {
         /// What to do.
         #[command(subcommand)]
@@ -113,7 +113,9 @@ enum Command {
         /// Bytes.
         #[arg(long, default_value = "16", value_parser = parse_u64)]
         len: u64,
-        /// Bus master: ns-cpu, secure-cpu, video-decoder, display, camera, video-encoder.
+        /// Bus master: ns-cpu, secure-cpu, video-decoder, display, camera, video-encoder. From inside a
+        /// `teeheap run`, only ns-cpu unless the run has --allow-admin; other masters' allowed accesses
+        /// are logged (teeheap log).
         #[arg(long, default_value = "ns-cpu")]
         master: String,
         /// Write zeros instead of reading.
