@@ -29,7 +29,8 @@
 struct tee_ioctl_shm_register_fd_data {
 	__s64 fd;    /* in: the dma-buf fd */
 	__u64 size;  /* out: size of the registered memory */
-	__u32 flags; /* in: 0; out: TEE_IOCTL_SHM_DMA_BUF */
+	__u32 flags; /* in: 0; out: the shm's flags as the kernel keeps them
+		      * (6.18: its internal TEE_SHM_DMA_BUF, 0x10) */
 	__s32 id;    /* out: shared memory id, for memref parameters */
 } __attribute__((aligned(8)));
 #define TEE_IOC_SHM_REGISTER_FD \

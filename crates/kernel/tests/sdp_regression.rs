@@ -11,8 +11,8 @@ mod tee_client;
 use tee_client::{CMD_DUMP, CMD_INJECT, CMD_TRANSFORM, Client, MEM_IN, MEM_INOUT, MEM_OUT, Rng, SDP_UUID, memref};
 use teeheap_kernel::Errno;
 use teeheap_kernel::tee::shm::ShmBacking;
+use teeheap_kernel::tee::shm::flags::TEE_SHM_DMA_BUF;
 use teeheap_platform::{Master, UseCase};
-use teeheap_uapi::tee::TEE_IOCTL_SHM_DMA_BUF;
 use teeheap_uapi::tee::gp::*;
 
 /// The buffer size of xtest 1014.
@@ -93,7 +93,8 @@ fn regression_1014(heap: UseCase, seed: u64) -> teeheap_kernel::backend::optee::
     assert_eq!(c.files.flags(buf).unwrap(), tee_client::O_RDWR | teeheap_uapi::dma_heap::O_CLOEXEC);
     let ctx = c.open_tee("tee0");
     let (reg, registered) = c.register_fd(ctx, buf.into()).unwrap();
-    assert_eq!(registered.flags, TEE_IOCTL_SHM_DMA_BUF);
+    // The kernel's own TEE_SHM_DMA_BUF, as 6.18 copies it out.
+    assert_eq!(registered.flags, TEE_SHM_DMA_BUF);
     assert_eq!(registered.size, SIZE.next_multiple_of(4096), "the dma-buf's page-rounded size");
     c.close(buf);
     c.close(heap_fd);

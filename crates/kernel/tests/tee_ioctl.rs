@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tee_client::{CMD_DIGEST, CMD_INJECT, Client, MEM_IN, MEM_INOUT, MEM_OUT, SDP_UUID, boot_with, memref, value};
 use teeheap_kernel::Errno;
 use teeheap_kernel::backend::optee::OpteeBackend;
+use teeheap_kernel::tee::shm::flags::{TEE_SHM_DMA_BUF, TEE_SHM_DYNAMIC, TEE_SHM_USER_MAPPED};
 use teeheap_kernel::uaccess::{Credentials, UserMemory, UserPtr};
 use teeheap_secure_world::ta::sdp_basic;
 use teeheap_secure_world::{TaEnv, TaParam, TeeError, TeeResult, TrustedApp, Uuid};
@@ -171,18 +172,23 @@ fn shm_alloc() {
     ] {
         assert_eq!(c.ioctl_obj(ctx, TEE_IOC_SHM_ALLOC, &arg).0, Err(EINVAL), "{what}");
     }
-    // Size 0: upstream's pool fails it (ENOMEM from the page allocator);
-    // the model refuses it up front. Either way nothing is allocated.
-    let zero = c.ioctl_obj(ctx, TEE_IOC_SHM_ALLOC, &TeeIoctlShmAllocData::default()).0;
-    assert!(matches!(zero, Err(Errno::EINVAL | Errno::ENOMEM)), "{zero:?}");
+    // Size 0: Linux has no check; OP-TEE's pool asks alloc_pages_exact for
+    // no pages, which fails: ENOMEM. A size that does not round up to
+    // whole pages fails the same way.
+    for size in [0, u64::MAX, u64::MAX - 4094] {
+        let arg = TeeIoctlShmAllocData { size, flags: 0, id: 0 };
+        assert_eq!(c.ioctl_obj(ctx, TEE_IOC_SHM_ALLOC, &arg).0, Err(Errno::ENOMEM), "size {size:#x}");
+    }
     assert_eq!(c.ioctl(ctx, TEE_IOC_SHM_ALLOC, BAD_PTR), Err(EFAULT));
     assert_eq!(state(&c, &b), before);
 
     let (fd, a) = c.shm_alloc(ctx, 100).unwrap();
     let (fd2, a2) = c.shm_alloc(ctx, 3 * 4096).unwrap();
     assert!(a.id > 0 && a2.id > 0 && a.id != a2.id);
-    // OP-TEE's pool hands out whole pages and reports their size.
+    // OP-TEE's pool hands out whole pages and reports their size; flags
+    // come back as passed (tee_ioctl_shm_alloc does not set them).
     assert_eq!((a.size, a2.size), (4096, 3 * 4096));
+    assert_eq!((a.flags, a2.flags), (0, 0));
     let shm = c.shm(fd);
     assert_eq!((shm.id(), shm.size()), (a.id, a.size));
     assert_eq!(c.files.flags(fd).unwrap(), O_RDWR_CLOEXEC);
@@ -221,6 +227,9 @@ fn shm_register() {
     let fd = r.unwrap() as i32;
     assert!(out.id > 0);
     assert_eq!(out.length, 5000);
+    // The shm's own flags, as tee_ioctl_shm_register copies them out.
+    assert_eq!(out.flags, TEE_SHM_USER_MAPPED | TEE_SHM_DYNAMIC);
+    assert_eq!(out.flags, 3);
     assert_eq!((c.shm(fd).id(), c.shm(fd).size()), (out.id, 5000));
     assert_eq!(c.shm(fd).mappable_range().unwrap_err().errno(), EINVAL, "registered memory has no mmap");
     c.close(fd);
@@ -326,7 +335,15 @@ fn shm_register_fd() {
     let dmabuf = c.dma_buf(buf);
     let (reg, out) = c.register_fd(ctx, buf.into()).unwrap();
     assert!(out.id > 0);
-    assert_eq!((out.flags, out.size), (TEE_IOCTL_SHM_DMA_BUF, 5 * 4096));
+    // 6.18 copies the shm's own flags out: the kernel's TEE_SHM_DMA_BUF
+    // (BIT(4)), not the UAPI's TEE_IOCTL_SHM_DMA_BUF (0x2).
+    assert_eq!((out.flags, out.size), (TEE_SHM_DMA_BUF, 5 * 4096));
+    assert_eq!(out.flags, 0x10);
+    // The fd is an `int` to the kernel: the upper 32 bits are dropped.
+    let (reg2, out2) = c.register_fd(ctx, (1 << 32) | i64::from(buf)).unwrap();
+    assert_ne!(out2.id, out.id);
+    c.close(reg2);
+    assert_eq!(c.register_fd(ctx, (1 << 32) | 999).unwrap_err(), EINVAL, "fd 999 is not open");
     assert_eq!(c.files.flags(reg).unwrap(), O_RDWR_CLOEXEC);
     assert_eq!(c.shm(reg).mappable_range().unwrap_err().errno(), EINVAL, "no mmap of a registered dma-buf");
     let weak = Arc::downgrade(&dmabuf);
@@ -661,6 +678,15 @@ fn invoke_results_and_write_back() {
     let (outcome, back) = c.call(ctx, s, CMD_OUT_SIZE, &[memref(MEM_INOUT, shm.id, 0, 64), want(1000)]);
     assert_eq!(outcome, (TEEC_ERROR_SHORT_BUFFER, TEEC_ORIGIN_TRUSTED_APP));
     assert_eq!(back[0].b, 1000);
+
+    // A memref's `c` is an `int` shm id to the kernel (tee_shm_get_from_id):
+    // the upper 32 bits are dropped; only the full u64 TEE_MEMREF_NULL is NULL.
+    let wide = TeeIoctlParam { attr: MEM_IN, a: 0, b: 16, c: (7 << 32) | u64::from(shm.id as u32) };
+    let (outcome, back) = c.call(ctx, s, CMD_DESCRIBE, &[wide, vres]);
+    assert_eq!(outcome.0, TEEC_SUCCESS);
+    assert_eq!((back[1].a, back[1].b, back[1].c), (0, 16, 0), "a 16-byte window of the shm");
+    let minus_one = TeeIoctlParam { attr: MEM_IN, a: 0, b: 0, c: 0xffff_ffff };
+    assert_eq!(c.invoke(ctx, s, CMD_DESCRIBE, &[minus_one, vres]).unwrap_err(), EINVAL, "id -1, not NULL");
     let (outcome, back) = c.call(ctx, s, CMD_OUT_SIZE, &[memref(MEM_IN, shm.id, 0, 64), want(10)]);
     assert_eq!(outcome.0, TEEC_SUCCESS);
     assert_eq!(back[0].b, 64, "input memrefs are not written back");

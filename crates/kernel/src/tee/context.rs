@@ -152,9 +152,9 @@ impl TeeContext {
             return Err(einval("SHM_ALLOC takes no input flags"));
         }
         let shm = Shm::alloc(self.dev.shm_ids(), self.id, data.size, &self.heap)?;
+        // Linux leaves `flags` as the client passed it (0).
         data.id = shm.id();
         data.size = shm.size();
-        data.flags = shm.flags();
         write_obj(mem, arg, &data)?;
         self.install_shm(shm, files)
     }
@@ -177,8 +177,9 @@ impl TeeContext {
         if data.flags != 0 {
             return Err(einval("SHM_REGISTER_FD takes no input flags"));
         }
-        // Every failure to register is EINVAL, as in Linux.
-        let buf = match files.lookup(data.fd) {
+        // Every failure to register is EINVAL, as in Linux, which passes
+        // the 64-bit `fd` on as an `int`.
+        let buf = match files.lookup(i64::from(data.fd as i32)) {
             Ok(File::DmaBuf(b)) => b,
             _ => return Err(einval("not a dma-buf fd")),
         };
@@ -232,7 +233,8 @@ impl TeeContext {
                     let shm = if ip.c == TEE_MEMREF_NULL {
                         None // cap_memref_null: the secure world accepts NULL memrefs
                     } else {
-                        let shm = self.dev.shm_ids().get(self.id, ip.c as i64)?;
+                        // tee_shm_get_from_id takes an `int` id.
+                        let shm = self.dev.shm_ids().get(self.id, i64::from(ip.c as i32))?;
                         match ip.a.checked_add(ip.b) {
                             Some(end) if end <= shm.size() => {}
                             _ => return Err(einval("memref outside its shm")),

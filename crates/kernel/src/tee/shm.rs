@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use teeheap_platform::{Len, Master, PhysRange, Platform};
-use teeheap_uapi::tee::{TEE_IOCTL_SHM_DMA_BUF, TEE_IOCTL_SHM_MAPPED};
 use zeroize::Zeroizing;
 
 use crate::dma_buf::DmaBuf;
@@ -21,6 +20,25 @@ use crate::error::{Errno, Error, Result, efault, einval};
 use crate::pool::ProtMemRef;
 use crate::tee::heap::ProtectedBuffer;
 use crate::uaccess::{UserMemory, UserPtr};
+
+/// The kernel's own shm flags (`TEE_SHM_*` of `include/linux/tee_core.h`,
+/// not the UAPI's `TEE_IOCTL_SHM_*`): Linux copies them out as they are in
+/// `SHM_REGISTER` and `SHM_REGISTER_FD` (not in `SHM_ALLOC`), so programs
+/// see these values.
+pub mod flags {
+    /// Registered with the secure world (dynamic shared memory).
+    pub const TEE_SHM_DYNAMIC: u32 = 1 << 0;
+    /// Memory mapped in user space (a client's own memory).
+    pub const TEE_SHM_USER_MAPPED: u32 = 1 << 1;
+    /// Allocated from the device's pool.
+    pub const TEE_SHM_POOL: u32 = 1 << 2;
+    /// Private to the driver.
+    pub const TEE_SHM_PRIV: u32 = 1 << 3;
+    /// A registered dma-buf (6.18's `tee_shm_register_fd`).
+    pub const TEE_SHM_DMA_BUF: u32 = 1 << 4;
+}
+
+use flags::{TEE_SHM_DMA_BUF, TEE_SHM_DYNAMIC, TEE_SHM_POOL, TEE_SHM_USER_MAPPED};
 
 /// Identifies a context (an open of a TEE device) for ownership checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -115,13 +133,15 @@ impl Shm {
     /// reports it).
     ///
     /// # Errors
-    /// `EINVAL` for size 0, `ENOMEM` when normal memory is exhausted.
+    /// `ENOMEM` for size 0 (Linux has no check: OP-TEE's pool asks
+    /// `alloc_pages_exact` for no pages, which fails) or a size that does
+    /// not round up to whole pages, and when normal memory is exhausted.
     pub fn alloc(ids: &Arc<ShmIds>, ctx: ContextId, size: u64, heap: &Arc<SystemHeap>) -> Result<Arc<Shm>> {
-        let len = Len::page_align(size).ok_or(einval("shm size 0"))?;
+        let len = Len::page_align(size).ok_or(Error::new(Errno::ENOMEM, "no pages for this shm size"))?;
         let range = heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for shm"))?;
         let backing = ShmBacking::Pages { range, heap: Arc::clone(heap) };
         let size = len.bytes();
-        ids.insert(|id| Shm { id, ctx, size, flags: TEE_IOCTL_SHM_MAPPED, backing, ids: Arc::downgrade(ids) })
+        ids.insert(|id| Shm { id, ctx, size, flags: TEE_SHM_DYNAMIC | TEE_SHM_POOL, backing, ids: Arc::downgrade(ids) })
             .inspect_err(|_| heap.free_pages(range))
     }
 
@@ -164,7 +184,8 @@ impl Shm {
         let len = Len::page_align(length).ok_or(Error::new(Errno::ENOMEM, "no pages to register"))?;
         let mirror = heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for shm"))?;
         let backing = ShmBacking::User { addr, mirror, heap: Arc::clone(heap) };
-        ids.insert(|id| Shm { id, ctx, size: length, flags: 0, backing, ids: Arc::downgrade(ids) })
+        let flags = TEE_SHM_USER_MAPPED | TEE_SHM_DYNAMIC;
+        ids.insert(|id| Shm { id, ctx, size: length, flags, backing, ids: Arc::downgrade(ids) })
             .inspect_err(|_| heap.free_pages(mirror))
     }
 
@@ -187,8 +208,7 @@ impl Shm {
         let protmem = pb.protmem_ref()?;
         let size = buf.size().bytes();
         let backing = ShmBacking::DmaBuf { buf: Arc::clone(&buf), protmem };
-        let shm =
-            ids.insert(|id| Shm { id, ctx, size, flags: TEE_IOCTL_SHM_DMA_BUF, backing, ids: Arc::downgrade(ids) })?;
+        let shm = ids.insert(|id| Shm { id, ctx, size, flags: TEE_SHM_DMA_BUF, backing, ids: Arc::downgrade(ids) })?;
         // Counted once the shm exists: its drop uncounts it.
         buf.tee_registered();
         Ok(shm)
@@ -204,7 +224,8 @@ impl Shm {
         self.size
     }
 
-    /// The flags reported to user space.
+    /// Its flags ([`flags`]), as `SHM_REGISTER` and `SHM_REGISTER_FD`
+    /// report them.
     pub fn flags(&self) -> u32 {
         self.flags
     }

@@ -19,5 +19,9 @@ struct tee_ioctl_shm_register_fd_data {
 #ifndef TEE_IOCTL_SHM_DMA_BUF
 #define TEE_IOCTL_SHM_DMA_BUF 0x2
 #endif
+/* What SHM_REGISTER_FD returns in `flags` on 6.18: the shm's own flags,
+ * i.e. the kernel's internal TEE_SHM_DMA_BUF (BIT(4)), not the UAPI's
+ * TEE_IOCTL_SHM_DMA_BUF. */
+#define TEEHEAP_SHM_REGISTER_FD_FLAGS 0x10
 
 #endif

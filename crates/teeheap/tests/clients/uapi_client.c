@@ -136,7 +136,7 @@ static void sdp(int tee) {
 	snprintf(msg, sizeof msg, "buf %d shm %d id %d size %llu flags %#x: %s", buf, pshm, rf.id,
 		 (unsigned long long)rf.size, rf.flags, strerror(errno));
 	check("TEE_IOC_SHM_REGISTER_FD protected buffer",
-	      pshm >= 0 && rf.id > 0 && rf.size >= LEN && (rf.flags & TEE_IOCTL_SHM_DMA_BUF), msg);
+	      pshm >= 0 && rf.id > 0 && rf.size >= LEN && rf.flags == TEEHEAP_SHM_REGISTER_FD_FLAGS, msg);
 	/* The registration holds the buffer from now on. */
 	close(buf);
 	if (pshm < 0)

@@ -129,7 +129,9 @@ const SDP_DUMP: u32 = 2;
 const MEMREF_IN: u64 = 5;
 const MEMREF_OUT: u64 = 6;
 const MEMREF_INOUT: u64 = 7;
-const TEE_IOCTL_SHM_DMA_BUF: u32 = 0x2;
+/// What SHM_REGISTER_FD returns in `flags` on 6.18: the kernel's own
+/// `TEE_SHM_DMA_BUF` (BIT(4)), not the UAPI's `TEE_IOCTL_SHM_DMA_BUF` (0x2).
+const SHM_REGISTER_FD_FLAGS: u32 = 0x10;
 
 const O_RDWR: u32 = 2;
 const O_CLOEXEC: u32 = 0o2_000_000;
@@ -293,7 +295,7 @@ fn sdp(c: &mut Checks, tee: &OwnedFd) {
     let pshm = tee_ioctl(tee, opcode::read_write::<ShmRegisterFd>(0xa4, 8), &mut rf);
     c.check(
         "TEE_IOC_SHM_REGISTER_FD protected buffer",
-        pshm.is_ok() && rf.id > 0 && rf.size >= LEN as u64 && rf.flags & TEE_IOCTL_SHM_DMA_BUF != 0,
+        pshm.is_ok() && rf.id > 0 && rf.size >= LEN as u64 && rf.flags == SHM_REGISTER_FD_FLAGS,
         (&pshm, rf.id, rf.size, rf.flags),
     );
     // The registration holds the buffer from now on.
