@@ -217,7 +217,10 @@ fn supervise(shared: &Arc<Shared>, req: &Request, fds: Vec<OwnedFd>, caller: &Ca
     };
     match shared.supervise_as(listener, *pid, nodes, identity, rights, caller) {
         Ok(session) => Reply::Supervising { session },
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Reply::error(NOT_PERMITTED, e.to_string()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            shared.log_denied(&format!("supervising pid {pid} ({e})"), caller);
+            Reply::error(NOT_PERMITTED, e.to_string())
+        }
         Err(e) => Reply::error("failed", e.to_string()),
     }
 }

@@ -352,11 +352,16 @@ impl Shared {
             Request::Supervise { .. } => "a run with --allow-admin".to_owned(),
             other => format!("{other:?}"),
         };
+        self.log_denied(&what, caller);
+        Some(Reply::error(privilege::NOT_PERMITTED, privilege::NOT_PERMITTED_MESSAGE))
+    }
+
+    /// Logs that `what` was refused to `caller` (a `denied` event and stderr).
+    pub(crate) fn log_denied(&self, what: &str, caller: &Caller) {
         let msg = format!("{what} refused: {}", caller.describe());
         tracing::warn!("{msg}");
         let e = report::Event { kind: "denied".into(), message: msg, pid: caller.pid, ..report::Event::default() };
         self.events.push(e, self.kernel.platform(), self.host.world());
-        Some(Reply::error(privilege::NOT_PERMITTED, privilege::NOT_PERMITTED_MESSAGE))
     }
 
     /// Starts supervising the program tree behind the seccomp `listener`,

@@ -263,6 +263,19 @@ mod tests {
         let identity = (ns(me, NsKind::User), ns(me, NsKind::Mount));
         let e = d.shared().supervise_as(listener, me, &[], identity, Rights::Admin, &observer).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        // A process of a run (here one in a nested user namespace) may not
+        // register namespaces outside its run, such as the host's.
+        let mut child = nested(1);
+        let c = child.id() as i32;
+        d.shared().identities.register(40, ns(c, NsKind::User), ns(c, NsKind::Mount), Rights::Observe);
+        let inside = Caller { pid: Some(c), run: Some(40), rights: Rights::Observe };
+        let (listener, _w) = rustix::pipe::pipe().unwrap();
+        let identity = (ns(me, NsKind::User), ns(me, NsKind::Mount));
+        let e = d.shared().supervise_as(listener, me, &[], identity, Rights::Observe, &inside).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("only start runs inside its own namespaces"), "{e}");
+        let _ = child.kill();
+        let _ = child.wait();
         assert_eq!(d.shared().stats().sessions_total, 0);
         assert_eq!(who(d.shared().identities.classify(&peer(me))), (None, Rights::Admin));
     }
