@@ -173,9 +173,17 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
                     version = env.version;
                     let fds = std::mem::take(&mut fds);
                     let pid = if let Request::Supervise { pid, .. } = &req { Some(*pid) } else { None };
-                    shared
+                    // The launcher keeps this connection to learn how the run ends.
+                    if let (Some(pid), Ok(copy)) = (pid, stream.try_clone()) {
+                        shared.watch_run(pid, copy);
+                    }
+                    let r = shared
                         .serve_one(|| "supervise".into(), pid, || supervise(shared, &req, fds, &caller))
-                        .unwrap_or_else(|()| bug_reply())
+                        .unwrap_or_else(|()| bug_reply());
+                    if let (Some(pid), false) = (pid, matches!(r, Reply::Supervising { .. })) {
+                        shared.unwatch_run(pid);
+                    }
+                    r
                 }
                 Ok(req) => {
                     version = env.version;

@@ -17,6 +17,7 @@ pub mod client;
 pub mod contexts;
 pub mod control;
 pub mod events;
+pub mod farewell;
 pub mod guard;
 pub mod holders;
 pub mod limits;
@@ -94,6 +95,9 @@ pub struct Shared {
     sessions_live: AtomicU64,
     sessions_total: AtomicU64,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The launcher's connection of each supervised run, by pid
+    /// (farewell.rs).
+    farewells: Mutex<HashMap<i32, std::os::unix::net::UnixStream>>,
     /// TEE contexts, each a program's description of a `/dev/tee*` node.
     contexts: contexts::Contexts,
     /// The private `/dev` of each live session, by session number.
@@ -162,6 +166,7 @@ impl Daemon {
             sessions_live: AtomicU64::new(0),
             sessions_total: AtomicU64::new(0),
             threads: Mutex::default(),
+            farewells: Mutex::default(),
             runs: Mutex::default(),
             identities: Runs::new(),
             contexts: contexts::Contexts::default(),
@@ -446,6 +451,7 @@ impl Shared {
         let s = Arc::clone(self);
         let t = std::thread::Builder::new().name(format!("teeheap-session-{id}")).spawn(move || {
             let gone = session.run();
+            s.end_run(pid, gone);
             s.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             if gone {
                 s.identities.remove(id);

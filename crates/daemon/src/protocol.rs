@@ -298,6 +298,13 @@ pub enum Reply {
         /// A number naming the session in logs.
         session: u64,
     },
+    /// The last frame on a [`Request::Supervise`] connection: the session
+    /// ended (see `farewell.rs`). No such frame before end-of-file means
+    /// the daemon died.
+    SessionEnd {
+        /// `tree_gone` or `shutdown`.
+        reason: String,
+    },
     /// The request failed; the connection stays usable unless the frame
     /// itself was unusable.
     Error {
@@ -314,6 +321,21 @@ impl Reply {
     /// An error reply.
     pub fn error(code: &str, message: impl Into<String>) -> Reply {
         Reply::Error { code: code.to_owned(), message: message.into() }
+    }
+}
+
+/// Waits on a [`Request::Supervise`] connection for the session's last
+/// frame: the [`Reply::SessionEnd`] reason, or `None` if the connection
+/// ended without one — the daemon died (or the stream was shut down
+/// locally). No timeout.
+pub fn session_end(sock: &UnixStream) -> Option<String> {
+    let _ = sock.set_read_timeout(None);
+    loop {
+        let mut fds = Vec::new();
+        let frame = read_frame(sock, &mut fds).ok()?;
+        if let Ok(Envelope { body: Reply::SessionEnd { reason }, .. }) = serde_json::from_slice(&frame) {
+            return Some(reason);
+        }
     }
 }
 
@@ -503,6 +525,12 @@ impl Client {
             Reply::Error { code, message } => Err(ClientError::Daemon { code, message }),
             r => Ok(r),
         }
+    }
+
+    /// The connection, for a launcher that keeps it after
+    /// [`Request::Supervise`] (see [`session_end`]).
+    pub fn into_stream(self) -> UnixStream {
+        self.sock
     }
 
     /// [`Request::Stats`].

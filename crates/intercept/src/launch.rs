@@ -24,6 +24,7 @@ pub struct Launch {
     cmd: Command,
     filter: Filter,
     dev: Option<DevNodes>,
+    die_with_parent: bool,
 }
 
 /// A started program and the listener for its calls.
@@ -39,14 +40,14 @@ impl Launch {
     /// Runs `program` (looked up in `PATH` like `execvp`) with
     /// [`Filter::teeheap`] and no private `/dev`.
     pub fn new(program: impl AsRef<OsStr>) -> Launch {
-        Launch { cmd: Command::new(program), filter: Filter::teeheap(), dev: None }
+        Launch { cmd: Command::new(program), filter: Filter::teeheap(), dev: None, die_with_parent: false }
     }
 
     /// Runs a prepared [`Command`] (program, arguments, environment,
     /// working directory and stdio as set on it) with [`Filter::teeheap`]
     /// and no private `/dev`.
     pub fn from_command(cmd: Command) -> Launch {
-        Launch { cmd, filter: Filter::teeheap(), dev: None }
+        Launch { cmd, filter: Filter::teeheap(), dev: None, die_with_parent: false }
     }
 
     /// Adds an argument.
@@ -101,6 +102,17 @@ impl Launch {
         self
     }
 
+    /// The program gets SIGKILL when the thread that starts it dies
+    /// (`PR_SET_PDEATHSIG`), e.g. when its supervisor is killed: it is not
+    /// left running unsupervised, its served calls failing with `ENOSYS`.
+    /// Only for a caller whose starting thread outlives the program (the
+    /// `teeheap run` command's main thread). Processes the program forks
+    /// do not inherit it.
+    pub fn die_with_parent(mut self) -> Launch {
+        self.die_with_parent = true;
+        self
+    }
+
     /// Gives the program a private `/dev` with these nodes added.
     pub fn dev_nodes(mut self, nodes: DevNodes) -> Launch {
         self.dev = Some(nodes);
@@ -142,7 +154,20 @@ impl Launch {
         let (parent_end, child_end) = socketpair()?;
         let child_raw = child_end.as_raw_fd();
         let parent_raw = parent_end.as_raw_fd();
+        let die_with_parent = self.die_with_parent;
+        let parent_pid = std::process::id() as libc::pid_t;
         let hook = move || {
+            if die_with_parent {
+                // SAFETY: prctl with integer arguments only.
+                if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent may have died before the flag was set.
+                // SAFETY: getppid has no preconditions.
+                if unsafe { libc::getppid() } != parent_pid {
+                    return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+                }
+            }
             // The parent's end is the parent's alone: if it gives up, the
             // child must see end-of-file, not wait on its own copy.
             // SAFETY: closes the child's copy of an fd it does not use.

@@ -6,6 +6,7 @@
 //! on; the returned [`Child`] is the program itself.
 
 use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command};
 
@@ -40,7 +41,28 @@ pub fn start(socket: &Path, cmd: Command) -> Result<Child, Error> {
 /// # Errors
 /// As [`start`]; the daemon refuses `allow_admin` from a caller that may
 /// not act itself ([`Error::Daemon`], code `not_permitted`).
-pub fn start_with_admin(socket: &Path, mut cmd: Command, allow_admin: bool) -> Result<Child, Error> {
+pub fn start_with_admin(socket: &Path, cmd: Command, allow_admin: bool) -> Result<Child, Error> {
+    start_inner(socket, cmd, allow_admin, false).map(|(child, _)| child)
+}
+
+/// As [`start_with_admin`], for `teeheap run`: also returns the connection
+/// on which the daemon announces how the run's session ends
+/// (`teeheap_daemon::protocol::session_end`: end-of-file without an answer
+/// means the daemon died), and the program is killed when the calling
+/// thread dies (so the calling thread must outlive the program).
+///
+/// # Errors
+/// As [`start_with_admin`].
+pub fn start_supervised(socket: &Path, cmd: Command, allow_admin: bool) -> Result<(Child, UnixStream), Error> {
+    start_inner(socket, cmd, allow_admin, true)
+}
+
+fn start_inner(
+    socket: &Path,
+    mut cmd: Command,
+    allow_admin: bool,
+    die_with_parent: bool,
+) -> Result<(Child, UnixStream), Error> {
     let mut client = Client::connect(socket).map_err(|source| Error::Connect { socket: socket.to_owned(), source })?;
     let nodes = match client.request(&Request::Hello, None)? {
         Reply::Hello { nodes, .. } => nodes,
@@ -55,7 +77,11 @@ pub fn start_with_admin(socket: &Path, mut cmd: Command, allow_admin: bool) -> R
     // Why the registration failed, as our own error (the spawn's would only
     // say that the child was cancelled).
     let mut refused: Option<Error> = None;
-    let spawned = Launch::from_command(cmd).dev_nodes(dev.clone()).spawn_with(|pre| {
+    let mut launch = Launch::from_command(cmd).dev_nodes(dev.clone());
+    if die_with_parent {
+        launch = launch.die_with_parent();
+    }
+    let spawned = launch.spawn_with(|pre| {
         let r = (|| {
             let ids = dev.node_ids(pre.pid).map_err(|e| Error::Dev(e.into()))?;
             let nodes = ids.into_iter().map(|(path, id)| NodeId { path, dev: id.dev, ino: id.ino }).collect();
@@ -71,7 +97,7 @@ pub fn start_with_admin(socket: &Path, mut cmd: Command, allow_admin: bool) -> R
         })
     });
     match (spawned, refused) {
-        (Ok(child), _) => Ok(child),
+        (Ok(child), _) => Ok((child, client.into_stream())),
         (Err(_), Some(e)) => Err(e),
         (Err(source), None) => Err(Error::Start { program, source }),
     }

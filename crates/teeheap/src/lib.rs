@@ -38,7 +38,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use harness::{Run, Running};
-pub use launch::{start, start_with_admin};
+pub use launch::{start, start_supervised, start_with_admin};
 pub use teeheap_daemon::protocol::{HeapRow, Listing};
 pub use teeheap_daemon::report::{BufRow, Bufinfo, ClientUsage, Event, HeapStat, Holder, Log, MemoryMap, Stat};
 pub use teeheap_platform::{ByteSize, PlatformConfig};

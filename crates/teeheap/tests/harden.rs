@@ -266,3 +266,85 @@ fn same_uid_outside_the_run_finds_nothing() {
     let _ = serve.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet).
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s.rfind(')').is_some_and(|i| s[i + 1..].trim_start().starts_with('Z')),
+    }
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts `teeheap run ARGS -- sh -c SCRIPT` and reads the pid the script
+/// prints first.
+fn run_sh(run_args: &[&std::ffi::OsStr], script: &str) -> (Child, i32) {
+    use std::io::BufRead;
+    let mut child = teeheap()
+        .arg("run")
+        .args(run_args)
+        .args(["--", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, line.trim().parse().unwrap_or_else(|_| panic!("no pid: {line:?}")))
+}
+
+#[test]
+fn a_dead_shared_daemon_ends_the_run_and_its_socket_is_replaced() {
+    let d = Served::start("dies");
+    // The program forks a grandchild and waits for it.
+    let (mut run, grandchild) = run_sh(&["--connect".as_ref(), d.socket.as_os_str()], "sleep 1000 & echo $!; wait");
+    let daemon = rustix::process::Pid::from_raw(d.child.id() as i32).unwrap();
+    rustix::process::kill_process(daemon, rustix::process::Signal::KILL).unwrap();
+    let mut status = None;
+    wait_until("teeheap run exits after its daemon died", 10, || {
+        status = run.try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{status:?}");
+    assert!(stderr.contains("died while the program ran"), "{stderr}");
+    wait_until("the grandchild is gone", 5, || gone(grandchild));
+
+    // The SIGKILLed daemon left its socket; the next serve replaces it.
+    assert!(d.socket.exists());
+    let mut next = teeheap().arg("serve").arg("--socket").arg(&d.socket).stderr(Stdio::null()).spawn().unwrap();
+    wait_until("the next daemon serves the same socket", 10, || Client::connect(&d.socket).is_ok());
+    assert!(next.try_wait().unwrap().is_none(), "the next serve must not fail on the stale socket");
+    let _ = next.kill();
+    let _ = next.wait();
+}
+
+#[test]
+fn serve_removes_its_socket_on_sigint_sighup_sigquit_and_sigterm() {
+    use rustix::process::Signal;
+    for (i, sig) in [Signal::INT, Signal::HUP, Signal::QUIT, Signal::TERM].into_iter().enumerate() {
+        let mut d = Served::start(&format!("sig{i}"));
+        rustix::process::kill_process(rustix::process::Pid::from_raw(d.child.id() as i32).unwrap(), sig).unwrap();
+        let st = d.child.wait().unwrap();
+        assert!(st.success(), "{sig:?}: {st:?}");
+        assert!(!d.socket.exists(), "{sig:?}: socket left behind");
+    }
+}
+
+#[test]
+fn a_killed_run_takes_its_program_along() {
+    // The run's private daemon is `teeheap run` itself.
+    let (mut run, program) = run_sh(&[], "echo $$; exec sleep 1000");
+    run.kill().unwrap();
+    let _ = run.wait();
+    wait_until("the program is gone", 5, || gone(program));
+}

@@ -6,14 +6,29 @@
 //! interception, then sends the seccomp listener over the daemon's control
 //! socket (`SCM_RIGHTS`); the daemon supervises the program. The program
 //! sees `TEEHEAP_SOCKET`, so `teeheap ls` inside it asks the same daemon.
+//!
+//! A dead daemon never leaves the program running unsupervised (its served
+//! calls would fail with `ENOSYS`): this process is a child subreaper, so
+//! every process of the tree stays its descendant, and it keeps the
+//! connection on which the daemon announces the session's end
+//! (`teeheap_daemon::farewell`). End-of-file without that announcement
+//! means the daemon died: the whole tree is killed and `teeheap run` exits
+//! non-zero with a message. If this process itself is killed, the program
+//! gets SIGKILL (`PR_SET_PDEATHSIG`).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
+use std::net::Shutdown;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use rustix::process::{Pid, Signal, WaitOptions};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 use teeheap_daemon::paths::private_run_dir;
 use teeheap_daemon::{Daemon, DaemonConfig};
@@ -48,28 +63,58 @@ pub(crate) fn run(
             sock
         }
     };
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]).context("cannot install signal handlers")?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD]).context("cannot install signal handlers")?;
+    // Orphans of the program's tree become our children, so the tree can
+    // be ended whole.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).context("cannot become a subreaper")?;
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args);
-    let mut child = teeheap::start_with_admin(&socket, cmd, allow_admin)?;
+    let (mut child, watch) = teeheap::start_supervised(&socket, cmd, allow_admin)?;
     let pid = child.id() as i32;
-    // Forward terminal and service signals to the program.
+    // Forward terminal and service signals to the program; reap orphans.
     let handle = signals.handle();
     let forward = std::thread::spawn(move || {
         for sig in signals.forever() {
-            if let Some(p) = rustix::process::Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(
-                    p,
-                    rustix::process::Signal::from_named_raw(sig).unwrap_or(rustix::process::Signal::TERM),
-                );
+            if sig == SIGCHLD {
+                reap_orphans(pid);
+            } else if let Some(p) = Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(p, Signal::from_named_raw(sig).unwrap_or(Signal::TERM));
             }
         }
     });
+    // Learn how the daemon's session ends; end the tree if the daemon died.
+    let (died, finished) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let stop_watch = watch.try_clone().context("cannot keep the daemon connection")?;
+    let watcher = {
+        let (died, finished, socket) = (Arc::clone(&died), Arc::clone(&finished), socket.clone());
+        std::thread::spawn(move || match teeheap_daemon::protocol::session_end(&watch).as_deref() {
+            Some(teeheap_daemon::farewell::SHUTDOWN) => eprintln!(
+                "teeheap: the daemon at {} shut down; the program runs on, its calls to the daemon fail with ENOSYS",
+                socket.display()
+            ),
+            Some(_) => {}
+            None if finished.load(Ordering::SeqCst) => {}
+            None => {
+                died.store(true, Ordering::SeqCst);
+                end_tree(pid);
+            }
+        })
+    };
     let status = child.wait().context("waiting for the program")?;
+    finished.store(true, Ordering::SeqCst);
+    let _ = stop_watch.shutdown(Shutdown::Both);
+    let _ = watcher.join();
     handle.close();
     let _ = forward.join();
     if let Some((d, _dir)) = private {
         d.shutdown();
+    }
+    if died.load(Ordering::SeqCst) {
+        bail!(
+            "the daemon serving this run ({}) died while the program ran; the program and everything it started were killed",
+            socket.display()
+        );
     }
     let code = match (status.code(), status.signal()) {
         (Some(c), _) => c,
@@ -77,4 +122,70 @@ pub(crate) fn run(
         _ => 1,
     };
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Every process below us: pid -> (parent, state letter), from `/proc`.
+fn processes() -> HashMap<i32, (i32, char)> {
+    let mut all = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return all };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // "pid (comm) S ppid ...": comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let mut f = rest.split_whitespace();
+        let (Some(state), Some(ppid)) = (f.next().and_then(|s| s.chars().next()), f.next()) else { continue };
+        if let Ok(ppid) = ppid.parse() {
+            all.insert(pid, (ppid, state));
+        }
+    }
+    all
+}
+
+/// Our descendants (transitively) in `all`.
+fn descendants(all: &HashMap<i32, (i32, char)>) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    let mut frontier = vec![me];
+    while let Some(p) = frontier.pop() {
+        for (&pid, &(ppid, _)) in all {
+            if ppid == p && !out.contains(&pid) {
+                out.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Reaps our exited children other than the program itself (`main`, whose
+/// status `Child::wait` collects): orphans of the tree that came to us.
+fn reap_orphans(main: i32) {
+    let me = std::process::id() as i32;
+    for (pid, (ppid, _)) in processes() {
+        if ppid == me && pid != main {
+            let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::NOHANG);
+        }
+    }
+}
+
+/// Kills every process of the program's tree (all our descendants, as we
+/// are their subreaper) until none is left alive, and reaps the orphans.
+fn end_tree(main: i32) {
+    for _ in 0..250 {
+        let all = processes();
+        let alive: Vec<i32> =
+            descendants(&all).into_iter().filter(|p| all.get(p).is_some_and(|s| s.1 != 'Z')).collect();
+        if alive.is_empty() {
+            break;
+        }
+        for p in alive {
+            if let Some(p) = Pid::from_raw(p) {
+                let _ = rustix::process::kill_process(p, Signal::KILL);
+            }
+        }
+        reap_orphans(main);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    reap_orphans(main);
 }

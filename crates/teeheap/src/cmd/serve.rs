@@ -1,10 +1,13 @@
-//! `teeheap serve`: a standalone daemon on a control socket, until SIGTERM
-//! or SIGINT.
+//! `teeheap serve`: a standalone daemon on a control socket, until SIGTERM,
+//! SIGINT, SIGHUP or SIGQUIT. The socket is removed on every exit path that
+//! runs code (those signals, an error, a panic unwinding `main`); a socket
+//! left by a daemon that could not (SIGKILL) is found stale by the next
+//! `serve` (nobody answers a connect) and replaced.
 
 use std::path::Path;
 
 use anyhow::Context;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 use teeheap_daemon::paths::socket_path;
 use teeheap_daemon::{Daemon, DaemonConfig};
@@ -14,7 +17,7 @@ pub(crate) fn run(config: Option<&Path>, socket: Option<&Path>) -> anyhow::Resul
     let path = socket.map(Path::to_owned).unwrap_or_else(socket_path);
     // Signals first, so that a SIGTERM right after the socket appears is
     // a clean shutdown.
-    let mut signals = Signals::new([SIGTERM, SIGINT]).context("cannot install signal handlers")?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT]).context("cannot install signal handlers")?;
     let mut daemon = Daemon::start(&DaemonConfig { platform: config.map(Path::to_owned) })?;
     daemon.listen(&path).with_context(|| format!("cannot serve on {}", path.display()))?;
     eprintln!("teeheap: serving on {}", path.display());
