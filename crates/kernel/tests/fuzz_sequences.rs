@@ -13,8 +13,13 @@
 //! session, every lent chunk reclaimed, the firewall regions exactly the
 //! boot set, normal memory at its baseline.
 //!
-//! CI runs [`SMOKE_SEQUENCES`] sequences (debug, ~10-20 s on 2 cores). The
-//! environment drives the other modes (see docs/fuzzing.md):
+//! A second test runs rounds of [`CONCURRENT`] sequences at once, as
+//! separate processes racing on the shared heaps, pools, TEE device,
+//! binding and heap nodes (a watchdog aborts on a deadlock).
+//!
+//! CI runs [`SMOKE_SEQUENCES`] sequences and [`SMOKE_ROUNDS`] rounds (debug,
+//! ~10-20 s each on 2 cores). The environment drives the other modes (see
+//! docs/fuzzing.md):
 //! - `TEEHEAP_FUZZ_SEQUENCES=N`: run N sequences (the long run, `--release`);
 //! - `TEEHEAP_FUZZ_THREADS=T`: on T threads, each with its own platform;
 //! - `TEEHEAP_FUZZ_BASE=S`: another family of seeds;
@@ -25,8 +30,8 @@
 //! still fails, on fresh platforms) and printed with its seed.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use teeheap_kernel::backend::optee::{OpteeBackend, OpteeConfig};
@@ -44,7 +49,7 @@ use teeheap_uapi::tee::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// Sequences of the CI smoke run.
-const SMOKE_SEQUENCES: u64 = 40_000;
+const SMOKE_SEQUENCES: u64 = 30_000;
 /// Seeds of the CI run and the default of the long run.
 const DEFAULT_BASE: u64 = 0x7ee4_eab0_f0ee_d5ed;
 /// Most operations in one sequence.
@@ -479,7 +484,9 @@ struct Machine {
     platform: Arc<Platform>,
     kernel: Arc<Kernel>,
     world: Arc<SecureWorld>,
-    backend: Option<OpteeBackend>,
+    /// Taken by Unbind, put back by Bind; operations of concurrent
+    /// sequences serialize on it.
+    backend: Mutex<Option<OpteeBackend>>,
     /// Normal memory in use with the backend bound and nothing open.
     pages_bound: u64,
     /// The firewall regions at boot (the static carveouts).
@@ -492,8 +499,8 @@ impl Machine {
         let kernel = Kernel::boot(Arc::clone(&platform));
         let world = Arc::new(SecureWorld::new(Arc::clone(&platform), SecureConfig::for_platform(&platform)).unwrap());
         let regions = region_set(&platform.firewall().regions());
-        let mut m = Machine { platform, kernel, world, backend: None, pages_bound: 0, regions };
-        m.backend = Some(m.probe().unwrap());
+        let mut m = Machine { platform, kernel, world, backend: Mutex::new(None), pages_bound: 0, regions };
+        *m.backend.get_mut().unwrap() = Some(m.probe().unwrap());
         m.pages_bound = m.kernel.system_heap().pages_used();
         m
     }
@@ -529,7 +536,9 @@ struct State {
 /// What one sequence holds: its fd table, address space, mappings,
 /// attachments, and the shm ids and sessions it learnt.
 struct Proc<'m> {
-    m: &'m mut Machine,
+    m: &'m Machine,
+    /// Alone on the machine: global state is this sequence's alone.
+    solo: bool,
     files: FdTable,
     mem: SimUserMemory,
     maps: Vec<CpuMapping>,
@@ -841,16 +850,17 @@ impl Proc<'_> {
                 self.ioctl_obj(sfd, TEE_IOC_CANCEL, &TeeIoctlCancelArg { cancel_id: *cancel_id, session: sid }).0
             }
             Op::Unbind => {
-                let b = self.m.backend.take().ok_or(Errno::ENODEV)?;
-                drop(b);
+                let b = self.m.backend.lock().unwrap().take().ok_or(Errno::ENODEV)?;
+                drop(b); // outside the lock: unbinding calls into the secure world
                 Ok(0)
             }
             Op::Bind => {
-                if self.m.backend.is_some() {
+                let mut backend = self.m.backend.lock().unwrap();
+                if backend.is_some() {
                     assert_eq!(self.m.probe().map(drop).map_err(|e| e.errno()), Err(Errno::EEXIST));
                     return Err(Errno::EEXIST);
                 }
-                self.m.backend = Some(self.m.probe().map_err(|e| e.errno())?);
+                *backend = Some(self.m.probe().map_err(|e| e.errno())?);
                 Ok(0)
             }
             Op::HeapRm(i) => k.dma_heap_remove(HEAPS[*i]).map(|()| 0).map_err(|e| e.errno()),
@@ -860,17 +870,18 @@ impl Proc<'_> {
 
     /// What a failed operation must leave as it was.
     fn state(&self) -> State {
+        let backend = self.m.backend.lock().unwrap();
         State {
             fds: self.files.len(),
             maps: self.maps.len(),
             attachments: self.attachments.len(),
             buffers: self.m.kernel.dma_bufs().len(),
-            shm_ids: self.m.backend.as_ref().map(|b| b.device().shm_ids().len()),
+            shm_ids: backend.as_ref().map(|b| b.device().shm_ids().len()),
             sessions: self.m.world.session_count(),
             normal_pages: self.m.kernel.system_heap().pages_used(),
             lent_outstanding: self.m.world.stats().outstanding,
             regions: self.m.platform.firewall().regions().len(),
-            bound: self.m.backend.is_some(),
+            bound: backend.is_some(),
             removed: self.m.kernel.removed_dma_heaps().len(),
         }
     }
@@ -883,7 +894,13 @@ impl Proc<'_> {
             return Err(format!("buffers {a:?} and {b:?} share memory: {bufs:?}"));
         }
         let fw = self.m.platform.firewall();
-        for b in bufs.iter().filter(|b| b.protected) {
+        // Others' buffers may be freed (and their memory unprotected) once
+        // the snapshot is taken: with company, only the ones held here.
+        let held: Vec<_> = (3..3 + FD_SLOTS as i32)
+            .filter_map(|fd| self.files.get(fd).ok().and_then(|f| f.as_dma_buf()).map(|b| b.id()))
+            .chain(self.attachments.iter().map(|(a, _)| a.buffer().id()))
+            .collect();
+        for b in bufs.iter().filter(|b| b.protected && (self.solo || held.contains(&b.id))) {
             for r in &b.ranges {
                 for kind in [AccessKind::Read, AccessKind::Write] {
                     if fw.check(Master::NsCpu, *r, kind).is_ok() {
@@ -909,7 +926,7 @@ fn check_quiescent(m: &mut Machine) -> std::result::Result<(), String> {
         errs.push(format!("{} buffers left: {:?}", m.kernel.dma_bufs().len(), m.kernel.dma_bufs().snapshot()));
     }
     // Unbind: every generation must drain and every lent chunk come back.
-    drop(m.backend.take());
+    drop(m.backend.get_mut().unwrap().take());
     for uc in UseCase::ALL {
         if let Some(h) = m.kernel.tee_heap(uc)
             && !h.generations().is_empty()
@@ -929,14 +946,14 @@ fn check_quiescent(m: &mut Machine) -> std::result::Result<(), String> {
         errs.push(format!("firewall regions {regions:?}, at boot {:?}", m.regions));
     }
     match m.probe() {
-        Ok(b) => m.backend = Some(b),
+        Ok(b) => *m.backend.get_mut().unwrap() = Some(b),
         Err(e) => errs.push(format!("rebind failed: {e}")),
     }
     let pages = m.kernel.system_heap().pages_used();
     if pages != m.pages_bound {
         errs.push(format!("normal memory {pages} bytes in use, baseline {}", m.pages_bound));
     }
-    if let Some(b) = &m.backend
+    if let Some(b) = m.backend.get_mut().unwrap()
         && !b.device().shm_ids().is_empty()
     {
         errs.push(format!("{} shm ids left", b.device().shm_ids().len()));
@@ -959,12 +976,21 @@ fn op_name(op: &Op) -> String {
     d.split([' ', '(']).next().unwrap_or_default().to_owned()
 }
 
-/// Runs `ops` on `m`; `Err` names the first broken invariant (a panic
-/// included). `m` must be rebooted after an `Err`.
+/// Runs `ops` on `m`, then checks that it is as before; `Err` names the
+/// first broken invariant (a panic included). `m` must be rebooted after
+/// an `Err`.
 fn run_ops(m: &mut Machine, ops: &[Op], log: bool, tally: Option<&Tally>) -> std::result::Result<(), String> {
+    run_proc(m, ops, true, log, tally)?;
+    catch_unwind(AssertUnwindSafe(|| check_quiescent(m))).unwrap_or_else(|_| Err("panic while checking".into()))
+}
+
+/// Runs `ops` as one process on `m` (`solo`: alone) and closes all it
+/// holds; `Err` names the first broken invariant (a panic included).
+fn run_proc(m: &Machine, ops: &[Op], solo: bool, log: bool, tally: Option<&Tally>) -> std::result::Result<(), String> {
     let r = catch_unwind(AssertUnwindSafe(|| {
         let mut p = Proc {
-            m: &mut *m,
+            m,
+            solo,
             files: FdTable::with_limit(FD_LIMIT),
             mem: SimUserMemory::new(),
             maps: Vec::new(),
@@ -979,7 +1005,7 @@ fn run_ops(m: &mut Machine, ops: &[Op], log: bool, tally: Option<&Tally>) -> std
             let before = p.state();
             let r = p.run(op);
             ok += u64::from(r.is_ok());
-            if r.is_err() {
+            if r.is_err() && p.solo {
                 let after = p.state();
                 if after != before {
                     return Err(format!("op {i} {op:?} failed with {r:?} but changed {before:?} -> {after:?}"));
@@ -1006,18 +1032,16 @@ fn run_ops(m: &mut Machine, ops: &[Op], log: bool, tally: Option<&Tally>) -> std
         Ok(())
     }));
     match r {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(e),
+        Ok(r) => r,
         Err(panic) => {
             let msg = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_default();
-            return Err(format!("panic: {msg}"));
+            Err(format!("panic: {msg}"))
         }
     }
-    catch_unwind(AssertUnwindSafe(|| check_quiescent(m))).unwrap_or_else(|_| Err("panic while checking".into()))
 }
 
 /// Drops chunks of `ops` while the sequence still fails on a fresh machine.
@@ -1134,4 +1158,92 @@ fn sequences_keep_the_invariants() {
         tally.ok.load(Ordering::Relaxed) * 3 > tally.ops.load(Ordering::Relaxed),
         "at least a third of the operations succeed"
     );
+}
+
+/// Rounds of the CI run of [`concurrent_sequences_keep_the_invariants`].
+const SMOKE_ROUNDS: u64 = 5000;
+/// Processes racing in one round.
+const CONCURRENT: u64 = 3;
+
+/// Rounds of [`CONCURRENT`] sequences at once on one machine, as separate
+/// processes: each has its own fds and memory; heaps, pools, the TEE
+/// device, the binding and the heap nodes are shared, and their operations
+/// race. After every round the machine must be as before, as after a
+/// sequence alone. The interleavings vary from run to run; a failing
+/// round's seed replays its operation streams (`TEEHEAP_FUZZ_ROUND=S`, run
+/// 20 times). `TEEHEAP_FUZZ_ROUNDS=N` for long runs.
+#[test]
+fn concurrent_sequences_keep_the_invariants() {
+    let rounds = env_u64("TEEHEAP_FUZZ_ROUNDS").unwrap_or(SMOKE_ROUNDS);
+    let base = env_u64("TEEHEAP_FUZZ_BASE").unwrap_or(DEFAULT_BASE) ^ 0xc0c0_c0c0;
+    let seeds: Vec<u64> = match env_u64("TEEHEAP_FUZZ_ROUND") {
+        Some(s) => vec![s; 20],
+        None => (0..rounds).map(|i| seed_of(base, i)).collect(),
+    };
+    let mut m = Machine::boot();
+    let tally = Tally::default();
+    let current = AtomicU64::new(0);
+    let (beat, heartbeats) = std::sync::mpsc::channel::<()>();
+    let start = Instant::now();
+    let failure = std::thread::scope(|s| {
+        // A round that hangs is a deadlock: say which and stop.
+        let current = &current;
+        s.spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError::{Disconnected, Timeout};
+            loop {
+                match heartbeats.recv_timeout(std::time::Duration::from_secs(60)) {
+                    Ok(()) => {}
+                    Err(Disconnected) => return,
+                    Err(Timeout) => {
+                        eprintln!("round seed {:#x} hangs (deadlock?)", current.load(Ordering::Relaxed));
+                        std::process::abort();
+                    }
+                }
+            }
+        });
+        for &round in &seeds {
+            current.store(round, Ordering::Relaxed);
+            beat.send(()).unwrap();
+            let together = std::sync::Barrier::new(CONCURRENT as usize);
+            let errs: Vec<String> = std::thread::scope(|s| {
+                let procs: Vec<_> = (0..CONCURRENT)
+                    .map(|t| {
+                        let ops = gen_sequence(seed_of(round, t));
+                        let (m, tally, together) = (&m, &tally, &together);
+                        s.spawn(move || {
+                            together.wait();
+                            run_proc(m, &ops, false, false, Some(tally))
+                        })
+                    })
+                    .collect();
+                procs.into_iter().filter_map(|p| p.join().unwrap().err()).collect()
+            });
+            let r = if errs.is_empty() {
+                catch_unwind(AssertUnwindSafe(|| check_quiescent(&mut m)))
+                    .unwrap_or_else(|_| Err("panic while checking".into()))
+            } else {
+                Err(errs.join("; "))
+            };
+            if let Err(e) = r {
+                return Some(format!(
+                    "round seed {round:#x} failed: {e}\nreplay (interleavings vary): TEEHEAP_FUZZ_ROUND={round:#x} \
+                     cargo test -p teeheap-kernel --test fuzz_sequences concurrent -- --nocapture"
+                ));
+            }
+            tally.sequences.fetch_add(CONCURRENT, Ordering::Relaxed);
+        }
+        drop(beat);
+        None
+    });
+    println!(
+        "concurrent fuzz: base {base:#x}, {} rounds of {CONCURRENT}, {} operations ({} succeeded), {:.1} s",
+        seeds.len(),
+        tally.ops.load(Ordering::Relaxed),
+        tally.ok.load(Ordering::Relaxed),
+        start.elapsed().as_secs_f64()
+    );
+    if let Some(f) = failure {
+        panic!("{f}");
+    }
+    assert!(tally.ok.load(Ordering::Relaxed) * 3 > tally.ops.load(Ordering::Relaxed), "a third of them succeed");
 }
