@@ -155,6 +155,9 @@ impl Session {
     }
 
     fn handle(&self, n: &Notification) -> Response {
+        if n.nr == teeheap_intercept::arch::Sysno::LSEEK {
+            return self.lseek(n);
+        }
         if let Some(m) = n.mmap() {
             let (target, f) = self.get_fd(n, m.fd);
             if target.is_err() {
@@ -236,6 +239,26 @@ impl Session {
                 tracing::debug!(session = self.id, pid = n.pid, cmd = format_args!("{:#x}", call.cmd.0), error = %e, "ioctl failed");
                 errno(&e)
             }
+        }
+    }
+
+    /// An `lseek` the filter sent: one other than to offset 0 from the
+    /// start or the end. A dma-buf refuses it (`EINVAL`, `dma_buf_llseek`);
+    /// heap and TEE nodes, TEE contexts and TEE shm have no `llseek`
+    /// (`ESPIPE`); other files seek natively. A `dup2` racing it can only
+    /// make a program's own seek act on another of its own files.
+    fn lseek(&self, n: &Notification) -> Response {
+        let (target, f) = self.get_fd(n, n.args[0] as i32);
+        if target.is_err() {
+            return Response::Errno(Errno::SRCH);
+        }
+        let Ok(f) = f else { return Response::Continue };
+        let Ok(id) = FileId::of(&f) else { return Response::Continue };
+        match self.shared.registry.file(&id) {
+            Some(File::DmaBuf(_)) => Response::Errno(Errno::INVAL),
+            Some(_) => Response::Errno(Errno::SPIPE),
+            None if self.node(&id).is_some() => Response::Errno(Errno::SPIPE),
+            None => Response::Continue,
         }
     }
 

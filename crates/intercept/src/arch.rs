@@ -23,6 +23,8 @@ impl Sysno {
     pub const IOCTL: Sysno = Sysno(libc::SYS_ioctl as u32);
     /// `mmap(2)`.
     pub const MMAP: Sysno = Sysno(libc::SYS_mmap as u32);
+    /// `lseek(2)`.
+    pub const LSEEK: Sysno = Sysno(libc::SYS_lseek as u32);
     /// `openat(2)`.
     pub const OPENAT: Sysno = Sysno(libc::SYS_openat as u32);
     /// `getppid(2)`, handy as a syscall nobody serves.

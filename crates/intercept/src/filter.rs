@@ -27,6 +27,7 @@ pub struct Filter {
     ioctl_types: Vec<u8>,
     ioctl_nr_zero: bool,
     shared_file_mmap: bool,
+    unusual_lseek: bool,
     syscalls: Vec<Sysno>,
 }
 
@@ -36,12 +37,32 @@ impl Filter {
     /// fd dispatches on the number only, so another type's number 0 is an
     /// ALLOC there), and `MAP_SHARED` mmaps of a file.
     pub fn teeheap() -> Filter {
-        Filter::empty().ioctl_type(b'H').ioctl_type(b'b').ioctl_type(0xa4).ioctl_nr_zero(true).shared_file_mmap(true)
+        Filter::empty()
+            .ioctl_type(b'H')
+            .ioctl_type(b'b')
+            .ioctl_type(0xa4)
+            .ioctl_nr_zero(true)
+            .shared_file_mmap(true)
+            .unusual_lseek(true)
     }
 
     /// A filter that sends nothing to the supervisor.
     pub fn empty() -> Filter {
-        Filter { ioctl_types: Vec::new(), ioctl_nr_zero: false, shared_file_mmap: false, syscalls: Vec::new() }
+        Filter {
+            ioctl_types: Vec::new(),
+            ioctl_nr_zero: false,
+            shared_file_mmap: false,
+            unusual_lseek: false,
+            syscalls: Vec::new(),
+        }
+    }
+
+    /// Send `lseek`s except `lseek(fd, 0, SEEK_SET)` and `lseek(fd, 0,
+    /// SEEK_END)`: the only ones a dma-buf answers (`dma_buf_llseek`), and
+    /// the common ones (rewind, size). The rest cost a round trip.
+    pub fn unusual_lseek(mut self, on: bool) -> Filter {
+        self.unusual_lseek = on;
+        self
     }
 
     /// Send `ioctl`s whose request number (`_IOC_NR`) is 0, whatever their
@@ -72,7 +93,7 @@ impl Filter {
 
     /// Send every call of this syscall (for experiments and benchmarks).
     pub fn syscall(mut self, nr: Sysno) -> Filter {
-        if !self.syscalls.contains(&nr) && nr != Sysno::IOCTL && nr != Sysno::MMAP {
+        if !self.syscalls.contains(&nr) && nr != Sysno::IOCTL && nr != Sysno::MMAP && nr != Sysno::LSEEK {
             self.syscalls.push(nr);
         }
         self
@@ -115,6 +136,20 @@ impl Filter {
             // MAP_SHARED (1) and MAP_SHARED_VALIDATE (3) both have bit 0.
             p.jset_ret(libc::MAP_SHARED as u32, notify);
             p.ret(allow);
+        }
+        if self.unusual_lseek {
+            p.load(OFF_NR);
+            p.jne_skip(Sysno::LSEEK.0, 12);
+            // offset (64 bits) must be 0 ...
+            p.load(off_arg_lo(1));
+            p.jeq_else_ret(0, notify);
+            p.load(off_arg_lo(1) + 4);
+            p.jeq_else_ret(0, notify);
+            // ... and whence SEEK_SET or SEEK_END.
+            p.load(off_arg_lo(2));
+            p.jeq_ret(libc::SEEK_SET as u32, allow);
+            p.jeq_ret(libc::SEEK_END as u32, allow);
+            p.ret(notify);
         }
         if !self.syscalls.is_empty() {
             p.load(OFF_NR);
@@ -272,6 +307,12 @@ mod tests {
             (mm, AUDIT_ARCH, mmap(0x02), A),                   // MAP_PRIVATE
             (mm, AUDIT_ARCH, mmap(0x21), A),                   // MAP_SHARED|MAP_ANONYMOUS
             (Sysno::OPENAT.0, AUDIT_ARCH, [0; 6], A),
+            (Sysno::LSEEK.0, AUDIT_ARCH, [3, 0, 0, 0, 0, 0], A), // rewind
+            (Sysno::LSEEK.0, AUDIT_ARCH, [3, 0, 2, 0, 0, 0], A), // size
+            (Sysno::LSEEK.0, AUDIT_ARCH, [3, 0, 1, 0, 0, 0], N), // SEEK_CUR
+            (Sysno::LSEEK.0, AUDIT_ARCH, [3, 4096, 0, 0, 0, 0], N), // SEEK_SET 4096
+            (Sysno::LSEEK.0, AUDIT_ARCH, [3, 1 << 32, 0, 0, 0, 0], N), // high word
+            (Sysno::LSEEK.0, AUDIT_ARCH, [3, 0, 1 << 32, 0, 0, 0], A), // whence is an int
             (Sysno::GETPPID.0, AUDIT_ARCH, [0; 6], A),
         ];
         for (i, &(nr, arch, args, want)) in table.iter().enumerate() {

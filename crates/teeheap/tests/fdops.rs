@@ -76,6 +76,16 @@ fn file_operations_answer_as_documented() {
     ];
     want.push("lseek SEEK_END 0 of a dma-buf is its size");
     want.push("heap ioctl of type 'X' nr 0 allocates");
+    want.extend([
+        "lseek SEEK_CUR 0 of a dma-buf is EINVAL",
+        "lseek SEEK_SET 4096 of a dma-buf is EINVAL",
+        "lseek SEEK_END -1 of a dma-buf is EINVAL",
+        "lseek SEEK_DATA of a dma-buf is EINVAL",
+        "lseek SEEK_CUR of a heap node is ESPIPE",
+        "lseek SEEK_CUR of a TEE context is ESPIPE",
+        "lseek SEEK_SET 100 of a TEE shm is ESPIPE",
+        "lseek of another file seeks natively",
+    ]);
     want.push("ioctl of type 'X' nr 0 on another file is its own (ENOTTY)");
     assert_all_ok(&out, &want);
 }

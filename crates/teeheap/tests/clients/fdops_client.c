@@ -71,6 +71,17 @@ static void system_buffer(void) {
 	expect_errno("mmap system unaligned offset is EINVAL", try_map(buf, 4096, 100, MAP_SHARED), EINVAL);
 	check("lseek SEEK_END 0 of a dma-buf is its size", lseek(buf, 0, SEEK_END) == 8192, strerror(errno));
 	check("lseek SEEK_SET 0 of a dma-buf is 0", lseek(buf, 0, SEEK_SET) == 0, strerror(errno));
+	errno = 0;
+	check("lseek SEEK_CUR 0 of a dma-buf is EINVAL", lseek(buf, 0, SEEK_CUR) == -1 && errno == EINVAL, strerror(errno));
+	errno = 0;
+	check("lseek SEEK_SET 4096 of a dma-buf is EINVAL", lseek(buf, 4096, SEEK_SET) == -1 && errno == EINVAL,
+	      strerror(errno));
+	errno = 0;
+	check("lseek SEEK_END -1 of a dma-buf is EINVAL", lseek(buf, -1, SEEK_END) == -1 && errno == EINVAL,
+	      strerror(errno));
+	errno = 0;
+	check("lseek SEEK_DATA of a dma-buf is EINVAL", lseek(buf, 0, SEEK_DATA) == -1 && errno == EINVAL,
+	      strerror(errno));
 	struct stat st;
 	check("fstat of a dma-buf gives its size", fstat(buf, &st) == 0 && st.st_size == 8192, strerror(errno));
 	close(buf);
@@ -109,6 +120,9 @@ static void nodes(void) {
 	int heap = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
 	check("open heap node", heap >= 0, strerror(errno));
 	expect_errno("mmap of a heap node is ENODEV", try_map(heap, 4096, 0, MAP_SHARED), ENODEV);
+	errno = 0;
+	check("lseek SEEK_CUR of a heap node is ESPIPE", lseek(heap, 0, SEEK_CUR) == -1 && errno == ESPIPE,
+	      strerror(errno));
 	close(heap);
 	int tee = open("/dev/tee0", O_RDWR | O_CLOEXEC);
 	check("open /dev/tee0", tee >= 0, strerror(errno));
@@ -116,6 +130,9 @@ static void nodes(void) {
 	struct tee_ioctl_version_data v = { 0 };
 	check("TEE_IOC_VERSION", ioctl(tee, TEE_IOC_VERSION, &v) == 0, strerror(errno));
 	expect_errno("mmap of a TEE context is ENODEV", try_map(tee, 4096, 0, MAP_SHARED), ENODEV);
+	errno = 0;
+	check("lseek SEEK_CUR of a TEE context is ESPIPE", lseek(tee, 0, SEEK_CUR) == -1 && errno == ESPIPE,
+	      strerror(errno));
 	struct tee_ioctl_shm_alloc_data sa = { .size = 4096 };
 	int shm = ioctl(tee, TEE_IOC_SHM_ALLOC, &sa);
 	check("TEE_IOC_SHM_ALLOC 4096", shm >= 0, strerror(errno));
@@ -123,6 +140,9 @@ static void nodes(void) {
 		expect_errno("mmap TEE shm whole", try_map(shm, 4096, 0, MAP_SHARED), 0);
 		expect_errno("mmap TEE shm 2 pages of 1 is EINVAL", try_map(shm, 8192, 0, MAP_SHARED), EINVAL);
 		expect_errno("mmap TEE shm at page 1 is EINVAL", try_map(shm, 4096, 4096, MAP_SHARED), EINVAL);
+		errno = 0;
+		check("lseek SEEK_SET 100 of a TEE shm is ESPIPE", lseek(shm, 100, SEEK_SET) == -1 && errno == ESPIPE,
+		      strerror(errno));
 		close(shm);
 	}
 	static char mem[3 * 4096] __attribute__((aligned(4096)));
@@ -149,6 +169,8 @@ static void heap_ioctl_type(void) {
 	if (r == 0)
 		close(a.fd);
 	int other = memfd_create("other", MFD_CLOEXEC);
+	check("lseek of another file seeks natively", lseek(other, 4096, SEEK_SET) == 4096 && lseek(other, 0, SEEK_CUR) == 4096,
+	      strerror(errno));
 	r = ioctl(other, cmd, &a);
 	check("ioctl of type 'X' nr 0 on another file is its own (ENOTTY)", r == -1 && errno == ENOTTY, strerror(errno));
 	close(other);
