@@ -10,6 +10,11 @@ use crate::privilege::Caller;
 use crate::protocol::{BackendAction, Reply};
 use crate::report::Event;
 
+/// `a, b, c`, or `none`.
+fn names(v: &[String]) -> String {
+    if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+}
+
 impl Shared {
     fn backend_slot(&self) -> std::sync::MutexGuard<'_, Option<crate::backend::Backend>> {
         self.backend.lock().unwrap_or_else(|e| e.into_inner())
@@ -85,7 +90,19 @@ impl Shared {
                 self.log_lifecycle("heap-rm", msg.clone(), Some(name.to_owned()));
                 Reply::Done { message: msg }
             }
-            Err(e) => Reply::error(e.errno().name(), format!("heap rm {name}: {e}")),
+            Err(e) if e.errno() == teeheap_kernel::Errno::ENOENT => {
+                let listed: Vec<String> =
+                    self.kernel.dma_heaps().list().iter().map(|h| h.name().as_str().to_owned()).collect();
+                let removed: Vec<String> =
+                    self.kernel.removed_dma_heaps().iter().map(|i| i.name.as_str().to_owned()).collect();
+                let msg = if removed.iter().any(|r| r == name) {
+                    format!("heap {name} is removed already (`teeheap heap add {name}` adds it back)")
+                } else {
+                    format!("no heap named {name:?}; the heaps are: {}", names(&listed))
+                };
+                Reply::error(e.errno().name(), msg)
+            }
+            Err(e) => Reply::error(e.errno().name(), format!("cannot remove heap {name}: {}", e.reason())),
         }
     }
 
@@ -102,7 +119,17 @@ impl Shared {
                 self.log_lifecycle("heap-add", msg.clone(), Some(name.to_owned()));
                 Reply::Done { message: msg }
             }
-            Err(e) => Reply::error(e.errno().name(), format!("heap add {name}: {e}")),
+            Err(e) if e.errno() == teeheap_kernel::Errno::ENOENT => {
+                let removed: Vec<String> =
+                    self.kernel.removed_dma_heaps().iter().map(|i| i.name.as_str().to_owned()).collect();
+                let msg = if self.kernel.dma_heaps().list().iter().any(|h| h.name().as_str() == name) {
+                    format!("heap {name} is not removed; nothing to add back")
+                } else {
+                    format!("no removed heap named {name:?}; removed heaps: {}", names(&removed))
+                };
+                Reply::error(e.errno().name(), msg)
+            }
+            Err(e) => Reply::error(e.errno().name(), format!("cannot add heap {name} back: {}", e.reason())),
         }
     }
 
@@ -121,10 +148,14 @@ impl Shared {
     /// memory from the normal world never goes unnoticed.
     pub(crate) fn devmem_as(&self, master: &str, addr: u64, len: u64, write: bool, caller: &Caller) -> Reply {
         let Ok(master) = master.parse::<Master>() else {
-            return Reply::error("bad_request", format!("unknown bus master {master:?}"));
+            let all: Vec<&str> = Master::ALL.iter().map(|m| m.name()).collect();
+            return Reply::error(
+                "bad_request",
+                format!("unknown bus master {master:?}; the masters are: {}", all.join(", ")),
+            );
         };
         if len == 0 || len > 1 << 16 {
-            return Reply::error("bad_request", "len must be 1..=65536");
+            return Reply::error("bad_request", format!("a bus access of {len} bytes: the length must be 1 to 65536"));
         }
         let platform = self.kernel.platform();
         let mut data = vec![0u8; len as usize];

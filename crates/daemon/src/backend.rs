@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
+use teeheap_kernel::Kernel;
 use teeheap_kernel::backend::optee::{OpteeBackend, OpteeConfig};
-use teeheap_kernel::{Errno, Error, Kernel};
-use teeheap_secure_world::{SecureConfig, SecureWorld};
+use teeheap_secure_world::{SecureConfig, SecureWorld, SecureWorldError};
 
 /// The secure world and what it takes to probe a backend on it.
 #[derive(Debug)]
@@ -25,15 +25,18 @@ impl Host {
     /// Boots the secure world the platform description of `kernel` asks for.
     ///
     /// # Errors
-    /// `EINVAL` if the secure world rejects its provisioning (e.g. a bad PIN).
-    pub fn boot(kernel: &Arc<Kernel>) -> teeheap_kernel::Result<Host> {
+    /// The secure world's reason if it rejects its provisioning (e.g. a
+    /// bad PIN).
+    pub fn boot(kernel: &Arc<Kernel>) -> Result<Host, SecureWorldError> {
         let platform = kernel.platform();
-        let world = SecureWorld::new(Arc::clone(platform), SecureConfig::for_platform(platform)).map_err(|e| {
-            tracing::error!(error = %e, "secure world refused its configuration");
-            Error::new(Errno::EINVAL, "bad secure world configuration")
-        })?;
+        let world = SecureWorld::new(Arc::clone(platform), SecureConfig::for_platform(platform))?;
         let config = OpteeConfig { dynamic_max: platform.config().tee.dynamic_max.0 };
         Ok(Host { world: Arc::new(world), config })
+    }
+
+    /// The OP-TEE driver settings a probe uses.
+    pub fn optee_config(&self) -> OpteeConfig {
+        self.config
     }
 
     /// The secure world.

@@ -61,6 +61,10 @@ pub enum DaemonError {
     /// The platform description could not be loaded or booted.
     #[error("platform: {0}")]
     Platform(String),
+    /// The secure world refused the platform description's `[tee]`
+    /// provisioning.
+    #[error("the secure world refused the platform description: {0}")]
+    SecureWorld(teeheap_secure_world::SecureWorldError),
     /// The backend's probe failed.
     #[error("backend probe failed: {0}")]
     Backend(teeheap_kernel::Error),
@@ -141,7 +145,7 @@ impl Daemon {
         reach::keep_out_same_uid()?;
         let platform = Arc::new(platform);
         let kernel = Kernel::boot(Arc::clone(&platform));
-        let host = Host::boot(&kernel).map_err(DaemonError::Backend)?;
+        let host = Host::boot(&kernel).map_err(DaemonError::SecureWorld)?;
         let events = Arc::new(EventLog::default());
         let log = Arc::clone(&events);
         host.world().set_scrub_observer(Some(Box::new(move |_, ev| {

@@ -1,6 +1,9 @@
 //! Where the daemon's socket lives: `$TEEHEAP_SOCKET`, else
-//! `$XDG_RUNTIME_DIR/teeheap/teeheap.sock`, else a private 0700 directory
-//! `/tmp/teeheap-<uid>/`.
+//! `$XDG_RUNTIME_DIR/teeheap/teeheap.sock`, else the same place under
+//! `/run/user/<uid>` when that is the user's own runtime directory (what
+//! `XDG_RUNTIME_DIR` would name in a login session, so that a shell
+//! without it, such as `sudo -u` or a cron job, finds the same daemon),
+//! else a private 0700 directory `/tmp/teeheap-<uid>/`.
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -12,9 +15,14 @@ pub const SOCKET_ENV: &str = "TEEHEAP_SOCKET";
 
 /// The default socket path, ignoring [`SOCKET_ENV`].
 pub fn default_socket() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d).join("teeheap").join("teeheap.sock"),
-        None => PathBuf::from(format!("/tmp/teeheap-{}", rustix::process::getuid().as_raw())).join("teeheap.sock"),
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("teeheap").join("teeheap.sock");
+    }
+    let uid = rustix::process::getuid().as_raw();
+    let run = PathBuf::from(format!("/run/user/{uid}"));
+    match std::fs::metadata(&run) {
+        Ok(md) if md.is_dir() && md.uid() == uid => run.join("teeheap").join("teeheap.sock"),
+        _ => PathBuf::from(format!("/tmp/teeheap-{uid}")).join("teeheap.sock"),
     }
 }
 

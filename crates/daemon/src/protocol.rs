@@ -464,10 +464,11 @@ pub enum ClientError {
     #[error("bad reply: {0}")]
     Decode(#[from] serde_json::Error),
     /// The daemon speaks another version.
-    #[error("daemon speaks protocol version {0}, this client {VERSION}")]
+    #[error("the daemon speaks protocol version {0}, this teeheap {VERSION}: use the same teeheap for both")]
     Version(u32),
-    /// The daemon answered with an error.
-    #[error("daemon: {code}: {message}")]
+    /// The daemon answered with an error: its message (the code is for
+    /// programs).
+    #[error("{message}")]
     Daemon {
         /// [`Reply::Error`]'s code.
         code: String,
@@ -624,7 +625,11 @@ impl AsFd for Client {
 
 /// A [`ClientError`] for a reply of the wrong kind.
 pub fn unexpected(r: &Reply) -> ClientError {
-    ClientError::Daemon { code: "unexpected".into(), message: format!("unexpected reply {r:?}") }
+    let kind = serde_json::to_value(r).ok().and_then(|v| v["reply"].as_str().map(str::to_owned)).unwrap_or_default();
+    ClientError::Daemon {
+        code: "unexpected".into(),
+        message: format!("the daemon answered with an unexpected {kind:?} reply"),
+    }
 }
 
 #[cfg(test)]

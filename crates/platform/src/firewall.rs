@@ -62,6 +62,12 @@ impl Rights {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RegionId(u64);
 
+impl fmt::Display for RegionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
 /// A protected region as reported by [`Firewall::regions`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Region {
@@ -102,7 +108,7 @@ impl fmt::Display for Violation {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FirewallError {
     /// The new region overlaps an existing one.
-    #[error("region {new} overlaps region {existing:?} ({label})")]
+    #[error("region {new} overlaps firewall region {label} ({existing})")]
     Overlap {
         /// The requested range.
         new: PhysRange,
@@ -112,7 +118,7 @@ pub enum FirewallError {
         label: String,
     },
     /// No region has this id (already removed?).
-    #[error("no firewall region {0:?}")]
+    #[error("no firewall region {0}")]
     NoSuchRegion(RegionId),
 }
 

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use teeheap_daemon::protocol::BackendAction;
 use tracing_subscriber::EnvFilter;
 
@@ -18,24 +18,50 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "teeheap", version, about, long_about = None)]
 struct Cli {
-    /// Platform description (TOML); the built-in default when absent.
-    #[arg(long, global = true, env = "TEEHEAP_CONFIG", value_name = "FILE")]
+    /// Platform description (TOML) for ls --fresh, demo, serve and run (as their own --config).
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
 }
 
+/// The platform a command boots: `--config FILE` or `$TEEHEAP_CONFIG`.
+#[derive(Debug, Args)]
+struct PlatformArg {
+    /// Platform description (TOML); the built-in default when absent.
+    #[arg(long, env = "TEEHEAP_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// The daemon an observing command asks.
+#[derive(Debug, Args)]
+struct SocketArg {
+    /// The daemon's control socket [default: $TEEHEAP_SOCKET, else the default socket, see `teeheap serve --help`].
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// List the heaps: pool, capacity, used, free, buffers.
+    /// List the heaps: pool, capacity, used, free, buffers; from the running daemon, else from a fresh platform.
     Ls {
-        /// Print JSON instead of a table.
+        /// Print JSON instead of a table (schema teeheap-ls/1, docs/observability.md).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+        /// Boot a fresh platform (--config or the default) even if a daemon answers.
+        #[arg(long, conflicts_with = "socket")]
+        fresh: bool,
+        #[command(flatten)]
+        platform: PlatformArg,
     },
     /// Boot the platform, exercise every heap and the firewall, print a report.
-    Demo,
+    Demo {
+        #[command(flatten)]
+        platform: PlatformArg,
+    },
     /// Print the embedded default platform description (TOML).
     DefaultConfig {
         /// Every key with its default and a comment (docs/config.md).
@@ -55,82 +81,106 @@ enum Command {
     },
     /// Run a daemon serving the heaps and the TEE on a control socket.
     Serve {
-        /// Socket path; default `$XDG_RUNTIME_DIR/teeheap/teeheap.sock`, else
-        /// `/tmp/teeheap-<uid>/teeheap.sock`.
+        /// Socket path [default: $TEEHEAP_SOCKET, else `$XDG_RUNTIME_DIR/teeheap/teeheap.sock`, else
+        /// `/run/user/<uid>/teeheap/teeheap.sock` if that directory is yours, else `/tmp/teeheap-<uid>/teeheap.sock`;
+        /// clients find it the same way].
         #[arg(long, env = "TEEHEAP_SOCKET", value_name = "PATH")]
         socket: Option<PathBuf>,
+        #[command(flatten)]
+        platform: PlatformArg,
     },
     /// Unbind or bind the TEE backend of the running daemon (from inside a run: only with run --allow-admin).
     Backend {
+        #[command(flatten)]
+        socket: SocketArg,
         /// What to do.
         #[command(subcommand)]
         action: BackendCmd,
     },
     /// Remove a heap node of the running daemon, or add a removed one back (from inside a run: only with run --allow-admin).
     Heap {
+        #[command(flatten)]
+        socket: SocketArg,
         /// What to do.
         #[command(subcommand)]
         action: HeapCmd,
     },
     /// Every live dma-buf: size, heap, exporter, ranges, holders (pid, command, fds), attachments, TEE registrations, age.
     Bufinfo {
-        /// Print JSON instead of a table.
+        /// Print JSON instead of a table (schema teeheap-bufinfo/1).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        socket: SocketArg,
     },
     /// Heap, pool and secure-world counters, and what each client process holds against its caps.
     Stat {
-        /// Print JSON (one object per line with --watch).
+        /// Print JSON (schema teeheap-stat/1; one object per line with --watch).
         #[arg(long)]
         json: bool,
         /// Refresh every SECS seconds (default 1); allocations/s over the interval.
         #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "1")]
         watch: Option<f64>,
+        #[command(flatten)]
+        socket: SocketArg,
     },
     /// Firewall violations and lifecycle events, newest last.
     Log {
-        /// Print JSON (one event per line with --follow).
+        /// Print JSON (schema teeheap-log/1; one teeheap-log-event/1 object per line with --follow).
         #[arg(long)]
         json: bool,
         /// Keep printing new entries.
         #[arg(long, short)]
         follow: bool,
+        #[command(flatten)]
+        socket: SocketArg,
     },
-    /// The physical memory map: DRAM, carveouts, lent chunks, buffers, firewall regions.
+    /// The physical memory map: DRAM, carveouts, lent regions, buffers, firewall regions.
     Map {
-        /// Print JSON instead of text.
+        /// Print JSON instead of text (schema teeheap-map/1).
         #[arg(long)]
         json: bool,
-        /// Draw it as SVG into FILE.
+        /// Draw it as SVG into FILE (`-`: standard output).
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
+        #[command(flatten)]
+        socket: SocketArg,
     },
     /// One bus access through the platform firewall (a refusal is logged as a violation).
     Devmem {
         /// Physical address (0x... or decimal).
         #[arg(value_parser = parse_u64)]
         addr: u64,
-        /// Bytes.
-        #[arg(long, default_value = "16", value_parser = parse_u64)]
+        /// Bytes, 1 to 65536.
+        #[arg(long, default_value = "16", value_parser = parse_len)]
         len: u64,
-        /// Bus master: ns-cpu, secure-cpu, video-decoder, display, camera, video-encoder. From inside a
-        /// `teeheap run`, only ns-cpu unless the run has --allow-admin; other masters' allowed accesses
-        /// are logged (teeheap log).
-        #[arg(long, default_value = "ns-cpu")]
+        /// Bus master. From inside a `teeheap run`, only ns-cpu unless the run has --allow-admin;
+        /// other masters' allowed accesses are logged (teeheap log).
+        #[arg(long, default_value = "ns-cpu", value_parser = master_names())]
         master: String,
         /// Write zeros instead of reading.
         #[arg(long)]
         write: bool,
+        #[command(flatten)]
+        socket: SocketArg,
     },
-    /// Run a program with /dev/dma_heap/* and /dev/tee* served to it; exits with its status.
+    /// Run a program with /dev/dma_heap/* and /dev/tee* served to it; exits with its status
+    /// (127: not found, 126: not executable).
     ///
-    /// The program finds the daemon in $TEEHEAP_SOCKET and may observe through it (ls, stat,
-    /// bufinfo, log, map, devmem as ns-cpu). Acting (devmem as a secure master, backend
-    /// unbind|bind, heap rm|add) is refused from inside the run unless --allow-admin is given.
+    /// The program gets a private daemon (a thread of this process) unless --socket PATH or
+    /// --daemon says to use a running one; an inherited TEEHEAP_SOCKET is not used. The program
+    /// finds the daemon in $TEEHEAP_SOCKET and may observe through it (ls, stat, bufinfo, log,
+    /// map, devmem as ns-cpu). Acting (devmem as a secure master, backend unbind|bind, heap
+    /// rm|add) is refused from inside the run unless --allow-admin is given.
     Run {
         /// Use the daemon at this socket instead of a private one.
-        #[arg(long, value_name = "SOCK")]
-        connect: Option<PathBuf>,
+        #[arg(long, alias = "connect", value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Use the running daemon ($TEEHEAP_SOCKET, else the default socket) instead of a private one.
+        #[arg(long, conflicts_with = "socket")]
+        daemon: bool,
+        #[command(flatten)]
+        platform: PlatformArg,
         /// Let the program and everything it starts act through the daemon's socket: devmem as a
         /// secure bus master (secure-cpu, video-decoder, display, ...), backend unbind|bind, heap
         /// rm|add. For test harnesses that drive the lifecycle from inside the run. Without it
@@ -174,50 +224,89 @@ fn parse_u64(s: &str) -> Result<u64, String> {
     .map_err(|e| format!("{s:?}: {e}"))
 }
 
+/// `devmem --len`: what the daemon accepts, checked before asking it.
+fn parse_len(s: &str) -> Result<u64, String> {
+    match parse_u64(s)? {
+        n @ 1..=65536 => Ok(n),
+        n => Err(format!("{n} is not between 1 and 65536 bytes")),
+    }
+}
+
+/// `devmem --master`: the platform's bus masters.
+fn master_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(teeheap_platform::Master::ALL.map(|m| m.name()))
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Ls { json } => match (&cli.config, cmd::client::daemon_socket()) {
-            (None, Some(sock)) => cmd::client::ls(&sock, json),
-            _ => cmd::ls::run(cli.config.as_deref(), json),
-        },
-        Command::Demo => cmd::demo::run(cli.config.as_deref()),
-        Command::DefaultConfig { full: false } => {
-            cmd::generate::write_stdout(teeheap_platform::config::DEFAULT_TOML.as_bytes())
-        }
-        Command::DefaultConfig { full: true } => {
-            cmd::generate::write_stdout(teeheap::ANNOTATED_DEFAULT_CONFIG.as_bytes())
-        }
-        Command::Completions { shell } => cmd::generate::completions(Cli::command(), shell),
-        Command::Man { dir } => cmd::generate::man(Cli::command(), dir.as_deref()),
-        Command::Backend { action } => cmd::lifecycle::backend(match action {
-            BackendCmd::Unbind => BackendAction::Unbind,
-            BackendCmd::Bind => BackendAction::Bind,
-        }),
-        Command::Heap { action: HeapCmd::Rm { name } } => cmd::lifecycle::heap(&name, false),
-        Command::Heap { action: HeapCmd::Add { name } } => cmd::lifecycle::heap(&name, true),
-        Command::Bufinfo { json } => cmd::bufinfo::run(json),
-        Command::Stat { json, watch } => cmd::stat::run(json, watch),
-        Command::Log { json, follow } => cmd::log::run(json, follow),
-        Command::Map { json, svg } => cmd::map::run(json, svg.as_deref()),
-        Command::Devmem { addr, len, master, write } => cmd::devmem::run(&master, addr, len, write),
-        Command::Serve { socket } => cmd::serve::run(cli.config.as_deref(), socket.as_deref()),
-        Command::Run { connect, allow_admin, argv } => {
-            match cmd::run::run(cli.config.as_deref(), connect.as_deref(), allow_admin, &argv) {
-                Ok(code) => return code,
-                Err(e) => Err(e),
-            }
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match dispatch(cli) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("teeheap: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("teeheap: {}", cmd::error_text(&e));
+            cmd::exit_code(&e)
         }
     }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let top = cli.config;
+    let config = |p: PlatformArg| top.clone().or(p.config);
+    if top.is_some()
+        && !matches!(
+            cli.command,
+            Command::Ls { .. } | Command::Demo { .. } | Command::Serve { .. } | Command::Run { .. }
+        )
+    {
+        anyhow::bail!(
+            "--config applies to ls, demo, serve and run; the other commands ask a running daemon (--socket)"
+        );
+    }
+    let observing = !matches!(cli.command, Command::Serve { .. } | Command::Run { .. });
+    if observing {
+        cmd::quiet_on_closed_pipe();
+    }
+    match cli.command {
+        Command::Ls { json, socket, fresh, platform } => {
+            cmd::ls::run(socket.socket.as_deref(), fresh, config(platform).as_deref(), json)?
+        }
+        Command::Demo { platform } => cmd::demo::run(config(platform).as_deref())?,
+        Command::DefaultConfig { full: false } => {
+            cmd::generate::write_stdout(teeheap_platform::config::DEFAULT_TOML.as_bytes())?
+        }
+        Command::DefaultConfig { full: true } => {
+            cmd::generate::write_stdout(teeheap::ANNOTATED_DEFAULT_CONFIG.as_bytes())?
+        }
+        Command::Completions { shell } => cmd::generate::completions(Cli::command(), shell)?,
+        Command::Man { dir } => cmd::generate::man(Cli::command(), dir.as_deref())?,
+        Command::Backend { socket, action } => cmd::lifecycle::backend(
+            socket.socket.as_deref(),
+            match action {
+                BackendCmd::Unbind => BackendAction::Unbind,
+                BackendCmd::Bind => BackendAction::Bind,
+            },
+        )?,
+        Command::Heap { socket, action: HeapCmd::Rm { name } } => {
+            cmd::lifecycle::heap(socket.socket.as_deref(), &name, false)?
+        }
+        Command::Heap { socket, action: HeapCmd::Add { name } } => {
+            cmd::lifecycle::heap(socket.socket.as_deref(), &name, true)?
+        }
+        Command::Bufinfo { json, socket } => cmd::bufinfo::run(socket.socket.as_deref(), json)?,
+        Command::Stat { json, watch, socket } => cmd::stat::run(socket.socket.as_deref(), json, watch)?,
+        Command::Log { json, follow, socket } => cmd::log::run(socket.socket.as_deref(), json, follow)?,
+        Command::Map { json, svg, socket } => cmd::map::run(socket.socket.as_deref(), json, svg.as_deref())?,
+        Command::Devmem { addr, len, master, write, socket } => {
+            cmd::devmem::run(socket.socket.as_deref(), &master, addr, len, write)?
+        }
+        Command::Serve { socket, platform } => cmd::serve::run(config(platform).as_deref(), socket.as_deref())?,
+        Command::Run { socket, daemon, allow_admin, platform, argv } => {
+            let socket = if daemon { Some(teeheap_daemon::paths::socket_path()) } else { socket };
+            return cmd::run::run(config(platform).as_deref(), socket.as_deref(), allow_admin, &argv);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

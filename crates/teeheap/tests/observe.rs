@@ -443,7 +443,7 @@ fn bufinfo_stat_log_and_map_for_two_processes() {
         assert!(texts.contains(needle), "{needle:?} missing from the SVG text");
     }
     let text = d.ok(&["map"]);
-    assert!(text.contains("carveout  0x160000000..0x180000000"), "{text}");
+    assert!(text.contains("carveout  [0x160000000..0x180000000)"), "{text}");
 
     a.exit();
     b.exit();

@@ -2,17 +2,19 @@
 //! with the processes holding it (from the daemon's served-file table and
 //! `/proc`), then totals per heap.
 
+use std::path::Path;
+
 use teeheap_daemon::report::{Bufinfo, Holder, Range};
 
 use super::client::connect;
-use super::human;
+use super::{Doc, human, range};
 
-/// `a..b` in hex, comma-separated.
+/// `[a..b)` in the address format of every report, comma-separated.
 pub(crate) fn ranges(r: &[Range]) -> String {
     if r.is_empty() {
         return "-".into();
     }
-    r.iter().map(|r| format!("{:#x}..{:#x}", r.start, r.end())).collect::<Vec<_>>().join(",")
+    r.iter().map(|r| range(r.start, r.end())).collect::<Vec<_>>().join(",")
 }
 
 /// `pid 12 (prog args) fd 3,4 mmap 1 tee-shm 5`.
@@ -67,11 +69,13 @@ fn print(b: &Bufinfo) {
 }
 
 /// Runs `teeheap bufinfo`.
-pub(crate) fn run(json: bool) -> anyhow::Result<()> {
-    let b = connect()?.bufinfo()?;
+pub(crate) fn run(socket: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let (mut c, source) = connect(socket)?;
+    let b = c.bufinfo()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&b)?);
+        Doc::print("teeheap-bufinfo/1", &source, &b, true)?;
     } else {
+        println!("{}", source.line());
         print(&b);
     }
     Ok(())

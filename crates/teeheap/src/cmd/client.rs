@@ -1,52 +1,86 @@
-//! Commands that talk to a running daemon over its control socket.
+//! Finding and asking the running daemon: `--socket PATH`, else
+//! `$TEEHEAP_SOCKET`, else the default socket (the one `teeheap serve`
+//! picks in the same environment).
 
+use std::io;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use teeheap_daemon::paths::{SOCKET_ENV, default_socket};
 use teeheap_daemon::protocol::Client;
 
-use super::human;
+use super::Source;
 
-/// The daemon `ls` should ask, if any: `$TEEHEAP_SOCKET` when set (it must
-/// answer), else the default socket when it exists.
-pub(crate) fn daemon_socket() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(SOCKET_ENV).filter(|s| !s.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let p = default_socket();
-    p.exists().then_some(p)
+/// How the socket was chosen, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// `--socket PATH`.
+    Option,
+    /// `$TEEHEAP_SOCKET`.
+    Env,
+    /// The default socket.
+    Default,
 }
 
-/// A connection to the daemon of [`daemon_socket`], for commands that need one.
-pub(crate) fn connect() -> anyhow::Result<Client> {
-    let socket = daemon_socket().ok_or_else(|| {
-        anyhow::anyhow!("no daemon: start one with `teeheap serve`, or set {SOCKET_ENV} (as `teeheap run` does)")
-    })?;
-    Client::connect(&socket).with_context(|| format!("cannot reach the daemon at {}", socket.display()))
+/// The socket a command asks.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// Its path.
+    pub(crate) path: PathBuf,
+    /// How it was chosen.
+    pub(crate) via: Via,
 }
 
-/// `teeheap ls` answered by the daemon at `socket`.
-pub(crate) fn ls(socket: &Path, json: bool) -> anyhow::Result<()> {
-    let mut c = Client::connect(socket).with_context(|| format!("cannot reach the daemon at {}", socket.display()))?;
-    let listing = c.ls()?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&listing)?);
-        return Ok(());
+impl Target {
+    /// `--socket`, else `$TEEHEAP_SOCKET` (if not empty), else the default.
+    pub(crate) fn resolve(option: Option<&Path>) -> Target {
+        if let Some(p) = option {
+            return Target { path: p.to_owned(), via: Via::Option };
+        }
+        match std::env::var_os(SOCKET_ENV).filter(|s| !s.is_empty()) {
+            Some(p) => Target { path: PathBuf::from(p), via: Via::Env },
+            None => Target { path: default_socket(), via: Via::Default },
+        }
     }
-    let w = listing.heaps.iter().map(|h| h.state.len()).max().unwrap_or(0).max(10);
-    println!("{:<32} {:<w$} {:>10} {:>10} {:>10} {:>8}  POOL", "HEAP", "STATE", "SIZE", "USED", "FREE", "BUFFERS");
-    for h in &listing.heaps {
-        println!(
-            "{:<32} {:<w$} {:>10} {:>10} {:>10} {:>8}  {}",
-            h.name,
-            h.state,
-            human(h.capacity),
-            human(h.used),
-            human(h.free),
-            h.buffers,
-            h.pool
-        );
+
+    /// `/path (from TEEHEAP_SOCKET)`.
+    pub(crate) fn describe(&self) -> String {
+        let how = match self.via {
+            Via::Option => "given by --socket".to_owned(),
+            Via::Env => format!("from {SOCKET_ENV}"),
+            Via::Default => "the default socket".to_owned(),
+        };
+        format!("{} ({how})", self.path.display())
     }
-    Ok(())
+
+    /// Connects, or says which socket did not answer and what to do.
+    pub(crate) fn connect(&self) -> anyhow::Result<(Client, Source)> {
+        match Client::connect(&self.path) {
+            Ok(c) => Ok((c, Source::Daemon { socket: self.path.clone() })),
+            Err(e) => Err(self.no_daemon(&e)),
+        }
+    }
+
+    /// The error for a socket nobody answers on.
+    pub(crate) fn no_daemon(&self, e: &io::Error) -> anyhow::Error {
+        let why = match e.kind() {
+            io::ErrorKind::NotFound => "no such socket".to_owned(),
+            io::ErrorKind::ConnectionRefused => "nobody listens on it (a daemon that stopped)".to_owned(),
+            io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => e.to_string(),
+        };
+        let serve = match self.via {
+            Via::Default => "`teeheap serve`".to_owned(),
+            _ => format!("`teeheap serve --socket {}`", self.path.display()),
+        };
+        anyhow::anyhow!(
+            "no daemon answers at {}: {why}; start one with {serve}, or ask from a program under `teeheap run`",
+            self.describe()
+        )
+    }
+}
+
+/// A connection to the daemon of [`Target::resolve`], for commands that
+/// need one, and the source line of what it answers.
+pub(crate) fn connect(option: Option<&Path>) -> anyhow::Result<(Client, Source)> {
+    Target::resolve(option).connect()
 }

@@ -2,21 +2,23 @@
 //! `devmem` on a board: a way to check what a master may touch, and to see
 //! a refusal land in `teeheap log`.
 
+use std::path::Path;
+
 use teeheap_daemon::protocol::{Reply, Request};
 
 use super::client::connect;
 
 /// Runs `teeheap devmem`; fails if the firewall refused the access.
-pub(crate) fn run(master: &str, addr: u64, len: u64, write: bool) -> anyhow::Result<()> {
+pub(crate) fn run(socket: Option<&Path>, master: &str, addr: u64, len: u64, write: bool) -> anyhow::Result<()> {
     let req = Request::Devmem { master: master.to_owned(), addr, len, write };
-    match connect()?.request(&req, None)? {
+    match connect(socket)?.0.request(&req, None)? {
         Reply::Devmem { allowed: true, data, .. } => {
             for (i, chunk) in data.chunks(16).enumerate() {
                 let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-                println!("{:#012x}: {}", addr + 16 * i as u64, hex.join(" "));
+                println!("{}: {}", super::addr(addr + 16 * i as u64), hex.join(" "));
             }
             if write {
-                println!("wrote {len} zero bytes at {addr:#x} as {master}");
+                println!("wrote {} at {} as {master}", super::count(len, "zero byte", "zero bytes"), super::addr(addr));
             }
             Ok(())
         }

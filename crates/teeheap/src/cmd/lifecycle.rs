@@ -1,21 +1,23 @@
 //! `teeheap backend unbind|bind`, `teeheap heap rm|add NAME`: lifecycle
 //! changes on a running daemon (docs/lifecycle.md).
 
+use std::path::Path;
+
 use teeheap_daemon::protocol::{BackendAction, Request};
 
 use super::client::connect;
 
 /// `teeheap backend unbind|bind`.
-pub(crate) fn backend(action: BackendAction) -> anyhow::Result<()> {
-    let msg = connect()?.lifecycle(&Request::Backend { action })?;
+pub(crate) fn backend(socket: Option<&Path>, action: BackendAction) -> anyhow::Result<()> {
+    let msg = connect(socket)?.0.lifecycle(&Request::Backend { action })?;
     println!("{msg}");
     Ok(())
 }
 
 /// `teeheap heap rm NAME` (`add == false`) or `teeheap heap add NAME`.
-pub(crate) fn heap(name: &str, add: bool) -> anyhow::Result<()> {
+pub(crate) fn heap(socket: Option<&Path>, name: &str, add: bool) -> anyhow::Result<()> {
     let req = if add { Request::HeapAdd { name: name.to_owned() } } else { Request::HeapRm { name: name.to_owned() } };
-    let msg = connect()?.lifecycle(&req)?;
+    let msg = connect(socket)?.0.lifecycle(&req)?;
     println!("{msg}");
     Ok(())
 }

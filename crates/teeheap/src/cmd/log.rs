@@ -2,11 +2,16 @@
 //! heap removal, chunks lent and reclaimed, cap refusals), newest last;
 //! `--follow` keeps printing new ones.
 
+use std::path::Path;
 use std::time::Duration;
 
 use teeheap_daemon::report::Event;
 
 use super::client::connect;
+use super::{Doc, Source};
+
+/// The schema of one line of `log --json --follow`.
+const EVENT_SCHEMA: &str = "teeheap-log-event/1";
 
 fn line(e: &Event) -> String {
     let secs = e.time_ms / 1000;
@@ -15,20 +20,22 @@ fn line(e: &Event) -> String {
 }
 
 /// Runs `teeheap log`.
-pub(crate) fn run(json: bool, follow: bool) -> anyhow::Result<()> {
-    let mut c = connect()?;
+pub(crate) fn run(socket: Option<&Path>, json: bool, follow: bool) -> anyhow::Result<()> {
+    let (mut c, source) = connect(socket)?;
     let log = c.log(0)?;
     if json && !follow {
-        println!("{}", serde_json::to_string_pretty(&log)?);
-        return Ok(());
+        return Doc::print("teeheap-log/1", &source, &log, true);
+    }
+    if !json {
+        println!("{}", source.line());
     }
     if log.dropped > 0 && !json {
         println!("({} older entries dropped)", log.dropped);
     }
-    let show = |events: &[Event], last: &mut u64| -> anyhow::Result<()> {
+    let show = |source: &Source, events: &[Event], last: &mut u64| -> anyhow::Result<()> {
         for e in events {
             if json {
-                println!("{}", serde_json::to_string(e)?);
+                Doc::print(EVENT_SCHEMA, source, e, false)?;
             } else {
                 println!("{}", line(e));
             }
@@ -37,13 +44,13 @@ pub(crate) fn run(json: bool, follow: bool) -> anyhow::Result<()> {
         Ok(())
     };
     let mut last = 0;
-    show(&log.events, &mut last)?;
+    show(&source, &log.events, &mut last)?;
     if !follow {
         return Ok(());
     }
     loop {
         std::thread::sleep(Duration::from_millis(200));
         let l = c.log(last)?;
-        show(&l.events, &mut last)?;
+        show(&source, &l.events, &mut last)?;
     }
 }

@@ -9,10 +9,10 @@ use anyhow::Context;
 use teeheap_daemon::report::{MemoryMap, Range};
 
 use super::client::connect;
-use super::human;
+use super::{Doc, human, range};
 
 fn span(r: &Range) -> String {
-    format!("{:#011x}..{:#011x} {:>9}", r.start, r.end(), human(r.len))
+    format!("{} {:>9}", range(r.start, r.end()), human(r.len))
 }
 
 /// The map as text, one line per range, by address within each section.
@@ -41,16 +41,22 @@ pub(crate) fn text(m: &MemoryMap) -> String {
 }
 
 /// Runs `teeheap map`.
-pub(crate) fn run(json: bool, svg: Option<&Path>) -> anyhow::Result<()> {
-    let m = connect()?.map()?;
+pub(crate) fn run(socket: Option<&Path>, json: bool, svg: Option<&Path>) -> anyhow::Result<()> {
+    let (mut c, source) = connect(socket)?;
+    let m = c.map()?;
     if let Some(path) = svg {
-        std::fs::write(path, super::svg::render(&m)).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("teeheap: map written to {}", path.display());
+        let drawing = super::svg::render(&m);
+        if path == Path::new("-") {
+            return super::generate::write_stdout(drawing.as_bytes());
+        }
+        std::fs::write(path, drawing).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("teeheap: map of {} written to {}", source.line().trim_start_matches("source: "), path.display());
         return Ok(());
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&m)?);
+        Doc::print("teeheap-map/1", &source, &m, true)?;
     } else {
+        println!("{}", source.line());
         print!("{}", text(&m));
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! `teeheap run -- prog args…`: runs a program with the heaps and the TEE
 //! served to it, from a private daemon (a thread of this process) or from
-//! the daemon at `--connect`.
+//! the daemon at `--socket` (`--connect` is an older name). An inherited
+//! `TEEHEAP_SOCKET` is not used: `--daemon` says to.
 //!
 //! Both modes are one design: this process launches the program under
 //! interception, then sends the seccomp listener over the daemon's control
@@ -53,11 +54,19 @@ pub(crate) fn run(
     // The private daemon lives until the program is gone.
     let mut private: Option<(Daemon, RunDir)> = None;
     let socket = match connect {
+        Some(_) if let Some(file) = config => bail!(
+            "--config {} describes a platform for a private daemon; the daemon at the socket runs its own \
+             (leave --config and TEEHEAP_CONFIG out, or the socket)",
+            file.display()
+        ),
         Some(s) => s.to_owned(),
         None => {
             let dir = RunDir(private_run_dir().context("cannot make a private socket directory")?);
             let sock = dir.0.join("teeheap.sock");
-            let mut d = Daemon::start(&DaemonConfig { platform: config.map(Path::to_owned) })?;
+            let mut d = match config {
+                Some(file) => Daemon::with_platform(super::platform(file)?)?,
+                None => Daemon::start(&DaemonConfig { platform: None })?,
+            };
             d.listen(&sock)?;
             private = Some((d, dir));
             sock

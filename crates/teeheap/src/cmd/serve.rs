@@ -18,7 +18,10 @@ pub(crate) fn run(config: Option<&Path>, socket: Option<&Path>) -> anyhow::Resul
     // Signals first, so that a SIGTERM right after the socket appears is
     // a clean shutdown.
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT]).context("cannot install signal handlers")?;
-    let mut daemon = Daemon::start(&DaemonConfig { platform: config.map(Path::to_owned) })?;
+    let mut daemon = match config {
+        Some(file) => Daemon::with_platform(super::platform(file)?)?,
+        None => Daemon::start(&DaemonConfig { platform: None })?,
+    };
     daemon.listen(&path).with_context(|| format!("cannot serve on {}", path.display()))?;
     eprintln!("teeheap: serving on {}", path.display());
     if let Some(sig) = signals.forever().next() {

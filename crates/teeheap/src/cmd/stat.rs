@@ -5,13 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use teeheap_daemon::report::{Cap, Stat, Usage};
 
 use super::client::connect;
-use super::human;
+use super::{Doc, Source, human};
+
+/// The JSON schema of `stat --json` (docs/observability.md).
+const SCHEMA: &str = "teeheap-stat/1";
 
 /// What `--json` prints: the daemon's answer plus the rates.
 #[derive(Serialize)]
@@ -45,7 +49,8 @@ fn vs(used: Usage, cap: Option<&Cap>) -> String {
     format!("{}{b} bufs, {}{s}", used.buffers, human(used.bytes))
 }
 
-fn print(s: &Stat, rates: &BTreeMap<String, f64>) {
+fn print(source: &Source, s: &Stat, rates: &BTreeMap<String, f64>) {
+    println!("{}", source.line());
     println!(
         "{:<30} {:<34} {:>9} {:>9} {:>9} {:>9} {:>5} {:>7} {:>7}  FAILURES",
         "HEAP", "STATE", "CAPACITY", "USED", "PEAK", "LARGEST", "BUFS", "ALLOCS", "ALLOC/S"
@@ -93,15 +98,15 @@ fn print(s: &Stat, rates: &BTreeMap<String, f64>) {
 }
 
 /// Runs `teeheap stat`, once or every `watch` seconds.
-pub(crate) fn run(json: bool, watch: Option<f64>) -> anyhow::Result<()> {
-    let mut c = connect()?;
+pub(crate) fn run(socket: Option<&Path>, json: bool, watch: Option<f64>) -> anyhow::Result<()> {
+    let (mut c, source) = connect(socket)?;
     let Some(every) = watch else {
         let s = c.stat()?;
         let r = rates(&s, None);
         if json {
-            println!("{}", serde_json::to_string_pretty(&Out { stat: &s, allocations_per_s: r })?);
+            Doc::print(SCHEMA, &source, &Out { stat: &s, allocations_per_s: r }, true)?;
         } else {
-            print(&s, &r);
+            print(&source, &s, &r);
         }
         return Ok(());
     };
@@ -113,12 +118,12 @@ pub(crate) fn run(json: bool, watch: Option<f64>) -> anyhow::Result<()> {
         let now = Instant::now();
         let r = rates(&s, last.as_ref().map(|(b, t)| (b, now - *t)));
         if json {
-            println!("{}", serde_json::to_string(&Out { stat: &s, allocations_per_s: r })?);
+            Doc::print(SCHEMA, &source, &Out { stat: &s, allocations_per_s: r }, false)?;
         } else {
             if tty {
                 print!("\x1b[H\x1b[2J");
             }
-            print(&s, &r);
+            print(&source, &s, &r);
             if !tty {
                 println!();
             }

@@ -94,7 +94,7 @@ fn row(svg: &mut String, y: f64, segments: &[Segment], pieces: &[&Piece], pal: &
             labelled_to = x + 62.0;
             let _ = writeln!(
                 svg,
-                r##"<text x="{x:.1}" y="{:.1}" font-size="9" fill="#333">{:#x}</text>"##,
+                r##"<text x="{x:.1}" y="{:.1}" font-size="9" fill="#333">{:#011x}</text>"##,
                 y + 46.0,
                 s.range.start
             );
@@ -102,7 +102,7 @@ fn row(svg: &mut String, y: f64, segments: &[Segment], pieces: &[&Piece], pal: &
         if last {
             let _ = writeln!(
                 svg,
-                r##"<text x="{:.1}" y="{:.1}" font-size="9" fill="#333" text-anchor="end">{:#x}</text>"##,
+                r##"<text x="{:.1}" y="{:.1}" font-size="9" fill="#333" text-anchor="end">{:#011x}</text>"##,
                 x + w,
                 y + 46.0,
                 s.range.end()
@@ -122,7 +122,7 @@ fn row(svg: &mut String, y: f64, segments: &[Segment], pieces: &[&Piece], pal: &
             let fill = pal.heaps.get(&p.heap).copied().unwrap_or("#999");
             let _ = writeln!(
                 svg,
-                r##"<rect class="buffer" data-buffer="{}" data-heap="{}" data-start="{}" data-len="{}" x="{px:.1}" y="{:.1}" width="{pw:.1}" height="26" fill="{fill}" stroke="#222" stroke-width="0.5"><title>buffer #{} {} {} at {:#x}</title></rect>"##,
+                r##"<rect class="buffer" data-buffer="{}" data-heap="{}" data-start="{}" data-len="{}" x="{px:.1}" y="{:.1}" width="{pw:.1}" height="26" fill="{fill}" stroke="#222" stroke-width="0.5"><title>buffer #{} {} {} at {:#011x}</title></rect>"##,
                 p.buffer,
                 esc(&p.heap),
                 p.range.start,
@@ -174,9 +174,8 @@ pub(crate) fn render(m: &MemoryMap) -> String {
     if let Some(d) = m.dram {
         let _ = writeln!(
             body,
-            r##"<text x="{LEFT}" y="{y}" font-size="13" font-weight="bold">DRAM {:#x}..{:#x} ({}), to scale</text>"##,
-            d.start,
-            d.end(),
+            r##"<text x="{LEFT}" y="{y}" font-size="13" font-weight="bold">DRAM {} ({}), to scale</text>"##,
+            super::range(d.start, d.end()),
             human(d.len)
         );
         y += 8.0;
@@ -225,10 +224,10 @@ pub(crate) fn render(m: &MemoryMap) -> String {
                 esc(&f.label)
             );
         }
-        let _ = writeln!(body, r##"<text x="{LEFT}" y="{:.1}" font-size="10">{:#x}</text>"##, y + 44.0, d.start);
+        let _ = writeln!(body, r##"<text x="{LEFT}" y="{:.1}" font-size="10">{:#011x}</text>"##, y + 44.0, d.start);
         let _ = writeln!(
             body,
-            r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{:#x}</text>"##,
+            r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{:#011x}</text>"##,
             LEFT + BAR,
             y + 44.0,
             d.end()
@@ -236,7 +235,7 @@ pub(crate) fn render(m: &MemoryMap) -> String {
         for c in &m.carveouts {
             let _ = writeln!(
                 body,
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#1f3b73">{:#x} {}</text>"##,
+                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#1f3b73">{:#011x} {}</text>"##,
                 sx(c.range.start),
                 y + 56.0,
                 c.range.start,
@@ -361,11 +360,10 @@ pub(crate) fn render(m: &MemoryMap) -> String {
             y += 15.0;
             let holders: Vec<String> = p.holders.iter().map(|pid| format!("pid {pid}")).collect();
             let line = format!(
-                "#{:<5} {:<30} {:#011x}..{:#011x} {:>9}  {}",
+                "#{:<5} {:<30} {} {:>9}  {}",
                 p.buffer,
                 p.heap,
-                p.range.start,
-                p.range.end(),
+                super::range(p.range.start, p.range.end()),
                 human(p.range.len),
                 if holders.is_empty() { "-".to_owned() } else { holders.join(", ") }
             );
