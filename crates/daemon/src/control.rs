@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use teeheap_intercept::ns::{Namespace, NsKind, Peer};
+use teeheap_intercept::ns::{Namespace, NsKind, Peer, PeerCred};
 
 use crate::Shared;
 use crate::paths::prepare_dir;
@@ -128,13 +128,13 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(READ_TIMEOUT))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let peer = rustix::net::sockopt::socket_peercred(stream).ok();
+    let peer = PeerCred::of_socket(stream.as_fd()).ok();
     // Classified once, from the process that connected (docs/threat-model.md).
     let caller = match Peer::of_socket(stream.as_fd()) {
         Ok(p) => shared.identities.classify(&p),
         Err(e) => {
             tracing::debug!(error = %e, "cannot identify a control peer: observe only");
-            Caller { pid: peer.map(|c| c.pid.as_raw_nonzero().get()), run: None, rights: Rights::Observe }
+            Caller { pid: peer.map(|c| c.pid).filter(|&p| p > 0), run: None, rights: Rights::Observe }
         }
     };
     loop {
@@ -149,7 +149,7 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
             Err(FrameError::Truncated(e)) => return Err(e),
         };
         let mut version = VERSION;
-        let same_user = peer.is_some_and(|c| c.uid.is_root() || c.uid == rustix::process::geteuid());
+        let same_user = peer.is_some_and(|c| c.uid == 0 || c.uid == rustix::process::geteuid().as_raw());
         let r = match serde_json::from_slice::<Envelope<serde_json::Value>>(&frame) {
             Err(e) => Reply::error("bad_request", format!("not a request envelope: {e}")),
             Ok(env) if !(MIN_VERSION..=VERSION).contains(&env.version) => Reply::error(

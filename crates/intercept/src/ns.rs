@@ -188,20 +188,48 @@ impl Peer {
     /// `/proc/<pid>` and trusted only if the pidfd's process is still alive
     /// afterwards. Errors: `ESRCH` if the peer has exited; `/proc` errors.
     pub fn of_socket(sock: BorrowedFd<'_>) -> Result<Peer> {
-        let cred = rustix::net::sockopt::socket_peercred(sock)?;
-        let pid = cred.pid;
+        let cred = PeerCred::of_socket(sock)?;
+        let pid = rustix::process::Pid::from_raw(cred.pid).ok_or(Errno::SRCH)?;
         let pidfd = match peer_pidfd(sock) {
             Ok(fd) => fd,
             Err(Errno::NOPROTOOPT | Errno::INVAL) => pidfd_open(pid, PidfdFlags::empty())?,
             Err(e) => return Err(e),
         };
-        let raw = pid.as_raw_nonzero().get();
+        let raw = cred.pid;
         let user = Namespace::of_pid(raw, NsKind::User)?;
         let mnt = Namespace::of_pid(raw, NsKind::Mount)?;
         if exited(&pidfd)? {
             return Err(Errno::SRCH);
         }
         Ok(Peer { pid: raw, user, mnt })
+    }
+}
+
+/// The credentials of the process that connected a Unix socket, as it
+/// connected (`SO_PEERCRED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerCred {
+    /// Its pid in the caller's pid namespace; 0 if it has none there.
+    pub pid: i32,
+    /// Its effective uid, as seen from the caller's user namespace.
+    pub uid: u32,
+    /// Its effective gid, likewise.
+    pub gid: u32,
+}
+
+impl PeerCred {
+    /// `getsockopt(SO_PEERCRED)` on `sock`. Errors: `ENOTCONN`, `ENOTSOCK`.
+    pub fn of_socket(sock: BorrowedFd<'_>) -> Result<PeerCred> {
+        let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: `cred` and `len` are live locals of the sizes the kernel expects.
+        let r = unsafe {
+            libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&raw mut cred).cast(), &mut len)
+        };
+        if r < 0 {
+            return Err(crate::last_errno());
+        }
+        Ok(PeerCred { pid: cred.pid, uid: cred.uid, gid: cred.gid })
     }
 }
 
@@ -253,6 +281,8 @@ mod tests {
         let other = NsId { dev: 0, ino: 0 };
         assert_eq!(user.ancestry(other).unwrap().first(), Some(&user.id()));
         let (a, _b) = UnixStream::pair().unwrap();
+        let c = PeerCred::of_socket(a.as_fd()).unwrap();
+        assert_eq!((c.pid, c.uid), (std::process::id() as i32, rustix::process::geteuid().as_raw()));
         let p = Peer::of_socket(a.as_fd()).unwrap();
         assert_eq!(p.pid, std::process::id() as i32);
         assert_eq!((p.user.id(), p.mnt.id()), (user.id(), mnt.id()));
