@@ -12,7 +12,7 @@ use teeheap_intercept::notify::{AddFd, Listener};
 use teeheap_intercept::target::{Target, UserAddr};
 use teeheap_kernel::error::{Errno as KErrno, Error, efault};
 use teeheap_kernel::file::{File, Files};
-use teeheap_kernel::uaccess::{Credentials, UserMemory, UserPtr};
+use teeheap_kernel::uaccess::{Credentials, UserMemory, UserPtr, check_writable_in_maps};
 use teeheap_uapi::dma_heap::O_CLOEXEC;
 
 use crate::served::Registry;
@@ -31,6 +31,14 @@ impl UserMemory for ClientMemory<'_> {
 
     fn write(&self, ptr: UserPtr, data: &[u8]) -> teeheap_kernel::Result<()> {
         self.target.write(UserAddr(ptr.0), data).map_err(|_| efault("caller memory not writable"))
+    }
+
+    /// From the caller's `/proc/<pid>/maps`: Linux pins registered memory
+    /// for writing, so a read-only mapping cannot be registered.
+    fn check_writable(&self, ptr: UserPtr, len: u64) -> teeheap_kernel::Result<()> {
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", self.target.pid()))
+            .map_err(|_| efault("cannot read the caller's mappings"))?;
+        check_writable_in_maps(&maps, ptr, len)
     }
 
     /// The caller's, from `/proc/<pid>/status` and `gid_map` (the caller is

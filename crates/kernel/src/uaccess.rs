@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::error::{Result, efault};
+use crate::error::{Errno, Error, Result, efault};
 pub use crate::tee::login::Credentials;
 
 /// A pointer into a caller's address space.
@@ -49,6 +49,57 @@ pub trait UserMemory {
     fn credentials(&self) -> Result<Credentials> {
         Credentials::of_process(std::process::id())
     }
+
+    /// Whether `[ptr, ptr + len)` could be pinned for writing (as
+    /// `pin_user_pages` with `FOLL_WRITE`): mapped writable. The caller
+    /// has checked that it is readable. By default, readable memory is
+    /// writable.
+    ///
+    /// # Errors
+    /// `EFAULT` if the first byte is not writable, `ENOMEM` if only a part
+    /// of the range is (as a partial pin).
+    fn check_writable(&self, ptr: UserPtr, len: u64) -> Result<()> {
+        let _ = (ptr, len);
+        Ok(())
+    }
+}
+
+/// [`UserMemory::check_writable`] over a process's `/proc/<pid>/maps`.
+///
+/// # Errors
+/// As [`UserMemory::check_writable`].
+pub fn check_writable_in_maps(maps: &str, ptr: UserPtr, len: u64) -> Result<()> {
+    let end = ptr.0.checked_add(len).ok_or(efault("range wraps"))?;
+    // (start, end, writable) of each mapping, in address order as the
+    // kernel lists them.
+    let vmas = maps.lines().filter_map(|l| {
+        let mut f = l.split_whitespace();
+        let (range, perms) = (f.next()?, f.next()?);
+        let (a, b) = range.split_once('-')?;
+        let (a, b) = (u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?);
+        Some((a, b, perms.as_bytes().get(1) == Some(&b'w')))
+    });
+    let mut at = ptr.0;
+    for (start, stop, writable) in vmas {
+        if stop <= at {
+            continue;
+        }
+        if start > at || !writable {
+            break;
+        }
+        at = stop;
+        if at >= end {
+            return Ok(());
+        }
+    }
+    if len == 0 || at >= end {
+        return Ok(());
+    }
+    if at == ptr.0 {
+        Err(efault("not mapped writable"))
+    } else {
+        Err(Error::new(Errno::ENOMEM, "only part of the range could be pinned for writing"))
+    }
 }
 
 /// An in-process stand-in for a client's address space: regions handed out
@@ -62,6 +113,7 @@ pub struct SimUserMemory {
 #[derive(Debug, Default)]
 struct SimInner {
     regions: BTreeMap<u64, Vec<u8>>,
+    read_only: std::collections::BTreeSet<u64>,
     next: u64,
     credentials: Option<Credentials>,
 }
@@ -90,6 +142,13 @@ impl SimUserMemory {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).credentials = Some(credentials);
     }
 
+    /// Maps a read-only region holding `data` (writes fault).
+    pub fn map_read_only(&self, data: &[u8]) -> UserPtr {
+        let ptr = self.map(data);
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).read_only.insert(ptr.0);
+        ptr
+    }
+
     /// Maps a zero-filled region of `len` bytes.
     pub fn map_zeroed(&self, len: usize) -> UserPtr {
         self.map(&vec![0; len])
@@ -100,9 +159,13 @@ impl SimUserMemory {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).regions.get(&ptr.0).cloned()
     }
 
-    fn with_range<R>(&self, ptr: UserPtr, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+    fn with_range<R>(&self, ptr: UserPtr, len: usize, write: bool, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let fault = efault("address not mapped in the caller");
+        let read_only = inner.regions.range(..=ptr.0).next_back().is_some_and(|(b, _)| inner.read_only.contains(b));
+        if write && read_only {
+            return Err(efault("region mapped read-only"));
+        }
         let (&base, region) = inner.regions.range_mut(..=ptr.0).next_back().ok_or(fault.clone())?;
         let off = usize::try_from(ptr.0 - base).map_err(|_| fault.clone())?;
         let end = off.checked_add(len).ok_or(fault.clone())?;
@@ -116,14 +179,22 @@ impl UserMemory for SimUserMemory {
         if buf.is_empty() {
             return Ok(());
         }
-        self.with_range(ptr, buf.len(), |s| buf.copy_from_slice(s))
+        self.with_range(ptr, buf.len(), false, |s| buf.copy_from_slice(s))
     }
 
     fn write(&self, ptr: UserPtr, data: &[u8]) -> Result<()> {
         if data.is_empty() {
             return Ok(());
         }
-        self.with_range(ptr, data.len(), |s| s.copy_from_slice(data))
+        self.with_range(ptr, data.len(), true, |s| s.copy_from_slice(data))
+    }
+
+    fn check_writable(&self, ptr: UserPtr, len: u64) -> Result<()> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match inner.regions.range(..=ptr.0).next_back() {
+            Some((base, _)) if inner.read_only.contains(base) && len > 0 => Err(efault("region mapped read-only")),
+            _ => Ok(()),
+        }
     }
 
     fn credentials(&self) -> Result<Credentials> {
@@ -171,7 +242,6 @@ pub fn put_field<T: zerocopy::IntoBytes + zerocopy::Immutable>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Errno;
 
     #[test]
     fn sim_memory_faults_outside_regions() {
@@ -186,5 +256,37 @@ mod tests {
         assert_eq!(m.read(UserPtr(0), &mut b).unwrap_err().errno(), Errno::EFAULT);
         assert_eq!(m.write(UserPtr(u64::MAX), b"x").unwrap_err().errno(), Errno::EFAULT);
         m.read(UserPtr(0), &mut []).unwrap();
+    }
+
+    #[test]
+    fn writable_ranges_from_proc_maps() {
+        let maps = "\
+7f0000000000-7f0000002000 rw-p 00000000 00:00 0
+7f0000002000-7f0000003000 rw-p 00000000 00:00 0
+7f0000003000-7f0000004000 r--p 00000000 00:00 0          /usr/lib/x
+7f0000005000-7f0000006000 rw-s 00000000 00:05 42         /memfd:x (deleted)
+";
+        let check = |at: u64, len: u64| check_writable_in_maps(maps, UserPtr(at), len).map_err(|e| e.errno());
+        assert_eq!(check(0x7f00_0000_0000, 0x3000), Ok(()), "two adjacent writable mappings");
+        assert_eq!(check(0x7f00_0000_1800, 0x800), Ok(()));
+        assert_eq!(check(0x7f00_0000_5000, 0x1000), Ok(()), "shared writable");
+        assert_eq!(check(0x7f00_0000_3000, 0x1000), Err(Errno::EFAULT), "read-only");
+        assert_eq!(check(0x7f00_0000_2000, 0x2000), Err(Errno::ENOMEM), "runs into a read-only mapping");
+        assert_eq!(check(0x7f00_0000_5000, 0x2000), Err(Errno::ENOMEM), "runs off the end");
+        assert_eq!(check(0x7f00_0000_4000, 0x1000), Err(Errno::EFAULT), "a hole");
+        assert_eq!(check(0x1000, 1), Err(Errno::EFAULT), "nothing mapped");
+        assert_eq!(check(u64::MAX, 2), Err(Errno::EFAULT), "wraps");
+    }
+
+    #[test]
+    fn sim_read_only_regions() {
+        let m = SimUserMemory::new();
+        let p = m.map_read_only(b"abcd");
+        let mut b = [0u8; 4];
+        m.read(p, &mut b).unwrap();
+        assert_eq!(m.write(p, b"x").unwrap_err().errno(), Errno::EFAULT);
+        assert_eq!(m.check_writable(p, 4).unwrap_err().errno(), Errno::EFAULT);
+        let w = m.map(b"abcd");
+        m.check_writable(w, 4).unwrap();
     }
 }

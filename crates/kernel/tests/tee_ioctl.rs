@@ -217,6 +217,8 @@ fn shm_register() {
         // Only some pages could be pinned: ENOMEM, as register_shm_helper.
         ("running off the mapping", reg(region, 4 * 4096, 0), Errno::ENOMEM),
         ("length 0: no pages to pin", reg(region, 0, 0), Errno::ENOMEM),
+        // Pinned for writing (FOLL_WRITE): a read-only mapping faults.
+        ("a read-only mapping", reg(c.mem.map_read_only(&[1; 4096]), 4096, 0), EFAULT),
     ] {
         assert_eq!(c.ioctl_obj(ctx, TEE_IOC_SHM_REGISTER, &arg).0, Err(errno), "{what}");
     }

@@ -84,6 +84,43 @@ fn c_client_dynamic() {
     assert_all_ok(&out, &["list /dev/dma_heap", "lseek SEEK_END is the size", "TEE_IOC_SHM_ALLOC", "mmap TEE shm"]);
 }
 
+/// Issue 19's TEE rows, as a program under `teeheap run` sees them
+/// (tests/clients/tee_rows.c; the same rows in the kernel model:
+/// crates/kernel/tests/tee_ioctl.rs).
+#[test]
+fn c_client_tee_rows_answer_as_linux() {
+    let exe = compile("tee_rows.c", "tee_rows", &[]);
+    assert_all_ok(
+        &run(&[exe.to_str().unwrap()]),
+        &[
+            "login PUBLIC",
+            "login USER",
+            "login GROUP of the caller's group",
+            "login GROUP of another group is EPERM",
+            "other login methods are EINVAL",
+            "open session with 5 params is EINVAL",
+            "open session with 4 params",
+            "invoke with 7 params is EINVAL",
+            "invoke with 6 params reaches the TEE",
+            "META param is EINVAL",
+            "SHM_ALLOC returns flags 0",
+            "SHM_ALLOC of size 0 is ENOMEM",
+            "SHM_REGISTER returns flags 0x3",
+            "SHM_REGISTER of a read-only mapping is EFAULT",
+            "SHM_REGISTER half read-only is ENOMEM",
+            "SHM_REGISTER with addr+length wrapping is EFAULT",
+            "SHM_REGISTER_FD takes the fd as an int",
+            "SHM_REGISTER_FD returns flags 0x10",
+            "memref c with upper bits names the int id",
+            "SHM_REGISTER then munmap: the next call is EFAULT",
+            "teepriv0 OPEN_SESSION is EINVAL",
+            "teepriv0 INVOKE is EINVAL",
+            "teepriv0 CANCEL is EINVAL",
+            "teepriv0 CLOSE_SESSION is EINVAL",
+        ],
+    );
+}
+
 #[test]
 fn c_client_static() {
     let exe = compile("uapi_client.c", "uapi_client_static", &["-static"]);

@@ -181,6 +181,8 @@ impl Shm {
         // Pinning the pages: every byte must be there. As pin_user_pages:
         // nothing pinned is EFAULT, only a part pinned is ENOMEM.
         probe_user(mem, addr, length)?;
+        // Pinned for writing: a read-only mapping cannot be registered.
+        mem.check_writable(addr, length)?;
         let len = Len::page_align(length).ok_or(Error::new(Errno::ENOMEM, "no pages to register"))?;
         let mirror = heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for shm"))?;
         let backing = ShmBacking::User { addr, mirror, heap: Arc::clone(heap) };
