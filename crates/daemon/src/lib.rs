@@ -55,6 +55,9 @@ use crate::report::Caps;
 use crate::served::Registry;
 use crate::session::{Node, Session};
 
+/// Most program trees one daemon supervises at once; more are refused.
+pub const MAX_SESSIONS: u64 = 1024;
+
 /// Errors of starting a daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -178,15 +181,23 @@ impl Daemon {
         let s = Arc::clone(&shared);
         let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
             while !s.shutdown.load(Ordering::Relaxed) {
-                s.registry.reap(Duration::from_millis(200));
-                s.contexts.sweep();
-                s.events.catch_up(s.kernel.platform(), s.host.world());
+                // A panic here is logged as a bug and the reaper goes on.
+                let _ = s.serve_one(
+                    || "the reaper".into(),
+                    None,
+                    || {
+                        s.registry.reap(Duration::from_millis(200));
+                        s.contexts.sweep();
+                        s.events.catch_up(s.kernel.platform(), s.host.world());
+                    },
+                );
             }
         })?;
         let s = Arc::clone(&shared);
         let spares = std::thread::Builder::new().name("teeheap-spares".into()).spawn(move || {
             while !s.shutdown.load(Ordering::Relaxed) {
-                s.registry.refill(Duration::from_millis(200));
+                let _ =
+                    s.serve_one(|| "the spare memfds".into(), None, || s.registry.refill(Duration::from_millis(200)));
             }
         });
         let spares = match spares {
@@ -397,7 +408,7 @@ impl Shared {
     /// # Errors
     /// `InvalidInput` for a node path that names nothing served here;
     /// `PermissionDenied` for a run not nested in the caller's or with more
-    /// rights; thread creation errors.
+    /// rights; `ResourceBusy` past [`MAX_SESSIONS`]; thread creation errors.
     pub fn supervise_as(
         self: &Arc<Self>,
         listener: OwnedFd,
@@ -409,6 +420,16 @@ impl Shared {
     ) -> io::Result<u64> {
         if rights > caller.rights {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, privilege::NOT_PERMITTED_MESSAGE));
+        }
+        // Each session is a thread: a program starting nested runs without
+        // end must not balloon the daemon. (Checked before the session is
+        // counted, so concurrent requests may pass it by at most one per
+        // control connection.)
+        if self.sessions_live.load(Ordering::Relaxed) >= MAX_SESSIONS {
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!("this daemon already supervises {MAX_SESSIONS} program trees"),
+            ));
         }
         if let Some(run) = caller.run
             && !self.identities.nested(run, &user, &mnt)
@@ -476,5 +497,40 @@ impl Shared {
         threads.retain(|t| !t.is_finished());
         threads.push(t);
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session that lives until `write` is closed: its "listener" is a
+    /// pipe that never has a notification.
+    fn pipe_session(shared: &Arc<Shared>) -> (io::Result<u64>, OwnedFd) {
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        (shared.supervise(read, std::process::id() as i32, &[]), write)
+    }
+
+    #[test]
+    fn program_trees_are_bounded() {
+        let d = Daemon::start(&DaemonConfig::default()).unwrap();
+        let shared = Arc::clone(d.shared());
+        let (first, w) = pipe_session(&shared);
+        assert!(first.is_ok());
+        assert_eq!(shared.sessions_live.load(Ordering::Relaxed), 1);
+        // As if MAX_SESSIONS were live.
+        shared.sessions_live.fetch_add(MAX_SESSIONS - 1, Ordering::Relaxed);
+        let (refused, _w2) = pipe_session(&shared);
+        assert_eq!(refused.unwrap_err().kind(), io::ErrorKind::ResourceBusy);
+        shared.sessions_live.fetch_sub(MAX_SESSIONS - 1, Ordering::Relaxed);
+        drop(w);
+        let t0 = Instant::now();
+        while shared.sessions_live.load(Ordering::Relaxed) != 0 {
+            assert!(t0.elapsed() < Duration::from_secs(5), "the first session did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (again, _w3) = pipe_session(&shared);
+        assert!(again.is_ok(), "served again below the bound");
+        d.shutdown();
     }
 }
