@@ -372,3 +372,24 @@ fn rebind_over_a_static_carveout_never_overlaps_live_buffers() {
     backend.remove();
     assert_eq!(heap.info().state, "unbound");
 }
+
+/// One space per carveout: the same range gives the same space while a pool
+/// holds it, an overlapping other range is refused, and a space no pool
+/// holds any more is made anew.
+#[test]
+fn carveout_spaces_are_shared_per_range() {
+    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
+    let c = kernel.platform().carveout(UseCase::SecureVideo).unwrap().range;
+    let a = kernel.carveout_space("sv", c).unwrap();
+    let b = kernel.carveout_space("sv again", c).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    let half = c.subrange(0, c.len() / 2).unwrap();
+    assert_eq!(kernel.carveout_space("half", half).unwrap_err().errno(), Errno::EBUSY);
+    let unaligned = teeheap_platform::PhysRange::new(teeheap_platform::PhysAddr(0x1000), 100).unwrap();
+    assert_eq!(kernel.carveout_space("odd", unaligned).unwrap_err().errno(), Errno::EINVAL);
+    let weak = Arc::downgrade(&a);
+    drop((a, b));
+    assert!(weak.upgrade().is_none(), "the kernel does not keep a space alive");
+    let fresh = kernel.carveout_space("half", half).unwrap();
+    assert_eq!(fresh.range(), half);
+}

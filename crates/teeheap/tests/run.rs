@@ -334,26 +334,38 @@ fn works_as_an_ordinary_user() {
     }
     let Ok(setpriv) = which("setpriv") else { return };
     let exe = compile("uapi_client.c", "uapi_client_user", &[]);
+    let rows = compile("tee_rows.c", "tee_rows_user", &[]);
     let dir = tmp().join(format!("user-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let copy = dir.join("uapi_client");
     std::fs::copy(&exe, &copy).unwrap();
+    let rows_copy = dir.join("tee_rows");
+    std::fs::copy(&rows, &rows_copy).unwrap();
     let bin = dir.join("teeheap");
     std::fs::copy(TEEHEAP, &bin).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    for p in [&dir, &copy, &bin] {
+    for p in [&dir, &copy, &rows_copy, &bin] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     // Every ancestor must be searchable by nobody.
-    let mut cmd = Command::new(setpriv);
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&bin).args(["run", "--"]).arg(&copy);
-    cmd.env_remove("XDG_RUNTIME_DIR").env_remove("TEEHEAP_SOCKET").env("TMPDIR", "/tmp");
-    let out = cmd.output().unwrap();
+    let as_nobody = |prog: &Path| {
+        let mut cmd = Command::new(&setpriv);
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&bin).args(["run", "--"]).arg(prog);
+        cmd.env_remove("XDG_RUNTIME_DIR").env_remove("TEEHEAP_SOCKET").env("TMPDIR", "/tmp");
+        cmd.output().unwrap()
+    };
+    let out = as_nobody(&copy);
     if String::from_utf8_lossy(&out.stderr).contains("Permission denied") && out.stdout.is_empty() {
         eprintln!("skipped: the target directory is not reachable by nobody");
         return;
     }
     assert_all_ok(&out, CORE_CHECKS);
+    // In the run's user namespace: the client identity comes from the
+    // caller's credentials and gid_map (its own group only).
+    assert_all_ok(
+        &as_nobody(&rows_copy),
+        &["login USER", "login GROUP of the caller's group", "login GROUP of another group is EPERM"],
+    );
 }
 
 fn which(name: &str) -> Result<PathBuf, ()> {
