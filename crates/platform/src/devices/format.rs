@@ -153,8 +153,10 @@ impl Frame {
         mut sink: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         let max_comps = self.planes().map(|(_, c)| c).max().unwrap_or(0);
-        let mut comps = vec![0u8; max_comps];
-        let mut packed = vec![0u8; if self.format == PixelFormat::P010 { 2 * max_comps } else { 0 }];
+        // Rows of frames bound for protected memory: wiped when dropped.
+        let mut comps = zeroize::Zeroizing::new(vec![0u8; max_comps]);
+        let mut packed =
+            zeroize::Zeroizing::new(vec![0u8; if self.format == PixelFormat::P010 { 2 * max_comps } else { 0 }]);
         for (plane, (rows, n)) in self.planes().enumerate() {
             for y in 0..rows {
                 let comps = &mut comps[..n];
