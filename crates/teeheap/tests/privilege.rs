@@ -4,7 +4,8 @@
 //! `heap rm|add` — unless the run was started with `--allow-admin`; as root
 //! and as an ordinary user (whose program may become root of a nested user
 //! namespace and is still inside). Outside any run, everything is allowed,
-//! and every secure-master `devmem` is logged.
+//! and every secure-master `devmem` is logged. The run is registered
+//! before the program's first instruction (tests/clients/first_request.c).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -307,4 +308,31 @@ fn a_shared_daemon_applies_the_rule_per_run_and_logs_outside_secure_accesses() {
     // And outside, acting still works.
     assert!(d.cli(&["backend", "unbind"]).status.success());
     assert!(d.cli(&["backend", "bind"]).status.success());
+}
+
+/// The run is registered before the program's first instruction: a static
+/// program whose constructor asks for a secure-master access at once is
+/// refused every time (registering after the program started left a window
+/// in which it passed for an outsider).
+#[test]
+fn the_first_instruction_of_a_program_is_already_inside_its_run() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/first_request.c");
+    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("first_request");
+    let st = Command::new("cc").args(["-O1", "-Wall", "-static", "-o"]).arg(&exe).arg(&src).status();
+    assert!(st.is_ok_and(|s| s.success()), "cc -static {} failed (needs libc6-dev)", src.display());
+    let d = Served::start("priv-first");
+    let run = |admin: bool| {
+        let mut c = teeheap(Path::new(TEEHEAP));
+        c.arg("run").arg("--connect").arg(&d.socket);
+        if admin {
+            c.arg("--allow-admin");
+        }
+        let out = c.arg("--").arg(&exe).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    for i in 0..20 {
+        assert_eq!(run(false), "not_permitted", "attempt {i}");
+    }
+    assert_eq!(run(true), "devmem");
 }
