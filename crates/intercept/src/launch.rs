@@ -350,12 +350,15 @@ fn recv_fds(sock: RawFd) -> Result<(i32, [OwnedFd; SENT_FDS])> {
                 && (*c).cmsg_type == libc::SCM_RIGHTS
                 && (*c).cmsg_len == libc::CMSG_LEN((SENT_FDS * 4) as u32) as usize
         };
-    if !ok || n != 4 {
+    if !ok {
         return Err(Errno::PIPE);
     }
     // SAFETY: the cmsg holds SENT_FDS ints (its length was checked).
     let raw = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<[i32; SENT_FDS]>()) };
     // SAFETY: SCM_RIGHTS installed these fds in our table just now.
     let fds = raw.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    if n != 4 {
+        return Err(Errno::PIPE); // the fds are closed on the way out
+    }
     Ok((i32::from_ne_bytes(data), fds))
 }
