@@ -30,6 +30,7 @@ pub mod report;
 pub mod rundev;
 pub mod served;
 pub mod session;
+pub mod views;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -105,6 +106,9 @@ pub struct Shared {
     /// The launcher's connection of each supervised run, by pid
     /// (farewell.rs).
     farewells: Mutex<HashMap<i32, std::os::unix::net::UnixStream>>,
+    /// `/sys/kernel/dmabuf` and debugfs `dma_buf/bufinfo` for the runs;
+    /// `None` if the directory could not be made.
+    views: Option<views::Views>,
     /// TEE contexts, each a program's description of a `/dev/tee*` node.
     contexts: contexts::Contexts,
     /// The private `/dev` of each live session, by session number.
@@ -177,9 +181,15 @@ impl Daemon {
             runs: Mutex::default(),
             identities: Runs::new(),
             contexts: contexts::Contexts::default(),
+            views: views::Views::create(&std::env::temp_dir())
+                .inspect_err(|e| tracing::warn!(error = %e, "no sysfs/debugfs views for programs"))
+                .ok(),
         });
         let s = Arc::clone(&shared);
         let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
+            // The views follow every change of the served set at once, and
+            // names and attachments at least every second.
+            let (mut seen, mut shown_at) = (u64::MAX, Instant::now());
             while !s.shutdown.load(Ordering::Relaxed) {
                 // A panic here is logged as a bug and the reaper goes on.
                 let _ = s.serve_one(
@@ -188,6 +198,13 @@ impl Daemon {
                     || {
                         s.registry.reap(Duration::from_millis(200));
                         s.contexts.sweep();
+                        if let Some(v) = &s.views {
+                            let changes = s.registry.changes();
+                            if changes != seen || shown_at.elapsed() >= Duration::from_secs(1) {
+                                v.refresh(&s.registry.dma_bufs());
+                                (seen, shown_at) = (changes, Instant::now());
+                            }
+                        }
                         s.events.catch_up(s.kernel.platform(), s.host.world());
                     },
                 );
@@ -342,6 +359,7 @@ impl Shared {
                 platform: self.kernel.platform().config().name.clone(),
                 backend: self.backend_name.to_owned(),
                 nodes: self.node_paths(),
+                views: self.views.as_ref().map(|v| v.root().to_owned()),
             },
             Request::Ls => Reply::Ls { listing: self.listing() },
             Request::Stats => Reply::Stats { stats: self.stats() },

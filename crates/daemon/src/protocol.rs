@@ -248,6 +248,11 @@ pub enum Reply {
         backend: String,
         /// Node paths relative to `/dev` that a launcher should create.
         nodes: Vec<String>,
+        /// The directory of the daemon's accounting views
+        /// ([`crate::views`]) a launcher mounts under `/sys/kernel`;
+        /// absent from daemons without them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        views: Option<std::path::PathBuf>,
     },
     /// Answer to [`Request::Ls`].
     Ls {

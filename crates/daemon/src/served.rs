@@ -97,6 +97,8 @@ pub struct Registry {
     /// A second fd of the watcher's inotify instance, polled without a lock.
     events: OwnedFd,
     released: AtomicU64,
+    /// Files served since start.
+    served: AtomicU64,
     spares: Mutex<Vec<Spare>>,
     /// Signalled when a spare is taken.
     spares_low: Condvar,
@@ -120,6 +122,7 @@ impl Registry {
             watcher: Mutex::new(watcher),
             events,
             released: AtomicU64::new(0),
+            served: AtomicU64::new(0),
             spares: Mutex::default(),
             spares_low: Condvar::new(),
         })
@@ -275,6 +278,7 @@ impl Registry {
         // Entry first, watch second: the reaper may report the key as soon
         // as the watch exists and must then find the entry.
         lock(&self.entries).insert(id, Served { file, backing: Arc::clone(&backing), backed });
+        self.served.fetch_add(1, Ordering::Relaxed);
         let client = match client {
             Some(c) => Ok(c),
             None => lock(&self.watcher)
@@ -369,6 +373,19 @@ impl Registry {
         panic!("test hook: panic while serving a call, holding the daemon's locks")
     }
 
+    /// The served dma-bufs with the inode of their file, by inode.
+    pub fn dma_bufs(&self) -> Vec<(u64, Arc<teeheap_kernel::dma_buf::DmaBuf>)> {
+        let mut v: Vec<(u64, Arc<teeheap_kernel::dma_buf::DmaBuf>)> = lock(&self.entries)
+            .iter()
+            .filter_map(|(id, s)| match &s.file {
+                File::DmaBuf(b) => Some((id.ino, Arc::clone(b))),
+                _ => None,
+            })
+            .collect();
+        v.sort_by_key(|(ino, _)| *ino);
+        v
+    }
+
     /// Served files by kind.
     pub fn counts(&self) -> ServedCounts {
         let mut c = ServedCounts::default();
@@ -381,6 +398,12 @@ impl Registry {
             }
         }
         c
+    }
+
+    /// Files served plus files released since start: changes when the
+    /// set of served files does.
+    pub fn changes(&self) -> u64 {
+        self.served.load(Ordering::Relaxed) + self.released.load(Ordering::Relaxed)
     }
 
     /// Files released since start.

@@ -26,6 +26,7 @@ const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DevNodes {
     nodes: Vec<String>,
+    views: Option<std::path::PathBuf>,
 }
 
 impl DevNodes {
@@ -53,6 +54,16 @@ impl DevNodes {
     /// The node paths relative to `/dev`.
     pub fn nodes(&self) -> &[String] {
         &self.nodes
+    }
+
+    /// Also shows the daemon's accounting views: `dir/dmabuf` at
+    /// `/sys/kernel/dmabuf` and `dir/debug` at `/sys/kernel/debug` (a tmpfs
+    /// on `/sys/kernel` with every host entry bind-mounted back, as for
+    /// `/dev`). Best effort: if any part cannot be reached the program
+    /// gets the host's `/sys/kernel`.
+    pub fn views(mut self, dir: impl Into<std::path::PathBuf>) -> DevNodes {
+        self.views = Some(dir.into());
+        self
     }
 
     /// The inode of each node as the process `pid` sees it (through
@@ -91,6 +102,42 @@ pub struct DevPlan {
     host: Vec<HostEntry>,
     dirs: Vec<CString>,
     nodes: Vec<CString>,
+    sys: Option<SysPlan>,
+}
+
+/// The `/sys/kernel` with the daemon's views, precomputed.
+#[derive(Debug)]
+struct SysPlan {
+    host: Vec<HostEntry>,
+    dmabuf: CString,
+    debug: CString,
+}
+
+/// The entries of the host directory `dir` (absolute, no trailing `/`)
+/// except those named in `skip`, to be bind-mounted back.
+fn plan_host(dir: &str, skip: &[&str]) -> Result<Vec<HostEntry>> {
+    let mut host = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| io_errno(&e))?;
+    for e in rd {
+        let e = e.map_err(|e| io_errno(&e))?;
+        let name = e.file_name();
+        if skip.iter().any(|t| OsStr::new(t) == name) {
+            continue;
+        }
+        let ft = e.file_type().map_err(|e| io_errno(&e))?;
+        let kind = if ft.is_symlink() {
+            let t = std::fs::read_link(e.path()).map_err(|e| io_errno(&e))?;
+            Kind::Symlink(cpath(t.as_os_str().as_bytes())?)
+        } else if ft.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
+        let mut dst = format!("{dir}/").into_bytes();
+        dst.extend_from_slice(name.as_bytes());
+        host.push(HostEntry { name: cpath(name.as_bytes())?, dst: cpath(&dst)?, kind });
+    }
+    Ok(host)
 }
 
 /// How a served node is made on the private `/dev`.
@@ -143,27 +190,15 @@ impl DevPlan {
     /// used unless the caller's effective uid is 0.
     pub fn prepare(nodes: &DevNodes) -> Result<DevPlan> {
         let tops: Vec<&str> = nodes.nodes.iter().map(|n| n.split('/').next().unwrap_or(n)).collect();
-        let mut host = Vec::new();
-        let rd = std::fs::read_dir("/dev").map_err(|e| io_errno(&e))?;
-        for e in rd {
-            let e = e.map_err(|e| io_errno(&e))?;
-            let name = e.file_name();
-            if tops.iter().any(|t| OsStr::new(t) == name) {
-                continue; // ours replaces the host's
-            }
-            let ft = e.file_type().map_err(|e| io_errno(&e))?;
-            let kind = if ft.is_symlink() {
-                let t = std::fs::read_link(e.path()).map_err(|e| io_errno(&e))?;
-                Kind::Symlink(cpath(t.as_os_str().as_bytes())?)
-            } else if ft.is_dir() {
-                Kind::Dir
-            } else {
-                Kind::File
-            };
-            let mut dst = b"/dev/".to_vec();
-            dst.extend_from_slice(name.as_bytes());
-            host.push(HostEntry { name: cpath(name.as_bytes())?, dst: cpath(&dst)?, kind });
-        }
+        let host = plan_host("/dev", &tops)?;
+        let sys = match &nodes.views {
+            Some(v) if std::path::Path::new("/sys/kernel").is_dir() => Some(SysPlan {
+                host: plan_host("/sys/kernel", &["dmabuf", "debug"])?,
+                dmabuf: cpath(v.join("dmabuf").as_os_str().as_bytes())?,
+                debug: cpath(v.join("debug").as_os_str().as_bytes())?,
+            }),
+            _ => None,
+        };
         let mut dirs = Vec::new();
         let mut out_nodes = Vec::new();
         for n in &nodes.nodes {
@@ -184,7 +219,7 @@ impl DevPlan {
             let gid = rustix::process::getgid().as_raw();
             Some([cpath(format!("{uid} {uid} 1").as_bytes())?, cpath(format!("{gid} {gid} 1").as_bytes())?])
         };
-        Ok(DevPlan { user_ns, host, dirs, nodes: out_nodes })
+        Ok(DevPlan { user_ns, host, dirs, nodes: out_nodes, sys })
     }
 
     /// Whether the plan enters a user namespace (non-root callers).
@@ -240,44 +275,7 @@ impl DevPlan {
                 libc::MS_NOSUID | libc::MS_NOEXEC,
                 c"mode=0755".as_ptr().cast(),
             ))?;
-            for e in &self.host {
-                // A host entry that cannot be recreated is left out rather
-                // than failing the launch.
-                let made = match &e.kind {
-                    Kind::Symlink(t) => {
-                        libc::symlink(t.as_ptr(), e.dst.as_ptr());
-                        continue;
-                    }
-                    Kind::Dir => libc::mkdir(e.dst.as_ptr(), 0o755),
-                    Kind::File => {
-                        let f = libc::open(e.dst.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o600);
-                        if f >= 0 {
-                            libc::close(f);
-                        }
-                        f
-                    }
-                };
-                if made < 0 {
-                    continue;
-                }
-                let t = libc::syscall(
-                    libc::SYS_open_tree,
-                    old,
-                    e.name.as_ptr(),
-                    OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint,
-                ) as i32;
-                if t >= 0 {
-                    libc::syscall(
-                        libc::SYS_move_mount,
-                        t,
-                        c"".as_ptr(),
-                        libc::AT_FDCWD,
-                        e.dst.as_ptr(),
-                        MOVE_MOUNT_F_EMPTY_PATH,
-                    );
-                    libc::close(t);
-                }
-            }
+            bind_back(old, &self.host);
             libc::close(old);
             for d in &self.dirs {
                 if libc::mkdir(d.as_ptr(), 0o755) < 0 && *libc::__errno_location() != libc::EEXIST {
@@ -294,8 +292,114 @@ impl DevPlan {
                 }
                 check(libc::chmod(n.as_ptr(), 0o666))?;
             }
+            if let Some(sys) = &self.sys {
+                sys.apply();
+            }
         }
         Ok(())
+    }
+}
+
+impl SysPlan {
+    /// Mounts the views, or changes nothing if a source cannot be cloned.
+    ///
+    /// # Safety
+    /// As [`DevPlan::apply`], whose mount namespace this runs in.
+    unsafe fn apply(&self) {
+        // SAFETY: every pointer comes from a `CString` of `self` or a
+        // literal, alive for the whole call; the rest are integers.
+        unsafe {
+            let clone = |path: *const libc::c_char| {
+                libc::syscall(
+                    libc::SYS_open_tree,
+                    libc::AT_FDCWD,
+                    path,
+                    OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint,
+                ) as i32
+            };
+            let old = clone(c"/sys/kernel".as_ptr());
+            let dmabuf = clone(self.dmabuf.as_ptr());
+            let debug = clone(self.debug.as_ptr());
+            let mounted = old >= 0
+                && dmabuf >= 0
+                && debug >= 0
+                && libc::mount(
+                    c"teeheap".as_ptr(),
+                    c"/sys/kernel".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV,
+                    c"mode=0755".as_ptr().cast(),
+                ) == 0;
+            if mounted {
+                bind_back(old, &self.host);
+                for (src, dst) in [(dmabuf, c"/sys/kernel/dmabuf"), (debug, c"/sys/kernel/debug")] {
+                    if libc::mkdir(dst.as_ptr(), 0o755) == 0 {
+                        libc::syscall(
+                            libc::SYS_move_mount,
+                            src,
+                            c"".as_ptr(),
+                            libc::AT_FDCWD,
+                            dst.as_ptr(),
+                            MOVE_MOUNT_F_EMPTY_PATH,
+                        );
+                    }
+                }
+            }
+            for fd in [old, dmabuf, debug] {
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+        }
+    }
+}
+
+/// Recreates each host entry at its `dst` and bind-mounts the host's back
+/// on it from `old` (an `open_tree` clone of the host directory). An entry
+/// that cannot be recreated is left out rather than failing the launch.
+///
+/// # Safety
+/// As [`DevPlan::apply`]: in the forked child, no allocation.
+unsafe fn bind_back(old: i32, entries: &[HostEntry]) {
+    // SAFETY: every pointer comes from a `CString` of `entries` or a
+    // literal, alive for the whole call; the rest are integers.
+    unsafe {
+        for e in entries {
+            let made = match &e.kind {
+                Kind::Symlink(t) => {
+                    libc::symlink(t.as_ptr(), e.dst.as_ptr());
+                    continue;
+                }
+                Kind::Dir => libc::mkdir(e.dst.as_ptr(), 0o755),
+                Kind::File => {
+                    let f = libc::open(e.dst.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o600);
+                    if f >= 0 {
+                        libc::close(f);
+                    }
+                    f
+                }
+            };
+            if made < 0 {
+                continue;
+            }
+            let t = libc::syscall(
+                libc::SYS_open_tree,
+                old,
+                e.name.as_ptr(),
+                OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint,
+            ) as i32;
+            if t >= 0 {
+                libc::syscall(
+                    libc::SYS_move_mount,
+                    t,
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    e.dst.as_ptr(),
+                    MOVE_MOUNT_F_EMPTY_PATH,
+                );
+                libc::close(t);
+            }
+        }
     }
 }
 

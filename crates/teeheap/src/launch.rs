@@ -64,13 +64,16 @@ fn start_inner(
     die_with_parent: bool,
 ) -> Result<(Child, UnixStream), Error> {
     let mut client = Client::connect(socket).map_err(|source| Error::Connect { socket: socket.to_owned(), source })?;
-    let nodes = match client.request(&Request::Hello, None)? {
-        Reply::Hello { nodes, .. } => nodes,
+    let (nodes, views) = match client.request(&Request::Hello, None)? {
+        Reply::Hello { nodes, views, .. } => (nodes, views),
         other => return Err(unexpected(&other).into()),
     };
     let mut dev = DevNodes::new();
     for n in &nodes {
         dev = dev.node(n).map_err(|e| Error::Dev(e.into()))?;
+    }
+    if let Some(v) = views {
+        dev = dev.views(v);
     }
     let program = cmd.get_program().to_string_lossy().into_owned();
     cmd.env(SOCKET_ENV, socket);

@@ -90,6 +90,25 @@ fn file_operations_answer_as_documented() {
     assert_all_ok(&out, &want);
 }
 
+/// Issue 19: per-buffer sysfs stats and debugfs bufinfo, in the kernel's
+/// format, inside the run (the rest of `/sys/kernel` stays the host's).
+#[test]
+fn sysfs_and_debugfs_views_inside_a_run() {
+    let exe = compile("views_client.c", "views_client", &[]);
+    let out = run(&[exe.to_str().unwrap()]);
+    assert_all_ok(
+        &out,
+        &[
+            "sysfs size",
+            "sysfs exporter_name",
+            "debugfs bufinfo lists the buffer",
+            "debugfs bufinfo header",
+            "the rest of /sys/kernel is the host's",
+            "sysfs entry gone after close",
+        ],
+    );
+}
+
 /// 10 000 mmaps of one fd number while another thread keeps dup2-ing a
 /// file Linux refuses to map onto it: none may map that file.
 fn race(mode: &str) {

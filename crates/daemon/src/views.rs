@@ -1,0 +1,142 @@
+//! The kernel's accounting views of dma-bufs, for programs in a run:
+//! `/sys/kernel/dmabuf/buffers/<ino>/{size,exporter_name}` (per-buffer
+//! sysfs stats) and `/sys/kernel/debug/dma_buf/bufinfo` (debugfs), in the
+//! kernel's format, for the buffers this daemon serves.
+//!
+//! The daemon keeps them as plain files in a private directory
+//! ([`Views::root`]: `dmabuf/` and `debug/`) that each run's launcher
+//! mounts at `/sys/kernel/dmabuf` and `/sys/kernel/debug` of the program's
+//! mount namespace. `<ino>` is the inode `fstat` shows for the buffer's fd,
+//! as on Linux. The reaper refreshes them (at most 200 ms behind an ALLOC
+//! or a release), so the ALLOC path pays nothing.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use teeheap_kernel::dma_buf::DmaBuf;
+
+/// What a buffer shows in sysfs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Shown {
+    size: u64,
+    exporter: &'static str,
+}
+
+/// The views' directory and what it shows now.
+#[derive(Debug)]
+pub struct Views {
+    root: PathBuf,
+    shown: Mutex<(BTreeMap<u64, Shown>, Vec<u8>)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("new");
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o444).open(&tmp)?;
+        io::Write::write_all(&mut f, data)?;
+    }
+    std::fs::rename(tmp, path)
+}
+
+impl Views {
+    /// Makes the directory (mode 0700) under `parent`: `dmabuf/buffers/`
+    /// and `debug/dma_buf/bufinfo` (no buffers yet).
+    ///
+    /// # Errors
+    /// Directory and file creation errors.
+    pub fn create(parent: &Path) -> io::Result<Views> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let root = parent.join(format!("teeheap-views-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        std::fs::DirBuilder::new().mode(0o700).create(&root)?;
+        let v = Views { root, shown: Mutex::default() };
+        std::fs::DirBuilder::new().mode(0o755).recursive(true).create(v.root.join("dmabuf/buffers"))?;
+        std::fs::DirBuilder::new().mode(0o755).recursive(true).create(v.root.join("debug/dma_buf"))?;
+        v.refresh(&[]);
+        Ok(v)
+    }
+
+    /// The directory: mount `dmabuf/` at `/sys/kernel/dmabuf` and `debug/`
+    /// at `/sys/kernel/debug`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Shows exactly `bufs` (inode of the served file, the buffer).
+    pub fn refresh(&self, bufs: &[(u64, Arc<DmaBuf>)]) {
+        let mut shown = lock(&self.shown);
+        let now: BTreeMap<u64, Shown> =
+            bufs.iter().map(|(ino, b)| (*ino, Shown { size: b.size().bytes(), exporter: b.exporter() })).collect();
+        let dir = self.root.join("dmabuf/buffers");
+        for ino in shown.0.keys().filter(|k| !now.contains_key(k)) {
+            let _ = std::fs::remove_dir_all(dir.join(ino.to_string()));
+        }
+        for (ino, s) in &now {
+            if shown.0.get(ino) == Some(s) {
+                continue;
+            }
+            let d = dir.join(ino.to_string());
+            let made = std::fs::DirBuilder::new().mode(0o755).recursive(true).create(&d).and_then(|()| {
+                write_file(&d.join("size"), format!("{}\n", s.size).as_bytes())?;
+                write_file(&d.join("exporter_name"), format!("{}\n", s.exporter).as_bytes())
+            });
+            if let Err(e) = made {
+                tracing::warn!(ino, error = %e, "cannot show a buffer in sysfs");
+            }
+        }
+        shown.0 = now;
+        let info = bufinfo(bufs);
+        if info != shown.1 {
+            if let Err(e) = write_file(&self.root.join("debug/dma_buf/bufinfo"), &info) {
+                tracing::warn!(error = %e, "cannot write bufinfo");
+            }
+            shown.1 = info;
+        }
+    }
+}
+
+impl Drop for Views {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// `dma_buf/bufinfo` as `dma_buf_debug_show` prints it. `flags` and
+/// `mode` are those of a read-write description (the daemon does not see
+/// each program's), `count` counts the model's references to the buffer.
+fn bufinfo(bufs: &[(u64, Arc<DmaBuf>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"\nDma-buf Objects:\n");
+    out.extend_from_slice(
+        format!("{:<8}\t{:<8}\t{:<8}\t{:<8}\texp_name\t{:<8}\tname\n", "size", "flags", "mode", "count", "ino")
+            .as_bytes(),
+    );
+    let mut total = 0u64;
+    for (ino, b) in bufs {
+        let size = b.size().bytes();
+        total += size;
+        let count = Arc::strong_count(b).saturating_sub(1).max(1);
+        out.extend_from_slice(
+            format!("{size:08}\t{:08x}\t{:08x}\t{count:08}\t{}\t{ino:08}\t", 0o2, 0x3, b.exporter()).as_bytes(),
+        );
+        match b.name_bytes() {
+            Some(n) => out.extend_from_slice(&n),
+            None => out.extend_from_slice(b"<none>"),
+        }
+        out.extend_from_slice(b"\n\tAttached Devices:\n");
+        let attached = b.info().attachments;
+        for m in &attached {
+            out.extend_from_slice(format!("\t{m}\n").as_bytes());
+        }
+        out.extend_from_slice(format!("Total {} devices attached\n\n", attached.len()).as_bytes());
+    }
+    out.extend_from_slice(format!("\nTotal {} objects, {total} bytes\n", bufs.len()).as_bytes());
+    out
+}
