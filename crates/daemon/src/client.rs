@@ -70,8 +70,13 @@ pub fn kerr(e: teeheap_intercept::Errno, reason: &'static str) -> Error {
 
 impl Files for ClientFiles<'_> {
     fn install(&mut self, file: File, flags: u32) -> teeheap_kernel::Result<i32> {
-        let access = Access::from_flags(flags).map_err(|e| kerr(e, "bad access mode"))?;
-        let (_, desc) = self.registry.serve(file, access).map_err(|e| kerr(e, "cannot make the buffer's file"))?;
+        let desc = match file {
+            File::SyncFile(s) => self.registry.serve_sync(s).map_err(|e| kerr(e, "cannot make the sync file"))?,
+            file => {
+                let access = Access::from_flags(flags).map_err(|e| kerr(e, "bad access mode"))?;
+                self.registry.serve(file, access).map_err(|e| kerr(e, "cannot make the buffer's file"))?.1
+            }
+        };
         let how = AddFd { cloexec: flags & O_CLOEXEC != 0, at: None };
         // On failure `desc` is dropped here: that close is the release.
         let fd = self.listener.add_fd(self.id, desc.as_fd(), how).map_err(|e| kerr(e, "cannot install the fd"))?;

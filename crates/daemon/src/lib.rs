@@ -333,6 +333,7 @@ impl Shared {
             served_buffers: served.buffers,
             served_contexts: served.contexts + self.contexts.len() as u64,
             served_shms: served.shms,
+            served_sync_files: served.sync_files,
             backed_ranges: self.kernel.platform().ram().backed_ranges() as u64,
             sessions: self.sessions_live.load(Ordering::Relaxed),
             sessions_total: self.sessions_total.load(Ordering::Relaxed),

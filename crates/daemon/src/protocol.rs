@@ -224,6 +224,9 @@ pub struct Stats {
     pub served_contexts: u64,
     /// ... TEE shared-memory fds.
     pub served_shms: u64,
+    /// ... sync_file fds (absent from daemons before they existed).
+    #[serde(default)]
+    pub served_sync_files: u64,
     /// Physical ranges currently backed by a buffer's file.
     pub backed_ranges: u64,
     /// Program trees being supervised now.

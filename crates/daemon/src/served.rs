@@ -22,8 +22,10 @@ use std::time::Duration;
 
 use teeheap_intercept::Errno;
 use teeheap_intercept::memfd::{Access, BackingFile, BlankFile, CpuAccess, FileId};
+use teeheap_intercept::signal::SignalFile;
 use teeheap_intercept::watch::CloseWatcher;
 use teeheap_kernel::file::File;
+use teeheap_kernel::sync_file::SyncFile;
 use teeheap_platform::{Len, PhysRange, Platform};
 
 /// What `mmap(MAP_SHARED)` of a served file does.
@@ -60,6 +62,16 @@ struct Served {
     backed: Arc<Mutex<Backed>>,
 }
 
+/// One served sync file: the model's file and the pipe programs hold.
+#[derive(Debug)]
+struct ServedSync {
+    file: Arc<SyncFile>,
+    /// The daemon's ends of the pipe, held here; the fence callback signals
+    /// it through a `Weak`, so a release closes them even while a fence is
+    /// still pending.
+    _pipe: Arc<SignalFile>,
+}
+
 /// A memfd made ahead of need by [`Registry::refill`]: watched, with the
 /// program's read-write description already open (the open is counted).
 #[derive(Debug)]
@@ -82,6 +94,8 @@ pub struct ServedCounts {
     pub contexts: u64,
     /// TEE shared-memory objects.
     pub shms: u64,
+    /// Sync files.
+    pub sync_files: u64,
 }
 
 /// The served files. See the module documentation.
@@ -93,6 +107,8 @@ pub struct ServedCounts {
 pub struct Registry {
     platform: Arc<Platform>,
     entries: Mutex<HashMap<FileId, Served>>,
+    /// Sync files, by their pipe's inode (watched like `entries`).
+    syncs: Mutex<HashMap<FileId, ServedSync>>,
     watcher: Mutex<CloseWatcher<FileId>>,
     /// A second fd of the watcher's inotify instance, polled without a lock.
     events: OwnedFd,
@@ -119,6 +135,7 @@ impl Registry {
         Ok(Registry {
             platform,
             entries: Mutex::default(),
+            syncs: Mutex::default(),
             watcher: Mutex::new(watcher),
             events,
             released: AtomicU64::new(0),
@@ -165,7 +182,10 @@ impl Registry {
 
     /// The model file behind the served inode `id`, if it is one of ours.
     pub fn file(&self, id: &FileId) -> Option<File> {
-        lock(&self.entries).get(id).map(|s| s.file.clone())
+        if let Some(s) = lock(&self.entries).get(id) {
+            return Some(s.file.clone());
+        }
+        lock(&self.syncs).get(id).map(|s| File::SyncFile(Arc::clone(&s.file)))
     }
 
     /// What a shared mmap of the served inode `id` does, or `None` if the
@@ -180,7 +200,10 @@ impl Registry {
     pub fn mmap_policy(&self, id: &FileId, fits: impl FnOnce(u64) -> bool) -> Option<MmapPolicy> {
         let (policy, backing, backed) = {
             let entries = lock(&self.entries);
-            let s = entries.get(id)?;
+            let Some(s) = entries.get(id) else {
+                // A sync_file has no mmap.
+                return lock(&self.syncs).contains_key(id).then_some(MmapPolicy::Refuse(Errno::NODEV));
+            };
             let policy = match (&s.file, s.backing.cpu_access()) {
                 (File::Tee(_) | File::DmaHeap(_), _) => MmapPolicy::Refuse(Errno::NODEV),
                 (_, CpuAccess::Mappable) => MmapPolicy::Native { size: s.backing.size() },
@@ -241,14 +264,17 @@ impl Registry {
                 }
             }
             File::Tee(_) => ("tee_ctx", 4096, CpuAccess::None, Vec::new()),
-            File::DmaHeap(_) => return Err(Errno::INVAL),
+            // Heap nodes are never served this way; sync files are served
+            // by `serve_sync`.
+            File::DmaHeap(_) | File::SyncFile(_) => return Err(Errno::INVAL),
         };
         // A file whose bytes the CPU must never reach is given to programs
         // write-only: the host refuses every mmap of a description without
         // read access (`EACCES`), so no decision of the supervisor's has to
         // hold against a program that swaps fd numbers under an mmap, and
-        // the write seal refuses `write`.
-        let access = if cpu == CpuAccess::None { Access::WriteOnly } else { access };
+        // the write seal refuses `write`. An ioctl-only description
+        // (`O_ACCMODE`) has no read access either, and stays as asked.
+        let access = if cpu == CpuAccess::None && access != Access::IoctlOnly { Access::WriteOnly } else { access };
         let spare = if access == Access::ReadWrite { self.take_spare() } else { None };
         // A spare's watch and description exist already; dropping them on
         // an error below is a close the reaper finds no entry for.
@@ -297,6 +323,37 @@ impl Registry {
         Ok((backing, client))
     }
 
+    /// Starts serving a sync file: a pipe that becomes readable when every
+    /// fence of `file` has signalled (at once if they have), watched, and a
+    /// read description of it for a program. Released like [`Self::serve`]'s
+    /// files once every description the programs hold is closed.
+    ///
+    /// # Errors
+    /// `EMFILE`/`ENFILE` if no pipe can be made; `ENOSPC` past the inotify
+    /// watch limit.
+    pub fn serve_sync(&self, file: Arc<SyncFile>) -> Result<OwnedFd, Errno> {
+        let pipe = Arc::new(SignalFile::create()?);
+        let id = pipe.identity()?;
+        lock(&self.syncs).insert(id, ServedSync { file: Arc::clone(&file), _pipe: Arc::clone(&pipe) });
+        let client = lock(&self.watcher).watch(&*pipe, id).and_then(|()| pipe.open_for_client());
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => {
+                lock(&self.syncs).remove(&id);
+                return Err(e);
+            }
+        };
+        let weak = Arc::downgrade(&pipe);
+        file.on_signal(move || {
+            if let Some(pipe) = weak.upgrade()
+                && let Err(e) = pipe.signal()
+            {
+                tracing::warn!(error = %e, "cannot signal a sync file's pipe");
+            }
+        });
+        Ok(client)
+    }
+
     fn unback(&self, backed: &[(PhysRange, u64)], keep: Option<&BackingFile>) {
         for (r, off) in backed {
             let keep = keep.map(|b| (b.as_fd(), *off));
@@ -309,6 +366,12 @@ impl Registry {
     /// Releases `id`: DRAM gets its own pages back and the fds' reference
     /// to the model object is dropped. Idempotent.
     fn release(&self, id: FileId) {
+        if let Some(s) = lock(&self.syncs).remove(&id) {
+            tracing::debug!(ino = id.ino, kind = "sync-file", "served file released");
+            self.released.fetch_add(1, Ordering::Relaxed);
+            drop(s);
+            return;
+        }
         let Some(s) = lock(&self.entries).remove(&id) else { return };
         // If the model still holds the buffer (a TEE registration, an
         // attachment), it keeps what the program wrote.
@@ -359,7 +422,8 @@ impl Registry {
     /// Drops every entry and spare (daemon shutdown).
     pub fn clear(&self) {
         lock(&self.spares).clear();
-        let ids: Vec<FileId> = lock(&self.entries).keys().copied().collect();
+        let mut ids: Vec<FileId> = lock(&self.entries).keys().copied().collect();
+        ids.extend(lock(&self.syncs).keys().copied());
         for id in ids {
             self.release(id);
         }
@@ -394,9 +458,10 @@ impl Registry {
                 File::DmaBuf(_) => c.buffers += 1,
                 File::Tee(_) => c.contexts += 1,
                 File::TeeShm(_) => c.shms += 1,
-                File::DmaHeap(_) => {}
+                File::DmaHeap(_) | File::SyncFile(_) => {}
             }
         }
+        c.sync_files = lock(&self.syncs).len() as u64;
         c
     }
 
@@ -450,6 +515,7 @@ fn kind(f: &File) -> &'static str {
         File::DmaBuf(_) => "dma-buf",
         File::Tee(_) => "tee-context",
         File::TeeShm(_) => "tee-shm",
+        File::SyncFile(_) => "sync-file",
     }
 }
 
@@ -548,5 +614,43 @@ mod tests {
         assert_eq!(reg.counts().buffers, 0);
         reg.clear();
         assert!(lock(&reg.spares).is_empty());
+    }
+
+    #[test]
+    fn sync_file_pipe_is_readable_once_signalled_and_released_on_close() {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        use teeheap_kernel::dma_buf::Fence;
+        let platform = Arc::new(Platform::embedded_default().unwrap());
+        let reg = Registry::new(platform).unwrap();
+        let ready = |fd: &OwnedFd| {
+            let mut p = [PollFd::new(fd, PollFlags::IN)];
+            poll(&mut p, Some(&Timespec { tv_sec: 0, tv_nsec: 0 })).unwrap();
+            p[0].revents()
+        };
+        let fence = Fence::new("test", "ring");
+        let sync = SyncFile::new(vec![Arc::clone(&fence)]);
+        let client = reg.serve_sync(Arc::clone(&sync)).unwrap();
+        let id = FileId::of(&client).unwrap();
+        assert!(matches!(reg.file(&id), Some(File::SyncFile(s)) if Arc::ptr_eq(&s, &sync)));
+        assert_eq!(reg.mmap_policy(&id, |_| true), Some(MmapPolicy::Refuse(Errno::NODEV)));
+        assert_eq!(reg.counts().sync_files, 1);
+        assert!(ready(&client).is_empty(), "pending fence: not readable");
+        fence.signal();
+        assert_eq!(ready(&client), PollFlags::IN);
+        // An already signalled file is readable from the start.
+        let done = reg.serve_sync(SyncFile::new(Vec::new())).unwrap();
+        assert_eq!(ready(&done), PollFlags::IN);
+        // A fence that signals after its file was released signals nothing.
+        let late = Fence::new("test", "late");
+        let gone = reg.serve_sync(SyncFile::new(vec![Arc::clone(&late)])).unwrap();
+        drop((client, done, gone));
+        let t0 = std::time::Instant::now();
+        while reg.counts().sync_files != 0 && t0.elapsed() < Duration::from_secs(5) {
+            reg.reap(Duration::from_millis(50));
+        }
+        assert_eq!(reg.counts().sync_files, 0);
+        assert_eq!(reg.released_total(), 3);
+        assert!(reg.file(&id).is_none());
+        late.signal();
     }
 }

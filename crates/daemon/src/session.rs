@@ -173,6 +173,9 @@ impl Session {
             // host itself refuses (write-only descriptions, device nodes),
             // so such a race only maps what the program could map anyway.
             return match self.shared.registry.mmap_policy(&id, |size| fits(&m, size, &f)) {
+                // The kernel checks the file's access mode before it asks the
+                // file: an ioctl-only (O_ACCMODE) dma-buf is EACCES.
+                Some(MmapPolicy::Refuse(_)) if ioctl_only(&f) => Response::Errno(Errno::ACCESS),
                 Some(MmapPolicy::Refuse(e)) => Response::Errno(e),
                 Some(MmapPolicy::Native { .. }) => Response::Continue,
                 // The kernel's dma-heap and TEE nodes have no mmap.
@@ -290,6 +293,12 @@ fn fits(m: &MmapCall, size: u64, f: &OwnedFd) -> bool {
     m.prot & PROT_WRITE != 0
         && rustix::fs::fcntl_getfl(f)
             .is_ok_and(|fl| !fl.intersects(rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::RDWR))
+}
+
+/// Whether `f` is an ioctl-only description (access mode `O_ACCMODE`, 3):
+/// no read, no write, every mmap `EACCES`.
+fn ioctl_only(f: &OwnedFd) -> bool {
+    rustix::fs::fcntl_getfl(f).is_ok_and(|fl| fl & rustix::fs::OFlags::ACCMODE == rustix::fs::OFlags::ACCMODE)
 }
 
 /// Past this length the kernel finds no room for a mapping (`ENOMEM`)

@@ -33,13 +33,14 @@ pub struct Filter {
 
 impl Filter {
     /// The filter teeheap serves with: ioctls of type `'H'` (dma-heap), `'b'`
-    /// (dma-buf) and `0xa4` (TEE), ioctls of any type with number 0 (a heap
-    /// fd dispatches on the number only, so another type's number 0 is an
-    /// ALLOC there), and `MAP_SHARED` mmaps of a file.
+    /// (dma-buf), `'>'` (sync_file) and `0xa4` (TEE), ioctls of any type
+    /// with number 0 (a heap fd dispatches on the number only, so another
+    /// type's number 0 is an ALLOC there), and `MAP_SHARED` mmaps of a file.
     pub fn teeheap() -> Filter {
         Filter::empty()
             .ioctl_type(b'H')
             .ioctl_type(b'b')
+            .ioctl_type(b'>')
             .ioctl_type(0xa4)
             .ioctl_nr_zero(true)
             .shared_file_mmap(true)
@@ -295,6 +296,7 @@ mod tests {
             (io, AUDIT_ARCH, ioctl(0xc018_4800), N),           // DMA_HEAP_IOCTL_ALLOC
             (io, AUDIT_ARCH, ioctl(0x4008_6200), N),           // DMA_BUF_IOCTL_SYNC
             (io, AUDIT_ARCH, ioctl(0x800c_a400), N),           // TEE_IOC_VERSION
+            (io, AUDIT_ARCH, ioctl(0xc038_3e04), N),           // SYNC_IOC_FILE_INFO
             (io, AUDIT_ARCH, ioctl(0xffff_ffff_c018_4800), N), // sign-extended
             (io, AUDIT_ARCH, ioctl(0x541b), A),                // FIONREAD
             (io, AUDIT_ARCH, ioctl(0x4800_0001), A),           // 'H' in the size field only

@@ -3,7 +3,7 @@
 //!
 //! The mechanism is described in `docs/serving.md`. In short:
 //! - [`filter`] builds the seccomp filter: ioctls whose type byte is `'H'`,
-//!   `'b'` or `0xa4`, and `MAP_SHARED` mmaps of files, go to a supervisor via
+//!   `'b'`, `'>'` or `0xa4`, and `MAP_SHARED` mmaps of files, go to a supervisor via
 //!   seccomp user notification; everything else runs natively.
 //! - [`launch`] starts a program with that filter (and optionally a private
 //!   `/dev` that holds the heap and TEE nodes) and hands back the listener.
@@ -11,8 +11,9 @@
 //! - [`ns`] names namespaces and socket peers: which run a process is in.
 //! - [`target`] reads and writes the program's memory behind ioctl pointers.
 //! - [`tag`] names an open file description (a TEE context) by an OFD lock.
-//! - [`memfd`] makes the file a program gets for a buffer, and [`watch`]
-//!   reports when the last reference to such a file is gone.
+//! - [`memfd`] makes the file a program gets for a buffer, [`signal`] the
+//!   one it gets for a sync_file, and [`watch`] reports when the last
+//!   reference to such a file is gone.
 //!
 //! Every `unsafe` block of teeheap's serving path lives in this crate.
 
@@ -24,6 +25,7 @@ pub mod memfd;
 pub mod notify;
 pub mod ns;
 pub mod request;
+pub mod signal;
 pub mod tag;
 pub mod target;
 pub mod watch;

@@ -109,7 +109,7 @@ impl AsFd for BackingFile {
 }
 
 /// A new description of the inode behind `fd`, through `/proc`.
-fn reopen(fd: &OwnedFd, access: Access) -> Result<OwnedFd> {
+pub(crate) fn reopen(fd: &OwnedFd, access: Access) -> Result<OwnedFd> {
     let acc = match access {
         Access::ReadOnly => OFlags::RDONLY,
         Access::WriteOnly => OFlags::WRONLY,

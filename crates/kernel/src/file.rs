@@ -1,7 +1,7 @@
 //! Open files of the model and a small fd table for in-process users.
 //!
-//! A [`File`] is what an fd refers to: a heap node, a dma-buf, a TEE
-//! context or shared-memory object. Cloning a `File` clones the reference
+//! A [`File`] is what an fd refers to: a heap node, a dma-buf, a sync
+//! file, a TEE context or shared-memory object. Cloning a `File` clones the reference
 //! (as `dup` does), so a buffer stays alive while any fd to it is open. The
 //! serving layer keeps its own per-client tables; [`FdTable`] is for tests,
 //! the demo and in-process users.
@@ -14,6 +14,7 @@ use teeheap_uapi::dma_heap::{O_ACCMODE, O_CLOEXEC};
 use crate::dma_buf::DmaBuf;
 use crate::dma_heap::DmaHeap;
 use crate::error::{Errno, Error, Result};
+use crate::sync_file::SyncFile;
 use crate::tee::context::TeeFile;
 use crate::tee::shm::Shm;
 
@@ -29,6 +30,8 @@ pub enum File {
     /// A TEE shared-memory object (from SHM_ALLOC, SHM_REGISTER or
     /// SHM_REGISTER_FD).
     TeeShm(Arc<Shm>),
+    /// A sync file (from EXPORT_SYNC_FILE or SYNC_IOC_MERGE).
+    SyncFile(Arc<SyncFile>),
 }
 
 impl File {

@@ -29,6 +29,7 @@ pub mod file;
 pub mod lifecycle;
 pub mod mm;
 pub mod pool;
+pub mod sync_file;
 pub mod tee;
 pub mod uaccess;
 
@@ -252,7 +253,8 @@ impl Kernel {
     ) -> Result<i64> {
         match file {
             file::File::DmaHeap(h) => h.ioctl(cmd, arg, mem, files),
-            file::File::DmaBuf(b) => b.ioctl(cmd, arg, mem),
+            file::File::DmaBuf(b) => b.ioctl(cmd, arg, mem, files),
+            file::File::SyncFile(s) => s.ioctl(cmd, arg, mem, files),
             file::File::Tee(t) => t.context().ioctl(cmd, arg, mem, files),
             file::File::TeeShm(_) => Err(Error::new(Errno::ENOTTY, "shm fds have no ioctls")),
         }

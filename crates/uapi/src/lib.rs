@@ -1,5 +1,6 @@
 //! Byte-exact Linux UAPI for teeheap: the `#[repr(C)]` argument structs and
-//! ioctl request numbers of `linux/dma-heap.h`, `linux/dma-buf.h` and `linux/tee.h`.
+//! ioctl request numbers of `linux/dma-heap.h`, `linux/dma-buf.h`, `linux/sync_file.h`
+//! and `linux/tee.h`.
 //!
 //! This crate holds layouts and numbers only. Every struct derives the
 //! `zerocopy` traits so that the layers above turn a client's bytes into a
@@ -9,4 +10,5 @@
 pub mod dma_buf;
 pub mod dma_heap;
 pub mod ioc;
+pub mod sync_file;
 pub mod tee;

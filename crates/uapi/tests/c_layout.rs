@@ -15,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use teeheap_uapi::dma_buf::*;
 use teeheap_uapi::dma_heap::*;
+use teeheap_uapi::sync_file::*;
 use teeheap_uapi::tee::*;
 
 /// One value computed by both sides.
@@ -130,6 +131,13 @@ fn table() -> Vec<Check> {
             DMA_BUF_IOCTL_EXPORT_SYNC_FILE,
             DMA_BUF_IOCTL_IMPORT_SYNC_FILE,
         ),
+        // linux/sync_file.h
+        layout!(SyncMergeData = "struct sync_merge_data" { name, fd2, fence, flags, pad }),
+        layout!(SyncFenceInfo = "struct sync_fence_info" { obj_name, driver_name, status, flags, timestamp_ns }),
+        layout!(SyncFileInfo = "struct sync_file_info" { name, status, flags, num_fences, pad, sync_fence_info }),
+        layout!(SyncSetDeadline = "struct sync_set_deadline" { deadline_ns, pad }),
+        expr!("sizeof(((struct sync_merge_data *)0)->name)", SYNC_NAME_LEN),
+        konst!(SYNC_IOC_MAGIC, SYNC_IOC_MERGE, SYNC_IOC_FILE_INFO, SYNC_IOC_SET_DEADLINE),
         // linux/tee.h: structs
         layout!(TeeIoctlVersionData = "struct tee_ioctl_version_data" {
             impl_id, impl_caps, gen_caps
@@ -219,7 +227,17 @@ const C_PRELUDE: &str = r#"#define _GNU_SOURCE
 #include <stdio.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
+#include <linux/sync_file.h>
 #include <linux/tee.h>
+
+/* Headers before 6.3 lack SYNC_IOC_SET_DEADLINE; its UAPI definition. */
+#ifndef SYNC_IOC_SET_DEADLINE
+struct sync_set_deadline {
+	__u64 deadline_ns;
+	__u64 pad;
+};
+#define SYNC_IOC_SET_DEADLINE _IOW(SYNC_IOC_MAGIC, 5, struct sync_set_deadline)
+#endif
 
 #ifndef TEE_IOC_SHM_REGISTER_FD
 struct tee_ioctl_shm_register_fd_data {

@@ -17,6 +17,14 @@ use teeheap_uapi::dma_buf::{DMA_BUF_NAME_LEN, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_VALI
 
 use crate::error::{Errno, Error, Result, einval};
 
+pub mod fence;
+mod ioctl;
+pub mod resv;
+
+pub use fence::Fence;
+use resv::Resv;
+pub use resv::Usage;
+
 /// A scatter list: the physical ranges of a buffer, in buffer order. The
 /// common single-range case is kept inline (no allocation).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,6 +165,8 @@ pub trait DmaBufOps: Send + Sync + 'static {
 /// The rarely used parts of a dma-buf.
 #[derive(Debug, Default)]
 struct Meta {
+    /// Fences of pending work (none until a device does work on it).
+    resv: Resv,
     /// The bytes `DMA_BUF_SET_NAME` set (no NUL): the kernel takes bytes,
     /// not text.
     name: Option<Box<[u8]>>,
@@ -292,36 +302,15 @@ impl DmaBuf {
         Ok(())
     }
 
-    /// An ioctl on the dma-buf's fd (`dma_buf_ioctl`): SYNC and SET_NAME.
-    /// This model is built as a kernel without `CONFIG_SYNC_FILE`, so the
-    /// sync-file requests are unknown (`ENOTTY`).
-    ///
-    /// # Errors
-    /// `EFAULT` for unreadable arguments, `EINVAL` for bad flags or a name
-    /// of 32 bytes or more, `ENOTTY` for other requests.
-    pub fn ioctl(&self, cmd: u32, arg: crate::uaccess::UserPtr, mem: &dyn crate::uaccess::UserMemory) -> Result<i64> {
-        use teeheap_uapi::dma_buf::{DMA_BUF_IOCTL_SYNC, DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B, DmaBufSync};
-        match cmd {
-            DMA_BUF_IOCTL_SYNC => {
-                let s: DmaBufSync = crate::uaccess::read_obj(mem, arg)?;
-                self.sync(s.flags).map(|()| 0)
-            }
-            DMA_BUF_SET_NAME_A | DMA_BUF_SET_NAME_B => {
-                // strndup_user(arg, DMA_BUF_NAME_LEN): NUL within 32 bytes.
-                let mut name = Vec::new();
-                for i in 0..DMA_BUF_NAME_LEN as u64 {
-                    let mut b = [0u8];
-                    let at = arg.checked_add(i).ok_or(crate::error::efault("pointer overflow"))?;
-                    mem.read(at, &mut b).map_err(|_| crate::error::efault("cannot read the name"))?;
-                    if b[0] == 0 {
-                        return self.set_name(&name).map(|()| 0);
-                    }
-                    name.push(b[0]);
-                }
-                Err(einval("dma-buf name too long"))
-            }
-            _ => Err(Error::new(Errno::ENOTTY, "unknown dma-buf ioctl")),
-        }
+    /// `dma_resv_add_fence` on the buffer's reservation: work that will
+    /// use the buffer as `usage` completes when `fence` signals.
+    pub fn add_fence(&self, fence: Arc<Fence>, usage: Usage) {
+        self.meta.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().resv.add_fence(fence, usage);
+    }
+
+    /// The fences of pending work a user of the buffer as `usage` waits for.
+    pub fn fences(&self, usage: Usage) -> Vec<Arc<Fence>> {
+        self.meta.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|m| m.resv.fences(usage)).unwrap_or_default()
     }
 
     /// A device attaches; the attachment keeps the buffer alive.

@@ -1,0 +1,169 @@
+//! dma-buf answers under `teeheap run`, each checked against Linux 6.18 by
+//! a C client (`tests/clients/dmabuf_client.c`): ALLOC with `O_ACCMODE`
+//! (issue 11, finding 7), DMA_BUF_SET_NAME with bytes that are not UTF-8
+//! (issue 19), EXPORT/IMPORT_SYNC_FILE with real sync_file fds (poll, epoll,
+//! MERGE, FILE_INFO, SET_DEADLINE, SCM_RIGHTS), and the daemon releasing a
+//! sync file once the program closes it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use teeheap_daemon::protocol::{Client, Stats};
+
+const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
+
+fn tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn compile(src: &str, out: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(src);
+    let exe = tmp().join(out);
+    let st = Command::new("cc").args(["-O1", "-Wall", "-Werror", "-o"]).arg(&exe).arg(&src).status();
+    assert!(st.is_ok_and(|s| s.success()), "cc {} failed (needs a C compiler, libc6-dev)", src.display());
+    exe
+}
+
+/// `teeheap` with a private runtime directory and no inherited daemon.
+fn teeheap() -> Command {
+    let mut c = Command::new(TEEHEAP);
+    let rt = tmp().join(format!("xdg-dmabuf-{}", std::process::id()));
+    std::fs::create_dir_all(&rt).unwrap();
+    c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("XDG_RUNTIME_DIR", rt).env("RUST_LOG", "warn");
+    c
+}
+
+/// A standalone daemon on a fresh socket, killed on drop.
+struct Served {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Served {
+    fn start(name: &str) -> Served {
+        let socket = tmp().join(format!("{name}-{}", std::process::id())).join("teeheap.sock");
+        let _ = std::fs::remove_file(&socket);
+        let child = teeheap().arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
+        let t0 = Instant::now();
+        while Client::connect(&socket).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Served { child, socket }
+    }
+
+    /// The daemon's counters once `done` holds (or after 10 s).
+    fn settle(&self, done: impl Fn(&Stats) -> bool) -> Stats {
+        let t0 = Instant::now();
+        loop {
+            let s = Client::connect(&self.socket).unwrap().stats().unwrap();
+            if done(&s) || t0.elapsed() > Duration::from_secs(10) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const CHECKS: &[&str] = &[
+    "alloc O_ACCMODE|O_CLOEXEC system",
+    "alloc O_ACCMODE|O_CLOEXEC protected,secure-video",
+    "O_ACCMODE system: F_GETFL access mode 3, FD_CLOEXEC",
+    "O_ACCMODE protected,secure-video: F_GETFL access mode 3, FD_CLOEXEC",
+    "O_ACCMODE system: read and write EBADF",
+    "O_ACCMODE protected,secure-video: read and write EBADF",
+    "O_ACCMODE system: mmap EACCES",
+    "O_ACCMODE protected,secure-video: mmap EACCES",
+    "O_ACCMODE system: ioctls work",
+    "alloc O_ACCMODE|O_NONBLOCK is EINVAL",
+    "O_RDONLY system: shared PROT_WRITE mmap EACCES, PROT_READ works",
+    "SET_NAME 31 bytes of 0xff",
+    "SET_NAME_A 31 bytes of 0xff",
+    "SET_NAME 32 bytes without NUL is EINVAL",
+    "SET_NAME bad pointer is EFAULT",
+    "bufinfo shows the name escaped",
+    "EXPORT_SYNC_FILE READ",
+    "sync file fd is O_RDONLY|O_CLOEXEC",
+    "idle buffer: sync file polls POLLIN",
+    "EXPORT_SYNC_FILE WRITE and RW of a protected buffer",
+    "EXPORT flags 0 is EINVAL",
+    "EXPORT flags END is EINVAL",
+    "EXPORT bad pointer is EFAULT",
+    "FILE_INFO count only",
+    "FILE_INFO name from the signalled stub",
+    "FILE_INFO fences",
+    "FILE_INFO flags is EINVAL",
+    "FILE_INFO bad array is EFAULT",
+    "MERGE",
+    "MERGE result is named",
+    "MERGE fd2 a dma-buf is ENOENT",
+    "MERGE fd2 -1 is ENOENT",
+    "MERGE flags is EINVAL",
+    "MERGE pad is EINVAL",
+    "IMPORT_SYNC_FILE WRITE",
+    "IMPORT_SYNC_FILE READ into a protected buffer",
+    "IMPORT flags 0 is EINVAL",
+    "IMPORT a dma-buf fd is EINVAL",
+    "IMPORT fd -1 is EINVAL",
+    "IMPORT bad pointer is EFAULT",
+    "EXPORT after IMPORT: the imported fence, signalled",
+    "SET_DEADLINE",
+    "SET_DEADLINE pad is EINVAL",
+    "unknown sync_file ioctl is ENOTTY",
+    "mmap of a sync file is ENODEV",
+    "lseek on a sync file is ESPIPE",
+    "epoll on a sync file: EPOLLIN",
+    "sync file passed with SCM_RIGHTS polls and answers in the receiver",
+];
+
+#[test]
+fn dma_buf_answers_and_sync_files_as_linux() {
+    let exe = compile("dmabuf_client.c", "dmabuf_client");
+    let d = Served::start("dmabuf");
+    let mut prog = teeheap()
+        .arg("run")
+        .arg("--connect")
+        .arg(&d.socket)
+        .arg("--")
+        .arg(&exe)
+        .arg(TEEHEAP)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(prog.stdout.take().unwrap()).lines();
+    let mut stdin = prog.stdin.take().unwrap();
+    let mut seen = Vec::new();
+    let holding = loop {
+        let line = lines.next().expect("the client stopped early").unwrap();
+        if let Some(n) = line.strip_prefix("holding ") {
+            break n.parse::<u64>().unwrap();
+        }
+        seen.push(line);
+    };
+    let report = seen.join("\n");
+    assert!(!report.contains("FAIL"), "{report}");
+    for c in CHECKS {
+        assert!(seen.iter().any(|l| *l == format!("ok {c}")), "missing check {c:?}:\n{report}");
+    }
+    // Every sync file the program holds is served; closed, each is released.
+    assert_eq!(holding, 5);
+    let s = d.settle(|s| s.served_sync_files == holding);
+    assert_eq!(s.served_sync_files, holding, "{s:?}");
+    writeln!(stdin).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "closed");
+    let s = d.settle(|s| s.served_sync_files == 0 && s.buffers == 0);
+    assert_eq!((s.served_sync_files, s.buffers, s.served_buffers), (0, 0, 0), "{s:?}");
+    writeln!(stdin).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "0 failed");
+    assert!(prog.wait().unwrap().success());
+}
