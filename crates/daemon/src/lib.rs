@@ -314,7 +314,7 @@ impl Shared {
                 capacity: i.capacity,
                 used: i.used,
                 buffers: i.buffers,
-                free: i.capacity.saturating_sub(i.used),
+                free: i.free,
             })
             .collect();
         Listing { platform: self.kernel.platform().config().name.clone(), heaps }

@@ -203,7 +203,8 @@ pub struct HeapRow {
     pub used: u64,
     /// Live buffers.
     pub buffers: u64,
-    /// `capacity - used`.
+    /// Bytes allocations could still take now (for `system`, normal
+    /// memory lent to the secure world is not free).
     pub free: u64,
 }
 

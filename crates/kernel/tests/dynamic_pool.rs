@@ -121,7 +121,9 @@ fn grows_across_chunks_and_reclaims_each_exactly_once() {
     assert!(lender.seen().lends.iter().all(|(_, r, _)| r.start().raw() % MIB == 0), "chunks are aligned");
     assert_eq!(normal.pages_used(), baseline + 4 * MIB);
     assert_eq!(pool.stats().used, 4 * (600 << 10));
-    assert_eq!(pool.stats().largest_free, MIB - (600 << 10));
+    // The largest allocation that would succeed: growth by the 4 MiB left
+    // under the cap, more than any lent region's free run.
+    assert_eq!(pool.stats().largest_free, 4 * MIB);
 
     // Best fit: a 400 KiB buffer leaves a 24 KiB hole in its chunk, which
     // the next 20 KiB buffer takes rather than a 424 KiB hole.
@@ -133,7 +135,7 @@ fn grows_across_chunks_and_reclaims_each_exactly_once() {
 
     let st = pool.stats();
     assert_eq!((st.kind, st.capacity), ("dynamic", 8 * MIB));
-    assert_eq!(st.source, "lent chunks of 1 MiB from normal memory (4 lent, cap 8 MiB)");
+    assert_eq!(st.source, "normal memory lent in chunks of 1 MiB (4 MiB in 4 lent regions, cap 8 MiB)");
 
     for a in big.into_iter().chain([mid, small]) {
         pool.free(a);
@@ -208,6 +210,41 @@ fn the_cap_gives_enomem() {
     pool.free(b);
     pool.free(c);
     assert_eq!(pool.chunk_stats().lent_now, 0);
+}
+
+#[test]
+fn largest_and_free_count_growth_and_normal_memory_counts_what_is_lent() {
+    let k = kernel();
+    let normal = k.system_heap();
+    let baseline = normal.pages_used();
+    let system = || k.dma_heaps().list().into_iter().find(|h| h.name().as_str() == "system").unwrap().info();
+    let capacity = system().capacity;
+    assert_eq!(system().free, capacity - baseline);
+    let (pool, _lender) = pool(&k, 8 * MIB);
+    // Nothing lent yet: the largest allocation that would succeed is one
+    // that grows the pool to its cap.
+    let s = pool.stats();
+    assert_eq!((s.largest_free, s.free), (8 * MIB, 8 * MIB));
+    let a = pool.alloc(pages(1)).unwrap();
+    let s = pool.stats();
+    assert_eq!(s.largest_free, 7 * MIB, "growth by the 7 MiB left under the cap beats the lent region's free run");
+    assert_eq!(s.free, (MIB - PAGE_SIZE) + 7 * MIB);
+    // The lent region is not free normal memory, and says where it went.
+    let sys = system();
+    assert_eq!((sys.used, sys.free), (0, capacity - baseline - MIB));
+    assert!(sys.pool.contains("1 MiB lent to the secure world"), "{}", sys.pool);
+    assert_eq!(normal.free_bytes(), sys.free);
+    // Normal memory running out bounds the growth too.
+    let hog = normal.alloc_pages(bytes(normal.free_bytes() - 2 * MIB)).unwrap();
+    let s = pool.stats();
+    assert!(s.largest_free <= 2 * MIB && s.largest_free >= MIB - PAGE_SIZE, "{}", s.largest_free);
+    assert_eq!(s.free, (MIB - PAGE_SIZE) + 2 * MIB);
+    let big = pool.alloc(bytes(s.largest_free));
+    assert!(big.is_ok(), "the reported largest allocation succeeds");
+    pool.free(big.unwrap());
+    normal.free_pages(hog);
+    pool.free(a);
+    assert_eq!(system().free, capacity - baseline);
 }
 
 #[test]
@@ -326,11 +363,11 @@ fn through_the_tee_heap_buffers_are_lent_and_reclaimed() {
     let heap = k.dma_heaps().open("protected,trusted-ui").unwrap();
     let info = heap.info();
     assert_eq!(info.capacity, 4 * MIB);
-    assert_eq!(info.pool, "dynamic lent chunks of 1 MiB from normal memory (0 lent, cap 4 MiB)");
+    assert_eq!(info.pool, "dynamic normal memory lent in chunks of 1 MiB (0 B in 0 lent regions, cap 4 MiB)");
 
     let fb: Vec<_> = (0..3).map(|_| heap.allocate(700 << 10, 0, 0).unwrap()).collect();
     assert_eq!(lender.seen().lends.len(), 3);
-    assert!(heap.info().pool.contains("(3 lent, cap 4 MiB)"));
+    assert!(heap.info().pool.contains("(3 MiB in 3 lent regions, cap 4 MiB)"), "{}", heap.info().pool);
     for buf in &fb {
         let pb = buf.ops().as_any().downcast_ref::<ProtectedBuffer>().unwrap();
         let ProtMemRef::Lent { cookie, offset } = pb.protmem_ref().unwrap() else { panic!("not lent") };

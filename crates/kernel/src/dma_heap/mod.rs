@@ -78,8 +78,14 @@ pub struct HeapInfo {
     pub buffers: u64,
     /// The most bytes ever in live buffers at once.
     pub peak: u64,
-    /// The largest contiguous free run the pool can hand out now, bytes.
+    /// The largest single allocation that would succeed now, bytes (a
+    /// dynamic pool's growth included).
     pub largest_free: u64,
+    /// Bytes allocations could still take in total now: for the system
+    /// heap, normal memory neither in its buffers nor lent to the secure
+    /// world; for a dynamic pool, its free space plus what it may still
+    /// borrow.
+    pub free: u64,
     /// Successful allocations since boot (filled in by the core).
     pub allocations: u64,
     /// Failed allocations since boot by errno name (filled in by the core).
@@ -99,6 +105,7 @@ impl HeapInfo {
             buffers: 0,
             peak: 0,
             largest_free: 0,
+            free: 0,
             allocations: 0,
             failures: BTreeMap::new(),
         }

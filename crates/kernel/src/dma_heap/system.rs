@@ -71,6 +71,30 @@ impl SystemHeap {
         self.shared.free(r);
     }
 
+    /// Bytes of normal memory free now: not in a buffer of this heap and
+    /// not taken by another user of [`Self::alloc_pages`] (such as memory
+    /// lent to the secure world).
+    pub fn free_bytes(&self) -> u64 {
+        self.shared.pages.iter().map(|p| p.stats()).map(|s| s.capacity - s.used).sum()
+    }
+
+    /// The largest run [`Self::alloc_pages_aligned`] with `align` could
+    /// hand out now, bytes.
+    pub fn largest_aligned_free(&self, align: Len) -> u64 {
+        let a = align.bytes();
+        self.shared
+            .pages
+            .iter()
+            .filter(|p| p.range().start().raw() % a == 0)
+            .flat_map(|p| p.free_ranges())
+            .map(|r| {
+                let start = r.start().raw().div_ceil(a).saturating_mul(a);
+                r.end().raw().saturating_sub(start)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Bytes of normal memory allocated now, by buffers of this heap and by
     /// every other user of [`Self::alloc_pages`].
     pub fn pages_used(&self) -> u64 {
@@ -161,14 +185,29 @@ impl DmaHeapOps for SystemHeap {
     }
 
     fn info(&self, name: &HeapName) -> HeapInfo {
-        let capacity = self.shared.pages.iter().map(|p| p.stats().capacity).sum();
+        let stats: Vec<_> = self.shared.pages.iter().map(|p| p.stats()).collect();
+        let capacity = stats.iter().map(|s| s.capacity).sum();
+        let pages_used: u64 = stats.iter().map(|s| s.used).sum();
+        let used = self.shared.used.load(Ordering::Relaxed);
         let ranges: Vec<String> = self.shared.pages.iter().map(|p| p.range().to_string()).collect();
+        // Pages taken by others than this heap's buffers: lent to the
+        // secure world by a dynamic protected pool.
+        let lent = pages_used.saturating_sub(used);
+        let pool = match lent {
+            0 => format!("normal memory {}", ranges.join(" ")),
+            n => format!(
+                "normal memory {} ({} lent to the secure world)",
+                ranges.join(" "),
+                teeheap_platform::ByteSize(n)
+            ),
+        };
         HeapInfo {
             protected: false,
             state: "ready".into(),
-            pool: format!("normal memory {}", ranges.join(" ")),
+            pool,
             capacity,
-            used: self.shared.used.load(Ordering::Relaxed),
+            free: capacity - pages_used,
+            used,
             buffers: self.shared.buffers.load(Ordering::Relaxed),
             peak: self.shared.peak.load(Ordering::Relaxed),
             largest_free: self.shared.pages.iter().map(|p| p.stats().largest_free).max().unwrap_or(0),

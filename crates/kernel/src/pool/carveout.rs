@@ -140,6 +140,7 @@ impl ProtMemPool for CarveoutPool {
             capacity: s.capacity,
             used: self.used.load(Ordering::Relaxed),
             largest_free: s.largest_free,
+            free: s.capacity.saturating_sub(s.used),
         }
     }
 }

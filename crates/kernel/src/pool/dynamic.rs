@@ -385,17 +385,38 @@ impl ProtMemPool for DynamicPool {
 
     fn stats(&self) -> PoolStats {
         let st = self.lock();
+        // Growth: one new lent region of whole chunks, within the cap, in
+        // one aligned free run of normal memory. A configuration that
+        // cannot grow gives none.
+        let chunk = self.config.chunk.bytes();
+        let room = self.config.max.saturating_sub(st.lent_bytes);
+        let (growth, borrowable) = if self.config.check().is_ok() {
+            let whole = |n: u64| n - n % chunk;
+            (
+                whole(room.min(self.normal.largest_aligned_free(self.config.align))),
+                whole(room.min(self.normal.free_bytes())),
+            )
+        } else {
+            (0, 0)
+        };
+        let in_chunks = st.chunks.values().map(|c| c.pages.stats().largest_free).max().unwrap_or(0);
+        let free_in_chunks: u64 = st.chunks.values().map(|c| c.range().len() - c.used()).sum();
         PoolStats {
             kind: "dynamic",
             source: format!(
-                "lent chunks of {} from normal memory ({} lent, cap {})",
+                "normal memory lent in chunks of {} ({} in {}, cap {})",
                 ByteSize(self.config.chunk.bytes()),
-                st.chunks.len(),
+                ByteSize(st.lent_bytes),
+                match st.chunks.len() {
+                    1 => "1 lent region".to_owned(),
+                    n => format!("{n} lent regions"),
+                },
                 ByteSize(self.config.max)
             ),
             capacity: self.config.max,
             used: st.chunks.values().map(Chunk::used).sum(),
-            largest_free: st.chunks.values().map(|c| c.pages.stats().largest_free).max().unwrap_or(0),
+            largest_free: in_chunks.max(growth),
+            free: free_in_chunks + borrowable,
         }
     }
 }

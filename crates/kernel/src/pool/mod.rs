@@ -54,8 +54,13 @@ pub struct PoolStats {
     pub capacity: u64,
     /// Bytes allocated.
     pub used: u64,
-    /// Largest contiguous free run, bytes.
+    /// The largest single allocation that would succeed now, bytes (for
+    /// a dynamic pool, growth by a new lent region included).
     pub largest_free: u64,
+    /// Bytes allocations could still take in total now (for a dynamic
+    /// pool: free space in its lent regions plus what it may still borrow
+    /// from free normal memory under its cap).
+    pub free: u64,
 }
 
 /// The first two ranges of `ranges` that share memory, with their keys, or

@@ -243,6 +243,7 @@ impl DmaHeapOps for TeeHeapOps {
             buffers: heap.buffers.load(Ordering::Relaxed),
             peak: heap.peak.load(Ordering::Relaxed),
             largest_free: pool.as_ref().map_or(0, |(_, p)| p.largest_free),
+            free: pool.as_ref().map_or(0, |(_, p)| p.free),
             ..HeapInfo::empty(name.clone())
         }
     }

@@ -27,7 +27,7 @@ fn fresh(config: Option<&Path>) -> anyhow::Result<Listing> {
                 capacity: i.capacity,
                 used: i.used,
                 buffers: i.buffers,
-                free: i.capacity.saturating_sub(i.used),
+                free: i.free,
             }
         })
         .collect();
