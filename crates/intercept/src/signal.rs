@@ -32,9 +32,14 @@ impl SignalFile {
     }
 
     /// Opens a new read description for a program (`O_RDONLY`, `O_CLOEXEC`
-    /// in the daemon; blocking, as a sync_file fd is). Raises `IN_OPEN`.
+    /// in the daemon). Raises `IN_OPEN`. It is `O_NONBLOCK`: Linux answers
+    /// a `read` of a sync_file with `EINVAL` at once, so a program that
+    /// reads one (the signal byte, then nothing) gets `EAGAIN` rather than
+    /// blocking forever.
     pub fn open_for_client(&self) -> Result<OwnedFd> {
-        reopen(&self.write, Access::ReadOnly)
+        let fd = reopen(&self.write, Access::ReadOnly)?;
+        rustix::fs::fcntl_setfl(&fd, rustix::fs::fcntl_getfl(&fd)? | rustix::fs::OFlags::NONBLOCK)?;
+        Ok(fd)
     }
 
     /// Makes every read description readable from now on. Idempotent (at
@@ -87,8 +92,11 @@ mod tests {
         let b = s.open_for_client().unwrap();
         assert_eq!(revents(&a), PollFlags::IN);
         assert_eq!(revents(&b), PollFlags::IN);
-        // Not writable by the program; no mmap.
+        // Not writable by the program; a read never blocks.
         assert_eq!(rustix::io::write(&a, b"x"), Err(Errno::BADF));
+        let mut x = [0u8; 8];
+        assert_eq!(rustix::io::read(&a, &mut x), Ok(1));
+        assert_eq!(rustix::io::read(&b, &mut x), Err(Errno::AGAIN));
     }
 
     #[test]

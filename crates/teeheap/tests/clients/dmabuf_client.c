@@ -245,6 +245,12 @@ static void sync_files(void) {
 	close(sv[0]);
 	close(sv[1]);
 
+	/* Linux: EINVAL (no read fop). Here: the signal byte, then EAGAIN,
+	 * never a read that blocks (docs/serving.md). */
+	char rb[8];
+	long r1 = ret(read(c, rb, sizeof rb)), r2 = ret(read(c, rb, sizeof rb));
+	check("read of a sync file never blocks", r1 == 1 && r2 == -EAGAIN, NULL);
+
 	int keep[] = { a, b, c, (int)m, after };
 	for (unsigned k = 0; k < sizeof keep / sizeof keep[0]; k++)
 		if (keep[k] >= 0)
