@@ -76,6 +76,7 @@ fn file_operations_answer_as_documented() {
     ];
     want.push("lseek SEEK_END 0 of a dma-buf is its size");
     want.push("heap ioctl of type 'X' nr 0 allocates");
+    want.extend(["a protected buffer's fd is write-only (teeheap; Linux: O_RDWR)", "its fd stays ioctl-only"]);
     want.extend([
         "lseek SEEK_CUR 0 of a dma-buf is EINVAL",
         "lseek SEEK_SET 4096 of a dma-buf is EINVAL",

@@ -109,11 +109,28 @@ static void protected_buffer(void) {
 	n = write(buf, "x", 1);
 	check("write to a protected buffer fails (teeheap EPERM)", n == -1 && errno == EPERM, strerror(errno));
 	check("lseek SEEK_END 0 of a protected buffer is its size", lseek(buf, 0, SEEK_END) == 8192, strerror(errno));
+	check("a protected buffer's fd is write-only (teeheap; Linux: O_RDWR)", (fcntl(buf, F_GETFL) & O_ACCMODE) == O_WRONLY,
+	      strerror(errno));
 	/* The buffer still works as a dma-buf. */
 	struct dma_buf_sync s = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
 	int r = ioctl(buf, DMA_BUF_IOCTL_SYNC, &s);
 	check("protected buffer answers dma-buf ioctls", r == 0 || errno != ENOTTY, strerror(errno));
 	close(buf);
+}
+
+/* fd_flags with O_ACCMODE 3: an ioctl-only file, on a protected heap too. */
+static void ioctl_only_protected(void) {
+	int heap = open("/dev/dma_heap/protected,secure-video", O_RDONLY | O_CLOEXEC);
+	struct dma_heap_allocation_data a = { .len = 4096, .fd_flags = O_ACCMODE | O_CLOEXEC };
+	int r = ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a);
+	check("alloc protected O_ACCMODE", r == 0, strerror(errno));
+	if (r == 0) {
+		check("its fd stays ioctl-only", (fcntl(a.fd, F_GETFL) & O_ACCMODE) == O_ACCMODE, strerror(errno));
+		/* Linux too: do_mmap wants read access before it asks the file. */
+		expect_errno("mmap protected ioctl-only is EACCES", try_map(a.fd, 4096, 0, MAP_SHARED), EACCES);
+		close(a.fd);
+	}
+	close(heap);
 }
 
 static void nodes(void) {
@@ -181,6 +198,7 @@ int main(void) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	system_buffer();
 	protected_buffer();
+	ioctl_only_protected();
 	nodes();
 	heap_ioctl_type();
 	printf("%d failed\n", failed);
