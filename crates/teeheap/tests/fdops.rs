@@ -76,6 +76,13 @@ fn file_operations_answer_as_documented() {
     ];
     want.push("lseek SEEK_END 0 of a dma-buf is its size");
     want.push("heap ioctl of type 'X' nr 0 allocates");
+    want.extend([
+        "another open is another context",
+        "a dup shares the context",
+        "the session is gone for the original fd too",
+        "a forked child shares the context",
+        "the child closed the parent's session",
+    ]);
     want.extend(["a protected buffer's fd is write-only (teeheap; Linux: O_RDWR)", "its fd stays ioctl-only"]);
     want.extend([
         "lseek SEEK_CUR 0 of a dma-buf is EINVAL",

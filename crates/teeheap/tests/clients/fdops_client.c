@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "tee_compat.h"
 #include <linux/dma-buf.h>
@@ -194,6 +195,54 @@ static void heap_ioctl_type(void) {
 	close(heap);
 }
 
+/* OP-TEE's sdp_basic test TA: a session to close. */
+static int open_session(int tee) {
+	static const uint8_t uuid[16] = { 0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4,
+					  0x9d, 0xbb, 0x10, 0x1f, 0x74, 0xf0, 0x00, 0x99 };
+	struct {
+		struct tee_ioctl_open_session_arg a;
+		struct tee_ioctl_param p[4];
+	} os;
+	memset(&os, 0, sizeof os);
+	memcpy(os.a.uuid, uuid, 16);
+	os.a.clnt_login = TEE_IOCTL_LOGIN_PUBLIC;
+	os.a.num_params = 4;
+	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&os, .buf_len = sizeof os };
+	if (ioctl(tee, TEE_IOC_OPEN_SESSION, &b) != 0 || os.a.ret != 0)
+		return -1;
+	return (int)os.a.session;
+}
+
+static int close_session(int tee, int session) {
+	struct tee_ioctl_close_session_arg c = { .session = (uint32_t)session };
+	return ioctl(tee, TEE_IOC_CLOSE_SESSION, &c) == 0 ? 0 : errno;
+}
+
+/* A TEE context is its open file description, as on Linux: a dup and a
+ * forked child share it (a session opened through one fd is closed through
+ * the other), a second open is another context. */
+static void tee_context_is_the_description(void) {
+	int tee = open("/dev/tee0", O_RDWR | O_CLOEXEC);
+	int s1 = open_session(tee);
+	check("TEE session opened", s1 >= 0, strerror(errno));
+	int other = open("/dev/tee0", O_RDWR | O_CLOEXEC);
+	expect_errno("another open is another context", close_session(other, s1), EINVAL);
+	int d = dup(tee);
+	expect_errno("a dup shares the context", close_session(d, s1), 0);
+	expect_errno("the session is gone for the original fd too", close_session(tee, s1), EINVAL);
+	int s2 = open_session(tee);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(close_session(tee, s2) == 0 ? 0 : 1);
+	int st = -1;
+	waitpid(child, &st, 0);
+	check("a forked child shares the context", WIFEXITED(st) && WEXITSTATUS(st) == 0, NULL);
+	expect_errno("the child closed the parent's session", close_session(tee, s2), EINVAL);
+	close(d);
+	close(other);
+	close(tee);
+}
+
 int main(void) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	system_buffer();
@@ -201,6 +250,7 @@ int main(void) {
 	ioctl_only_protected();
 	nodes();
 	heap_ioctl_type();
+	tee_context_is_the_description();
 	printf("%d failed\n", failed);
 	return failed != 0;
 }
