@@ -8,6 +8,7 @@
 //! - [`launch`] starts a program with that filter (and optionally a private
 //!   `/dev` that holds the heap and TEE nodes) and hands back the listener.
 //! - [`notify`] is the supervisor side: receive, check, answer, install fds.
+//! - [`sentinel`] ends a program tree whose supervisor was killed.
 //! - [`ns`] names namespaces and socket peers: which run a process is in.
 //! - [`target`] reads and writes the program's memory behind ioctl pointers.
 //! - [`tag`] names an open file description (a TEE context) by an OFD lock.
@@ -25,6 +26,7 @@ pub mod memfd;
 pub mod notify;
 pub mod ns;
 pub mod request;
+pub mod sentinel;
 pub mod signal;
 pub mod tag;
 pub mod target;

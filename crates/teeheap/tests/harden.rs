@@ -118,6 +118,16 @@ struct Users {
     setpriv: Option<PathBuf>,
     teeheap: PathBuf,
     client: PathBuf,
+    /// The copies' directory, removed on drop.
+    dir: Option<PathBuf>,
+}
+
+impl Drop for Users {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 impl Users {
@@ -126,7 +136,7 @@ impl Users {
     fn new(name: &str) -> Option<Users> {
         let client = compile("harden_client.c", &format!("harden_client_{name}"));
         if !rustix::process::geteuid().is_root() {
-            return Some(Users { setpriv: None, teeheap: PathBuf::from(TEEHEAP), client });
+            return Some(Users { setpriv: None, teeheap: PathBuf::from(TEEHEAP), client, dir: None });
         }
         let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].iter().map(PathBuf::from).find(|p| p.exists());
         let Some(setpriv) = setpriv else {
@@ -143,7 +153,7 @@ impl Users {
         for p in [&dir, &bin, &copy] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        Some(Users { setpriv: Some(setpriv), teeheap: bin, client: copy })
+        Some(Users { setpriv: Some(setpriv), teeheap: bin, client: copy, dir: Some(dir) })
     }
 
     /// `prog` as the ordinary user, with a clean teeheap environment.
@@ -283,9 +293,9 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// Starts `teeheap run ARGS -- sh -c SCRIPT` and reads the pid the script
-/// prints first.
-fn run_sh(run_args: &[&std::ffi::OsStr], script: &str) -> (Child, i32) {
+/// Starts `teeheap run ARGS -- sh -c SCRIPT` and reads the pids the script
+/// prints on its first line.
+fn run_sh(run_args: &[&std::ffi::OsStr], script: &str) -> (Child, Vec<i32>) {
     use std::io::BufRead;
     let mut child = teeheap()
         .arg("run")
@@ -297,14 +307,16 @@ fn run_sh(run_args: &[&std::ffi::OsStr], script: &str) -> (Child, i32) {
         .unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (child, line.trim().parse().unwrap_or_else(|_| panic!("no pid: {line:?}")))
+    let pids = line.split_whitespace().map(|w| w.parse().unwrap_or_else(|_| panic!("no pid: {line:?}"))).collect();
+    (child, pids)
 }
 
 #[test]
 fn a_dead_shared_daemon_ends_the_run_and_its_socket_is_replaced() {
     let d = Served::start("dies");
     // The program forks a grandchild and waits for it.
-    let (mut run, grandchild) = run_sh(&["--connect".as_ref(), d.socket.as_os_str()], "sleep 1000 & echo $!; wait");
+    let (mut run, pids) = run_sh(&["--connect".as_ref(), d.socket.as_os_str()], "sleep 1000 & echo $!; wait");
+    let grandchild = pids[0];
     let daemon = rustix::process::Pid::from_raw(d.child.id() as i32).unwrap();
     rustix::process::kill_process(daemon, rustix::process::Signal::KILL).unwrap();
     let mut status = None;
@@ -341,10 +353,14 @@ fn serve_removes_its_socket_on_sigint_sighup_sigquit_and_sigterm() {
 }
 
 #[test]
-fn a_killed_run_takes_its_program_along() {
-    // The run's private daemon is `teeheap run` itself.
-    let (mut run, program) = run_sh(&[], "echo $$; exec sleep 1000");
+fn a_killed_run_takes_its_program_tree_along() {
+    // The run's private daemon is `teeheap run` itself. The program forks a
+    // grandchild; PR_SET_PDEATHSIG ends the program, the run's sentinel
+    // the grandchild.
+    let (mut run, pids) = run_sh(&[], "sleep 1000 & echo $$ $!; wait");
     run.kill().unwrap();
     let _ = run.wait();
-    wait_until("the program is gone", 5, || gone(program));
+    for pid in pids {
+        wait_until("the program and its child are gone", 5, || gone(pid));
+    }
 }

@@ -14,8 +14,9 @@
 //! connection on which the daemon announces the session's end
 //! (`teeheap_daemon::farewell`). End-of-file without that announcement
 //! means the daemon died: the whole tree is killed and `teeheap run` exits
-//! non-zero with a message. If this process itself is killed, the program
-//! gets SIGKILL (`PR_SET_PDEATHSIG`).
+//! non-zero with a message. If this process itself (with its private
+//! daemon) is killed, the program gets SIGKILL (`PR_SET_PDEATHSIG`) and a
+//! sentinel process kills the rest of the tree (`teeheap_intercept::sentinel`).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -33,6 +34,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 use teeheap_daemon::paths::private_run_dir;
 use teeheap_daemon::{Daemon, DaemonConfig};
+use teeheap_intercept::sentinel::Sentinel;
 
 /// Removes the run's private socket directory on the way out.
 struct RunDir(PathBuf);
@@ -51,6 +53,13 @@ pub(crate) fn run(
     argv: &[OsString],
 ) -> anyhow::Result<ExitCode> {
     let Some((prog, args)) = argv.split_first() else { bail!("no program given (teeheap run -- PROG ARGS…)") };
+    // A private daemon dies with this process: a sentinel ends the tree then.
+    let sentinel = match connect {
+        // SAFETY: nothing has started a thread yet (the daemon's, the
+        // signal forwarder's and the watcher's come below).
+        None => Some(unsafe { Sentinel::start() }.context("cannot start the run's sentinel")?),
+        Some(_) => None,
+    };
     // The private daemon lives until the program is gone.
     let mut private: Option<(Daemon, RunDir)> = None;
     let socket = match connect {
@@ -81,6 +90,10 @@ pub(crate) fn run(
     cmd.args(args);
     let (mut child, watch) = teeheap::start_supervised(&socket, cmd, allow_admin)?;
     let pid = child.id() as i32;
+    if let Some(s) = &sentinel {
+        // Gone already if it exited at once: nothing to end then.
+        let _ = s.arm(pid);
+    }
     // Forward terminal and service signals to the program; reap orphans.
     let handle = signals.handle();
     let forward = std::thread::spawn(move || {
@@ -118,6 +131,9 @@ pub(crate) fn run(
     let _ = forward.join();
     if let Some((d, _dir)) = private {
         d.shutdown();
+    }
+    if let Some(s) = sentinel {
+        s.disarm();
     }
     if died.load(Ordering::SeqCst) {
         bail!(
