@@ -170,6 +170,7 @@ enum Kind {
     Heap,
     Buf,
     Tee,
+    Sync,
 }
 
 /// An fd an operation names, resolved when it runs (so that a sequence
@@ -261,6 +262,16 @@ enum Op {
         cmd: u32,
         arg: u64,
         bytes: Vec<u8>,
+    },
+    /// EXPORT_SYNC_FILE (0), IMPORT_SYNC_FILE (1), SYNC_IOC_MERGE (2) or
+    /// SYNC_IOC_FILE_INFO (3) on `fd`, with `other` as the imported file or
+    /// the merge's `fd2`, `flags` as the flags (export/import) or
+    /// `num_fences` (info); each checks what a success gives.
+    SyncFile {
+        what: u8,
+        fd: FdRef,
+        other: FdRef,
+        flags: u32,
     },
     Version(FdRef),
     ShmAlloc {
@@ -384,12 +395,18 @@ fn gen_op(rng: &mut Rng) -> Op {
             let name = (0..n).map(|_| if rng.chance(40) { 0 } else { b'a' + rng.below(26) as u8 }).collect();
             Op::SetName { fd: rng.fd(Kind::Buf), name, b: rng.chance(2) }
         }
-        56..=58 => {
+        56 => {
+            let what = rng.below(4) as u8;
+            let fd = rng.fd(if what < 2 { Kind::Buf } else { Kind::Sync });
+            let flags = if rng.chance(4) { rng.next() as u32 } else { rng.below(4) as u32 };
+            Op::SyncFile { what, fd, other: rng.fd(Kind::Sync), flags }
+        }
+        57 | 58 => {
             let cmd = match rng.below(4) {
                 0 => rng.next() as u32,
                 1 => teeheap_uapi::ioc::ioc(
                     rng.below(4) as u32,
-                    rng.pick(&[b'H', b'b', 0xa4]),
+                    rng.pick(&[b'H', b'b', b'>', 0xa4]),
                     rng.below(12) as u8,
                     rng.below(0x4000) as usize,
                 ),
@@ -400,6 +417,9 @@ fn gen_op(rng: &mut Rng) -> Op {
                     DMA_BUF_SET_NAME_B,
                     teeheap_uapi::dma_buf::DMA_BUF_IOCTL_EXPORT_SYNC_FILE,
                     teeheap_uapi::dma_buf::DMA_BUF_IOCTL_IMPORT_SYNC_FILE,
+                    teeheap_uapi::sync_file::SYNC_IOC_MERGE,
+                    teeheap_uapi::sync_file::SYNC_IOC_FILE_INFO,
+                    teeheap_uapi::sync_file::SYNC_IOC_SET_DEADLINE,
                     TEE_IOC_VERSION,
                     TEE_IOC_SHM_ALLOC,
                     TEE_IOC_SHM_REGISTER,
@@ -565,6 +585,7 @@ impl Proc<'_> {
                 (Kind::Heap, Ok(f)) => matches!(f, File::DmaHeap(_)),
                 (Kind::Buf, Ok(f)) => matches!(f, File::DmaBuf(_)),
                 (Kind::Tee, Ok(f)) => matches!(f, File::Tee(_)),
+                (Kind::Sync, Ok(f)) => matches!(f, File::SyncFile(_)),
             })
             .map(i64::from)
             .collect();
@@ -584,6 +605,50 @@ impl Proc<'_> {
         let ptr = self.mem.map(v.as_bytes());
         let r = self.ioctl(fd, cmd, ptr);
         (r, T::read_from_bytes(&self.mem.contents(ptr).unwrap()).unwrap())
+    }
+
+    /// [`Op::SyncFile`]: every success hands out a sync file that is
+    /// signalled (no device leaves work pending in the model).
+    fn sync_file(&mut self, what: u8, fd: i64, other: i64, flags: u32) -> Res {
+        use teeheap_uapi::dma_buf::{
+            DMA_BUF_IOCTL_EXPORT_SYNC_FILE, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, DmaBufExportSyncFile, DmaBufImportSyncFile,
+        };
+        use teeheap_uapi::sync_file::{SYNC_IOC_FILE_INFO, SYNC_IOC_MERGE, SyncFileInfo, SyncMergeData};
+        let signalled = |me: &Self, n: i32| match me.files.get(n) {
+            Ok(File::SyncFile(s)) => assert!(s.is_signalled() && s.status() == 1, "sync file {n} not signalled"),
+            other => panic!("fd {n} is not a sync file: {other:?}"),
+        };
+        let other32 = other as i32;
+        match what {
+            0 => {
+                let (r, out) =
+                    self.ioctl_obj(fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &DmaBufExportSyncFile { flags, fd: -1 });
+                if r.is_ok() {
+                    assert!((1..=3).contains(&flags), "EXPORT with flags {flags:#x} succeeded");
+                    signalled(self, out.fd);
+                }
+                r
+            }
+            1 => self.ioctl_obj(fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &DmaBufImportSyncFile { flags, fd: other32 }).0,
+            2 => {
+                let arg = SyncMergeData { name: [b'm'; 32], fd2: other32, fence: -1, flags: flags & 1, pad: 0 };
+                let (r, out) = self.ioctl_obj(fd, SYNC_IOC_MERGE, &arg);
+                if r.is_ok() {
+                    signalled(self, out.fence);
+                }
+                r
+            }
+            _ => {
+                let room = self.mem.map_zeroed(80 * 4);
+                let arg = SyncFileInfo { num_fences: flags, sync_fence_info: room.0, ..SyncFileInfo::default() };
+                let (r, out) = self.ioctl_obj(fd, SYNC_IOC_FILE_INFO, &arg);
+                if r.is_ok() {
+                    assert_eq!(out.status, 1, "FILE_INFO of a signalled file");
+                    assert!(out.num_fences >= 1);
+                }
+                r
+            }
+        }
     }
 
     fn install(&mut self, f: teeheap_kernel::Result<File>) -> Res {
@@ -760,6 +825,7 @@ impl Proc<'_> {
                 let ptr = if *arg == 1 { self.mem.map(bytes) } else { UserPtr(*arg) };
                 self.ioctl(fd, *cmd, ptr)
             }
+            Op::SyncFile { what, fd, other, flags } => self.sync_file(*what, self.fd(*fd), self.fd(*other), *flags),
             Op::Version(fd) => {
                 let fd = self.fd(*fd);
                 let (r, v) = self.ioctl_obj(fd, TEE_IOC_VERSION, &TeeIoctlVersionData::default());

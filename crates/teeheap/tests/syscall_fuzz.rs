@@ -90,7 +90,7 @@ impl Served {
             let stat = self.json(&["stat"]);
             let idle = s.buffers == 0
                 && s.heap_buffers == 0
-                && s.served_buffers + s.served_contexts + s.served_shms + s.backed_ranges == 0
+                && s.served_buffers + s.served_contexts + s.served_shms + s.served_sync_files + s.backed_ranges == 0
                 && stat["secure_world"]["chunks_outstanding"] == 0;
             if idle || t0.elapsed() > Duration::from_secs(10) {
                 assert!(idle, "still held after the run: {s:?}\n{stat:#}");

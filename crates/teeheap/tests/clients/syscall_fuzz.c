@@ -33,6 +33,7 @@
 #include "tee_compat.h"
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
+#include <linux/sync_file.h>
 #include <linux/tee.h>
 
 #define MAX_PROCS 16
@@ -105,7 +106,7 @@ static void on_fault(int sig) {
 /* What one thread remembers: fds it made, shm ids, sessions. */
 struct mem {
 	int fds[SLOTS];
-	int kind[SLOTS]; /* 0 heap, 1 dma-buf, 2 tee, 3 shm, 4 other */
+	int kind[SLOTS]; /* 0 heap, 1 dma-buf, 2 tee, 3 shm, 4 other, 5 sync file */
 	int shm_ids[4];
 	uint32_t sessions[4];
 	int ctx_of[4];
@@ -276,7 +277,7 @@ static void do_mmap(struct rng *r, struct mem *m) {
 static void one_op(struct rng *r, struct mem *m, int depth) {
 	char buf[64];
 	long rc = -1;
-	switch (below(r, 24)) {
+	switch (below(r, 25)) {
 	case 0:
 	case 1: {
 		static const int modes[] = { O_RDWR | O_CLOEXEC, O_RDWR, O_RDONLY, O_WRONLY, O_RDWR | O_CLOEXEC | O_NONBLOCK };
@@ -388,8 +389,41 @@ static void one_op(struct rng *r, struct mem *m, int depth) {
 		for (size_t i = 0; i < 64; i++)
 			big[i] = (char)next(r);
 		unsigned long cmd = below(r, 2) ? (unsigned long)(uint32_t)next(r)
-						: _IOC(below(r, 4), "Hb\xa4"[below(r, 3)], below(r, 12), below(r, 0x100));
+						: _IOC(below(r, 4), "Hb\xa4>"[below(r, 4)], below(r, 12), below(r, 0x100));
 		rc = sys_ioctl(pick_fd(m, r, -1), cmd, bad_ptr(r, big));
+		break;
+	}
+	case 24: {
+		/* sync files: export from a dma-buf, import into one, merge, info. */
+		unsigned flags = below(r, 4) ? (unsigned)below(r, 4) : (unsigned)next(r);
+		switch (below(r, 4)) {
+		case 0: {
+			struct dma_buf_export_sync_file e = { .flags = flags, .fd = -1 };
+			rc = sys_ioctl(pick_fd(m, r, 1), DMA_BUF_IOCTL_EXPORT_SYNC_FILE, bad_ptr(r, &e));
+			if (rc == 0)
+				remember(m, r, e.fd, 5);
+			break;
+		}
+		case 1: {
+			struct dma_buf_import_sync_file i = { .flags = flags, .fd = pick_fd(m, r, 5) };
+			rc = sys_ioctl(pick_fd(m, r, 1), DMA_BUF_IOCTL_IMPORT_SYNC_FILE, bad_ptr(r, &i));
+			break;
+		}
+		case 2: {
+			struct sync_merge_data d = { .fd2 = pick_fd(m, r, 5), .fence = -1, .flags = below(r, 8) ? 0 : flags };
+			memset(d.name, 'm', sizeof d.name);
+			rc = sys_ioctl(pick_fd(m, r, 5), SYNC_IOC_MERGE, bad_ptr(r, &d));
+			if (rc == 0)
+				remember(m, r, d.fence, 5);
+			break;
+		}
+		default: {
+			struct sync_fence_info f[64];
+			struct sync_file_info i = { .num_fences = below(r, 4) ? (unsigned)below(r, 5) : (unsigned)next(r),
+						    .sync_fence_info = (uintptr_t)bad_ptr(r, f) };
+			rc = sys_ioctl(pick_fd(m, r, 5), SYNC_IOC_FILE_INFO, bad_ptr(r, &i));
+		}
+		}
 		break;
 	}
 	case 22:
