@@ -364,3 +364,16 @@ fn a_killed_run_takes_its_program_tree_along() {
         wait_until("the program and its child are gone", 5, || gone(pid));
     }
 }
+
+#[test]
+fn a_private_run_ends_what_the_program_left_behind() {
+    // The program exits at once, leaving a background process; the run's
+    // daemon ends with the program, so the leftover is ended too.
+    let (mut run, pids) = run_sh(&[], "sleep 1000 & echo $!");
+    let st = run.wait().unwrap();
+    assert!(st.success(), "{st:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("ended 1 process(es) the program left behind"), "{stderr}");
+    wait_until("the leftover is gone", 5, || gone(pids[0]));
+}

@@ -14,7 +14,9 @@
 //! connection on which the daemon announces the session's end
 //! (`teeheap_daemon::farewell`). End-of-file without that announcement
 //! means the daemon died: the whole tree is killed and `teeheap run` exits
-//! non-zero with a message. If this process itself (with its private
+//! non-zero with a message. With a private daemon, processes the program
+//! leaves behind when it exits are ended as the daemon stops (a message on
+//! stderr says how many). If this process itself (with its private
 //! daemon) is killed, the program gets SIGKILL (`PR_SET_PDEATHSIG`) and a
 //! sentinel process kills the rest of the tree (`teeheap_intercept::sentinel`).
 
@@ -119,7 +121,7 @@ pub(crate) fn run(
             None if finished.load(Ordering::SeqCst) => {}
             None => {
                 died.store(true, Ordering::SeqCst);
-                end_tree(pid);
+                end_tree(pid, None);
             }
         })
     };
@@ -127,6 +129,14 @@ pub(crate) fn run(
     finished.store(true, Ordering::SeqCst);
     let _ = stop_watch.shutdown(Shutdown::Both);
     let _ = watcher.join();
+    // A private daemon ends with the program: what the program left behind
+    // would run on unsupervised, so it ends too.
+    if private.is_some() {
+        let n = end_tree(pid, sentinel.as_ref().map(Sentinel::pid));
+        if n > 0 {
+            eprintln!("teeheap: ended {n} process(es) the program left behind (the run's daemon ends with the program)");
+        }
+    }
     handle.close();
     let _ = forward.join();
     if let Some((d, _dir)) = private {
@@ -195,22 +205,28 @@ fn reap_orphans(main: i32) {
 }
 
 /// Kills every process of the program's tree (all our descendants, as we
-/// are their subreaper) until none is left alive, and reaps the orphans.
-fn end_tree(main: i32) {
+/// are their subreaper; `spare`, the sentinel, excepted) until none is left
+/// alive, and reaps the orphans. Returns how many processes it killed.
+fn end_tree(main: i32, spare: Option<i32>) -> usize {
+    let mut killed = std::collections::HashSet::new();
     for _ in 0..250 {
         let all = processes();
-        let alive: Vec<i32> =
-            descendants(&all).into_iter().filter(|p| all.get(p).is_some_and(|s| s.1 != 'Z')).collect();
+        let alive: Vec<i32> = descendants(&all)
+            .into_iter()
+            .filter(|p| Some(*p) != spare && all.get(p).is_some_and(|s| s.1 != 'Z'))
+            .collect();
         if alive.is_empty() {
             break;
         }
         for p in alive {
-            if let Some(p) = Pid::from_raw(p) {
-                let _ = rustix::process::kill_process(p, Signal::KILL);
+            if let Some(pid) = Pid::from_raw(p) {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+                killed.insert(p);
             }
         }
         reap_orphans(main);
         std::thread::sleep(Duration::from_millis(20));
     }
     reap_orphans(main);
+    killed.len()
 }
