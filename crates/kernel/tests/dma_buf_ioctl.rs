@@ -113,7 +113,7 @@ mod sync_files {
         }
 
         fn info(&mut self, sync: &File, room: u32) -> Result<(SyncFileInfo, Vec<SyncFenceInfo>), Errno> {
-            let arr = self.mem.map_zeroed(80 * room.max(1) as usize);
+            let arr = self.mem.map_zeroed(80 * room.clamp(1, 4) as usize);
             let p = self
                 .mem
                 .map(SyncFileInfo { num_fences: room, sync_fence_info: arr.0, ..Default::default() }.as_bytes());
@@ -253,6 +253,10 @@ mod sync_files {
         // FILE_INFO with num_fences 0: the count and the status only.
         let (info, _) = s.info(&merged, 0).unwrap();
         assert_eq!((cstr(&info.name), info.status, info.num_fences), (&b"mixed"[..], 1, 1));
+        // num_fences sizes nothing: u32::MAX with room for one entry works
+        // (the kernel sizes its array by the file's own fence count).
+        let (info, _) = s.info(&merged, u32::MAX).unwrap();
+        assert_eq!(info.num_fences, 1);
         let (info, fences) = s.info(&merged, 4).unwrap();
         assert_eq!((info.status, info.num_fences), (1, 1));
         assert_eq!(fences[0].status, 1);
