@@ -189,7 +189,15 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
                     version = env.version;
                     let what = || format!("control request {req:?}");
                     shared
-                        .serve_one(what, caller.pid, || shared.answer_as(&req, &caller))
+                        .serve_one(what, caller.pid, || {
+                            #[cfg(feature = "test-hooks")]
+                            if let Request::HeapRm { name } = &req
+                                && name == crate::guard::test_hooks::PANIC_HEAP
+                            {
+                                shared.panic_holding_locks()
+                            }
+                            shared.answer_as(&req, &caller)
+                        })
                         .unwrap_or_else(|()| bug_reply())
                 }
             },

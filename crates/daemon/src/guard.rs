@@ -65,6 +65,10 @@ pub mod test_hooks {
     /// while it holds the daemon's locks (`_IO('H', 0xfe)`).
     pub const PANIC_IOCTL: u32 = ioc::io(b'H', 0xfe);
 
+    /// A `heap rm` of this name panics the connection's thread while it
+    /// holds the daemon's locks.
+    pub const PANIC_HEAP: &str = "teeheap-test-panic";
+
     impl crate::Shared {
         /// Panics while holding the daemon's own mutexes, so that they are
         /// poisoned for the calls that follow.

@@ -111,6 +111,28 @@ fn a_panic_answers_one_call_with_eio_and_the_daemon_keeps_serving() {
     assert_eq!(stderr.matches("teeheap: BUG: panic while serving ioctl 0x48fe").count(), 6, "{stderr}");
 }
 
+#[test]
+fn a_panic_answers_one_control_request_with_a_bug_error() {
+    let d = Served::start("ctlpanic");
+    let cli = |args: &[&str]| teeheap().args(args).env("TEEHEAP_SOCKET", &d.socket).output().unwrap();
+    for _ in 0..2 {
+        let out = cli(&["heap", "rm", "teeheap-test-panic"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("bug"), "{stderr}");
+        // The daemon, its locks poisoned by the panic, answers on.
+        let ls = d.json(&["ls"]);
+        assert!(ls["heaps"].as_array().is_some_and(|h| h.len() >= 4), "{ls:#}");
+    }
+    let log = d.json(&["log"]);
+    let bugs = log["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "bug").count();
+    assert_eq!(bugs, 2, "{log:#}");
+    // Programs are still served.
+    let exe = compile("harden_client.c", "harden_client_ctlpanic");
+    let out = d.run(&[exe.as_os_str(), "panic".as_ref()]);
+    assert_all_ok(&out);
+}
+
 /// Runs commands as the daemon's user and the attacker's: as root, both as
 /// the ordinary uid 65534 through `setpriv` (binaries copied where that uid
 /// can reach them); otherwise as we are.

@@ -134,7 +134,9 @@ pub(crate) fn run(
     if private.is_some() {
         let n = end_tree(pid, sentinel.as_ref().map(Sentinel::pid));
         if n > 0 {
-            eprintln!("teeheap: ended {n} process(es) the program left behind (the run's daemon ends with the program)");
+            eprintln!(
+                "teeheap: ended {n} process(es) the program left behind (the run's daemon ends with the program)"
+            );
         }
     }
     handle.close();
