@@ -23,18 +23,19 @@ use teeheap_intercept::memfd::FileId;
 use teeheap_intercept::tag::{MAX_TAG, Tag};
 use teeheap_kernel::file::File;
 
-/// One context: its model file and a description of the node of its own
-/// from which the tag is checked.
-#[derive(Debug)]
-struct Ctx {
-    file: File,
-    probe: OwnedFd,
+/// The live contexts by node inode and tag, and per node a description
+/// of the daemon's own from which tags are checked (one per node, not per
+/// context, so a program's contexts cost the daemon no fds).
+#[derive(Debug, Default)]
+struct Live {
+    contexts: HashMap<(FileId, Tag), File>,
+    probes: HashMap<FileId, OwnedFd>,
 }
 
 /// The live TEE contexts, by node inode and tag.
 #[derive(Debug, Default)]
 pub struct Contexts {
-    map: Mutex<HashMap<(FileId, Tag), Ctx>>,
+    live: Mutex<Live>,
     random: RandomState,
     drawn: AtomicU64,
 }
@@ -66,23 +67,32 @@ impl Contexts {
         node: FileId,
         open: impl FnOnce() -> teeheap_kernel::Result<File>,
     ) -> Result<File, ContextError> {
-        let tags = Tag::held_by(desc).map_err(ContextError::Host)?;
+        let (tags, complete) = Tag::held_by(desc).map_err(ContextError::Host)?;
         {
-            let map = lock(&self.map);
-            if let Some(c) = tags.iter().find_map(|t| map.get(&(node, *t))) {
-                return Ok(c.file.clone());
+            let live = lock(&self.live);
+            if let Some(f) = tags.iter().find_map(|t| live.contexts.get(&(node, *t))) {
+                return Ok(f.clone());
             }
         }
+        if !complete {
+            // The program buried its description's tag (if any) under its
+            // own locks: no new context for it, or each call would make one.
+            return Err(ContextError::Host(Errno::NOLCK));
+        }
+        // Opened for every new context (rare) and kept if the node has no
+        // probe then: a sweep may drop the node's probe meanwhile.
         let probe = reopen(desc).map_err(ContextError::Host)?;
         let file = open().map_err(ContextError::Kernel)?;
         for _ in 0..16 {
             let tag = self.draw();
-            if lock(&self.map).contains_key(&(node, tag)) {
+            if lock(&self.live).contexts.contains_key(&(node, tag)) {
                 continue;
             }
             match tag.set(desc) {
                 Ok(true) => {
-                    lock(&self.map).insert((node, tag), Ctx { file: file.clone(), probe });
+                    let mut live = lock(&self.live);
+                    live.contexts.insert((node, tag), file.clone());
+                    live.probes.entry(node).or_insert(probe);
                     return Ok(file);
                 }
                 Ok(false) => continue,
@@ -99,26 +109,33 @@ impl Contexts {
     }
 
     /// Releases every context whose description is gone (its tag no longer
-    /// held). Returns how many. The model files are dropped after the
-    /// lock is released.
+    /// held), and the probes of nodes left without a context. Returns how
+    /// many contexts. The model files are dropped after the lock is
+    /// released.
     pub fn sweep(&self) -> usize {
-        let gone: Vec<Ctx> = {
-            let mut map = lock(&self.map);
-            let dead: Vec<(FileId, Tag)> =
-                map.iter().filter(|((_, t), c)| !t.held(&c.probe).unwrap_or(false)).map(|(k, _)| *k).collect();
-            dead.iter().filter_map(|k| map.remove(k)).collect()
+        let gone: Vec<File> = {
+            let mut live = lock(&self.live);
+            let Live { contexts, probes } = &mut *live;
+            let dead: Vec<(FileId, Tag)> = contexts
+                .keys()
+                .filter(|(node, t)| probes.get(node).is_none_or(|p| !t.held(p).unwrap_or(false)))
+                .copied()
+                .collect();
+            let gone = dead.iter().filter_map(|k| contexts.remove(k)).collect();
+            probes.retain(|node, _| contexts.keys().any(|(n, _)| n == node));
+            gone
         };
         let n = gone.len();
-        for c in gone {
-            tracing::debug!("TEE context released");
-            drop(c);
+        if n > 0 {
+            tracing::debug!(n, "TEE contexts released");
         }
+        drop(gone);
         n
     }
 
     /// Live contexts.
     pub fn len(&self) -> usize {
-        lock(&self.map).len()
+        lock(&self.live).contexts.len()
     }
 
     /// Whether there is no live context.
@@ -128,7 +145,11 @@ impl Contexts {
 
     /// Drops every context (daemon shutdown).
     pub fn clear(&self) {
-        let all: Vec<Ctx> = lock(&self.map).drain().map(|(_, c)| c).collect();
+        let all: Vec<File> = {
+            let mut live = lock(&self.live);
+            live.probes.clear();
+            live.contexts.drain().map(|(_, f)| f).collect()
+        };
         drop(all);
     }
 }
@@ -138,4 +159,61 @@ impl Contexts {
 fn reopen(fd: &OwnedFd) -> Result<OwnedFd, Errno> {
     let p = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd());
     rustix::fs::open(p.as_str(), OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK, Mode::empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn description_of(node: &OwnedFd) -> OwnedFd {
+        let p = format!("/proc/self/fd/{}", node.as_raw_fd());
+        rustix::fs::open(p.as_str(), OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).unwrap()
+    }
+
+    #[test]
+    fn a_context_lives_as_long_as_its_description() {
+        let daemon = crate::Daemon::start(&crate::DaemonConfig::default()).unwrap();
+        let kernel = daemon.kernel();
+        let node = rustix::fs::memfd_create("tee0", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let id = FileId::of(&node).unwrap();
+        let ctxs = Contexts::default();
+        let a = description_of(&node);
+        let b = description_of(&node);
+        let fa = ctxs.get_or_open(&a, id, || kernel.tee_open("tee0")).unwrap();
+        let dup = rustix::io::dup(&a).unwrap();
+        let again = ctxs.get_or_open(&dup, id, || panic!("a dup is the same context")).unwrap();
+        assert!(matches!((&fa, &again), (File::Tee(x), File::Tee(y)) if Arc::ptr_eq(x, y)));
+        ctxs.get_or_open(&b, id, || kernel.tee_open("tee0")).unwrap();
+        assert_eq!(ctxs.len(), 2);
+        assert_eq!(ctxs.sweep(), 0);
+        drop((a, fa, again));
+        assert_eq!(ctxs.sweep(), 0, "the dup keeps the description");
+        drop(dup);
+        assert_eq!(ctxs.sweep(), 1);
+        drop(b);
+        assert_eq!(ctxs.sweep(), 1);
+        assert!(ctxs.is_empty());
+        assert!(lock(&ctxs.live).probes.is_empty(), "no probe without a context");
+    }
+
+    #[test]
+    fn a_buried_tag_makes_no_new_context() {
+        let daemon = crate::Daemon::start(&crate::DaemonConfig::default()).unwrap();
+        let kernel = daemon.kernel();
+        let node = rustix::fs::memfd_create("tee0", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let id = FileId::of(&node).unwrap();
+        let ctxs = Contexts::default();
+        let a = description_of(&node);
+        ctxs.get_or_open(&a, id, || kernel.tee_open("tee0")).unwrap();
+        // The program locks 3000 bytes of its own description, below the tag.
+        for k in 0..3000u64 {
+            assert!(Tag(k * 2).set(&a).unwrap());
+        }
+        let r = ctxs.get_or_open(&a, id, || kernel.tee_open("tee0"));
+        assert!(matches!(r, Err(ContextError::Host(Errno::NOLCK))), "{r:?}");
+        assert_eq!(ctxs.len(), 1);
+        drop(a);
+        assert_eq!(ctxs.sweep(), 1);
+    }
 }

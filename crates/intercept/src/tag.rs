@@ -23,6 +23,9 @@ use crate::{Errno, Result, last_errno};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tag(pub u64);
 
+/// Most bytes of an fdinfo text read by [`Tag::held_by`].
+const FDINFO_MAX: u64 = 64 * 1024;
+
 /// Largest tag offset (`off_t` positive, end inclusive).
 pub const MAX_TAG: u64 = (i64::MAX - 1) as u64;
 
@@ -74,15 +77,18 @@ impl Tag {
     }
 
     /// The one-byte OFD locks the description behind `fd` holds, from
-    /// `/proc/self/fdinfo` (which lists the locks of that description only).
-    /// `fd` must be this process's own (e.g. a `pidfd_getfd` duplicate).
-    pub fn held_by(fd: impl AsFd) -> Result<Vec<Tag>> {
+    /// `/proc/self/fdinfo` (which lists the locks of that description only),
+    /// and whether that list is complete. `fd` must be this process's own
+    /// (e.g. a `pidfd_getfd` duplicate). A program may put any number of
+    /// locks on its description, so only a bounded prefix is read.
+    pub fn held_by(fd: impl AsFd) -> Result<(Vec<Tag>, bool)> {
         let path = format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd());
-        let mut s = String::new();
+        let mut s = Vec::new();
         std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_string(&mut s))
+            .and_then(|f| f.take(FDINFO_MAX + 1).read_to_end(&mut s))
             .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
-        Ok(parse_fdinfo_locks(&s))
+        let complete = s.len() as u64 <= FDINFO_MAX;
+        Ok((parse_fdinfo_locks(&String::from_utf8_lossy(&s)), complete))
     }
 }
 
@@ -124,15 +130,15 @@ mod tests {
         assert!(Tag(77).held(&probe).unwrap());
         assert!(!Tag(78).held(&probe).unwrap());
         let dup = rustix::io::dup(&a).unwrap();
-        assert_eq!(Tag::held_by(&dup).unwrap(), [Tag(77)], "a dup is the same description");
-        assert_eq!(Tag::held_by(&other).unwrap(), []);
+        assert_eq!(Tag::held_by(&dup).unwrap(), (vec![Tag(77)], true), "a dup is the same description");
+        assert_eq!(Tag::held_by(&other).unwrap(), (vec![], true));
         drop(a);
         assert!(Tag(77).held(&probe).unwrap(), "the dup keeps the description");
         drop(dup);
         assert!(!Tag(77).held(&probe).unwrap(), "released with its description");
         assert!(Tag(77).set(&other).unwrap(), "a read-only description gets a read lock");
         assert!(Tag(77).held(&probe).unwrap());
-        assert_eq!(Tag::held_by(&other).unwrap(), [Tag(77)]);
+        assert_eq!(Tag::held_by(&other).unwrap(), (vec![Tag(77)], true));
         assert!(!Tag(77).set(&probe).unwrap(), "held by another description");
         assert_eq!(Tag(MAX_TAG + 1).set(&other), Err(Errno::INVAL));
     }
