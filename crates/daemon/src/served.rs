@@ -25,7 +25,7 @@ use teeheap_intercept::memfd::{Access, BackingFile, BlankFile, CpuAccess, FileId
 use teeheap_intercept::signal::SignalFile;
 use teeheap_intercept::watch::CloseWatcher;
 use teeheap_kernel::file::File;
-use teeheap_kernel::sync_file::SyncFile;
+use teeheap_kernel::sync_file::{SignalWatch, SyncFile};
 use teeheap_platform::{Len, PhysRange, Platform};
 
 /// What `mmap(MAP_SHARED)` of a served file does.
@@ -70,6 +70,8 @@ struct ServedSync {
     /// it through a `Weak`, so a release closes them even while a fence is
     /// still pending.
     _pipe: Arc<SignalFile>,
+    /// The callbacks on the fences, taken back when the entry goes.
+    _watch: SignalWatch,
 }
 
 /// A memfd made ahead of need by [`Registry::refill`]: watched, with the
@@ -334,24 +336,19 @@ impl Registry {
     pub fn serve_sync(&self, file: Arc<SyncFile>) -> Result<OwnedFd, Errno> {
         let pipe = Arc::new(SignalFile::create()?);
         let id = pipe.identity()?;
-        lock(&self.syncs).insert(id, ServedSync { file: Arc::clone(&file), _pipe: Arc::clone(&pipe) });
-        let client = lock(&self.watcher).watch(&*pipe, id).and_then(|()| pipe.open_for_client());
-        let client = match client {
-            Ok(c) => c,
-            Err(e) => {
-                lock(&self.syncs).remove(&id);
-                return Err(e);
-            }
-        };
         let weak = Arc::downgrade(&pipe);
-        file.on_signal(move || {
+        let watch = file.watch(move || {
             if let Some(pipe) = weak.upgrade()
                 && let Err(e) = pipe.signal()
             {
                 tracing::warn!(error = %e, "cannot signal a sync file's pipe");
             }
         });
-        Ok(client)
+        lock(&self.syncs).insert(id, ServedSync { file, _pipe: Arc::clone(&pipe), _watch: watch });
+        let client = lock(&self.watcher).watch(&*pipe, id).and_then(|()| pipe.open_for_client());
+        client.inspect_err(|_| {
+            lock(&self.syncs).remove(&id);
+        })
     }
 
     fn unback(&self, backed: &[(PhysRange, u64)], keep: Option<&BackingFile>) {
@@ -651,6 +648,7 @@ mod tests {
         assert_eq!(reg.counts().sync_files, 0);
         assert_eq!(reg.released_total(), 3);
         assert!(reg.file(&id).is_none());
+        assert_eq!(late.waiters(), 0, "a released sync file leaves no callback on a pending fence");
         late.signal();
     }
 }

@@ -16,7 +16,7 @@ use teeheap_uapi::sync_file::{
 };
 use zerocopy::IntoBytes;
 
-use crate::dma_buf::fence::{Fence, SIGNALLED_DRIVER_NAME, SIGNALLED_TIMELINE_NAME};
+use crate::dma_buf::fence::{CallbackId, Fence, SIGNALLED_DRIVER_NAME, SIGNALLED_TIMELINE_NAME};
 use crate::error::{Errno, Error, Result, efault, einval};
 use crate::file::{File, Files};
 use crate::uaccess::{UserMemory, UserPtr, read_obj, write_obj};
@@ -94,20 +94,27 @@ impl SyncFile {
         self.fences.iter().map(|f| f.status()).find(|&s| s < 0).unwrap_or(1)
     }
 
-    /// Runs `cb` once when every fence has signalled (now if they have).
-    pub fn on_signal(&self, cb: impl FnOnce() + Send + 'static) {
+    /// Runs `cb` once when every fence has signalled (now, in this thread,
+    /// if they have). Dropping the returned [`SignalWatch`] takes back the
+    /// callbacks that have not run, as `sync_file_release` does.
+    pub fn watch(&self, cb: impl FnOnce() + Send + 'static) -> SignalWatch {
         let left = Arc::new(AtomicUsize::new(self.fences.len()));
         let cb = Arc::new(Mutex::new(Some(cb)));
+        let mut waiting = Vec::new();
         for f in &self.fences {
             let (left, cb) = (Arc::clone(&left), Arc::clone(&cb));
-            f.on_signal(move || {
+            let id = f.add_callback(move || {
                 if left.fetch_sub(1, Ordering::AcqRel) == 1
                     && let Some(cb) = cb.lock().unwrap_or_else(|e| e.into_inner()).take()
                 {
                     cb();
                 }
             });
+            if let Some(id) = id {
+                waiting.push((Arc::clone(f), id));
+            }
         }
+        SignalWatch { waiting }
     }
 
     /// `sync_file_get_name`: the merge's name, else
@@ -208,6 +215,23 @@ impl SyncFile {
     }
 }
 
+/// A wait for a sync file's signal ([`SyncFile::watch`]); dropping it
+/// takes back the callbacks still waiting, so a fence that never signals
+/// holds nothing of a waiter that is gone.
+#[must_use = "dropping the watch takes its callbacks back"]
+#[derive(Debug)]
+pub struct SignalWatch {
+    waiting: Vec<(Arc<Fence>, CallbackId)>,
+}
+
+impl Drop for SignalWatch {
+    fn drop(&mut self) {
+        for (f, id) in self.waiting.drain(..) {
+            f.remove_callback(id);
+        }
+    }
+}
+
 /// `strscpy` into a fixed name field: at most 31 bytes and a NUL; the bytes
 /// after the NUL stay as they were.
 fn copy_name(dst: &mut [u8; SYNC_NAME_LEN], src: &[u8]) {
@@ -255,9 +279,13 @@ mod tests {
         assert_eq!(m.status(), 0);
         let fired = Arc::new(AtomicUsize::new(0));
         let f2 = Arc::clone(&fired);
-        m.on_signal(move || {
+        let _watch = m.watch(move || {
             f2.fetch_add(1, Ordering::SeqCst);
         });
+        let dropped = m.watch(|| panic!("a dropped watch never fires"));
+        assert_eq!((p1.waiters(), p2.waiters()), (2, 2));
+        drop(dropped);
+        assert_eq!((p1.waiters(), p2.waiters()), (1, 1));
         p1.signal();
         assert_eq!(fired.load(Ordering::SeqCst), 0);
         p2.signal();

@@ -3,7 +3,7 @@
 //!
 //! A [`Fence`] lives in an `Arc`; it signals at most once, and callbacks
 //! registered before that run exactly once, outside its lock, when it does
-//! (or at once if it already has). Devices that do work on buffers create
+//! (or at once if it already has), unless their waiter takes them back. Devices that do work on buffers create
 //! fences; until one does, every fence the model hands out is signalled
 //! when it is made ([`Fence::stub`]).
 
@@ -35,8 +35,14 @@ struct State {
     signalled_at: Option<u64>,
     /// Negative errno the work ended with (0: none).
     error: i32,
-    callbacks: Vec<Callback>,
+    callbacks: Vec<(CallbackId, Callback)>,
+    next_callback: u64,
 }
+
+/// Names a callback waiting on a fence ([`Fence::add_callback`]), to take
+/// it back with [`Fence::remove_callback`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallbackId(u64);
 
 /// A fence. See the module documentation.
 ///
@@ -157,23 +163,41 @@ impl Fence {
             s.error = error.min(0);
             std::mem::take(&mut s.callbacks)
         };
-        for cb in callbacks {
+        for (_, cb) in callbacks {
             cb();
         }
         true
     }
 
-    /// Runs `cb` once when the fence signals — now, in this thread, if it
-    /// has already.
-    pub fn on_signal(&self, cb: impl FnOnce() + Send + 'static) {
+    /// `dma_fence_add_callback`: runs `cb` once when the fence signals and
+    /// returns its id; if the fence has signalled already, runs it now, in
+    /// this thread, and returns `None`.
+    pub fn add_callback(&self, cb: impl FnOnce() + Send + 'static) -> Option<CallbackId> {
         {
             let mut s = self.state();
             if s.signalled_at.is_none() {
-                s.callbacks.push(Box::new(cb));
-                return;
+                let id = CallbackId(s.next_callback);
+                s.next_callback += 1;
+                s.callbacks.push((id, Box::new(cb)));
+                return Some(id);
             }
         }
         cb();
+        None
+    }
+
+    /// `dma_fence_remove_callback`: takes back a callback that has not run
+    /// yet (a waiter that is gone). Returns whether it was still waiting.
+    pub fn remove_callback(&self, id: CallbackId) -> bool {
+        let mut s = self.state();
+        let before = s.callbacks.len();
+        s.callbacks.retain(|(c, _)| *c != id);
+        s.callbacks.len() != before
+    }
+
+    /// How many callbacks wait for the signal.
+    pub fn waiters(&self) -> usize {
+        self.state().callbacks.len()
     }
 }
 
@@ -187,9 +211,17 @@ mod tests {
         let f = Fence::new("test", "ring0");
         let runs = Arc::new(AtomicUsize::new(0));
         let r = Arc::clone(&runs);
-        f.on_signal(move || {
-            r.fetch_add(1, Ordering::SeqCst);
-        });
+        assert!(
+            f.add_callback(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .is_some()
+        );
+        // A waiter that goes away takes its callback back.
+        let gone = f.add_callback(|| panic!("removed callbacks never run")).unwrap();
+        assert_eq!(f.waiters(), 2);
+        assert!(f.remove_callback(gone));
+        assert!(!f.remove_callback(gone));
         assert_eq!((f.status(), f.driver_name(), f.timeline_name()), (0, "test", "ring0"));
         assert_eq!(runs.load(Ordering::SeqCst), 0);
         let before = monotonic_ns();
@@ -203,10 +235,14 @@ mod tests {
         );
         // Registered after the signal: runs at once.
         let r = Arc::clone(&runs);
-        f.on_signal(move || {
-            r.fetch_add(1, Ordering::SeqCst);
-        });
+        assert!(
+            f.add_callback(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .is_none()
+        );
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert_eq!(f.waiters(), 0);
     }
 
     #[test]
