@@ -95,6 +95,7 @@ const CHECKS: &[&str] = &[
     "sync file fd is O_RDONLY|O_CLOEXEC",
     "idle buffer: sync file polls POLLIN",
     "EXPORT_SYNC_FILE WRITE and RW of a protected buffer",
+    "poll of an idle dma-buf: POLLIN|POLLOUT",
     "EXPORT flags 0 is EINVAL",
     "EXPORT flags END is EINVAL",
     "EXPORT bad pointer is EFAULT",

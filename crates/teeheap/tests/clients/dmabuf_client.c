@@ -173,6 +173,9 @@ static void sync_files(void) {
 	int b = export(prot, DMA_BUF_SYNC_WRITE);
 	int c = export(prot, DMA_BUF_SYNC_RW);
 	check("EXPORT_SYNC_FILE WRITE and RW of a protected buffer", b >= 0 && c >= 0 && pollin(b) && pollin(c), NULL);
+	struct pollfd bp[2] = { { .fd = sys, .events = POLLIN | POLLOUT }, { .fd = prot, .events = POLLIN | POLLOUT } };
+	check("poll of an idle dma-buf: POLLIN|POLLOUT",
+	      poll(bp, 2, 0) == 2 && bp[0].revents == (POLLIN | POLLOUT) && bp[1].revents == (POLLIN | POLLOUT), NULL);
 	check("EXPORT flags 0 is EINVAL", export(sys, 0) == -EINVAL, NULL);
 	check("EXPORT flags END is EINVAL", export(sys, DMA_BUF_SYNC_READ | DMA_BUF_SYNC_END) == -EINVAL, NULL);
 	check("EXPORT bad pointer is EFAULT", ret(ioctl(sys, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, (void *)8)) == -EFAULT, NULL);
