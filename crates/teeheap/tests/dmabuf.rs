@@ -91,6 +91,7 @@ const CHECKS: &[&str] = &[
     "SET_NAME 32 bytes without NUL is EINVAL",
     "SET_NAME bad pointer is EFAULT",
     "bufinfo shows the name escaped",
+    "bufinfo table shows the name escaped",
     "EXPORT_SYNC_FILE READ",
     "sync file fd is O_RDONLY|O_CLOEXEC",
     "idle buffer: sync file polls POLLIN",

@@ -58,6 +58,11 @@ fn print(b: &Bufinfo) {
             ranges(&r.ranges),
             holders
         );
+        // DMA_BUF_SET_NAME's bytes, escaped by the daemon (`\xNN` for bytes
+        // that are not UTF-8).
+        if let Some(name) = &r.name {
+            println!("{:>5} name {name}", "");
+        }
     }
     println!();
     println!("{:<30} {:>8} {:>10}", "HEAP", "BUFFERS", "BYTES");

@@ -124,6 +124,17 @@ static void set_name(const char *teeheap) {
 	if (p)
 		pclose(p);
 	check("bufinfo shows the name escaped", strstr(out, want) != NULL, out);
+	/* The table shows it below the buffer's row: 31 times \xff. */
+	char text_want[8 + 31 * 4 + 1] = " name ";
+	for (int i = 0; i < 31; i++)
+		strcat(text_want, "\\xff");
+	snprintf(cmd, sizeof cmd, "%s bufinfo", teeheap);
+	p = popen(cmd, "r");
+	n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+	out[n] = 0;
+	if (p)
+		pclose(p);
+	check("bufinfo table shows the name escaped", strstr(out, text_want) != NULL, out);
 	close(fd);
 }
 
