@@ -79,6 +79,13 @@ fn c_tee_session_on_a_registered_protected_buffer() {
     assert!(text.contains("transform on normal memory: 0xffff000f"), "{text}");
 }
 
+#[test]
+fn c_buffer_fences() {
+    let text = stdout(&run(&compile("buffer_fences"), &[]));
+    assert!(text.contains("fence \"frame swap\": signalled (status 1, 1 fence)"), "{text}");
+    assert!(text.contains("imported into \"display frame 0\": ok"), "{text}");
+}
+
 /// Builds `examples/rust` in its own target directory (the workspace's is
 /// locked by the running `cargo test`), offline when the crates are there.
 #[test]
