@@ -535,11 +535,16 @@ fn lifecycle_stress_with_processes() {
     let exe = client_exe("ctl_client_stress");
     let d = Daemon::start("stress", None);
     let regions_at_start = d.json(&["map"])["firewall"].as_array().unwrap().len();
-    let deadline = Instant::now() + Duration::from_millis(2500);
+    // At least this long and at least 12 lifecycle actions (a loaded
+    // machine slows the CLI down), never more than a minute.
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(2500);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let heaps = ["system", VIDEO, TUI, "protected,secure-video-record"];
     let workers: Vec<_> = (0..3)
         .map(|i| {
             let mut p = Prog::start(&d, &exe, &format!("stress{i}"));
+            let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ (i as u64 + 1);
                 let mut rnd = move |n: u64| {
@@ -551,7 +556,7 @@ fn lifecycle_stress_with_processes() {
                 let mut held: Vec<i64> = Vec::new();
                 let mut opened: Vec<Option<i64>> = vec![None; heaps.len()];
                 let (mut ok, mut refused) = (0u32, 0u32);
-                while Instant::now() < deadline {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let h = rnd(heaps.len() as u64) as usize;
                     if opened[h].is_none() {
                         let r = p.cmd(&format!("open {}", heaps[h]));
@@ -584,7 +589,7 @@ fn lifecycle_stress_with_processes() {
         })
         .collect();
     let mut actions = 0;
-    while Instant::now() < deadline {
+    while (actions < 12 || Instant::now() < deadline) && started.elapsed() < Duration::from_secs(60) {
         let heap = heaps[1 + actions % 3];
         let args: [&[&str]; 4] =
             [&["backend", "unbind"], &["backend", "bind"], &["heap", "rm", heap], &["heap", "add", heap]];
@@ -592,6 +597,7 @@ fn lifecycle_stress_with_processes() {
         assert_disjoint(&d.json(&["bufinfo"]));
         actions += 1;
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut ok, mut refused) = (0, 0);
     for w in workers {
         let (o, r) = w.join().unwrap();
