@@ -14,6 +14,7 @@ use teeheap_daemon::paths::SOCKET_ENV;
 use teeheap_daemon::protocol::{Client, NodeId, Reply, Request, unexpected};
 use teeheap_intercept::devns::DevNodes;
 use teeheap_intercept::launch::Launch;
+use teeheap_intercept::sentinel::Sentinel;
 
 use crate::Error;
 
@@ -42,19 +43,27 @@ pub fn start(socket: &Path, cmd: Command) -> Result<Child, Error> {
 /// As [`start`]; the daemon refuses `allow_admin` from a caller that may
 /// not act itself ([`Error::Daemon`], code `not_permitted`).
 pub fn start_with_admin(socket: &Path, cmd: Command, allow_admin: bool) -> Result<Child, Error> {
-    start_inner(socket, cmd, allow_admin, false).map(|(child, _)| child)
+    start_inner(socket, cmd, allow_admin, false, None).map(|(child, _)| child)
 }
 
 /// As [`start_with_admin`], for `teeheap run`: also returns the connection
 /// on which the daemon announces how the run's session ends
 /// (`teeheap_daemon::protocol::session_end`: end-of-file without an answer
 /// means the daemon died), and the program is killed when the calling
-/// thread dies (so the calling thread must outlive the program).
+/// thread dies (so the calling thread must outlive the program). A
+/// `sentinel` is armed with the program's mount namespace before the
+/// program's first instruction.
 ///
 /// # Errors
-/// As [`start_with_admin`].
-pub fn start_supervised(socket: &Path, cmd: Command, allow_admin: bool) -> Result<(Child, UnixStream), Error> {
-    start_inner(socket, cmd, allow_admin, true)
+/// As [`start_with_admin`]; [`Error::Start`] if the sentinel cannot be
+/// armed.
+pub fn start_supervised(
+    socket: &Path,
+    cmd: Command,
+    allow_admin: bool,
+    sentinel: Option<&Sentinel>,
+) -> Result<(Child, UnixStream), Error> {
+    start_inner(socket, cmd, allow_admin, true, sentinel)
 }
 
 fn start_inner(
@@ -62,6 +71,7 @@ fn start_inner(
     mut cmd: Command,
     allow_admin: bool,
     die_with_parent: bool,
+    sentinel: Option<&Sentinel>,
 ) -> Result<(Child, UnixStream), Error> {
     let mut client = Client::connect(socket).map_err(|source| Error::Connect { socket: socket.to_owned(), source })?;
     let (nodes, views) = match client.request(&Request::Hello, None)? {
@@ -86,6 +96,9 @@ fn start_inner(
     }
     let spawned = launch.spawn_with(|pre| {
         let r = (|| {
+            if let Some(s) = sentinel {
+                s.arm(pre.pid).map_err(|source| Error::Start { program: program.clone(), source })?;
+            }
             let ids = dev.node_ids(pre.pid).map_err(|e| Error::Dev(e.into()))?;
             let nodes = ids.into_iter().map(|(path, id)| NodeId { path, dev: id.dev, ino: id.ino }).collect();
             let req = Request::Supervise { pid: pre.pid, nodes, admin: allow_admin };

@@ -90,12 +90,8 @@ pub(crate) fn run(
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).context("cannot become a subreaper")?;
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args);
-    let (mut child, watch) = teeheap::start_supervised(&socket, cmd, allow_admin)?;
+    let (mut child, watch) = teeheap::start_supervised(&socket, cmd, allow_admin, sentinel.as_ref())?;
     let pid = child.id() as i32;
-    if let Some(s) = &sentinel {
-        // Gone already if it exited at once: nothing to end then.
-        let _ = s.arm(pid);
-    }
     // Forward terminal and service signals to the program; reap orphans.
     let handle = signals.handle();
     let forward = std::thread::spawn(move || {
