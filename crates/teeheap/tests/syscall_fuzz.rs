@@ -7,9 +7,10 @@
 //! boot regions, and its RSS is flat.
 //!
 //! Bounded in CI (`SMOKE_MS`); longer by hand (docs/fuzzing.md):
-//! `TEEHEAP_SYSFUZZ_MS=600000 TEEHEAP_SYSFUZZ_PROCS=8 cargo test --release
-//! -p teeheap --test syscall_fuzz -- --nocapture`; `TEEHEAP_SYSFUZZ_SEED=S`
-//! replays the operation streams of seed S (printed on failure).
+//! `TEEHEAP_SYSFUZZ_MS=600000 cargo test -p teeheap --test syscall_fuzz --
+//! --nocapture` (`TEEHEAP_SYSFUZZ_PROCS=N` for more processes);
+//! `TEEHEAP_SYSFUZZ_SEED=S` replays the operation streams of seed S
+//! (printed on failure).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -191,6 +192,7 @@ fn raw_syscall_sequences_leave_nothing_and_the_daemon_flat() {
     assert!(stdout.starts_with(&format!("seed {seed:#x}\n")), "{stdout}");
     let s = summary(&stdout);
     assert_eq!(get(&s, "crashes"), 0, "{stdout}\n{replay}");
+    assert_eq!(get(&s, "stuck"), 0, "a process hung in a syscall: {stdout}\n{replay}");
     assert!(get(&s, "ops") > 1000 && get(&s, "kills") > 4, "the fuzzer ran: {stdout}");
 
     assert!(d.alive(), "the daemon died\n{replay}");

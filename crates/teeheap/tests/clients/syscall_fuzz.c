@@ -600,16 +600,38 @@ int main(int argc, char **argv) {
 		kill(running[i], SIGKILL);
 		waitpid(running[i], NULL, 0);
 	}
-	/* Orphans run at most 30 operations; none may outlive the run. */
-	alarm(10);
-	while (waitpid(-1, NULL, 0) > 0)
-		;
-	alarm(0);
-	printf("workers %d kills %d exits %d crashes %d ops %llu ok %llu forks %llu passes %llu mmaps %llu touched %llu "
+	/* Orphans run at most 30 operations; none may outlive the run. One
+	 * still there after 10 s is stuck: say where, and end it. */
+	int stuck = 0;
+	for (uint64_t t0 = now_ms(); waitpid(-1, NULL, WNOHANG) >= 0;) {
+		if (now_ms() - t0 < 10000) {
+			usleep(10000);
+			continue;
+		}
+		char path[64], line[256];
+		snprintf(path, sizeof path, "/proc/%d/task/%d/children", getpid(), getpid());
+		FILE *f = fopen(path, "r");
+		int pid;
+		while (f && fscanf(f, "%d", &pid) == 1) {
+			snprintf(path, sizeof path, "/proc/%d/syscall", pid);
+			FILE *sc = fopen(path, "r");
+			if (!sc || !fgets(line, sizeof line, sc))
+				snprintf(line, sizeof line, "?\n");
+			if (sc)
+				fclose(sc);
+			printf("stuck pid %d in syscall %s", pid, line);
+			kill(pid, SIGKILL);
+			stuck++;
+		}
+		if (f)
+			fclose(f);
+		t0 = now_ms();
+	}
+	printf("workers %d kills %d exits %d crashes %d stuck %d ops %llu ok %llu forks %llu passes %llu mmaps %llu touched %llu "
 	       "sigbus %llu sigsegv %llu sessions %llu\n",
-	       started, kills + procs, exits, crashes, (unsigned long long)sh->ops, (unsigned long long)sh->ok,
+	       started, kills + procs, exits, crashes, stuck, (unsigned long long)sh->ops, (unsigned long long)sh->ok,
 	       (unsigned long long)sh->forks, (unsigned long long)sh->passes, (unsigned long long)sh->mmaps,
 	       (unsigned long long)sh->touched, (unsigned long long)sh->sigbus, (unsigned long long)sh->sigsegv,
 	       (unsigned long long)sh->sessions);
-	return crashes ? 1 : 0;
+	return crashes || stuck ? 1 : 0;
 }
