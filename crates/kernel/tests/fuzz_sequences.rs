@@ -1154,7 +1154,8 @@ fn report_failure(seed: u64, err: &str) -> String {
     let (ops, shrunk_err) = shrink(gen_sequence(seed));
     let mut s = format!(
         "sequence seed {seed:#x} failed: {err}\nreplay: TEEHEAP_FUZZ_SEED={seed:#x} cargo test -p teeheap-kernel \
-         --test fuzz_sequences -- --nocapture\nshrunk to {} ops ({shrunk_err}):\n",
+         --test fuzz_sequences -- --exact sequences_keep_the_invariants --nocapture\nshrunk to {} ops \
+         ({shrunk_err}):\n",
         ops.len()
     );
     for op in &ops {
@@ -1293,7 +1294,8 @@ fn concurrent_sequences_keep_the_invariants() {
             if let Err(e) = r {
                 return Some(format!(
                     "round seed {round:#x} failed: {e}\nreplay (interleavings vary): TEEHEAP_FUZZ_ROUND={round:#x} \
-                     cargo test -p teeheap-kernel --test fuzz_sequences concurrent -- --nocapture"
+                     cargo test -p teeheap-kernel --test fuzz_sequences -- --exact \
+                     concurrent_sequences_keep_the_invariants --nocapture"
                 ));
             }
             tally.sequences.fetch_add(CONCURRENT, Ordering::Relaxed);

@@ -1,10 +1,10 @@
 //! Raw-syscall sequence fuzzer through a daemon (issue 11):
 //! tests/clients/syscall_fuzz.c runs under `teeheap run` with several
 //! processes of racing threads, forks and SIGKILLs, while the test unbinds
-//! and rebinds the backend from outside. Afterwards the daemon still
-//! serves, logged no bug (a panic answered with EIO), holds no buffer and
-//! no served file, every lent chunk is reclaimed, the firewall has its
-//! boot regions, and its RSS is flat.
+//! and rebinds the backend and removes and re-adds a heap from outside.
+//! Afterwards the daemon still serves, logged no bug (a panic answered
+//! with EIO), holds no buffer and no served file, every lent chunk is
+//! reclaimed, the firewall has its boot regions, and its RSS is flat.
 //!
 //! Bounded in CI (`SMOKE_MS`); longer by hand (docs/fuzzing.md):
 //! `TEEHEAP_SYSFUZZ_MS=600000 cargo test -p teeheap --test syscall_fuzz --
@@ -167,23 +167,30 @@ fn raw_syscall_sequences_leave_nothing_and_the_daemon_flat() {
     d.idle();
     let rss_before = d.rss_kib();
 
-    // The run, with the backend unbound and rebound from outside meanwhile.
+    // The run, with the backend unbound and rebound and a heap removed and
+    // added back from outside meanwhile.
+    const STEPS: [[&str; 2]; 4] = [["backend", "unbind"], ["heap", "rm"], ["backend", "bind"], ["heap", "add"]];
+    let step = |i: usize| {
+        let mut args = STEPS[i % 4].to_vec();
+        if args[0] == "heap" {
+            args.push("protected,trusted-ui");
+        }
+        let o = d.cli(&args);
+        assert!(o.status.success(), "teeheap {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
     let t0 = Instant::now();
     let (out, toggles) = std::thread::scope(|s| {
         let fuzz = s.spawn(|| d.run(&exe, seed, ms, procs));
         let mut toggles = 0;
         while !fuzz.is_finished() {
             std::thread::sleep(Duration::from_millis(250));
-            let verb = if toggles % 2 == 0 { "unbind" } else { "bind" };
-            let o = d.cli(&["backend", verb]);
-            assert!(o.status.success(), "backend {verb}: {}", String::from_utf8_lossy(&o.stderr));
+            step(toggles);
             toggles += 1;
         }
         (fuzz.join().unwrap(), toggles)
     });
-    if toggles % 2 == 1 {
-        let o = d.cli(&["backend", "bind"]);
-        assert!(o.status.success(), "backend bind: {}", String::from_utf8_lossy(&o.stderr));
+    for i in toggles..toggles.next_multiple_of(4) {
+        step(i);
     }
     let took = t0.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -209,8 +216,8 @@ fn raw_syscall_sequences_leave_nothing_and_the_daemon_flat() {
     assert_eq!(d.json(&["map"])["firewall"].as_array().unwrap().len(), regions, "no firewall region left\n{replay}");
     let rss_after = d.rss_kib();
     println!(
-        "sysfuzz: seed {seed:#x}, {ms} ms x {procs} processes x 2 threads in {:.1} s, {toggles} backend \
-         unbind/bind, daemon RSS {rss_before} -> {rss_after} KiB, {} chunks lent and reclaimed",
+        "sysfuzz: seed {seed:#x}, {ms} ms x {procs} processes x 2 threads in {:.1} s, {toggles} lifecycle \
+         steps (backend unbind/bind, heap rm/add), daemon RSS {rss_before} -> {rss_after} KiB, {} chunks lent and reclaimed",
         took.as_secs_f64(),
         sw["chunks_lent"]
     );
