@@ -157,7 +157,7 @@ pub(crate) fn run(
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-/// Every process below us: pid -> (parent, state letter), from `/proc`.
+/// Every process: pid -> (parent, state letter), from `/proc`.
 fn processes() -> HashMap<i32, (i32, char)> {
     let mut all = HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else { return all };
