@@ -40,7 +40,11 @@ impl Shared {
         for uc in UseCase::ALL {
             let Some(h) = self.kernel.tee_heap(uc) else { continue };
             for (id, g) in h.generations() {
-                let what = if g.bound { "bound".to_owned() } else { format!("draining {} buffers", g.buffers) };
+                let what = if g.bound {
+                    "bound".to_owned()
+                } else {
+                    format!("draining {} buffer{}", g.buffers, if g.buffers == 1 { "" } else { "s" })
+                };
                 parts.push(format!("{uc} generation {id} {what}"));
             }
         }

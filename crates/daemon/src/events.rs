@@ -63,9 +63,9 @@ impl State {
         }
         self.push(Event {
             kind: "lend".into(),
-            message: format!("chunk #{cookie} of {} KiB lent to the secure world for {use_case}", range.len >> 10),
+            message: format!("region #{cookie} of {} KiB lent to the secure world for {use_case}", range.len >> 10),
             range: Some(range),
-            heap: Some(use_case),
+            use_case: Some(use_case),
             ..Event::default()
         });
     }
@@ -123,9 +123,9 @@ impl EventLog {
         }
         s.push(Event {
             kind: "reclaim".into(),
-            message: format!("chunk #{cookie} of {} KiB scrubbed and reclaimed from {use_case}", range.len >> 10),
+            message: format!("lent region #{cookie} of {} KiB scrubbed and reclaimed from {use_case}", range.len >> 10),
             range: Some(range),
-            heap: Some(use_case.to_owned()),
+            use_case: Some(use_case.to_owned()),
             ..Event::default()
         });
     }

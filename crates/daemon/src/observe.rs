@@ -185,7 +185,7 @@ impl Shared {
             .lent_objects()
             .iter()
             .map(|o| Area {
-                label: format!("chunk #{}", o.cookie),
+                label: format!("lent region #{}", o.cookie),
                 use_case: o.use_case.name().to_owned(),
                 range: o.range.into(),
             })

@@ -215,9 +215,13 @@ pub struct Event {
     /// The firewall region that refused (violations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// The heap or use case concerned.
+    /// The heap concerned (heap-rm, heap-add, limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heap: Option<String>,
+    /// The use case a region was lent for or reclaimed from (lend,
+    /// reclaim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_case: Option<String>,
     /// The process concerned (limit refusals, devmem, denied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,

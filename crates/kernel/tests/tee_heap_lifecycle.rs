@@ -158,7 +158,7 @@ fn unbind_with_live_buffer_then_drain_destroys_the_pool() {
     kernel.tee_unregister_dma_heaps(&dev);
     // No new allocation once the backend went away.
     assert_eq!(heap.allocate(PAGE_SIZE, 0, 0).unwrap_err().errno(), Errno::EINVAL);
-    assert_eq!(heap.info().state, "draining generation 1 with 1 buffers");
+    assert_eq!(heap.info().state, "draining generation 1 with 1 buffer");
     // The node is still listed (upstream cannot remove heaps).
     assert!(kernel.dma_heaps().open("protected,trusted-ui").is_ok());
     // The old buffer still works for its devices and the secure world.
@@ -251,12 +251,12 @@ fn generations_rebind_while_old_buffers_drain() {
     let heap = kernel.dma_heaps().open(uc.heap_name()).unwrap();
     let old = heap.allocate(PAGE_SIZE, 0, 0).unwrap();
     kernel.tee_unregister_dma_heaps(&dev);
-    assert_eq!(heap.info().state, "draining generation 1 with 1 buffers");
+    assert_eq!(heap.info().state, "draining generation 1 with 1 buffer");
 
     // A new generation binds at once, with a fresh pool.
     let (pool2, n2) = counting_pool_on(hi);
     kernel.tee_register_dma_heap(&dev, uc, pool2).unwrap();
-    assert_eq!(heap.info().state, "ready; draining generation 1 with 1 buffers");
+    assert_eq!(heap.info().state, "ready; draining generation 1 with 1 buffer");
     let new = heap.allocate(PAGE_SIZE, 0, 0).unwrap();
     assert!(lo.contains_range(&old.sg_table().ranges()[0]));
     assert!(hi.contains_range(&new.sg_table().ranges()[0]));
@@ -347,7 +347,7 @@ fn rebind_over_a_static_carveout_never_overlaps_live_buffers() {
     p.write(Master::SecureCpu, old_range.start(), &[0xa1; 4096]).unwrap();
     backend.remove();
     let backend = BuiltinBackend::probe(&kernel).unwrap();
-    assert_eq!(heap.info().state, "ready; draining generation 1 with 1 buffers");
+    assert_eq!(heap.info().state, "ready; draining generation 1 with 1 buffer");
     let new = heap.allocate(8 << 20, 0, 0).unwrap();
     let new_range = new.sg_table().ranges()[0];
     assert!(!new_range.overlaps(&old_range), "{new_range} overlaps the old generation's {old_range}");

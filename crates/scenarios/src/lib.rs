@@ -113,7 +113,7 @@ impl Cleanup {
         Check::new(
             self.is_clean(),
             format!(
-                "all released: {} dma-bufs, {} bytes in heaps, {} of {} lent chunks reclaimed, {} sessions",
+                "all released: {} dma-bufs, {} bytes in heaps, {} of {} lent regions reclaimed, {} sessions",
                 self.live_dma_bufs, self.heap_bytes_used, self.reclaimed_total, self.lent_total, self.sessions_open
             ),
         )

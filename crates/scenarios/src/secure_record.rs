@@ -131,9 +131,14 @@ impl fmt::Display for SecureRecordReport {
         writeln!(f, "secure video recording ({}, pool: {})", UseCase::SecureVideoRecord.heap_name(), self.pool)?;
         writeln!(
             f,
-            "  {} frames ({}) captured into protected buffers ({} lent chunk(s)), {} encoded -> {} bytes recorded \
+            "  {} frames ({}) captured into protected buffers ({} lent region{}), {} encoded -> {} bytes recorded \
              (AES-128-CTR) in a system heap buffer",
-            self.frames_captured, self.frame, self.chunks_lent, self.frames_encoded, self.recorded_bytes
+            self.frames_captured,
+            self.frame,
+            self.chunks_lent,
+            if self.chunks_lent == 1 { "" } else { "s" },
+            self.frames_encoded,
+            self.recorded_bytes
         )?;
         write_checks(f, &self.checks())
     }

@@ -171,7 +171,14 @@ impl fmt::Display for TrustedUiReport {
             .iter()
             .map(|a| format!("{}: {}", a.label, if a.accepted { "PIN ok" } else { "PIN not ok" }))
             .collect();
-        writeln!(f, "  {} framebuffer in {} lent chunk(s); {}", self.frame, self.chunks_lent, outcomes.join(", "))?;
+        writeln!(
+            f,
+            "  {} framebuffer in {} lent region{}; {}",
+            self.frame,
+            self.chunks_lent,
+            if self.chunks_lent == 1 { "" } else { "s" },
+            outcomes.join(", ")
+        )?;
         write_checks(f, &self.checks())
     }
 }

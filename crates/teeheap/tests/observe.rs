@@ -210,7 +210,7 @@ fn backend_unbind_bind_and_heap_rm_add_through_the_daemon() {
 
     // Unbind: the node stays, its buffer drains, no new allocations.
     assert!(d.ok(&["backend", "unbind"]).contains("unbound"));
-    assert_eq!(d.heap(VIDEO)["state"], "draining generation 1 with 1 buffers");
+    assert_eq!(d.heap(VIDEO)["state"], "draining generation 1 with 1 buffer");
     assert_eq!(d.heap(TUI)["state"], "unbound");
     assert_eq!(a.cmd(&format!("alloc {heap} 4096")), "err EINVAL", "no backend bound");
     let fresh = a.fd(&format!("open {VIDEO}"));
@@ -222,7 +222,7 @@ fn backend_unbind_bind_and_heap_rm_add_through_the_daemon() {
 
     // Bind again: a new generation at once, the old one still draining.
     assert!(d.ok(&["backend", "bind"]).contains("bound"));
-    assert_eq!(d.heap(VIDEO)["state"], "ready; draining generation 1 with 1 buffers");
+    assert_eq!(d.heap(VIDEO)["state"], "ready; draining generation 1 with 1 buffer");
     let new = a.fd(&format!("alloc {heap} 4096"));
     assert_eq!(d.heap(VIDEO)["buffers"], 2);
     assert!(!d.cli(&["backend", "bind"]).status.success(), "already bound");
@@ -276,7 +276,7 @@ fn rebind_keeps_live_buffers_disjoint_across_programs() {
     assert_eq!(a.cmd(&format!("fill {tee} {old} a1 {big}")), "ok");
     assert!(d.ok(&["backend", "unbind"]).contains("unbound"));
     assert!(d.ok(&["backend", "bind"]).contains("bound"));
-    assert_eq!(d.heap(VIDEO)["state"], "ready; draining generation 1 with 1 buffers");
+    assert_eq!(d.heap(VIDEO)["state"], "ready; draining generation 1 with 1 buffer");
 
     let mut b = Prog::start(&d, &exe, "second");
     let bheap = b.fd(&format!("open {VIDEO}"));
@@ -489,7 +489,7 @@ fn caps_refuse_the_capped_process_only() {
     assert_eq!(st["caps"]["heap"][VIDEO], serde_json::json!({"bytes": 1 << 20, "buffers": 2}));
     assert_eq!(st["caps"]["process"], serde_json::json!({"bytes": 2 << 20, "buffers": null}));
     let text = d.ok(&["stat"]);
-    assert!(text.contains("2/2 bufs"), "usage against the cap: {text}");
+    assert!(text.contains("2/2 buffers"), "usage against the cap: {text}");
     let log = d.json(&["log"]);
     let limits: Vec<&Value> = log["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "limit").collect();
     assert_eq!(limits.len(), 3);

@@ -226,7 +226,9 @@ impl DmaHeapOps for TeeHeapOps {
             .generations()
             .into_iter()
             .filter(|(_, g)| !g.bound)
-            .map(|(id, g)| format!("generation {id} with {} buffers", g.buffers))
+            .map(|(id, g)| {
+                format!("generation {id} with {} buffer{}", g.buffers, if g.buffers == 1 { "" } else { "s" })
+            })
             .collect();
         let state = match (pool.is_some(), draining.is_empty()) {
             (true, true) => "ready".to_owned(),

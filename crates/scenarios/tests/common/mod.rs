@@ -14,7 +14,7 @@ pub(crate) fn boot() -> (Arc<Kernel>, OpteeBackend) {
     (kernel, backend)
 }
 
-/// Every buffer released, every heap back to 0 bytes, every lent chunk
+/// Every buffer released, every heap back to 0 bytes, every lent region
 /// reclaimed, no session left.
 pub(crate) fn assert_all_released(kernel: &Kernel, backend: &OpteeBackend) {
     assert!(kernel.dma_bufs().is_empty(), "live buffers: {:?}", kernel.dma_bufs().snapshot());
@@ -24,7 +24,7 @@ pub(crate) fn assert_all_released(kernel: &Kernel, backend: &OpteeBackend) {
     }
     for uc in [UseCase::TrustedUi, UseCase::SecureVideoRecord] {
         let info = kernel.tee_heap(uc).is_some().then(|| kernel.dma_heaps().open(uc.heap_name()).unwrap().info());
-        assert!(info.as_ref().is_some_and(|i| i.pool.contains("(0 lent")), "{uc}: {info:?}");
+        assert!(info.as_ref().is_some_and(|i| i.pool.contains("(0 B in 0 lent regions")), "{uc}: {info:?}");
     }
     let stats = backend.world().stats();
     assert_eq!(stats.lent, stats.reclaimed, "{stats:?}");

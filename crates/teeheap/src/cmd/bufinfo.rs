@@ -35,42 +35,64 @@ pub(crate) fn holder(h: &Holder) -> String {
 
 /// Prints `b` as a table.
 fn print(b: &Bufinfo) {
-    println!(
-        "{:>5} {:>10} {:<30} {:<9} {:<4} {:>8} {:<14} {:>3}  {:<40} HOLDERS",
-        "ID", "SIZE", "HEAP", "EXPORTER", "PROT", "AGE", "ATTACHED", "TEE", "RANGES"
-    );
-    for r in &b.buffers {
-        let holders = if r.holders.is_empty() {
-            "-".to_owned()
-        } else {
-            r.holders.iter().map(holder).collect::<Vec<_>>().join("; ")
-        };
-        println!(
-            "{:>5} {:>10} {:<30} {:<9} {:<4} {:>7}s {:<14} {:>3}  {:<40} {}",
-            r.id,
-            human(r.size),
-            r.heap.as_deref().unwrap_or("-"),
-            r.exporter,
-            if r.protected { "yes" } else { "no" },
-            r.age_ms / 1000,
-            if r.attachments.is_empty() { "-".to_owned() } else { r.attachments.join(",") },
-            r.tee_registrations,
-            ranges(&r.ranges),
-            holders
-        );
+    let rows: Vec<[String; 10]> = b
+        .buffers
+        .iter()
+        .map(|r| {
+            let holders = if r.holders.is_empty() {
+                "-".to_owned()
+            } else {
+                r.holders.iter().map(holder).collect::<Vec<_>>().join("; ")
+            };
+            [
+                r.id.to_string(),
+                human(r.size),
+                r.heap.as_deref().unwrap_or("-").to_owned(),
+                r.exporter.to_string(),
+                if r.protected { "yes" } else { "no" }.to_owned(),
+                format!("{}s", r.age_ms / 1000),
+                if r.attachments.is_empty() { "-".to_owned() } else { r.attachments.join(",") },
+                r.tee_registrations.to_string(),
+                ranges(&r.ranges),
+                holders,
+            ]
+        })
+        .collect();
+    let head = ["ID", "SIZE", "HEAP", "EXPORTER", "PROT", "AGE", "ATTACHED", "TEE", "RANGES", "HOLDERS"];
+    let w: Vec<usize> =
+        (0..head.len()).map(|i| rows.iter().map(|r| r[i].len()).chain([head[i].len()]).max().unwrap_or(0)).collect();
+    // Numbers right-aligned, text left-aligned; the last column unpadded.
+    let right = [true, true, false, false, false, true, false, true, false, false];
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out += c;
+            } else if right[i] {
+                out += &format!("{c:>0$}  ", w[i]);
+            } else {
+                out += &format!("{c:<0$}  ", w[i]);
+            }
+        }
+        out
+    };
+    println!("{}", line(&head.map(str::to_owned)));
+    for (r, buf) in rows.iter().zip(&b.buffers) {
+        println!("{}", line(r));
         // DMA_BUF_SET_NAME's bytes, escaped by the daemon (`\xNN` for bytes
         // that are not UTF-8).
-        if let Some(name) = &r.name {
-            println!("{:>5} name {name}", "");
+        if let Some(name) = &buf.name {
+            println!("{:>w0$}  name {name}", "", w0 = w[0]);
         }
     }
     println!();
-    println!("{:<30} {:>8} {:>10}", "HEAP", "BUFFERS", "BYTES");
+    let heap_w = b.totals.keys().map(String::len).max().unwrap_or(0).max(5);
+    println!("{:<heap_w$}  {:>8}  {:>10}", "HEAP", "BUFFERS", "BYTES");
     for (heap, t) in &b.totals {
-        println!("{heap:<30} {:>8} {:>10}", t.buffers, human(t.bytes));
+        println!("{heap:<heap_w$}  {:>8}  {:>10}", t.buffers, human(t.bytes));
     }
     let (n, bytes) = b.totals.values().fold((0, 0), |(n, s), t| (n + t.buffers, s + t.bytes));
-    println!("{:<30} {n:>8} {:>10}", "total", human(bytes));
+    println!("{:<heap_w$}  {n:>8}  {:>10}", "total", human(bytes));
 }
 
 /// Runs `teeheap bufinfo`.

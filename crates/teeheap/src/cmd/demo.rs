@@ -121,7 +121,10 @@ pub(crate) fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let live = kernel.dma_bufs().len();
     drop(bufs);
     let after: Vec<_> = kernel.dma_heaps().list().iter().map(|h| h.info()).collect();
-    r.check(live > 0 && kernel.dma_bufs().is_empty(), format!("{live} buffers released, none left"));
+    r.check(
+        live > 0 && kernel.dma_bufs().is_empty(),
+        format!("{} released, none left", super::count(live as u64, "buffer", "buffers")),
+    );
     r.check(after.iter().all(|i| i.used == 0 && i.buffers == 0), "every heap back to 0 bytes used");
 
     let backend = sys.backend.as_ref().ok_or_else(|| anyhow::anyhow!("no backend bound"))?;

@@ -1,5 +1,5 @@
 //! `teeheap log`: firewall violations and lifecycle events (bind, unbind,
-//! heap removal, chunks lent and reclaimed, cap refusals), newest last;
+//! heap removal, regions lent and reclaimed, cap refusals), newest last;
 //! `--follow` keeps printing new ones.
 
 use std::path::Path;

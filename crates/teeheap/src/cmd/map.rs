@@ -1,4 +1,4 @@
-//! `teeheap map`: the physical memory map — DRAM, carveouts, chunks lent to
+//! `teeheap map`: the physical memory map — DRAM, carveouts, regions lent to
 //! the secure world, allocated buffers by heap and holder, firewall regions
 //! with their masters. Text by default; `--svg FILE` draws it (see
 //! [`super::svg`]).

@@ -12,7 +12,7 @@ use serde::Serialize;
 use teeheap_daemon::report::{Cap, Stat, Usage};
 
 use super::client::connect;
-use super::{Doc, Source, human};
+use super::{Doc, Source, count, human};
 
 /// The JSON schema of `stat --json` (docs/observability.md).
 const SCHEMA: &str = "teeheap-stat/1";
@@ -46,13 +46,16 @@ fn rates(now: &Stat, before: Option<(&Stat, Duration)>) -> BTreeMap<String, f64>
 fn vs(used: Usage, cap: Option<&Cap>) -> String {
     let b = cap.and_then(|c| c.buffers).map_or_else(String::new, |c| format!("/{c}"));
     let s = cap.and_then(|c| c.bytes).map_or_else(String::new, |c| format!("/{}", human(c)));
-    format!("{}{b} bufs, {}{s}", used.buffers, human(used.bytes))
+    let bufs = if used.buffers == 1 && b.is_empty() { "buffer" } else { "buffers" };
+    format!("{}{b} {bufs}, {}{s}", used.buffers, human(used.bytes))
 }
 
 fn print(source: &Source, s: &Stat, rates: &BTreeMap<String, f64>) {
     println!("{}", source.line());
+    let name_w = s.heaps.iter().map(|h| h.name.len()).max().unwrap_or(0).max(4);
+    let state_w = s.heaps.iter().map(|h| h.state.len()).max().unwrap_or(0).max(5);
     println!(
-        "{:<30} {:<34} {:>9} {:>9} {:>9} {:>9} {:>5} {:>7} {:>7}  FAILURES",
+        "{:<name_w$}  {:<state_w$}  {:>9} {:>9} {:>9} {:>9} {:>5} {:>7} {:>7}  FAILURES",
         "HEAP", "STATE", "CAPACITY", "USED", "PEAK", "LARGEST", "BUFS", "ALLOCS", "ALLOC/S"
     );
     for h in &s.heaps {
@@ -62,7 +65,7 @@ fn print(source: &Source, s: &Stat, rates: &BTreeMap<String, f64>) {
             h.failures.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
         };
         println!(
-            "{:<30} {:<34} {:>9} {:>9} {:>9} {:>9} {:>5} {:>7} {:>7.1}  {failures}",
+            "{:<name_w$}  {:<state_w$}  {:>9} {:>9} {:>9} {:>9} {:>5} {:>7} {:>7.1}  {failures}",
             h.name,
             h.state,
             human(h.capacity),
@@ -76,21 +79,34 @@ fn print(source: &Source, s: &Stat, rates: &BTreeMap<String, f64>) {
     }
     let w = &s.secure_world;
     println!(
-        "\nsecure world: {} chunks lent ({}), {} reclaimed, {} scrubbed; now {} chunks ({}) lent; {} lends refused, {} reclaims busy",
-        w.chunks_lent,
+        "\nsecure world: {} lent ({}), {} reclaimed, {} scrubbed; now {} ({}) lent; {} refused, {} busy",
+        count(w.chunks_lent, "region", "regions"),
         human(w.bytes_lent),
         w.chunks_reclaimed,
         human(w.bytes_scrubbed),
-        w.chunks_outstanding,
+        count(w.chunks_outstanding, "region", "regions"),
         human(w.bytes_outstanding),
-        w.lend_refused,
-        w.reclaim_busy
+        count(w.lend_refused, "lend", "lends"),
+        count(w.reclaim_busy, "reclaim", "reclaims")
     );
-    println!("\n{:>7} {:<32} {:>8}  HELD (per heap, vs caps)  COMMAND", "PID", "TOTAL (vs cap)", "REFUSED");
-    for c in &s.clients {
-        let total = vs(Usage { buffers: c.buffers, bytes: c.bytes }, s.caps.process.as_ref());
-        let heaps: Vec<String> = c.heaps.iter().map(|(h, u)| format!("{h}: {}", vs(*u, s.caps.heap.get(h)))).collect();
-        println!("{:>7} {:<32} {:>8}  {}  {}", c.pid, total, c.limit_refusals, heaps.join("; "), c.cmdline);
+    let rows: Vec<(String, String)> = s
+        .clients
+        .iter()
+        .map(|c| {
+            let total = vs(Usage { buffers: c.buffers, bytes: c.bytes }, s.caps.process.as_ref());
+            let heaps: Vec<String> =
+                c.heaps.iter().map(|(h, u)| format!("{h}: {}", vs(*u, s.caps.heap.get(h)))).collect();
+            (total, heaps.join("; "))
+        })
+        .collect();
+    let total_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(14);
+    let held_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(24);
+    println!(
+        "\n{:>7} {:<total_w$} {:>8}  {:<held_w$}  COMMAND",
+        "PID", "TOTAL (vs cap)", "REFUSED", "HELD (per heap, vs caps)"
+    );
+    for (c, (total, held)) in s.clients.iter().zip(&rows) {
+        println!("{:>7} {:<total_w$} {:>8}  {:<held_w$}  {}", c.pid, total, c.limit_refusals, held, c.cmdline);
     }
     if s.clients.is_empty() {
         println!("{:>7} (no process holds a buffer)", "-");

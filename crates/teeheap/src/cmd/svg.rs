@@ -270,7 +270,15 @@ pub(crate) fn render(m: &MemoryMap) -> String {
     for (uc, segs) in by_use {
         let bytes: u64 = segs.iter().map(|s| s.range.len).sum();
         let fw = firewall_of(&segs[0].range);
-        rows.push((format!("{} chunk(s) lent for {uc}, {} (side by side)", segs.len(), human(bytes)), fw, segs));
+        rows.push((
+            format!(
+                "{} lent for {uc}, {} (side by side)",
+                super::count(segs.len() as u64, "region", "regions"),
+                human(bytes)
+            ),
+            fw,
+            segs,
+        ));
     }
     let covered = |p: &Piece| {
         rows.iter().flat_map(|r| &r.2).any(|s| s.range.start <= p.range.start && p.range.end() <= s.range.end())
