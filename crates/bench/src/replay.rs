@@ -31,7 +31,7 @@ pub trait PageAllocator {
     fn free(&mut self, handle: Self::Handle);
 }
 
-/// teeheap's carveout allocator (best fit over two B-trees).
+/// teeheap's carveout allocator (best fit: size classes, and bitsets of hole ends by address).
 impl PageAllocator for RangeAllocator {
     type Handle = PageRun;
     const NAME: &'static str = "teeheap range_alloc";

@@ -9,12 +9,13 @@
 //!
 //! Only the free holes are stored, twice:
 //!
-//! - keyed by their end address (to coalesce a freed run with its
-//!   neighbours). Keying by the end, not the start, makes the common cases
-//!   cheap: carving a run off the front of a hole, or freeing a run in front
-//!   of a hole, keeps the hole's end, so the address map is updated in
-//!   place; and one range query from the freed run's start finds both
-//!   neighbours.
+//! - by address, as two sets of page indices: the first page of every hole
+//!   and the last page of every hole, each a 64-ary hierarchy of bitmaps
+//!   ([`bitset`]). A freed run's neighbours are a bit test each (a hole
+//!   ends just before it, a hole starts just after it); a neighbour's other
+//!   end and the overlap check (is any page of the run free?) are a
+//!   next/previous-member query of a few word operations, with no nodes to
+//!   allocate, split or merge.
 //! - in segregated size classes, TLSF-style: lengths below 32 pages have a
 //!   class each, longer ones 16 classes per power of two. Each class keeps
 //!   its holes ordered by `(len, start)`, and a two-level bitmap of the
@@ -30,14 +31,19 @@
 //! - Every hole has `len > 0` and lies inside `[0, total)`.
 //! - Holes never overlap and are never adjacent: free space is fully
 //!   coalesced, so each hole is a maximal free run.
-//! - The address map and the size classes hold exactly the same set of
-//!   holes, each in the class of its length; a class's bitmap bit is set
-//!   exactly when the class is non-empty.
+//! - The first-page and last-page sets pair up, by address, into exactly
+//!   the holes held by the size classes, each in the class of its length; a
+//!   class's bitmap bit is set exactly when the class is non-empty; the hole
+//!   counter is their number.
 //! - The free-page counter equals the sum of the hole lengths.
 //!
 //! [`RangeAllocator::check_invariants`] verifies all of them.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod bitset;
+
+use std::collections::BTreeSet;
+
+use bitset::BitSet;
 
 /// A run of pages `[start, start + len)` inside the managed range, in pages.
 ///
@@ -234,9 +240,12 @@ pub struct RangeAllocator {
     total: u64,
     /// Sum of hole lengths.
     free: u64,
-    /// Holes by address: `end -> start` (end exclusive; holes never
-    /// overflow, so the end is exact).
-    by_end: BTreeMap<u64, u64>,
+    /// Number of holes.
+    holes: usize,
+    /// The first page of every hole.
+    starts: BitSet,
+    /// The last page of every hole (`start + len - 1`).
+    lasts: BitSet,
     /// Holes by size class ([`class_of`] their length), each class ordered
     /// by `(len, start)`. Grown on demand up to the highest class used.
     classes: Vec<Class>,
@@ -255,7 +264,9 @@ impl PartialEq for RangeAllocator {
         }
         self.total == other.total
             && self.free == other.free
-            && self.by_end == other.by_end
+            && self.holes == other.holes
+            && self.starts == other.starts
+            && self.lasts == other.lasts
             && self.words == other.words
             && self.summary == other.summary
             && (0..CLASSES).all(|c| class(self, c).eq(class(other, c)))
@@ -268,11 +279,21 @@ impl RangeAllocator {
     /// An allocator managing pages `[0, pages)`, all free. `pages` may be 0.
     #[must_use]
     pub fn new(pages: u64) -> Self {
-        let mut ra =
-            Self { total: pages, free: 0, by_end: BTreeMap::new(), classes: Vec::new(), words: [0; WORDS], summary: 0 };
+        let mut ra = Self {
+            total: pages,
+            free: 0,
+            holes: 0,
+            starts: BitSet::new(pages),
+            lasts: BitSet::new(pages),
+            classes: Vec::new(),
+            words: [0; WORDS],
+            summary: 0,
+        };
         if pages > 0 {
-            ra.by_end.insert(pages, 0);
+            ra.starts.insert(0);
+            ra.lasts.insert(pages - 1);
             ra.class_insert(pages, 0);
+            ra.holes = 1;
             ra.free = pages;
         }
         ra
@@ -360,44 +381,50 @@ impl RangeAllocator {
         if run.len == 0 {
             return Err(FreeError::NotAllocated { run });
         }
-        // Holes ending at or after `run.start`, by address: the first may
-        // end exactly there (the left neighbour); the first one ending past
-        // `run.start` is the only one that can overlap `run`, and if it
-        // starts at `end` it is the right neighbour, whose start is moved in
-        // place (its end stays).
-        let mut after = self.by_end.range_mut(run.start..);
-        let (left, next) = match after.next() {
-            Some((&le, &mut ls)) if le == run.start => (Some(ls), after.next()),
-            other => (None, other),
-        };
-        let right = match next {
-            Some((_, rs)) if *rs < end => return Err(FreeError::NotAllocated { run }),
-            Some((&re, rs)) if *rs == end => {
-                let old = *rs;
-                *rs = left.unwrap_or(run.start);
-                Some((old, re))
+        let (s, e) = (run.start, end);
+        // Any free page in the run? Either a hole starts inside it, or the
+        // first hole to end at or after `s` started before `s` (it holds
+        // page `s`): no hole starts between `s` and its last page.
+        let first_start = self.starts.next(s);
+        if first_start.is_some_and(|r| r < e) {
+            return Err(FreeError::NotAllocated { run });
+        }
+        let first_last = self.lasts.next(s);
+        if let Some(q) = first_last {
+            if first_start.is_none_or(|r| q < r) {
+                return Err(FreeError::NotAllocated { run });
             }
-            _ => None,
-        };
+        }
+        // A hole ending at `s - 1` is the left neighbour; one starting at `e`
+        // is the right one, and its last page is the first last page at or
+        // after `s` (no hole lies in between).
+        let left = (s > 0 && self.lasts.contains(s - 1)).then(|| self.starts.prev(s - 1)).flatten();
+        let right = (first_start == Some(e)).then_some(first_last).flatten().map(|q| q + 1);
         match (left, right) {
             (None, None) => {
-                self.by_end.insert(end, run.start);
-                self.class_insert(run.len, run.start);
+                self.starts.insert(s);
+                self.lasts.insert(e - 1);
+                self.holes += 1;
+                self.class_insert(run.len, s);
             }
             (Some(ls), None) => {
-                self.by_end.remove(&run.start);
-                self.by_end.insert(end, ls);
-                self.class_remove(run.start - ls, ls);
-                self.class_insert(end - ls, ls);
+                self.lasts.remove(s - 1);
+                self.lasts.insert(e - 1);
+                self.class_remove(s - ls, ls);
+                self.class_insert(e - ls, ls);
             }
-            (None, Some((rs, re))) => {
-                self.class_remove(re - rs, rs);
-                self.class_insert(re - run.start, run.start);
+            (None, Some(re)) => {
+                self.starts.remove(e);
+                self.starts.insert(s);
+                self.class_remove(re - e, e);
+                self.class_insert(re - s, s);
             }
-            (Some(ls), Some((rs, re))) => {
-                self.by_end.remove(&run.start);
-                self.class_remove(run.start - ls, ls);
-                self.class_remove(re - rs, rs);
+            (Some(ls), Some(re)) => {
+                self.lasts.remove(s - 1);
+                self.starts.remove(e);
+                self.holes -= 1;
+                self.class_remove(s - ls, ls);
+                self.class_remove(re - e, e);
                 self.class_insert(re - ls, ls);
             }
         }
@@ -436,13 +463,14 @@ impl RangeAllocator {
 
     /// The holes, by address. Each is a maximal free run.
     pub fn free_runs(&self) -> impl Iterator<Item = PageRun> + '_ {
-        self.by_end.iter().map(|(&end, &start)| PageRun { start, len: end - start })
+        // Holes never overlap: each start's last page is the next one.
+        self.starts.iter().zip(self.lasts.iter()).map(|(start, last)| PageRun { start, len: last + 1 - start })
     }
 
     /// Number of holes.
     #[must_use]
     pub fn hole_count(&self) -> usize {
-        self.by_end.len()
+        self.holes
     }
 
     /// Checks every invariant in the module doc. `O(h log h)`; for tests.
@@ -451,9 +479,15 @@ impl RangeAllocator {
     ///
     /// A description of the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), String> {
+        self.starts.check().map_err(|e| format!("first pages: {e}"))?;
+        self.lasts.check().map_err(|e| format!("last pages: {e}"))?;
         let classed: usize = self.classes.iter().map(Class::len).sum();
-        if self.by_end.len() != classed {
-            return Err(format!("{} holes by address but {classed} by size", self.by_end.len()));
+        let (firsts, lasts) = (self.starts.iter().count(), self.lasts.iter().count());
+        if firsts != self.holes || lasts != self.holes || classed != self.holes {
+            return Err(format!(
+                "{} holes counted, {firsts} first pages, {lasts} last pages, {classed} by size",
+                self.holes
+            ));
         }
         for c in 0..CLASSES {
             let non_empty = self.classes.get(c).is_some_and(|s| !s.is_empty());
@@ -471,11 +505,12 @@ impl RangeAllocator {
         }
         let mut sum: u64 = 0;
         let mut prev_end: Option<u64> = None;
-        for (&end, &start) in &self.by_end {
-            let len = end.checked_sub(start).ok_or_else(|| format!("hole {start}..{end} ends before it starts"))?;
-            if len == 0 {
-                return Err(format!("empty hole at {start}"));
-            }
+        for (start, last) in self.starts.iter().zip(self.lasts.iter()) {
+            let end = last.checked_add(1).ok_or("a last page at u64::MAX")?;
+            let len = end
+                .checked_sub(start)
+                .filter(|&l| l > 0)
+                .ok_or_else(|| format!("hole {start}..{end} ends before it starts"))?;
             if end > self.total {
                 return Err(format!("hole {start} +{len} past total {}", self.total));
             }
@@ -501,20 +536,31 @@ impl RangeAllocator {
         let end = start + len;
         let run_end = at + pages;
         debug_assert!(start <= at && run_end <= end);
-        if run_end < end {
-            // The right remainder keeps the hole's end: update in place.
-            let slot = self.by_end.get_mut(&end);
-            debug_assert!(slot.is_some(), "no hole ends at {end}");
-            if let Some(s) = slot {
-                *s = run_end;
+        // A right remainder keeps the hole's last page, a left one its
+        // first page.
+        match (at > start, run_end < end) {
+            (false, false) => {
+                self.starts.remove(start);
+                self.lasts.remove(end - 1);
+                self.holes -= 1;
             }
-            self.class_insert(end - run_end, run_end);
-        } else {
-            self.by_end.remove(&end);
-        }
-        if at > start {
-            self.by_end.insert(at, start);
-            self.class_insert(at - start, start);
+            (false, true) => {
+                self.starts.remove(start);
+                self.starts.insert(run_end);
+                self.class_insert(end - run_end, run_end);
+            }
+            (true, false) => {
+                self.lasts.remove(end - 1);
+                self.lasts.insert(at - 1);
+                self.class_insert(at - start, start);
+            }
+            (true, true) => {
+                self.starts.insert(run_end);
+                self.lasts.insert(at - 1);
+                self.holes += 1;
+                self.class_insert(end - run_end, run_end);
+                self.class_insert(at - start, start);
+            }
         }
         self.free -= pages;
         PageRun { start: at, len: pages }
@@ -865,7 +911,7 @@ mod tests {
     #[test]
     fn check_invariants_catches_corruption() {
         let ok = with_holes(16, &[(0, 2), (8, 2)]);
-        let corrupt: [fn(&mut RangeAllocator); 9] = [
+        let corrupt: [fn(&mut RangeAllocator); 11] = [
             |ra| ra.free += 1,
             |ra| ra.total = 9,
             |ra| {
@@ -873,12 +919,17 @@ mod tests {
             },
             |ra| {
                 // Adjacent to the hole at 0.
-                ra.by_end.insert(3, 2);
+                ra.starts.insert(2);
+                ra.lasts.insert(2);
+                ra.holes += 1;
                 ra.class_insert(1, 2);
                 ra.free += 1;
             },
             |ra| {
-                ra.by_end.insert(4, 4);
+                // An empty hole: its last page before its first.
+                ra.starts.insert(4);
+                ra.lasts.insert(3);
+                ra.holes += 1;
                 ra.class_insert(0, 4);
             },
             // A size-class entry with no hole behind it.
@@ -892,6 +943,11 @@ mod tests {
             // Bitmap out of step with the classes.
             |ra| ra.words[0] |= 1 << 7,
             |ra| ra.summary |= 1 << 3,
+            // A first page with no last page, and the hole counter off.
+            |ra| {
+                ra.starts.insert(12);
+            },
+            |ra| ra.holes += 1,
         ];
         for (i, f) in corrupt.iter().enumerate() {
             let mut ra = ok.clone();
