@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use teeheap_intercept::ns::{Namespace, NsKind, Peer, PeerCred};
 
+use zeroize::{Zeroize, Zeroizing};
+
 use crate::Shared;
 use crate::paths::prepare_dir;
 use crate::privilege::{Caller, NOT_PERMITTED, Rights};
@@ -120,7 +122,9 @@ fn reply(stream: &UnixStream, r: &Reply) -> io::Result<()> {
 
 /// Replies in protocol `version` (the request's, so older clients can read it).
 fn reply_in(stream: &UnixStream, r: &Reply, version: u32) -> io::Result<()> {
-    let payload = serde_json::to_vec(&Envelope { version, body: r }).map_err(io::Error::other)?;
+    // A reply may carry protected bytes (`devmem` by a secure master): the
+    // encoded frame is wiped once sent.
+    let payload = Zeroizing::new(serde_json::to_vec(&Envelope { version, body: r }).map_err(io::Error::other)?);
     write_frame(stream, &payload, None)
 }
 
@@ -150,7 +154,7 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
         };
         let mut version = VERSION;
         let same_user = peer.is_some_and(|c| c.uid == 0 || c.uid == rustix::process::geteuid().as_raw());
-        let r = match serde_json::from_slice::<Envelope<serde_json::Value>>(&frame) {
+        let mut r = match serde_json::from_slice::<Envelope<serde_json::Value>>(&frame) {
             Err(e) => Reply::error("bad_request", format!("not a request envelope: {e}")),
             Ok(env) if !(MIN_VERSION..=VERSION).contains(&env.version) => Reply::error(
                 "version",
@@ -202,7 +206,11 @@ fn connection(stream: &UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
                 }
             },
         };
-        reply_in(stream, &r, version)?;
+        let sent = reply_in(stream, &r, version);
+        if let Reply::Devmem { data, .. } = &mut r {
+            data.zeroize();
+        }
+        sent?;
     }
 }
 

@@ -225,6 +225,20 @@ impl Planted {
 
 const SEED: &str = "0x5ec2e7";
 
+/// The secret `harden_client plant SEED` plants (its `secret()`).
+fn secret(seed: &str) -> Vec<u8> {
+    let seed = u64::from_str_radix(seed.trim_start_matches("0x"), 16).unwrap();
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
+    (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
 /// Every way into the daemon refused, nothing found; returns the output.
 fn attack_refused(users: &Users, daemon: u32, prog: i32) -> String {
     let out = users.cmd(&users.client).args(["attack", &daemon.to_string(), &prog.to_string(), SEED]).output().unwrap();
@@ -253,6 +267,29 @@ fn root_finds_it(users: &Users, daemon: u32, prog: i32) {
     if users.setpriv.is_none() {
         return;
     }
+    // The daemon's user, outside the run, reads the secret back as the
+    // secure CPU through the daemon's socket (allowed, and logged): the
+    // reply's copy in the daemon is wiped as well.
+    let environ = std::fs::read(format!("/proc/{prog}/environ")).unwrap();
+    let socket = environ
+        .split(|b| *b == 0)
+        .find_map(|v| v.strip_prefix(b"TEEHEAP_SOCKET="))
+        .map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()))
+        .expect("the program's TEEHEAP_SOCKET");
+    let ask = |args: &[&str]| users.cmd(&users.teeheap).args(args).env("TEEHEAP_SOCKET", &socket).output().unwrap();
+    let out = ask(&["bufinfo", "--json"]);
+    let bufinfo: Value = serde_json::from_slice(&out.stdout).expect("bufinfo JSON");
+    let start = bufinfo["buffers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["protected"] == true && b["size"] == 65536)
+        .and_then(|b| b["ranges"][0]["start"].as_u64())
+        .expect("the planted buffer");
+    let out = ask(&["devmem", &format!("{start:#x}"), "--len", "4096", "--master", "secure-cpu"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first: Vec<String> = secret(SEED)[..16].iter().map(|b| format!("{b:02x}")).collect();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&first.join(" ")), "devmem read the secret back");
     let out =
         Command::new(&users.client).args(["attack", &daemon.to_string(), &prog.to_string(), SEED]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
