@@ -5,6 +5,7 @@
 //! Threads: one per supervised program tree ([`session`]), one reaper that
 //! releases served files whose last reference is gone ([`served`]), one
 //! that keeps spare memfds ready for new buffers ([`served::Registry::refill`]),
+//! one that keeps the programs' sysfs/debugfs views ([`views`]) up to date,
 //! one accept thread plus one per control connection ([`control`]). They share
 //! [`Shared`] through an `Arc`; its maps are locked only for look-ups and
 //! inserts, never across a call into a client process, so a stalled client
@@ -122,6 +123,7 @@ pub struct Shared {
 pub struct Daemon {
     shared: Arc<Shared>,
     reaper: Option<JoinHandle<()>>,
+    views: Option<JoinHandle<()>>,
     spares: Option<JoinHandle<()>>,
     control: Vec<ControlServer>,
 }
@@ -187,9 +189,6 @@ impl Daemon {
         });
         let s = Arc::clone(&shared);
         let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
-            // The views follow every change of the served set at once, and
-            // names and attachments at least every second.
-            let (mut seen, mut shown_at) = (u64::MAX, Instant::now());
             while !s.shutdown.load(Ordering::Relaxed) {
                 // A panic here is logged as a bug and the reaper goes on.
                 let _ = s.serve_one(
@@ -198,6 +197,26 @@ impl Daemon {
                     || {
                         s.registry.reap(Duration::from_millis(200));
                         s.contexts.sweep();
+                        s.events.catch_up(s.kernel.platform(), s.host.world());
+                    },
+                );
+            }
+        })?;
+        // The views in a thread of their own: rewritten by the reaper after
+        // every change, under an allocation storm they starved the reaping
+        // itself, and released buffers piled up in the daemon (thousands of
+        // memfds, EMFILE, bufinfo past MAX_FRAME). They follow changes of
+        // the served set within VIEWS_EVERY, names and attachments at least
+        // every second.
+        const VIEWS_EVERY: Duration = Duration::from_millis(50);
+        let s = Arc::clone(&shared);
+        let views = std::thread::Builder::new().name("teeheap-views".into()).spawn(move || {
+            let (mut seen, mut shown_at) = (u64::MAX, Instant::now());
+            while !s.shutdown.load(Ordering::Relaxed) {
+                let _ = s.serve_one(
+                    || "the sysfs/debugfs views".into(),
+                    None,
+                    || {
                         if let Some(v) = &s.views {
                             let changes = s.registry.changes();
                             if changes != seen || shown_at.elapsed() >= Duration::from_secs(1) {
@@ -205,11 +224,19 @@ impl Daemon {
                                 (seen, shown_at) = (changes, Instant::now());
                             }
                         }
-                        s.events.catch_up(s.kernel.platform(), s.host.world());
+                        std::thread::sleep(VIEWS_EVERY);
                     },
                 );
             }
-        })?;
+        });
+        let views = match views {
+            Ok(t) => t,
+            Err(e) => {
+                shared.shutdown.store(true, Ordering::Relaxed);
+                let _ = reaper.join();
+                return Err(e.into());
+            }
+        };
         let s = Arc::clone(&shared);
         let spares = std::thread::Builder::new().name("teeheap-spares".into()).spawn(move || {
             while !s.shutdown.load(Ordering::Relaxed) {
@@ -222,12 +249,13 @@ impl Daemon {
             Err(e) => {
                 shared.shutdown.store(true, Ordering::Relaxed);
                 let _ = reaper.join();
+                let _ = views.join();
                 return Err(e.into());
             }
         };
         shared.log_lifecycle("bind", format!("backend {backend_name} bound at start"), None);
         tracing::info!(backend = backend_name, "daemon started");
-        Ok(Daemon { shared, reaper: Some(reaper), spares: Some(spares), control: Vec::new() })
+        Ok(Daemon { shared, reaper: Some(reaper), spares: Some(spares), views: Some(views), control: Vec::new() })
     }
 
     /// Serves the control protocol on a Unix socket at `path` (its
@@ -272,6 +300,9 @@ impl Daemon {
             let _ = t.join();
         }
         if let Some(t) = self.spares.take() {
+            let _ = t.join();
+        }
+        if let Some(t) = self.views.take() {
             let _ = t.join();
         }
         if let Some(r) = self.reaper.take() {
