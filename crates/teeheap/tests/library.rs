@@ -11,13 +11,19 @@ use std::time::Duration;
 
 use teeheap::{PlatformConfig, Run};
 
-/// Compiles the example program (your build would provide your binary).
+/// Compiles the example program once for all tests of this file (your
+/// build would provide your binary). Tests run in parallel: compiling per
+/// test would rewrite the file while another test executes it.
 fn program() -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/c/alloc_each_heap.c");
-    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("library-alloc_each_heap");
-    let st = Command::new("cc").args(["-O2", "-o"]).arg(&exe).arg(&src).status();
-    assert!(st.is_ok_and(|s| s.success()), "cc {}", src.display());
-    exe
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/c/alloc_each_heap.c");
+        let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("library-alloc_each_heap");
+        let st = Command::new("cc").args(["-O2", "-o"]).arg(&exe).arg(&src).status();
+        assert!(st.is_ok_and(|s| s.success()), "cc {}", src.display());
+        exe
+    })
+    .clone()
 }
 
 /// The simplest use: run it, check its status.
