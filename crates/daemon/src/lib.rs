@@ -139,7 +139,11 @@ impl Daemon {
         // Before the platform's memory exists (reach.rs).
         reach::keep_out_same_uid()?;
         let cfg = match &config.platform {
-            Some(p) => PlatformConfig::load(p).map_err(|e| DaemonError::Platform(format!("{}: {e}", p.display())))?,
+            Some(p) => PlatformConfig::load(p).map_err(|e| match e {
+                // Names the file already.
+                teeheap_platform::config::ConfigError::Io { .. } => DaemonError::Platform(e.to_string()),
+                e => DaemonError::Platform(format!("{}: {e}", p.display())),
+            })?,
             None => PlatformConfig::embedded_default(),
         };
         let platform = Platform::new(cfg).map_err(|e| DaemonError::Platform(e.to_string()))?;

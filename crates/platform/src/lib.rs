@@ -95,10 +95,15 @@ impl Platform {
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] if DRAM or a carveout is empty, unaligned,
-    /// outside DRAM or overlapping another; [`RamError`] if DRAM cannot be
+    /// outside DRAM or overlapping another, or `[limits.heap]` names no
+    /// heap; [`RamError`] if DRAM cannot be
     /// mapped.
     pub fn new(config: PlatformConfig) -> Result<Platform, PlatformError> {
         let invalid = |msg: String| PlatformError::Config(ConfigError::Invalid(msg));
+        let heaps: Vec<&str> = UseCase::ALL.iter().map(|u| u.heap_name()).chain(["system"]).collect();
+        if let Some(name) = config.limits.heap.keys().find(|k| !heaps.contains(&k.as_str())) {
+            return Err(invalid(format!("[limits.heap.{name:?}]: no such heap; the heaps are {}", heaps.join(", "))));
+        }
         let ram = Ram::new(PhysAddr(config.dram.base), config.dram.size.0)?;
         let firewall = Firewall::with_log_capacity(config.firewall.log_capacity);
         let mut carveouts: Vec<Carveout> = Vec::new();
@@ -291,6 +296,16 @@ mod tests {
         ] {
             assert!(matches!(Platform::new(small(&bad)), Err(PlatformError::Config(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn limits_name_existing_heaps() {
+        let limit = |heap: &str| format!("[limits.heap.\"{heap}\"]\nbytes = \"1 MiB\"");
+        assert!(Platform::new(small(&limit("protected,trusted-ui"))).is_ok());
+        assert!(Platform::new(small(&limit("system"))).is_ok());
+        let Err(e) = Platform::new(small(&limit("gpu"))) else { panic!("a cap on no heap accepted") };
+        let msg = e.to_string();
+        assert!(msg.contains("\"gpu\"") && msg.contains("protected,secure-video, ") && msg.contains("system"), "{msg}");
     }
 
     #[test]

@@ -273,6 +273,28 @@ fn config_file_is_used_and_bad_ones_are_reported() {
         assert!(err.contains(missing.to_str().unwrap()), "{err}");
         assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     }
+    // A description the secure world or the platform refuses: the file
+    // and the real reason, for every command that boots one.
+    let pin = dir.join("pin.toml");
+    std::fs::write(
+        &pin,
+        "name = \"x\"\ndram = { base = 0x4000_0000, size = \"64 MiB\" }\n[tee]\ntrusted_ui_pin = \"12ab\"\n",
+    )
+    .unwrap();
+    let caps = dir.join("caps.toml");
+    std::fs::write(
+        &caps,
+        "name = \"x\"\ndram = { base = 0x4000_0000, size = \"64 MiB\" }\n[limits.heap.gpu]\nbytes = 4096\n",
+    )
+    .unwrap();
+    for (file, why) in [(&pin, "PIN must be"), (&caps, "the heaps are")] {
+        for cmdline in [&["ls", "--fresh"][..], &["demo"], &["run", "--", "true"]] {
+            let out = teeheap(&[&["--config", file.to_str().unwrap()][..], cmdline].concat());
+            let err = stderr(&out);
+            assert!(!out.status.success(), "{cmdline:?}");
+            assert!(err.contains(file.to_str().unwrap()) && err.contains(why), "{cmdline:?}: {err}");
+        }
+    }
     // --config where it does nothing is refused, not ignored.
     let out = teeheap(&["--config", good.to_str().unwrap(), "stat"]);
     assert!(!out.status.success() && stderr(&out).contains("--config applies to"), "{}", stderr(&out));

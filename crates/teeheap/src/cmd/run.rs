@@ -75,7 +75,8 @@ pub(crate) fn run(
             let dir = RunDir(private_run_dir().context("cannot make a private socket directory")?);
             let sock = dir.0.join("teeheap.sock");
             let mut d = match config {
-                Some(file) => Daemon::with_platform(super::platform(file)?)?,
+                Some(file) => Daemon::with_platform(super::platform(file)?)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
                 None => Daemon::start(&DaemonConfig { platform: None })?,
             };
             d.listen(&sock)?;

@@ -19,7 +19,9 @@ pub(crate) fn run(config: Option<&Path>, socket: Option<&Path>) -> anyhow::Resul
     // a clean shutdown.
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT]).context("cannot install signal handlers")?;
     let mut daemon = match config {
-        Some(file) => Daemon::with_platform(super::platform(file)?)?,
+        Some(file) => {
+            Daemon::with_platform(super::platform(file)?).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+        }
         None => Daemon::start(&DaemonConfig { platform: None })?,
     };
     daemon.listen(&path).with_context(|| format!("cannot serve on {}", path.display()))?;
