@@ -376,6 +376,22 @@ fn run_exit_codes_follow_the_shell_and_leave_no_directory() {
     assert_eq!(code, Some(126), "{err}");
     assert_eq!(run("true").0, Some(0));
     assert_eq!(run("false").0, Some(1));
+    // A daemon that cannot start (its description refused) leaves nothing
+    // either.
+    let bad = tmp.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\ndram = { base = 0x4000_0000, size = \"64 MiB\" }\n[tee]\ntrusted_ui_pin = \"1\"\n",
+    )
+    .unwrap();
+    let out = cmd(&private_dir("xdg"))
+        .env("TMPDIR", &tmp)
+        .arg("--config")
+        .arg(&bad)
+        .args(["run", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let left: Vec<_> = std::fs::read_dir(&tmp)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
