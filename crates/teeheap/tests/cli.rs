@@ -295,6 +295,12 @@ fn config_file_is_used_and_bad_ones_are_reported() {
             assert!(err.contains(file.to_str().unwrap()) && err.contains(why), "{cmdline:?}: {err}");
         }
     }
+    // Inside a run, the run's daemon is the platform an inherited
+    // TEEHEAP_CONFIG described: ls asks it.
+    let runtime = private_dir("xdg");
+    let out = cmd(&runtime).env("TEEHEAP_CONFIG", &good).args(["run", "--", TEEHEAP, "ls", "--json"]).output().unwrap();
+    let v = json(&out);
+    assert_eq!((v["platform"].as_str(), v["source"]["kind"].as_str()), (Some("small"), Some("daemon")));
     // --config where it does nothing is refused, not ignored.
     let out = teeheap(&["--config", good.to_str().unwrap(), "stat"]);
     assert!(!out.status.success() && stderr(&out).contains("--config applies to"), "{}", stderr(&out));

@@ -91,6 +91,10 @@ pub(crate) fn run(
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).context("cannot become a subreaper")?;
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args);
+    // The platform description is the daemon's now: `teeheap ls` in the
+    // program asks the daemon (TEEHEAP_SOCKET) instead of refusing to
+    // choose between it and an inherited TEEHEAP_CONFIG.
+    cmd.env_remove("TEEHEAP_CONFIG");
     let (mut child, watch) = teeheap::start_supervised(&socket, cmd, allow_admin, sentinel.as_ref())?;
     let pid = child.id() as i32;
     // Forward terminal and service signals to the program; reap orphans.
