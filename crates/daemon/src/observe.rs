@@ -96,6 +96,7 @@ impl Shared {
                     used: i.used,
                     peak: i.peak,
                     largest_free: i.largest_free,
+                    free: i.free,
                     buffers: i.buffers,
                     allocations: i.allocations,
                     failures,

@@ -105,8 +105,13 @@ pub struct HeapStat {
     pub used: u64,
     /// Most bytes ever in live buffers at once.
     pub peak: u64,
-    /// Largest contiguous free run of the bound pool (fragmentation).
+    /// The largest single allocation that would succeed now (a dynamic
+    /// pool's growth included); against `free`, the fragmentation.
     pub largest_free: u64,
+    /// Bytes allocations could still take now (for `system`, normal
+    /// memory lent to the secure world is not free), as `teeheap ls`.
+    #[serde(default)]
+    pub free: u64,
     /// Live buffers.
     pub buffers: u64,
     /// Successful allocations since boot.

@@ -389,6 +389,8 @@ fn bufinfo_stat_log_and_map_for_two_processes() {
         (Some(1), Some(65536), Some(65536))
     );
     assert_eq!(heap(VIDEO)["largest_free"].as_u64(), Some((512 << 20) - 65536));
+    assert_eq!(heap(VIDEO)["free"].as_u64(), Some((512 << 20) - 65536), "stat's free is ls's");
+    assert_eq!(heap(VIDEO)["free"], d.heap(VIDEO)["free"]);
     assert_eq!((heap("system")["allocations"].as_u64(), heap("system")["buffers"].as_u64()), (Some(1), Some(1)));
     assert!(st["allocations_per_s"][VIDEO].as_f64().unwrap() > 0.0);
     let clients = st["clients"].as_array().unwrap();

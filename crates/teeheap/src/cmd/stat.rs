@@ -55,8 +55,8 @@ fn print(source: &Source, s: &Stat, rates: &BTreeMap<String, f64>) {
     let name_w = s.heaps.iter().map(|h| h.name.len()).max().unwrap_or(0).max(4);
     let state_w = s.heaps.iter().map(|h| h.state.len()).max().unwrap_or(0).max(5);
     println!(
-        "{:<name_w$}  {:<state_w$}  {:>9} {:>9} {:>9} {:>9} {:>5} {:>7} {:>7}  FAILURES",
-        "HEAP", "STATE", "CAPACITY", "USED", "PEAK", "LARGEST", "BUFS", "ALLOCS", "ALLOC/S"
+        "{:<name_w$}  {:<state_w$}  {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}  FAILURES",
+        "HEAP", "STATE", "CAPACITY", "USED", "FREE", "PEAK", "LARGEST", "BUFFERS", "ALLOCS", "ALLOC/S"
     );
     for h in &s.heaps {
         let failures = if h.failures.is_empty() {
@@ -65,11 +65,12 @@ fn print(source: &Source, s: &Stat, rates: &BTreeMap<String, f64>) {
             h.failures.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
         };
         println!(
-            "{:<name_w$}  {:<state_w$}  {:>9} {:>9} {:>9} {:>9} {:>5} {:>7} {:>7.1}  {failures}",
+            "{:<name_w$}  {:<state_w$}  {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7.1}  {failures}",
             h.name,
             h.state,
             human(h.capacity),
             human(h.used),
+            human(h.free),
             human(h.peak),
             human(h.largest_free),
             h.buffers,
