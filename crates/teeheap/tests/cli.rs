@@ -340,8 +340,7 @@ fn daemon_errors_are_plain_and_list_the_choices() {
 }
 
 /// Reads a little of the command's output, closes the pipe, and returns
-/// how the command ended. (`log --follow`, like `tail -f`, notices only
-/// at its next line.)
+/// how the command ended.
 fn close_pipe_early(args: &[&str], runtime: &Path) -> (ExitStatus, String) {
     let mut child = cmd(runtime).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut out = child.stdout.take().unwrap();
@@ -357,7 +356,9 @@ fn close_pipe_early(args: &[&str], runtime: &Path) -> (ExitStatus, String) {
 fn a_closed_pipe_ends_reports_quietly() {
     let runtime = private_dir("xdg");
     let _serve = Serve::start(&runtime, None, None);
-    for args in [&["demo"][..], &["ls"], &["stat", "--watch", "0.05"], &["default-config", "--full"]] {
+    for args in
+        [&["demo"][..], &["ls"], &["stat", "--watch", "0.05"], &["log", "--follow"], &["default-config", "--full"]]
+    {
         let (status, err) = close_pipe_early(args, &runtime);
         let quiet = status.success() || status.signal() == Some(libc::SIGPIPE);
         assert!(quiet, "{args:?}: {status:?} {err}");

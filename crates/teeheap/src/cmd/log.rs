@@ -10,6 +10,18 @@ use teeheap_daemon::report::Event;
 use super::client::connect;
 use super::{Doc, Source};
 
+/// Whether nobody reads standard output any more (the reader of a pipe
+/// closed it, a terminal hung up): `--follow` then ends quietly without
+/// waiting for an event to write, as `tail -f` cannot.
+fn reader_gone() -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let stdout = std::io::stdout();
+    let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
+    let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+    matches!(rustix::event::poll(&mut fds, Some(&now)), Ok(n) if n > 0)
+        && fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP)
+}
+
 /// The schema of one line of `log --json --follow`.
 const EVENT_SCHEMA: &str = "teeheap-log-event/1";
 
@@ -50,6 +62,9 @@ pub(crate) fn run(socket: Option<&Path>, json: bool, follow: bool) -> anyhow::Re
     }
     loop {
         std::thread::sleep(Duration::from_millis(200));
+        if reader_gone() {
+            return Ok(());
+        }
         let l = c.log(last)?;
         show(&source, &l.events, &mut last)?;
     }
