@@ -1,17 +1,17 @@
 //! Sequence fuzzer of the kernel model's entry points (issue 11): seeded
 //! random sequences of operations over a small fd table — heap and TEE
 //! opens, ALLOC with hostile sizes and flags, close, dup, mmap and CPU
-//! access, device attachments, dma-buf ioctls, every TEE ioctl with hostile
-//! arguments, raw ioctls, backend unbind/bind and heap rm/add — against the
-//! real secure world and OP-TEE-style backend.
+//! access, device attachments, dma-buf and sync-file ioctls, every TEE
+//! ioctl with hostile arguments, raw ioctls, backend unbind/bind and heap
+//! rm/add — against the real secure world and OP-TEE-style backend.
 //!
 //! Checked after every operation: live buffers are pairwise disjoint, the
 //! normal-world CPU cannot touch a protected one, and an operation that
 //! failed changed nothing (fds, mappings, buffers, shm ids, sessions,
-//! normal memory, lent chunks, firewall regions, bindings, heap nodes). Checked after every
-//! sequence, once everything is closed: no panic, no buffer, no shm, no
-//! session, every lent chunk reclaimed, the firewall regions exactly the
-//! boot set, normal memory at its baseline.
+//! normal memory, lent chunks, firewall regions, bindings, heap nodes).
+//! Checked after every sequence, once everything is closed: no panic, no
+//! buffer, no shm, no session, every lent chunk reclaimed, the firewall
+//! regions exactly the boot set, normal memory at its baseline.
 //!
 //! A second test runs rounds of [`CONCURRENT`] sequences at once, as
 //! separate processes racing on the shared heaps, pools, TEE device,
@@ -20,11 +20,14 @@
 //! CI runs [`SMOKE_SEQUENCES`] sequences and [`SMOKE_ROUNDS`] rounds (debug,
 //! ~10-20 s each on 2 cores). The environment drives the other modes (see
 //! docs/fuzzing.md):
-//! - `TEEHEAP_FUZZ_SEQUENCES=N`: run N sequences (the long run, `--release`);
-//! - `TEEHEAP_FUZZ_THREADS=T`: on T threads, each with its own platform;
+//! - `TEEHEAP_FUZZ_SEQUENCES=N`, `TEEHEAP_FUZZ_ROUNDS=N`: run N sequences
+//!   or rounds (the long runs, `--release`);
+//! - `TEEHEAP_FUZZ_THREADS=T`: sequences on T threads, each with its own
+//!   platform;
 //! - `TEEHEAP_FUZZ_BASE=S`: another family of seeds;
 //! - `TEEHEAP_FUZZ_SEED=S`: replay the one sequence a failure printed,
-//!   with its operations and results logged.
+//!   with its operations and results logged; `TEEHEAP_FUZZ_ROUND=S`: the
+//!   round a failure printed (20 times: interleavings vary).
 //!
 //! A failing sequence is shrunk (chunks of operations dropped while it
 //! still fails, on fresh platforms) and printed with its seed.
