@@ -7,8 +7,8 @@
 //! ([`Views::root`]: `dmabuf/` and `debug/`) that each run's launcher
 //! mounts at `/sys/kernel/dmabuf` and `/sys/kernel/debug` of the program's
 //! mount namespace. `<ino>` is the inode `fstat` shows for the buffer's fd,
-//! as on Linux. The reaper refreshes them (at most 200 ms behind an ALLOC
-//! or a release), so the ALLOC path pays nothing.
+//! as on Linux. The `teeheap-views` thread refreshes them (see
+//! `Daemon::start`), so neither ALLOC nor the reaper pays for it.
 
 use std::collections::BTreeMap;
 use std::io;
