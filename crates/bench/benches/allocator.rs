@@ -12,23 +12,6 @@ use teeheap_bench::replay::{OffsetAlloc, PageAllocator, RangeAllocCrate, Replaye
 use teeheap_bench::trace::{self, Trace};
 use teeheap_kernel::pool::range_alloc::RangeAllocator;
 
-/// Pages of a 1 GiB pool (a device reserving for two 4K streams).
-const GIB_PAGES: u64 = 1 << 18;
-/// Pages of a 128 MiB pool for the trusted UI.
-const UI_PAGES: u64 = 1 << 15;
-const FILL: f64 = 0.9;
-
-fn traces() -> Vec<Trace> {
-    vec![
-        trace::video_churn(GIB_PAGES, FILL, 20_000, 1),
-        trace::trusted_ui(UI_PAGES, FILL, 20_000, 2),
-        trace::random_sizes("random sizes", GIB_PAGES, FILL, 4096, 40_000, 3),
-        // Many small buffers: thousands of holes, where O(holes) peers slow down.
-        trace::random_sizes("random small sizes", GIB_PAGES / 4, FILL, 16, 40_000, 4),
-        trace::hole_reuse(40, 50),
-    ]
-}
-
 fn quality_row<A: PageAllocator>(t: &Trace) {
     let s = Replayer::<A>::new(t).run_with_stats(t);
     println!(
@@ -43,7 +26,7 @@ fn quality_row<A: PageAllocator>(t: &Trace) {
 }
 
 fn quality(traces: &[Trace]) {
-    println!("\n## allocator quality at {:.0} % fill (deterministic)\n", FILL * 100.0);
+    println!("\n## allocator quality at {:.0} % fill (deterministic)\n", trace::FILL * 100.0);
     println!("| trace | allocator | failed / allocs | largest free / total free (mean) | holes (mean) |");
     println!("|---|---|---|---|---|");
     for t in traces {
@@ -72,7 +55,7 @@ fn time<A: PageAllocator>(g: &mut criterion::BenchmarkGroup<'_, criterion::measu
 }
 
 fn main() {
-    let traces = traces();
+    let traces = trace::allocator_traces();
     quality(&traces);
     let mut c = Criterion::default().configure_from_args();
     for t in &traces {

@@ -357,6 +357,26 @@ pub fn hole_reuse(k: u64, rounds: u64) -> Trace {
     b.finish("exact hole reuse", capacity, frames.into_iter().chain(pins))
 }
 
+/// Pages of a 1 GiB pool (a device reserving for two 4K streams).
+pub const GIB_PAGES: u64 = 1 << 18;
+/// Pages of a 128 MiB pool for the trusted UI.
+pub const UI_PAGES: u64 = 1 << 15;
+/// Fill an ideal allocator would reach at the traces' peak.
+pub const FILL: f64 = 0.9;
+
+/// The five traces of the allocator comparison (BENCHMARKS.md section 1).
+#[must_use]
+pub fn allocator_traces() -> Vec<Trace> {
+    vec![
+        video_churn(GIB_PAGES, FILL, 20_000, 1),
+        trusted_ui(UI_PAGES, FILL, 20_000, 2),
+        random_sizes("random sizes", GIB_PAGES, FILL, 4096, 40_000, 3),
+        // Many small buffers: thousands of holes, where O(holes) peers slow down.
+        random_sizes("random small sizes", GIB_PAGES / 4, FILL, 16, 40_000, 4),
+        hole_reuse(40, 50),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
