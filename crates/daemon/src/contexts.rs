@@ -68,11 +68,21 @@ impl Contexts {
         open: impl FnOnce() -> teeheap_kernel::Result<File>,
     ) -> Result<File, ContextError> {
         let (tags, complete) = Tag::held_by(desc).map_err(ContextError::Host)?;
-        {
+        let found = {
             let live = lock(&self.live);
-            if let Some(f) = tags.iter().find_map(|t| live.contexts.get(&(node, *t))) {
-                return Ok(f.clone());
-            }
+            tags.iter().find_map(|t| live.contexts.get(&(node, *t)).map(|f| (*t, f.clone())))
+        };
+        if let Some((tag, f)) = found {
+            // A read-locked tag (a read-only description) could be locked
+            // by another description too, by someone who read it in
+            // /proc/locks: a tag another description also holds names no
+            // context (nor for its first holder, which that other process
+            // could harm anyway).
+            return match tag.held(desc) {
+                Ok(false) => Ok(f),
+                Ok(true) => Err(ContextError::Host(Errno::NOLCK)),
+                Err(e) => Err(ContextError::Host(e)),
+            };
         }
         if !complete {
             // The program buried its description's tag (if any) under its
@@ -195,6 +205,34 @@ mod tests {
         assert_eq!(ctxs.sweep(), 1);
         assert!(ctxs.is_empty());
         assert!(lock(&ctxs.live).probes.is_empty(), "no probe without a context");
+    }
+
+    #[test]
+    fn a_read_locked_tag_taken_by_another_description_names_no_context() {
+        let daemon = crate::Daemon::start(&crate::DaemonConfig::default()).unwrap();
+        let kernel = daemon.kernel();
+        let node = rustix::fs::memfd_create("tee0", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let id = FileId::of(&node).unwrap();
+        let ctxs = Contexts::default();
+        let ro = |n: &OwnedFd| {
+            let p = format!("/proc/self/fd/{}", n.as_raw_fd());
+            rustix::fs::open(p.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap()
+        };
+        let a = ro(&node);
+        ctxs.get_or_open(&a, id, || kernel.tee_open("tee0")).unwrap();
+        let (tags, _) = Tag::held_by(&a).unwrap();
+        // Another read-only description read-locks the same byte.
+        let thief = ro(&node);
+        assert!(tags[0].set(&thief).is_ok_and(|set| !set), "set() sees the holder and refuses");
+        let mut l =
+            libc::flock { l_type: libc::F_RDLCK as i16, l_whence: 0, l_start: tags[0].0 as i64, l_len: 1, l_pid: 0 };
+        // SAFETY: a live flock for the call.
+        assert_eq!(unsafe { libc::fcntl(thief.as_raw_fd(), libc::F_OFD_SETLK, &mut l as *mut libc::flock) }, 0);
+        let r = ctxs.get_or_open(&thief, id, || panic!("no new context for a forged tag"));
+        assert!(matches!(r, Err(ContextError::Host(Errno::NOLCK))), "{r:?}");
+        assert!(matches!(ctxs.get_or_open(&a, id, || panic!()), Err(ContextError::Host(Errno::NOLCK))));
+        drop(thief);
+        assert!(ctxs.get_or_open(&a, id, || panic!()).is_ok(), "its own again once the other lock is gone");
     }
 
     #[test]
