@@ -244,7 +244,7 @@ pub struct Log {
 /// A firewall region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirewallRegion {
-    /// Its label (`carveout secure-video`, `lent trusted-ui #3` ...).
+    /// Its label (`carveout secure-video`, `lent region #3 (trusted-ui)` ...).
     pub label: String,
     /// The range.
     pub range: Range,

@@ -264,7 +264,7 @@ impl Protmem {
         let region = self
             .platform
             .firewall()
-            .add_region(range, rights, format!("lent {use_case} #{cookie:#x}"))
+            .add_region(range, rights, format!("lent region #{cookie} ({use_case})"))
             .map_err(|_| TeeError::BAD_PARAMETERS)?;
         st.lent
             .insert(cookie, Entry { obj: Arc::new(LentObject { cookie, use_case, range, region }), reclaiming: false });
