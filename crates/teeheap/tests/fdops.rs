@@ -117,6 +117,59 @@ fn sysfs_and_debugfs_views_inside_a_run() {
     );
 }
 
+/// The same file operations, and the views, as an ordinary user (the run
+/// in its user namespace: nodes are regular files there).
+#[test]
+fn file_operations_as_an_ordinary_user() {
+    if !root() {
+        return; // already unprivileged: the tests above are this one
+    }
+    let Some(setpriv) = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("setpriv")).find(|p| p.exists()))
+    else {
+        eprintln!("setpriv missing (util-linux): .ci/run installs it");
+        return;
+    };
+    let dir = tmp().join(format!("fdops-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut copies = Vec::new();
+    for (src, name) in [("fdops_client.c", "fdops_client"), ("views_client.c", "views_client")] {
+        let exe = compile(src, &format!("{name}_user"), &[]);
+        let copy = dir.join(name);
+        std::fs::copy(&exe, &copy).unwrap();
+        copies.push(copy);
+    }
+    let bin = dir.join("teeheap");
+    std::fs::copy(TEEHEAP, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in copies.iter().chain([&dir, &bin]) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for exe in &copies {
+        let mut cmd = Command::new(&setpriv);
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&bin).args(["run", "--"]).arg(exe);
+        cmd.env_remove("XDG_RUNTIME_DIR")
+            .env_remove("TEEHEAP_SOCKET")
+            .env_remove("TEEHEAP_CONFIG")
+            .env("TMPDIR", "/tmp");
+        let out = cmd.output().unwrap();
+        if String::from_utf8_lossy(&out.stderr).contains("Permission denied") && out.stdout.is_empty() {
+            eprintln!("skipped: the target directory is not reachable by nobody");
+            return;
+        }
+        let want: &[&str] = if exe.ends_with("fdops_client") {
+            &[
+                "mmap of a heap node is ENODEV",
+                "a forked child shares the context",
+                "lseek SEEK_CUR 0 of a dma-buf is EINVAL",
+            ]
+        } else {
+            &["sysfs size", "debugfs bufinfo lists the buffer", "sysfs entry gone after close"]
+        };
+        assert_all_ok(&out, want);
+    }
+}
+
 /// 10 000 mmaps of one fd number while another thread keeps dup2-ing a
 /// file Linux refuses to map onto it: none may map that file.
 fn race(mode: &str) {
