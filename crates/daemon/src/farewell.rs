@@ -14,6 +14,7 @@
 //!
 //! [`Request::Supervise`]: crate::protocol::Request::Supervise
 
+use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -45,17 +46,22 @@ impl Shared {
     pub(crate) fn end_run(&self, pid: i32, gone: bool) {
         let Some(stream) = self.farewells.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid) else { return };
         let reason = if gone {
-            TREE_GONE
+            Some(TREE_GONE)
         } else if self.shutdown.load(Ordering::Relaxed) {
-            SHUTDOWN
+            Some(SHUTDOWN)
         } else {
             tracing::error!(pid, "the session ended without its program tree; the launcher will end it");
-            return;
+            None
         };
-        let body = Reply::SessionEnd { reason: reason.to_owned() };
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        if let Ok(payload) = serde_json::to_vec(&Envelope { version: VERSION, body: &body }) {
-            let _ = write_frame(&stream, &payload, None);
+        if let Some(reason) = reason {
+            let body = Reply::SessionEnd { reason: reason.to_owned() };
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            if let Ok(payload) = serde_json::to_vec(&Envelope { version: VERSION, body: &body }) {
+                let _ = write_frame(&stream, &payload, None);
+            }
         }
+        // The connection thread holds the socket too: end it for both, so
+        // that the launcher reads end-of-file now.
+        let _ = stream.shutdown(Shutdown::Both);
     }
 }

@@ -65,6 +65,10 @@ pub mod test_hooks {
     /// while it holds the daemon's locks (`_IO('H', 0xfe)`).
     pub const PANIC_IOCTL: u32 = ioc::io(b'H', 0xfe);
 
+    /// An ioctl on any served node that panics the session thread itself,
+    /// outside the per-call guard (`_IO('H', 0xfd)`): the session fails.
+    pub const SESSION_PANIC_IOCTL: u32 = ioc::io(b'H', 0xfd);
+
     /// A `heap rm` of this name panics the connection's thread while it
     /// holds the daemon's locks.
     pub const PANIC_HEAP: &str = "teeheap-test-panic";

@@ -57,6 +57,28 @@ use crate::report::Caps;
 use crate::served::Registry;
 use crate::session::{Node, Session};
 
+/// A session thread's last act, also when it panics outside a call (then
+/// as a failed session: no last frame, so its launcher ends the program;
+/// the run's identity is kept, as its processes may still be alive).
+struct SessionEnd {
+    shared: Arc<Shared>,
+    id: u64,
+    pid: i32,
+    gone: bool,
+}
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        let s = &self.shared;
+        s.end_run(self.pid, self.gone);
+        s.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        if self.gone {
+            s.identities.remove(self.id);
+        }
+        s.sessions_live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Most program trees one daemon supervises at once; more are refused.
 pub const MAX_SESSIONS: u64 = 1024;
 
@@ -529,13 +551,8 @@ impl Shared {
         self.identities.register(id, user, mnt, rights);
         let s = Arc::clone(self);
         let t = std::thread::Builder::new().name(format!("teeheap-session-{id}")).spawn(move || {
-            let gone = session.run();
-            s.end_run(pid, gone);
-            s.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-            if gone {
-                s.identities.remove(id);
-            }
-            s.sessions_live.fetch_sub(1, Ordering::Relaxed);
+            let mut end = SessionEnd { shared: s, id, pid, gone: false };
+            end.gone = session.run();
         });
         let t = match t {
             Ok(t) => t,

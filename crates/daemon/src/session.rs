@@ -91,6 +91,10 @@ impl Session {
                 }
             };
             self.shared.calls.fetch_add(1, Ordering::Relaxed);
+            #[cfg(feature = "test-hooks")]
+            if n.ioctl().is_some_and(|c| c.cmd.0 == crate::guard::test_hooks::SESSION_PANIC_IOCTL) {
+                panic!("test hook: the session thread itself fails");
+            }
             // A panic answers this call with EIO and is logged (guard.rs).
             let what = || match n.ioctl() {
                 Some(c) => format!("ioctl {:#x} on fd {} of pid {}", c.cmd.0, c.fd, n.pid),

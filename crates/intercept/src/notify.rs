@@ -118,6 +118,10 @@ impl Listener {
             Err(e) => return Err(e),
         };
         let ev = fds[0].revents();
+        // Not a hangup: the fd itself is gone (closed under us, a bug).
+        if ev.contains(PollFlags::NVAL) {
+            return Err(Errno::BADF);
+        }
         Ok(if n == 0 {
             Readiness::Timeout
         } else if ev.contains(PollFlags::IN) {

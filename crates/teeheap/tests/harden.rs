@@ -436,3 +436,38 @@ fn a_private_run_ends_what_the_program_left_behind() {
     assert!(stderr.contains("ended 1 process(es) the program left behind"), "{stderr}");
     wait_until("the leftover is gone", 5, || gone(pids[0]));
 }
+
+#[test]
+fn a_failed_session_ends_its_run_and_the_daemon_serves_others() {
+    use std::io::BufRead;
+    let exe = compile("harden_client.c", "harden_client_session");
+    let d = Served::start("session");
+    let mut run = teeheap()
+        .arg("run")
+        .arg("--connect")
+        .arg(&d.socket)
+        .arg("--")
+        .arg(&exe)
+        .arg("session-panic")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(run.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let program: i32 = line.trim().parse().unwrap();
+    let mut status = None;
+    wait_until("teeheap run exits after its session failed", 10, || {
+        status = run.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(!status.unwrap().success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("or its session for the run failed"), "{stderr}");
+    wait_until("the program is gone", 5, || gone(program));
+    // The daemon itself serves on.
+    let out = d.run(&[exe.as_os_str(), "panic".as_ref()]);
+    assert_all_ok(&out);
+    d.json(&["stat"]);
+}

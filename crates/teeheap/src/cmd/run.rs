@@ -150,7 +150,8 @@ pub(crate) fn run(
     }
     if died.load(Ordering::SeqCst) {
         bail!(
-            "the daemon serving this run ({}) died while the program ran; the program and everything it started were killed",
+            "the daemon serving this run ({}) died while the program ran (or its session for the run failed); \
+             the program and everything it started were killed",
             socket.display()
         );
     }

@@ -4,6 +4,8 @@
  *                the daemon only) and checks that each such call fails with
  *                EIO while every other call goes on working. Prints one
  *                "ok"/"FAIL" line per check and "N failed" last.
+ *   session-panic (under `teeheap run`) prints its pid, makes the daemon's
+ *                session thread for its run fail, and waits forever.
  *   plant SEED   (under `teeheap run`) puts a 4 KiB secret made from SEED
  *                into a protected buffer with the SDP TA (from its own
  *                registered memory, which it then wipes; DUMPs it back once
@@ -36,8 +38,9 @@
 #include <linux/dma-heap.h>
 #include <linux/tee.h>
 
-/* guard::test_hooks::PANIC_IOCTL of crates/daemon. */
+/* guard::test_hooks::PANIC_IOCTL and SESSION_PANIC_IOCTL of crates/daemon. */
 #define TEEHEAP_TEST_PANIC _IO('H', 0xfe)
+#define TEEHEAP_TEST_SESSION_PANIC _IO('H', 0xfd)
 
 static int failed;
 
@@ -349,6 +352,15 @@ static int attack(int daemon, int prog, uint64_t seed) {
 int main(int argc, char **argv) {
 	if (argc > 1 && !strcmp(argv[1], "panic"))
 		return panic_mode();
+	if (argc > 1 && !strcmp(argv[1], "session-panic")) {
+		/* The session dies with this call; the run must end us. */
+		int sys = open("/dev/dma_heap/system", O_RDWR | O_CLOEXEC);
+		printf("%d\n", (int)getpid());
+		fflush(stdout);
+		ioctl(sys, TEEHEAP_TEST_SESSION_PANIC, 0);
+		for (;;)
+			pause();
+	}
 	if (argc > 2 && !strcmp(argv[1], "plant"))
 		return plant(strtoull(argv[2], NULL, 0));
 	if (argc > 4 && !strcmp(argv[1], "attack"))
