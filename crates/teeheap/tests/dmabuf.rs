@@ -5,53 +5,26 @@
 //! MERGE, FILE_INFO, SET_DEADLINE, SCM_RIGHTS), and the daemon releasing a
 //! sync file once the program closes it.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Served, TEEHEAP, compile, tmp};
 use teeheap_daemon::protocol::{Client, Stats};
-
-const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
-
-fn tmp() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-}
-
-fn compile(src: &str, out: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(src);
-    let exe = tmp().join(out);
-    let st = Command::new("cc").args(["-O1", "-Wall", "-Werror", "-o"]).arg(&exe).arg(&src).status();
-    assert!(st.is_ok_and(|s| s.success()), "cc {} failed (needs a C compiler, libc6-dev)", src.display());
-    exe
-}
 
 /// `teeheap` with a private runtime directory and no inherited daemon.
 fn teeheap() -> Command {
-    let mut c = Command::new(TEEHEAP);
-    let rt = tmp().join(format!("xdg-dmabuf-{}", std::process::id()));
-    std::fs::create_dir_all(&rt).unwrap();
-    c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("XDG_RUNTIME_DIR", rt).env("RUST_LOG", "warn");
-    c
+    common::teeheap_private("dmabuf")
 }
 
 /// A standalone daemon on a fresh socket, killed on drop.
-struct Served {
-    child: Child,
-    socket: PathBuf,
-}
-
 impl Served {
     fn start(name: &str) -> Served {
         let socket = tmp().join(format!("{name}-{}", std::process::id())).join("teeheap.sock");
         let _ = std::fs::remove_file(&socket);
-        let child = teeheap().arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
-        let t0 = Instant::now();
-        while Client::connect(&socket).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Served { child, socket }
+        Served::spawn(teeheap(), socket, Stdio::null())
     }
 
     /// The daemon's counters once `done` holds (or after 10 s).
@@ -64,13 +37,6 @@ impl Served {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -130,7 +96,7 @@ const CHECKS: &[&str] = &[
 
 #[test]
 fn dma_buf_answers_and_sync_files_as_linux() {
-    let exe = compile("dmabuf_client.c", "dmabuf_client");
+    let exe = compile("dmabuf_client.c", "dmabuf_client", &["-Werror"]);
     let d = Served::start("dmabuf");
     let mut prog = teeheap()
         .arg("run")

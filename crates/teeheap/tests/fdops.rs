@@ -4,49 +4,23 @@
 //! heap nodes that come and go with `teeheap heap rm|add`. The C clients are
 //! in `tests/clients/`; docs/serving.md ("File operations") has the table.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Served as Serve, TEEHEAP, assert_all_ok, compile, tmp};
 use teeheap_daemon::protocol::{Client, Reply, Request, Stats};
-
-const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
-
-fn tmp() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-}
-
-fn compile(src: &str, out: &str, extra: &[&str]) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(src);
-    let exe = tmp().join(out);
-    let st = Command::new("cc").args(["-O1", "-Wall", "-o"]).arg(&exe).arg(&src).args(extra).status();
-    assert!(st.is_ok_and(|s| s.success()), "cc {extra:?} {} failed (needs a C compiler, libc6-dev)", src.display());
-    exe
-}
 
 /// `teeheap` with a private runtime directory and no inherited daemon.
 fn teeheap() -> Command {
-    let mut c = Command::new(TEEHEAP);
-    let rt = tmp().join(format!("xdg-fdops-{}", std::process::id()));
-    std::fs::create_dir_all(&rt).unwrap();
-    c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("XDG_RUNTIME_DIR", rt).env("RUST_LOG", "warn");
-    c
+    common::teeheap_private("fdops")
 }
 
 fn run(args: &[&str]) -> Output {
     teeheap().arg("run").arg("--").args(args).output().expect("teeheap run")
-}
-
-fn assert_all_ok(out: &Output, want: &[&str]) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "client failed:\n{stdout}\n{stderr}");
-    assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.contains("\n0 failed"), "{stdout}");
-    for w in want {
-        assert!(stdout.lines().any(|l| l == format!("ok {w}")), "missing check {w:?}:\n{stdout}");
-    }
 }
 
 fn root() -> bool {
@@ -200,21 +174,10 @@ fn mmap_vs_dup2_race_never_maps_a_node() {
 }
 
 /// A `teeheap serve` on a fresh socket, killed on drop.
-struct Serve {
-    child: Child,
-    socket: PathBuf,
-}
-
 impl Serve {
     fn start(name: &str) -> Serve {
         let socket = tmp().join(format!("fdops-{name}-{}", std::process::id())).join("teeheap.sock");
-        let child = teeheap().arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
-        let t0 = Instant::now();
-        while Client::connect(&socket).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Serve { child, socket }
+        Serve::spawn(teeheap(), socket, Stdio::null())
     }
 
     /// `teeheap ARGS` against this daemon, which must succeed.
@@ -244,13 +207,6 @@ impl Serve {
             assert!(t0.elapsed() < Duration::from_secs(10), "still served: {s:?}");
             std::thread::sleep(Duration::from_millis(30));
         }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

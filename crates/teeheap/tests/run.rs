@@ -5,49 +5,21 @@
 //! a TEE registration's hold on a protected buffer; a kill storm; running
 //! as an ordinary user.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Served, TEEHEAP, assert_all_ok, compile, teeheap, tmp};
 use teeheap_daemon::protocol::{Client, Stats};
-
-const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
-
-fn tmp() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-}
-
-fn compile(src: &str, out: &str, extra: &[&str]) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(src);
-    let exe = tmp().join(out);
-    let st = Command::new("cc").args(["-O1", "-Wall", "-o"]).arg(&exe).arg(&src).args(extra).status();
-    assert!(st.is_ok_and(|s| s.success()), "cc {extra:?} {} failed (needs a C compiler, libc6-dev)", src.display());
-    exe
-}
-
-fn teeheap() -> Command {
-    let mut c = Command::new(TEEHEAP);
-    c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "warn");
-    c
-}
 
 fn run(args: &[&str]) -> Output {
     let mut c = teeheap();
     c.arg("run").arg("--").args(args);
     c.output().expect("teeheap run")
-}
-
-fn assert_all_ok(out: &Output, want: &[&str]) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "client failed:\n{stdout}\n{stderr}");
-    assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.contains("\n0 failed"), "{stdout}");
-    for w in want {
-        assert!(stdout.lines().any(|l| l == format!("ok {w}")), "missing check {w:?}:\n{stdout}");
-    }
 }
 
 const CORE_CHECKS: &[&str] = &[
@@ -185,23 +157,12 @@ fn ls_inside_a_run_asks_the_runs_daemon() {
     assert!(v["heaps"].as_array().unwrap().iter().any(|h| h["name"] == "system"));
 }
 
-/// A standalone daemon on a fresh socket, stopped with SIGTERM on drop.
-struct Served {
-    child: Child,
-    socket: PathBuf,
-}
-
+/// A standalone daemon on a fresh socket (killed on drop).
 impl Served {
     fn start(name: &str) -> Served {
         let socket = tmp().join(format!("{name}-{}", std::process::id())).join("teeheap.sock");
         let _ = std::fs::remove_file(&socket);
-        let child = teeheap().arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
-        let t0 = Instant::now();
-        while Client::connect(&socket).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Served { child, socket }
+        Served::spawn(teeheap(), socket, Stdio::null())
     }
 
     fn stats(&self) -> Stats {
@@ -230,13 +191,6 @@ impl Served {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
         self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

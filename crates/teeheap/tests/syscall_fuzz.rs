@@ -12,54 +12,36 @@
 //! `TEEHEAP_SYSFUZZ_SEED=S` replays the operation streams of seed S
 //! (printed on failure).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Served, tmp};
 use serde_json::Value;
 use teeheap_daemon::protocol::Client;
 
-const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
 /// The CI run: a few seconds.
 const SMOKE_MS: u64 = 3000;
 
-fn tmp() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-}
-
 fn compile() -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/syscall_fuzz.c");
-    let exe = tmp().join("syscall_fuzz");
-    let st = Command::new("cc").args(["-O1", "-Wall", "-pthread", "-o"]).arg(&exe).arg(&src).status();
-    assert!(st.is_ok_and(|s| s.success()), "cc {} failed (needs a C compiler, libc6-dev)", src.display());
-    exe
+    common::compile("syscall_fuzz.c", "syscall_fuzz", &["-pthread"])
 }
 
 fn teeheap() -> Command {
-    let mut c = Command::new(TEEHEAP);
-    c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "error");
+    let mut c = common::teeheap();
+    c.env("RUST_LOG", "error");
     c
 }
 
 /// A `teeheap serve` on a fresh socket, killed on drop.
-struct Served {
-    child: Child,
-    socket: PathBuf,
-}
-
 impl Served {
     fn start() -> Served {
         let dir = tmp().join(format!("sysfuzz-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let socket = dir.join("teeheap.sock");
-        let child = teeheap().arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
-        let t0 = Instant::now();
-        while Client::connect(&socket).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Served { child, socket }
+        Served::spawn(teeheap(), dir.join("teeheap.sock"), Stdio::null())
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -115,13 +97,6 @@ impl Served {
             .stdin(Stdio::null())
             .output()
             .unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,0 +1,96 @@
+//! Helpers shared by the `teeheap` crate's integration tests: the binary
+//! under test, the scratch directory, compiling the C clients in
+//! `tests/clients/`, a `teeheap` command without inherited configuration,
+//! and a standalone daemon killed on drop.
+//!
+//! Each test file uses only some of these.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use teeheap_daemon::protocol::Client;
+
+/// The `teeheap` binary under test.
+pub(crate) const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
+
+/// Cargo's scratch directory for this crate's integration tests.
+pub(crate) fn tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// Compiles `tests/clients/SRC` with `cc -O1 -Wall` and `extra` into
+/// `tmp()/OUT`. Every test passes its own `out`, so parallel tests never
+/// rewrite a binary another test is executing.
+pub(crate) fn compile(src: &str, out: &str, extra: &[&str]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(src);
+    let exe = tmp().join(out);
+    let st = Command::new("cc").args(["-O1", "-Wall", "-o"]).arg(&exe).arg(&src).args(extra).status();
+    assert!(st.is_ok_and(|s| s.success()), "cc {extra:?} {} failed (needs a C compiler, libc6-dev)", src.display());
+    exe
+}
+
+/// `teeheap` with no inherited configuration or daemon socket.
+pub(crate) fn teeheap() -> Command {
+    let mut c = Command::new(TEEHEAP);
+    c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "warn");
+    c
+}
+
+/// [`teeheap`] with a private runtime directory `tmp()/xdg-TAG-PID`.
+pub(crate) fn teeheap_private(tag: &str) -> Command {
+    let rt = tmp().join(format!("xdg-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&rt).unwrap();
+    let mut c = teeheap();
+    c.env("XDG_RUNTIME_DIR", rt);
+    c
+}
+
+/// Asserts that a C client succeeded, reported no `FAIL` and `0 failed`,
+/// and printed `ok CHECK` for every check in `want`.
+pub(crate) fn assert_all_ok(out: &Output, want: &[&str]) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client failed:\n{stdout}\n{stderr}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("\n0 failed"), "{stdout}");
+    for w in want {
+        assert!(stdout.lines().any(|l| l == format!("ok {w}")), "missing check {w:?}:\n{stdout}");
+    }
+}
+
+/// Waits (at most 10 s) until a daemon answers on `socket`.
+pub(crate) fn wait_for_daemon(socket: &Path) {
+    let t0 = Instant::now();
+    while Client::connect(socket).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A standalone daemon on its own socket, killed on drop. Test files add
+/// their own methods in `impl Served` blocks.
+pub(crate) struct Served {
+    /// The `teeheap serve` process.
+    pub(crate) child: Child,
+    /// Its socket.
+    pub(crate) socket: PathBuf,
+}
+
+impl Served {
+    /// Runs `cmd serve --socket SOCKET` with `stderr` and waits until it
+    /// answers.
+    pub(crate) fn spawn(mut cmd: Command, socket: PathBuf, stderr: Stdio) -> Served {
+        let child = cmd.arg("serve").arg("--socket").arg(&socket).stderr(stderr).spawn().unwrap();
+        wait_for_daemon(&socket);
+        Served { child, socket }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
