@@ -4,42 +4,29 @@
 //! `log` and `map --svg` for two processes passing a buffer and a TEE
 //! registration; `[limits]` caps.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Served as Daemon, TEEHEAP, tmp};
 use serde_json::Value;
 use teeheap_daemon::protocol::Client;
 
-const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
 const VIDEO: &str = "protected,secure-video";
 const TUI: &str = "protected,trusted-ui";
 
-fn tmp() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-}
-
 fn client_exe(name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/ctl_client.c");
-    let exe = tmp().join(name);
-    let st = Command::new("cc").args(["-O1", "-Wall", "-o"]).arg(&exe).arg(&src).status();
-    assert!(st.is_ok_and(|s| s.success()), "cc {} failed", src.display());
-    exe
+    common::compile("ctl_client.c", name, &[])
 }
 
 /// A daemon on a fresh socket, killed on drop.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-}
-
 impl Daemon {
     fn start(name: &str, config: Option<&str>) -> Daemon {
         let dir = tmp().join(format!("obs-{name}-{}", std::process::id()));
-        let socket = dir.join("teeheap.sock");
-        let mut c = Command::new(TEEHEAP);
-        c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "warn");
+        let mut c = common::teeheap();
         if let Some(toml) = config {
             std::fs::create_dir_all(&dir).unwrap();
             let default = String::from_utf8(Command::new(TEEHEAP).arg("default-config").output().unwrap().stdout);
@@ -47,13 +34,7 @@ impl Daemon {
             std::fs::write(&path, default.unwrap() + toml).unwrap();
             c.arg("--config").arg(path);
         }
-        let child = c.arg("serve").arg("--socket").arg(&socket).stderr(Stdio::null()).spawn().unwrap();
-        let t0 = Instant::now();
-        while Client::connect(&socket).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon { child, socket }
+        Daemon::spawn(c, dir.join("teeheap.sock"), Stdio::null())
     }
 
     /// `teeheap ARGS` against this daemon.
@@ -113,13 +94,6 @@ impl Daemon {
         self.until("no buffer", |s| s["heaps"].as_array().unwrap().iter().all(|h| h["buffers"] == 0));
         let b = self.json(&["bufinfo"]);
         assert_eq!(b["buffers"].as_array().unwrap().len(), 0, "{b:#}");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

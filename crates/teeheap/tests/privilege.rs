@@ -7,15 +7,16 @@
 //! and every secure-master `devmem` is logged. The run is registered
 //! before the program's first instruction (tests/clients/first_request.c).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use teeheap_daemon::protocol::Client;
+use common::{Served, TEEHEAP, tmp};
 
-const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
 const REFUSAL: &str = "not permitted from inside a run; start the run with --allow-admin";
 /// In the secure-video carveout: secure-cpu, video-decoder and display may
 /// read it, the normal-world CPU may not.
@@ -216,28 +217,10 @@ fn as_an_ordinary_user_even_root_of_a_nested_namespace_cannot_act() {
 }
 
 /// A `teeheap serve` on a fresh socket, killed on drop.
-struct Served {
-    child: Child,
-    socket: PathBuf,
-}
-
 impl Served {
     fn start(name: &str) -> Served {
-        let socket =
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id())).join("s.sock");
-        let child = teeheap(Path::new(TEEHEAP))
-            .arg("serve")
-            .arg("--socket")
-            .arg(&socket)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while Client::connect(&socket).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Served { child, socket }
+        let socket = tmp().join(format!("{name}-{}", std::process::id())).join("s.sock");
+        Served::spawn(teeheap(Path::new(TEEHEAP)), socket, Stdio::null())
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -248,13 +231,6 @@ impl Served {
         let out = self.cli(&["log", "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v["events"].as_array().unwrap().clone()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

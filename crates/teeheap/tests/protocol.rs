@@ -2,38 +2,24 @@
 //! truncated and stalled frames, random bytes — each gets an error reply or
 //! a disconnect, and the daemon keeps serving everyone else.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Served as Daemon, TEEHEAP, tmp};
 use teeheap_daemon::protocol::{Client, Envelope, MAX_FRAME, Reply, Request, VERSION, read_frame, write_frame};
 
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-}
-
+/// A daemon on a fresh socket, killed on drop.
 impl Daemon {
     fn start(name: &str) -> Daemon {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("proto-{name}-{}", std::process::id()));
-        let socket = dir.join("teeheap.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_teeheap"))
-            .arg("serve")
-            .arg("--socket")
-            .arg(&socket)
-            .env_remove("TEEHEAP_CONFIG")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while Client::connect(&socket).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon { child, socket }
+        let dir = tmp().join(format!("proto-{name}-{}", std::process::id()));
+        let mut c = Command::new(TEEHEAP);
+        c.env_remove("TEEHEAP_CONFIG");
+        Daemon::spawn(c, dir.join("teeheap.sock"), Stdio::null())
     }
 
     fn raw(&self) -> UnixStream {
@@ -46,13 +32,6 @@ impl Daemon {
         assert!(self.child.try_wait().unwrap().is_none(), "daemon died");
         let mut c = Client::connect(&self.socket).unwrap();
         assert!(!c.ls().unwrap().heaps.is_empty());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
