@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "sdp_ta.h"
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/tee.h>
@@ -76,24 +77,14 @@ static void ok_or_err(int r) {
 
 
 
-/* OP-TEE's sdp_basic test TA. */
-static const unsigned char SDP_UUID[16] = { 0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4,
-					    0x9d, 0xbb, 0x10, 0x1f, 0x74, 0xf0, 0x00, 0x99 };
 enum { SDP_INJECT = 0, SDP_DUMP = 2 };
 
 /* fill / check: a session to sdp_basic, the protected buffer registered
  * with SHM_REGISTER_FD and LEN bytes of malloc'ed memory with SHM_REGISTER;
  * INJECT copies the pattern in, DUMP copies the buffer out. Prints one line. */
 static void sdp_copy(int tee, int buf, int byte, unsigned long len, int dump) {
-	struct {
-		struct tee_ioctl_open_session_arg a;
-		struct tee_ioctl_param p[4];
-	} os;
-	memset(&os, 0, sizeof os);
-	memcpy(os.a.uuid, SDP_UUID, 16);
-	os.a.clnt_login = TEE_IOCTL_LOGIN_PUBLIC;
-	os.a.num_params = 4;
-	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&os, .buf_len = sizeof os };
+	struct sdp_session os;
+	struct tee_ioctl_buf_data b = sdp_open_arg(&os);
 	if (ioctl(tee, TEE_IOC_OPEN_SESSION, &b) < 0) {
 		printf("err %s\n", ename(errno));
 		return;

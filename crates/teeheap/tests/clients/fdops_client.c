@@ -16,21 +16,12 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
+#include "sdp_ta.h"
 #include "tee_compat.h"
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/tee.h>
-
-static int failed;
-
-static void check(const char *name, int ok, const char *detail) {
-	if (ok)
-		printf("ok %s\n", name);
-	else {
-		failed++;
-		printf("FAIL %s: %s\n", name, detail ? detail : "");
-	}
-}
 
 static int alloc(const char *heap_path, unsigned long len) {
 	int heap = open(heap_path, O_RDONLY | O_CLOEXEC);
@@ -197,17 +188,8 @@ static void heap_ioctl_type(void) {
 
 /* OP-TEE's sdp_basic test TA: a session to close. */
 static int open_session(int tee) {
-	static const uint8_t uuid[16] = { 0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4,
-					  0x9d, 0xbb, 0x10, 0x1f, 0x74, 0xf0, 0x00, 0x99 };
-	struct {
-		struct tee_ioctl_open_session_arg a;
-		struct tee_ioctl_param p[4];
-	} os;
-	memset(&os, 0, sizeof os);
-	memcpy(os.a.uuid, uuid, 16);
-	os.a.clnt_login = TEE_IOCTL_LOGIN_PUBLIC;
-	os.a.num_params = 4;
-	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&os, .buf_len = sizeof os };
+	struct sdp_session os;
+	struct tee_ioctl_buf_data b = sdp_open_arg(&os);
 	if (ioctl(tee, TEE_IOC_OPEN_SESSION, &b) != 0 || os.a.ret != 0)
 		return -1;
 	return (int)os.a.session;

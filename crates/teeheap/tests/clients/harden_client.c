@@ -34,6 +34,8 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
+#include "sdp_ta.h"
 #include "tee_compat.h"
 #include <linux/dma-heap.h>
 #include <linux/tee.h>
@@ -41,18 +43,6 @@
 /* guard::test_hooks::PANIC_IOCTL and SESSION_PANIC_IOCTL of crates/daemon. */
 #define TEEHEAP_TEST_PANIC _IO('H', 0xfe)
 #define TEEHEAP_TEST_SESSION_PANIC _IO('H', 0xfd)
-
-static int failed;
-
-static void check(const char *name, int ok, const char *detail) {
-	if (ok)
-		printf("ok %s\n", name);
-	else {
-		failed++;
-		printf("FAIL %s: %s\n", name, detail ? detail : "");
-	}
-	fflush(stdout);
-}
 
 static int alloc(int heap, unsigned long len) {
 	struct dma_heap_allocation_data a = { .len = len, .fd_flags = O_RDWR | O_CLOEXEC };
@@ -114,9 +104,6 @@ static void secret(uint64_t seed, uint8_t *out) {
 	}
 }
 
-/* OP-TEE's sdp_basic test TA. */
-static const uint8_t SDP_UUID[16] = { 0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4,
-				      0x9d, 0xbb, 0x10, 0x1f, 0x74, 0xf0, 0x00, 0x99 };
 enum { SDP_INJECT = 0, SDP_DUMP = 2 };
 
 /* TEE_IOC_INVOKE with two memref params (shm id, offset, size each);
@@ -140,15 +127,8 @@ static int invoke2(int tee, uint32_t session, uint32_t func, uint64_t attr0, int
 
 static int plant(uint64_t seed) {
 	int tee = open("/dev/tee0", O_RDWR | O_CLOEXEC);
-	struct {
-		struct tee_ioctl_open_session_arg a;
-		struct tee_ioctl_param p[4];
-	} os;
-	memset(&os, 0, sizeof os);
-	memcpy(os.a.uuid, SDP_UUID, 16);
-	os.a.clnt_login = TEE_IOCTL_LOGIN_PUBLIC;
-	os.a.num_params = 4;
-	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&os, .buf_len = sizeof os };
+	struct sdp_session os;
+	struct tee_ioctl_buf_data b = sdp_open_arg(&os);
 	if (tee < 0 || ioctl(tee, TEE_IOC_OPEN_SESSION, &b) || os.a.ret) {
 		printf("FAIL open session: %s ret %#x\n", strerror(errno), os.a.ret);
 		return 1;

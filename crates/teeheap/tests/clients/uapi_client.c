@@ -14,22 +14,13 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "check.h"
+#include "sdp_ta.h"
 #include "fdpass.h"
 #include "tee_compat.h"
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/tee.h>
-
-static int failed;
-
-static void check(const char *name, int ok, const char *detail) {
-	if (ok)
-		printf("ok %s\n", name);
-	else {
-		failed++;
-		printf("FAIL %s: %s\n", name, detail ? detail : "");
-	}
-}
 
 /* ALLOC through a struct of `size` bytes (the first 24 from the args). */
 static int alloc_sized(int heap, unsigned long len, unsigned fd, unsigned flags, unsigned long long hflags,
@@ -66,9 +57,6 @@ static int reader(int sock) {
 
 
 
-/* OP-TEE's sdp_basic test TA. */
-static const uint8_t SDP_UUID[16] = { 0x12, 0x34, 0x56, 0x78, 0x5b, 0x69, 0x11, 0xe4,
-				      0x9d, 0xbb, 0x10, 0x1f, 0x74, 0xf0, 0x00, 0x99 };
 enum { SDP_INJECT = 0, SDP_TRANSFORM = 1, SDP_DUMP = 2 };
 
 struct memref {
@@ -111,15 +99,8 @@ static uint8_t pattern(size_t i, unsigned seed) {
  * with SHM_REGISTER (and, once, into the mmap'ed shm). */
 static void sdp(int tee) {
 	char msg[256];
-	struct {
-		struct tee_ioctl_open_session_arg a;
-		struct tee_ioctl_param p[4];
-	} os;
-	memset(&os, 0, sizeof os);
-	memcpy(os.a.uuid, SDP_UUID, 16);
-	os.a.clnt_login = TEE_IOCTL_LOGIN_PUBLIC;
-	os.a.num_params = 4;
-	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&os, .buf_len = sizeof os };
+	struct sdp_session os;
+	struct tee_ioctl_buf_data b = sdp_open_arg(&os);
 	int r = ioctl(tee, TEE_IOC_OPEN_SESSION, &b);
 	snprintf(msg, sizeof msg, "r=%d (%s) ret=%#x origin=%u", r, strerror(errno), os.a.ret, os.a.ret_origin);
 	check("TEE open session sdp_basic", r == 0 && os.a.ret == 0, msg);

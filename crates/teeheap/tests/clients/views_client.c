@@ -12,19 +12,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "check.h"
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
-
-static int failed;
-
-static void check(const char *name, int ok, const char *detail) {
-	if (ok)
-		printf("ok %s\n", name);
-	else {
-		failed++;
-		printf("FAIL %s: %s\n", name, detail ? detail : "");
-	}
-}
 
 /* The contents of `path` (up to n-1 bytes), or "" if absent. */
 static void slurp(const char *path, char *out, size_t n) {
