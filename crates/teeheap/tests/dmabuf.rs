@@ -98,17 +98,8 @@ const CHECKS: &[&str] = &[
 fn dma_buf_answers_and_sync_files_as_linux() {
     let exe = compile("dmabuf_client.c", "dmabuf_client", &["-Werror"]);
     let d = Served::start("dmabuf");
-    let mut prog = teeheap()
-        .arg("run")
-        .arg("--connect")
-        .arg(&d.socket)
-        .arg("--")
-        .arg(&exe)
-        .arg(TEEHEAP)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut prog =
+        d.run_connected(teeheap()).arg(&exe).arg(TEEHEAP).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(prog.stdout.take().unwrap()).lines();
     let mut stdin = prog.stdin.take().unwrap();
     let mut seen = Vec::new();

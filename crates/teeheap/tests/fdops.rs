@@ -220,15 +220,8 @@ struct Prog {
 
 impl Prog {
     fn start(d: &Serve, exe: &Path) -> Prog {
-        let mut child = teeheap()
-            .args(["run", "--connect"])
-            .arg(&d.socket)
-            .arg("--")
-            .arg(exe)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            d.run_connected(teeheap()).arg(exe).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
         let stdin = child.stdin.take().unwrap();
         let out = BufReader::new(child.stdout.take().unwrap());
         let mut p = Prog { child, stdin, out, pid: 0 };
@@ -308,7 +301,7 @@ fn heap_rm_and_add_change_every_runs_dev() {
 fn tee_context_first_ioctl_vs_close_and_dup2() {
     let exe = compile("tee_race.c", "tee_race", &["-pthread"]);
     let d = Serve::start("tee-race");
-    let out = teeheap().args(["run", "--connect"]).arg(&d.socket).arg("--").arg(&exe).arg("10000").output().unwrap();
+    let out = d.run_connected(teeheap()).arg(&exe).arg("10000").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.starts_with("rounds 10000 replaced 0 bad_errno 0 "), "{stdout}");

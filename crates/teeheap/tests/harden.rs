@@ -43,7 +43,7 @@ impl Served {
     }
 
     fn run(&self, args: &[&std::ffi::OsStr]) -> Output {
-        teeheap().arg("run").arg("--connect").arg(&self.socket).arg("--").args(args).output().unwrap()
+        self.run_connected(teeheap()).args(args).output().unwrap()
     }
 }
 
@@ -405,11 +405,8 @@ fn a_failed_session_ends_its_run_and_the_daemon_serves_others() {
     use std::io::BufRead;
     let exe = compile("harden_client.c", "harden_client_session");
     let d = Served::start("session");
-    let mut run = teeheap()
-        .arg("run")
-        .arg("--connect")
-        .arg(&d.socket)
-        .arg("--")
+    let mut run = d
+        .run_connected(teeheap())
         .arg(&exe)
         .arg("session-panic")
         .stdout(Stdio::piped())

@@ -123,10 +123,8 @@ struct Prog {
 
 impl Prog {
     fn start(d: &Daemon, exe: &Path, name: &str) -> Prog {
-        let mut child = Command::new(TEEHEAP)
-            .args(["run", "--connect"])
-            .arg(&d.socket)
-            .arg("--")
+        let mut child = d
+            .run_connected(Command::new(TEEHEAP))
             .arg(exe)
             .arg(name)
             .env("RUST_LOG", "warn")

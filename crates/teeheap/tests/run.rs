@@ -198,17 +198,8 @@ impl Served {
 fn tee_registration_holds_a_protected_buffer_until_its_shm_fd_goes() {
     let exe = compile("uapi_client.c", "uapi_client_hold", &[]);
     let d = Served::start("hold");
-    let mut prog = teeheap()
-        .arg("run")
-        .arg("--connect")
-        .arg(&d.socket)
-        .arg("--")
-        .arg(&exe)
-        .arg("hold")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut prog =
+        d.run_connected(teeheap()).arg(&exe).arg("hold").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(prog.stdout.take().unwrap()).lines();
     let mut stdin = prog.stdin.take().unwrap();
     let mut step = |want: &str| {
@@ -257,7 +248,7 @@ fn tee_registration_holds_a_protected_buffer_until_its_shm_fd_goes() {
 fn kill_storm_leaks_nothing() {
     let storm = compile("storm.c", "storm", &[]);
     let d = Served::start("storm");
-    let out = teeheap().arg("run").arg("--connect").arg(&d.socket).arg("--").arg(&storm).arg("200").output().unwrap();
+    let out = d.run_connected(teeheap()).arg(&storm).arg("200").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "killed 200\n");
     let s = d.wait_idle();
@@ -272,7 +263,7 @@ fn kill_storm_leaks_nothing() {
     }
     // The daemon still serves, and stops cleanly on SIGTERM.
     let exe = compile("uapi_client.c", "uapi_client_storm", &[]);
-    let out = teeheap().arg("run").arg("--connect").arg(&d.socket).arg("--").arg(&exe).output().unwrap();
+    let out = d.run_connected(teeheap()).arg(&exe).output().unwrap();
     assert_all_ok(&out, CORE_CHECKS);
     assert_eq!(d.wait_idle().buffers, 0);
     let socket = d.socket.clone();

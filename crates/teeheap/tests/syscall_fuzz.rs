@@ -84,11 +84,7 @@ impl Served {
     }
 
     fn run(&self, exe: &Path, seed: u64, ms: u64, procs: u64) -> Output {
-        teeheap()
-            .arg("run")
-            .arg("--connect")
-            .arg(&self.socket)
-            .arg("--")
+        self.run_connected(teeheap())
             .arg(exe)
             .arg(format!("{seed:#x}"))
             .arg(ms.to_string())

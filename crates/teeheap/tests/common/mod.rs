@@ -86,6 +86,13 @@ impl Served {
         wait_for_daemon(&socket);
         Served { child, socket }
     }
+
+    /// `cmd` (a `teeheap` command) with `run --connect SOCKET --` added; the
+    /// caller adds the program and its arguments.
+    pub(crate) fn run_connected(&self, mut cmd: Command) -> Command {
+        cmd.arg("run").arg("--connect").arg(&self.socket).arg("--");
+        cmd
+    }
 }
 
 impl Drop for Served {
