@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Served as Serve, TEEHEAP, assert_all_ok, compile, tmp};
+use common::{Prog, Served as Serve, TEEHEAP, assert_all_ok, compile, tmp};
 use teeheap_daemon::protocol::{Client, Reply, Request, Stats};
 
 /// `teeheap` with a private runtime directory and no inherited daemon.
@@ -211,36 +210,11 @@ impl Serve {
 }
 
 /// `clients/ctl_client.c` under `teeheap run --connect`, one command per line.
-struct Prog {
-    child: Child,
-    stdin: ChildStdin,
-    out: BufReader<ChildStdout>,
-    pid: u32,
-}
-
 impl Prog {
     fn start(d: &Serve, exe: &Path) -> Prog {
-        let mut child =
-            d.run_connected(teeheap()).arg(exe).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let mut p = Prog { child, stdin, out, pid: 0 };
-        p.pid = p.cmd("pid").strip_prefix("pid ").unwrap().parse().unwrap();
-        p
-    }
-
-    fn cmd(&mut self, line: &str) -> String {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-        let mut s = String::new();
-        self.out.read_line(&mut s).unwrap();
-        assert!(!s.is_empty(), "the program stopped");
-        s.trim_end().to_owned()
-    }
-
-    fn fd(&mut self, line: &str) -> i64 {
-        let r = self.cmd(line);
-        r.strip_prefix("fd ").unwrap_or_else(|| panic!("{line}: {r}")).parse().unwrap()
+        let mut c = d.run_connected(teeheap());
+        c.arg(exe);
+        Prog::spawn(c)
     }
 
     /// The names in the program's `/dev/dma_heap`, as it sees them.
@@ -250,12 +224,6 @@ impl Prog {
             std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
-    }
-
-    fn exit(mut self) {
-        writeln!(self.stdin, "exit").unwrap();
-        self.stdin.flush().unwrap();
-        assert!(self.child.wait().unwrap().success());
     }
 }
 

@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Served as Daemon, TEEHEAP, tmp};
+use common::{Prog, Served as Daemon, TEEHEAP, tmp};
 use serde_json::Value;
 use teeheap_daemon::protocol::Client;
 
@@ -114,57 +113,11 @@ fn assert_disjoint(bufinfo: &Value) {
 }
 
 /// A ctl_client under `teeheap run --connect`, one command per call.
-struct Prog {
-    child: Child,
-    stdin: ChildStdin,
-    out: BufReader<ChildStdout>,
-    pid: i64,
-}
-
 impl Prog {
     fn start(d: &Daemon, exe: &Path, name: &str) -> Prog {
-        let mut child = d
-            .run_connected(Command::new(TEEHEAP))
-            .arg(exe)
-            .arg(name)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let mut p = Prog { child, stdin, out, pid: 0 };
-        p.pid = p.cmd("pid").strip_prefix("pid ").unwrap().parse().unwrap();
-        p
-    }
-
-    fn send(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn line(&mut self) -> String {
-        let mut s = String::new();
-        self.out.read_line(&mut s).unwrap();
-        assert!(!s.is_empty(), "the program stopped");
-        s.trim_end().to_owned()
-    }
-
-    fn cmd(&mut self, line: &str) -> String {
-        self.send(line);
-        self.line()
-    }
-
-    /// A command that must answer `fd N`.
-    fn fd(&mut self, line: &str) -> i64 {
-        let r = self.cmd(line);
-        r.strip_prefix("fd ").unwrap_or_else(|| panic!("{line}: {r}")).parse().unwrap()
-    }
-
-    fn exit(mut self) {
-        self.send("exit");
-        assert!(self.child.wait().unwrap().success());
+        let mut c = d.run_connected(Command::new(TEEHEAP));
+        c.arg(exe).arg(name).env("RUST_LOG", "warn");
+        Prog::spawn(c)
     }
 }
 

@@ -6,8 +6,9 @@
 //! Each test file uses only some of these.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use teeheap_daemon::protocol::Client;
@@ -99,5 +100,60 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `clients/ctl_client.c` under `teeheap run`, driven one command per line.
+pub(crate) struct Prog {
+    /// The `teeheap run` process.
+    pub(crate) child: Child,
+    stdin: ChildStdin,
+    out: BufReader<ChildStdout>,
+    /// The program's pid, as it reports it.
+    pub(crate) pid: i64,
+}
+
+impl Prog {
+    /// Starts `cmd` (a `teeheap run ... -- ctl_client ...` command) with
+    /// piped stdin and stdout and asks the program for its pid.
+    pub(crate) fn spawn(mut cmd: Command) -> Prog {
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut p = Prog { child, stdin, out, pid: 0 };
+        p.pid = p.cmd("pid").strip_prefix("pid ").unwrap().parse().unwrap();
+        p
+    }
+
+    /// Sends one command line.
+    pub(crate) fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The program's next line, which must come.
+    pub(crate) fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.out.read_line(&mut s).unwrap();
+        assert!(!s.is_empty(), "the program stopped");
+        s.trim_end().to_owned()
+    }
+
+    /// One command and its answer.
+    pub(crate) fn cmd(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line()
+    }
+
+    /// A command that must answer `fd N`.
+    pub(crate) fn fd(&mut self, line: &str) -> i64 {
+        let r = self.cmd(line);
+        r.strip_prefix("fd ").unwrap_or_else(|| panic!("{line}: {r}")).parse().unwrap()
+    }
+
+    /// Tells the program to exit; it must succeed.
+    pub(crate) fn exit(mut self) {
+        self.send("exit");
+        assert!(self.child.wait().unwrap().success());
     }
 }
