@@ -103,19 +103,12 @@ static void sdp_copy(int tee, int buf, int byte, unsigned long len, int dump) {
 	uint32_t ret = 0;
 	int r = -1;
 	if (nshm >= 0) {
-		struct {
-			struct tee_ioctl_invoke_arg a;
-			struct tee_ioctl_param p[4];
-		} iv;
-		memset(&iv, 0, sizeof iv);
-		iv.a.func = dump ? SDP_DUMP : SDP_INJECT;
-		iv.a.session = os.a.session;
-		iv.a.num_params = 4;
+		struct sdp_invoke iv;
+		struct tee_ioctl_buf_data ib = sdp_invoke_arg(&iv, os.a.session, dump ? SDP_DUMP : SDP_INJECT);
 		iv.p[0] = (struct tee_ioctl_param){ .attr = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT,
 						    .b = len, .c = (uint64_t)(dump ? rf.id : rn.id) };
 		iv.p[1] = (struct tee_ioctl_param){ .attr = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT,
 						    .b = len, .c = (uint64_t)(dump ? rn.id : rf.id) };
-		struct tee_ioctl_buf_data ib = { .buf_ptr = (uintptr_t)&iv, .buf_len = sizeof iv };
 		r = ioctl(tee, TEE_IOC_INVOKE, &ib);
 		e = errno;
 		ret = iv.a.ret;

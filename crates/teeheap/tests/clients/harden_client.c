@@ -110,17 +110,10 @@ enum { SDP_INJECT = 0, SDP_DUMP = 2 };
  * returns the ioctl result or the TA's return code. */
 static int invoke2(int tee, uint32_t session, uint32_t func, uint64_t attr0, int shm0, uint64_t attr1, int shm1,
 		   uint64_t size) {
-	struct {
-		struct tee_ioctl_invoke_arg a;
-		struct tee_ioctl_param p[4];
-	} arg;
-	memset(&arg, 0, sizeof arg);
-	arg.a.func = func;
-	arg.a.session = session;
-	arg.a.num_params = 4;
+	struct sdp_invoke arg;
+	struct tee_ioctl_buf_data b = sdp_invoke_arg(&arg, session, func);
 	arg.p[0] = (struct tee_ioctl_param){ .attr = attr0, .a = 0, .b = size, .c = (uint64_t)shm0 };
 	arg.p[1] = (struct tee_ioctl_param){ .attr = attr1, .a = 0, .b = size, .c = (uint64_t)shm1 };
-	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&arg, .buf_len = sizeof arg };
 	int r = ioctl(tee, TEE_IOC_INVOKE, &b);
 	return r ? r : (int)arg.a.ret;
 }

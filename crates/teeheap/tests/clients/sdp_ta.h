@@ -27,4 +27,20 @@ static inline struct tee_ioctl_buf_data sdp_open_arg(struct sdp_session *os) {
 	return (struct tee_ioctl_buf_data){ .buf_ptr = (uintptr_t)os, .buf_len = sizeof *os };
 }
 
+/* TEE_IOC_INVOKE's argument with four parameters. */
+struct sdp_invoke {
+	struct tee_ioctl_invoke_arg a;
+	struct tee_ioctl_param p[4];
+};
+
+/* Clears `iv` for command `func` in `session` with four NONE parameters;
+ * returns the ioctl's buffer descriptor for it. */
+static inline struct tee_ioctl_buf_data sdp_invoke_arg(struct sdp_invoke *iv, uint32_t session, uint32_t func) {
+	memset(iv, 0, sizeof *iv);
+	iv->a.func = func;
+	iv->a.session = session;
+	iv->a.num_params = 4;
+	return (struct tee_ioctl_buf_data){ .buf_ptr = (uintptr_t)iv, .buf_len = sizeof *iv };
+}
+
 #endif

@@ -68,21 +68,14 @@ struct memref {
 /* TEE_IOC_INVOKE with up to 4 memref params; returns the ioctl result and
  * stores the TA's return code. */
 static int invoke(int tee, uint32_t session, uint32_t func, const struct memref *m, int n, uint32_t *ret) {
-	struct {
-		struct tee_ioctl_invoke_arg a;
-		struct tee_ioctl_param p[4];
-	} arg;
-	memset(&arg, 0, sizeof arg);
-	arg.a.func = func;
-	arg.a.session = session;
-	arg.a.num_params = 4;
+	struct sdp_invoke arg;
+	struct tee_ioctl_buf_data b = sdp_invoke_arg(&arg, session, func);
 	for (int i = 0; i < n; i++) {
 		arg.p[i].attr = m[i].attr;
 		arg.p[i].a = m[i].offset;
 		arg.p[i].b = m[i].size;
 		arg.p[i].c = (uint64_t)m[i].shm;
 	}
-	struct tee_ioctl_buf_data b = { .buf_ptr = (uintptr_t)&arg, .buf_len = sizeof arg };
 	int r = ioctl(tee, TEE_IOC_INVOKE, &b);
 	*ret = arg.a.ret;
 	return r;
