@@ -219,7 +219,9 @@ static void tee_call(struct rng *r, struct mem *m, int open) {
 
 static void pass_fd(struct rng *r, struct mem *m) {
 	int sv[2];
-	if (syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	/* Non-blocking: another thread's read/write may pick these numbers,
+	 * and a fork may copy both ends into a child that reads one. */
+	if (syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		return;
 	int fd = pick_fd(m, r, -1);
 	char byte = 'x';
