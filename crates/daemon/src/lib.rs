@@ -178,6 +178,13 @@ impl Daemon {
     /// See [`DaemonError`].
     pub fn with_platform(platform: Platform) -> Result<Daemon, DaemonError> {
         reach::keep_out_same_uid()?;
+        // One descriptor (or two) per live buffer, for every program served.
+        let nofile = teeheap_intercept::nofile::raise();
+        tracing::info!(
+            "descriptors: {} (was {})",
+            teeheap_intercept::nofile::show(nofile.now.current),
+            teeheap_intercept::nofile::show(nofile.was.current)
+        );
         let platform = Arc::new(platform);
         let kernel = Kernel::boot(Arc::clone(&platform));
         let host = Host::boot(&kernel).map_err(DaemonError::SecureWorld)?;

@@ -1,6 +1,8 @@
 //! Starts a program under interception: in the child, right before `exec`,
-//! optionally build the private `/dev`, set `no_new_privs`, install the
-//! filter, and pass the listener to the parent over a socketpair.
+//! restore the descriptor limit a daemon in this process raised
+//! ([`crate::nofile`]), optionally build the private `/dev`, set
+//! `no_new_privs`, install the filter, and pass the listener to the parent
+//! over a socketpair.
 //!
 //! The listener is `O_CLOEXEC` in the child, so the program never holds it;
 //! the filter is inherited by everything the program forks and execs.
@@ -168,6 +170,9 @@ impl Launch {
                     return Err(io::Error::from(io::ErrorKind::BrokenPipe));
                 }
             }
+            // The program's descriptor limit is its own business: it gets
+            // back what this process had before a daemon here raised it.
+            crate::nofile::restore_in_child().map_err(io::Error::from)?;
             // The parent's end is the parent's alone: if it gives up, the
             // child must see end-of-file, not wait on its own copy.
             // SAFETY: closes the child's copy of an fd it does not use.

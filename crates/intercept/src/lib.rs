@@ -23,6 +23,7 @@ pub mod devns;
 pub mod filter;
 pub mod launch;
 pub mod memfd;
+pub mod nofile;
 pub mod notify;
 pub mod ns;
 pub mod request;

@@ -318,3 +318,27 @@ fn which(name: &str) -> Result<PathBuf, ()> {
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.exists()))
         .ok_or(())
 }
+
+/// Issue 18: the run's daemon (a thread of `teeheap run`) raises its
+/// descriptor limit from an inherited low one and says so; the program
+/// gets the inherited limits back.
+#[test]
+fn run_daemon_raises_its_descriptor_limit_not_the_programs() {
+    let mut c = Command::new("prlimit");
+    c.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "info");
+    c.args(["--nofile=256:4096", TEEHEAP, "run", "--", "sh", "-c"]);
+    c.arg("ulimit -Sn; ulimit -Hn; grep 'Max open files' /proc/$PPID/limits");
+    let out = c.output().expect("prlimit teeheap run (needs util-linux's prlimit)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[..2], ["256", "4096"], "the program's own limits:\n{stdout}\n{stderr}");
+    // "Max open files  SOFT  HARD  files" of the daemon's process.
+    let f: Vec<&str> = lines[2].split_whitespace().collect();
+    let soft: u64 = f[3].parse().unwrap_or_else(|_| panic!("{stdout}"));
+    assert!(soft >= 4096, "the daemon kept a soft limit of {soft}:\n{stdout}");
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("descriptors: ")).collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].contains(&format!("descriptors: {soft} (was 256)")), "{stderr}");
+}
