@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use teeheap_intercept::Errno;
 use teeheap_intercept::memfd::{Access, BackingFile, BlankFile, CpuAccess, FileId};
@@ -100,6 +100,49 @@ pub struct ServedCounts {
     pub sync_files: u64,
 }
 
+/// A burst of descriptor shortages ends after this long without one; the
+/// next one is logged again.
+const BURST_QUIET: Duration = Duration::from_secs(10);
+
+/// The daemon's own descriptor table running full (`EMFILE`/`ENFILE`):
+/// counted, and logged once per burst rather than per attempt.
+#[derive(Debug, Default)]
+struct Shortage {
+    /// When the last one happened.
+    last: Mutex<Option<Instant>>,
+    /// How many since start.
+    count: AtomicU64,
+}
+
+impl Shortage {
+    /// Whether `e` is a shortage of descriptors; if so, counts it and logs
+    /// its cause if it starts a burst.
+    fn hit(&self, e: Errno, what: &str) -> bool {
+        if e != Errno::MFILE && e != Errno::NFILE {
+            return false;
+        }
+        let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = Instant::now();
+        let new_burst = {
+            let mut last = lock(&self.last);
+            let new = last.is_none_or(|t| now.duration_since(t) >= BURST_QUIET);
+            *last = Some(now);
+            new
+        };
+        if new_burst {
+            let limit = teeheap_intercept::nofile::raised()
+                .map_or_else(|| "as inherited".to_owned(), |r| teeheap_intercept::nofile::show(r.now.current));
+            tracing::warn!(
+                error = %e,
+                shortages = n,
+                "the daemon is out of descriptors (limit {limit}) making {what}: programs' ALLOCs get ENOMEM until \
+                 buffers are closed (logged once per burst; see docs/serving.md)"
+            );
+        }
+        true
+    }
+}
+
 /// The served files. See the module documentation.
 ///
 /// # Invariants
@@ -118,6 +161,8 @@ pub struct Registry {
     /// Files served since start.
     served: AtomicU64,
     spares: Mutex<Vec<Spare>>,
+    /// The daemon running out of descriptors.
+    shortage: Shortage,
     /// Signalled when a spare is taken.
     spares_low: Condvar,
 }
@@ -143,6 +188,7 @@ impl Registry {
             released: AtomicU64::new(0),
             served: AtomicU64::new(0),
             spares: Mutex::default(),
+            shortage: Shortage::default(),
             spares_low: Condvar::new(),
         })
     }
@@ -160,7 +206,11 @@ impl Registry {
             match self.make_spare() {
                 Ok(s) => lock(&self.spares).push(s),
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot make a spare memfd");
+                    if !self.shortage.hit(e, "the spare memfds") {
+                        tracing::warn!(error = %e, "cannot make a spare memfd");
+                    }
+                    // Not at once again: nothing has changed yet.
+                    std::thread::sleep(timeout);
                     return;
                 }
             }
@@ -251,10 +301,17 @@ impl Registry {
     /// the entry is released (also when the caller just drops it).
     ///
     /// # Errors
-    /// `EINVAL` for a heap node (never served this way); `ENOMEM`/`EMFILE`
-    /// if the memfd cannot be made; `EBUSY` if the pages are already
-    /// backed; `ENOSPC` past the inotify watch limit.
+    /// `EINVAL` for a heap node (never served this way); `ENOMEM` if the
+    /// memfd cannot be made, also when the daemon is out of descriptors
+    /// (`EMFILE`/`ENFILE` here, logged once per burst: the program did
+    /// not ask for these descriptors, and Linux fails a dma-buf it cannot
+    /// back with `ENOMEM`); `EBUSY` if the pages are already backed;
+    /// `ENOSPC` past the inotify watch limit.
     pub fn serve(&self, file: File, access: Access) -> Result<(Arc<BackingFile>, OwnedFd), Errno> {
+        self.serve_file(file, access).map_err(|e| self.short_of_files(e, "a buffer"))
+    }
+
+    fn serve_file(&self, file: File, access: Access) -> Result<(Arc<BackingFile>, OwnedFd), Errno> {
         let (name, size, cpu, ranges): (&str, u64, CpuAccess, Vec<PhysRange>) = match &file {
             File::DmaBuf(b) if b.is_protected() => ("dmabuf", b.size().bytes(), CpuAccess::None, Vec::new()),
             File::DmaBuf(b) => ("dmabuf", b.size().bytes(), CpuAccess::Mappable, b.sg_table().ranges().to_vec()),
@@ -331,9 +388,25 @@ impl Registry {
     /// files once every description the programs hold is closed.
     ///
     /// # Errors
-    /// `EMFILE`/`ENFILE` if no pipe can be made; `ENOSPC` past the inotify
-    /// watch limit.
+    /// `ENOMEM` if the daemon is out of descriptors (as [`Self::serve`]);
+    /// `ENOSPC` past the inotify watch limit.
     pub fn serve_sync(&self, file: Arc<SyncFile>) -> Result<OwnedFd, Errno> {
+        self.serve_sync_file(file).map_err(|e| self.short_of_files(e, "a sync file"))
+    }
+
+    /// `ENOMEM` for the daemon's own `EMFILE`/`ENFILE` (recorded, logged
+    /// once per burst); any other errno as it is.
+    fn short_of_files(&self, e: Errno, what: &str) -> Errno {
+        if self.shortage.hit(e, what) { Errno::NOMEM } else { e }
+    }
+
+    /// How many times the daemon ran out of descriptors making a file
+    /// (for a program, or a spare) since start.
+    pub fn descriptor_shortages(&self) -> u64 {
+        self.shortage.count.load(Ordering::Relaxed)
+    }
+
+    fn serve_sync_file(&self, file: Arc<SyncFile>) -> Result<OwnedFd, Errno> {
         let pipe = Arc::new(SignalFile::create()?);
         let id = pipe.identity()?;
         let weak = Arc::downgrade(&pipe);

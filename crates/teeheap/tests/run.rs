@@ -342,3 +342,58 @@ fn run_daemon_raises_its_descriptor_limit_not_the_programs() {
     assert_eq!(said.len(), 1, "{stderr}");
     assert!(said[0].contains(&format!("descriptors: {soft} (was 256)")), "{stderr}");
 }
+
+/// Issue 18: a shared daemon whose HARD descriptor limit is low (it cannot
+/// raise past it) runs out of descriptors serving a program's buffers. The
+/// program's ALLOCs past that ceiling fail with ENOMEM (never EMFILE for
+/// descriptors it did not ask for), the daemon logs the cause once for the
+/// burst, and it serves again once buffers are closed.
+#[test]
+fn daemon_out_of_descriptors_gives_enomem_logs_once_and_recovers() {
+    let rt = tmp().join(format!("xdg-nofile-{}", std::process::id()));
+    std::fs::create_dir_all(&rt).unwrap();
+    let log = tmp().join(format!("nofile-{}.log", std::process::id()));
+    let mut serve = Command::new("prlimit");
+    serve.args(["--nofile=96:96", TEEHEAP]);
+    serve.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "warn").env("XDG_RUNTIME_DIR", &rt);
+    let d = Served::spawn(serve, rt.join("nofile.sock"), std::fs::File::create(&log).unwrap().into());
+    let mut c = d.run_connected(common::teeheap());
+    c.arg(compile("ctl_client.c", "ctl_client_nofile", &[]));
+    let mut p = common::Prog::spawn(c);
+    let heap = p.fd("open system");
+    let mut held = Vec::new();
+    let refused = loop {
+        assert!(held.len() < 200, "no ceiling reached with a hard limit of 96");
+        let r = p.cmd(&format!("alloc {heap} 4096"));
+        match r.strip_prefix("fd ") {
+            Some(fd) => held.push(fd.parse::<i64>().unwrap()),
+            None => break r,
+        }
+    };
+    assert_eq!(refused, "err ENOMEM", "after {} buffers", held.len());
+    assert!(held.len() >= 8, "only {} buffers before the ceiling", held.len());
+    // Still out: ENOMEM again, and no second log line.
+    for _ in 0..5 {
+        assert_eq!(p.cmd(&format!("alloc {heap} 4096")), "err ENOMEM");
+    }
+    for fd in held.drain(..) {
+        assert_eq!(p.cmd(&format!("close {fd}")), "ok");
+    }
+    // Releases follow the closes shortly (inotify, the reaper).
+    let t0 = Instant::now();
+    let again = loop {
+        let r = p.cmd(&format!("alloc {heap} 4096"));
+        if r.starts_with("fd ") || t0.elapsed() > Duration::from_secs(5) {
+            break r;
+        }
+        assert_eq!(r, "err ENOMEM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(again.starts_with("fd "), "the daemon does not serve again: {again}");
+    p.exit();
+    drop(d);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.lines().filter(|l| l.contains("out of descriptors")).count();
+    assert_eq!(lines, 1, "{text}");
+    assert!(!text.contains("cannot make a spare memfd"), "{text}");
+}
