@@ -10,8 +10,8 @@ use crate::Shared;
 use crate::holders::{self, Process};
 use crate::limits::{self, Charge, NO_HEAP};
 use crate::report::{
-    Area, BufRow, Bufinfo, ClientUsage, Event, FirewallRegion, HeapStat, Holder, Log, MemoryMap, Piece, ProcessName,
-    SecureWorldStat, Stat,
+    Area, BufRow, Bufinfo, ClientUsage, DescriptorStat, Event, FirewallRegion, HeapStat, Holder, Log, MemoryMap, Piece,
+    ProcessName, SecureWorldStat, Stat,
 };
 
 /// Holders of each buffer id, from a scan of every process.
@@ -156,6 +156,25 @@ impl Shared {
             secure_world,
             clients: clients.into_values().collect(),
             caps: self.caps.clone(),
+            descriptors: self.descriptors(),
+        }
+    }
+
+    /// The daemon's open descriptors against its limit.
+    fn descriptors(&self) -> DescriptorStat {
+        let now = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        // Less the directory's own fd, open while it is read. No fd free
+        // to read it (EMFILE) means every one below the limit is open.
+        let open = match std::fs::read_dir("/proc/self/fd") {
+            Ok(d) => d.count().saturating_sub(1) as u64,
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => now.current.unwrap_or(0),
+            Err(_) => 0,
+        };
+        DescriptorStat {
+            open,
+            limit: now.current,
+            limit_inherited: teeheap_intercept::nofile::raised().map_or(now.current, |r| r.was.current),
+            shortages: self.registry.descriptor_shortages(),
         }
     }
 

@@ -192,6 +192,24 @@ pub struct Stat {
     pub clients: Vec<ClientUsage>,
     /// The caps in force.
     pub caps: Caps,
+    /// The daemon's own descriptors (absent from older daemons).
+    #[serde(default)]
+    pub descriptors: DescriptorStat,
+}
+
+/// The daemon's own descriptor table: one memfd per live buffer it serves,
+/// one pipe per sync file, plus spares and its own sockets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescriptorStat {
+    /// Descriptors the daemon's process has open now.
+    pub open: u64,
+    /// Its soft `RLIMIT_NOFILE` now (`None`: unlimited).
+    pub limit: Option<u64>,
+    /// The soft limit it inherited, before it raised it at start.
+    pub limit_inherited: Option<u64>,
+    /// Times it ran out of descriptors making a file (programs got
+    /// `ENOMEM` for an ALLOC or a sync-file export) since start.
+    pub shortages: u64,
 }
 
 /// One entry of the daemon's log (`teeheap log`).

@@ -376,6 +376,20 @@ fn daemon_out_of_descriptors_gives_enomem_logs_once_and_recovers() {
     for _ in 0..5 {
         assert_eq!(p.cmd(&format!("alloc {heap} 4096")), "err ENOMEM");
     }
+    // `teeheap stat` shows the ceiling reached, in JSON and in text.
+    let json = common::teeheap().args(["stat", "--json", "--socket"]).arg(&d.socket).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("stat --json");
+    let fds = &v["descriptors"];
+    assert_eq!(fds["limit"], 96, "{v}");
+    assert_eq!(fds["limit_inherited"], 96, "{v}");
+    assert!(fds["open"].as_u64().is_some_and(|n| n > 80 && n <= 96), "{v}");
+    assert!(fds["shortages"].as_u64().is_some_and(|n| n >= 6), "{v}");
+    let text = common::teeheap().args(["stat", "--socket"]).arg(&d.socket).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines().any(|l| l.starts_with("daemon descriptors: ") && l.contains(" open of 96 (inherited 96)")),
+        "{text}"
+    );
     for fd in held.drain(..) {
         assert_eq!(p.cmd(&format!("close {fd}")), "ok");
     }

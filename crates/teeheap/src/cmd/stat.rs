@@ -1,5 +1,6 @@
 //! `teeheap stat`: per heap capacity, usage, peak, fragmentation,
-//! allocation rate and failures; the secure world's lending; per client
+//! allocation rate and failures; the secure world's lending; the daemon's
+//! descriptors against its limit; per client
 //! process the buffers and bytes it holds against the caps. `--watch`
 //! refreshes in place, rates over the interval.
 
@@ -89,6 +90,15 @@ fn print(source: &Source, s: &Stat, rates: &BTreeMap<String, f64>) {
         human(w.bytes_outstanding),
         count(w.lend_refused, "lend", "lends"),
         count(w.reclaim_busy, "reclaim", "reclaims")
+    );
+    let d = &s.descriptors;
+    let limit = |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |v| v.to_string());
+    println!(
+        "daemon descriptors: {} open of {} (inherited {}); {} (ALLOCs answered ENOMEM)",
+        d.open,
+        limit(d.limit),
+        limit(d.limit_inherited),
+        count(d.shortages, "shortage", "shortages"),
     );
     let rows: Vec<(String, String)> = s
         .clients
