@@ -3,7 +3,8 @@
 //! checking the UAPI end to end (heaps, TEE sessions to the SDP test TA over
 //! registered protected buffers); exit statuses; `teeheap ls` inside a run;
 //! a TEE registration's hold on a protected buffer; a kill storm; running
-//! as an ordinary user.
+//! as an ordinary user; the daemon's descriptor limit (raised, restored for the
+//! program, ENOMEM past it).
 
 mod common;
 
@@ -410,4 +411,23 @@ fn daemon_out_of_descriptors_gives_enomem_logs_once_and_recovers() {
     let lines = text.lines().filter(|l| l.contains("out of descriptors")).count();
     assert_eq!(lines, 1, "{text}");
     assert!(!text.contains("cannot make a spare memfd"), "{text}");
+}
+
+/// Issue 18: `teeheap serve` raises its soft descriptor limit to the hard
+/// one (or further when privileged), and `teeheap stat` shows both.
+#[test]
+fn serve_raises_its_descriptor_limit_and_stat_shows_it() {
+    let rt = tmp().join(format!("xdg-nofile-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&rt).unwrap();
+    let mut serve = Command::new("prlimit");
+    serve.args(["--nofile=256:4096", TEEHEAP]);
+    serve.env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "warn").env("XDG_RUNTIME_DIR", &rt);
+    let d = Served::spawn(serve, rt.join("raise.sock"), Stdio::null());
+    let json = common::teeheap().args(["stat", "--json", "--socket"]).arg(&d.socket).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("stat --json");
+    let fds = &v["descriptors"];
+    assert!(fds["limit"].as_u64().is_some_and(|l| l >= 4096), "{v}");
+    assert_eq!(fds["limit_inherited"], 256, "{v}");
+    assert!(fds["open"].as_u64().is_some_and(|n| n > 3 && n < 256), "{v}");
+    assert_eq!(fds["shortages"], 0, "{v}");
 }
