@@ -54,8 +54,19 @@ impl Views {
     /// Directory and file creation errors.
     pub fn create(parent: &Path) -> io::Result<Views> {
         static N: AtomicU64 = AtomicU64::new(0);
-        let root = parent.join(format!("teeheap-views-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-        std::fs::DirBuilder::new().mode(0o700).create(&root)?;
+        remove_stale(parent);
+        // A name left by a daemon that could not clean up (SIGKILL) whose
+        // pid came back is skipped, not an error.
+        let mut tries = 0;
+        let root = loop {
+            let root =
+                parent.join(format!("teeheap-views-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+            match std::fs::DirBuilder::new().mode(0o700).create(&root) {
+                Ok(()) => break root,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 64 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        };
         let v = Views { root, shown: Mutex::default() };
         std::fs::DirBuilder::new().mode(0o755).recursive(true).create(v.root.join("dmabuf/buffers"))?;
         std::fs::DirBuilder::new().mode(0o755).recursive(true).create(v.root.join("debug/dma_buf"))?;
@@ -98,6 +109,28 @@ impl Views {
                 tracing::warn!(error = %e, "cannot write bufinfo");
             }
             shown.1 = info;
+        }
+    }
+}
+
+/// Removes the views directories under `parent` of daemons that are gone
+/// (killed before their `Drop` ran): `teeheap-views-<pid>-<n>` whose pid no
+/// longer exists in this pid namespace, owned by this user. Best effort.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("teeheap-views-")).and_then(|r| r.split_once('-'))
+        else {
+            continue;
+        };
+        let Ok(pid) = pid.0.parse::<u32>() else { continue };
+        let ours = e.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.uid() == rustix::process::geteuid().as_raw()
+        });
+        if ours && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
