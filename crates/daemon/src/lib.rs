@@ -367,20 +367,7 @@ impl Shared {
 
     /// The heaps, as `teeheap ls` shows them.
     pub fn listing(&self) -> Listing {
-        let heaps = self
-            .heap_infos()
-            .into_iter()
-            .map(|i| HeapRow {
-                name: i.name.as_str().to_owned(),
-                protected: i.protected,
-                state: i.state,
-                pool: i.pool,
-                capacity: i.capacity,
-                used: i.used,
-                buffers: i.buffers,
-                free: i.free,
-            })
-            .collect();
+        let heaps = self.heap_infos().into_iter().map(HeapRow::from).collect();
         Listing { platform: self.kernel.platform().config().name.clone(), heaps }
     }
 

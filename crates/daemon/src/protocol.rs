@@ -208,6 +208,21 @@ pub struct HeapRow {
     pub free: u64,
 }
 
+impl From<teeheap_kernel::dma_heap::HeapInfo> for HeapRow {
+    fn from(i: teeheap_kernel::dma_heap::HeapInfo) -> HeapRow {
+        HeapRow {
+            name: i.name.as_str().to_owned(),
+            protected: i.protected,
+            state: i.state,
+            pool: i.pool,
+            capacity: i.capacity,
+            used: i.used,
+            buffers: i.buffers,
+            free: i.free,
+        }
+    }
+}
+
 /// The daemon's counters (see [`Request::Stats`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {

@@ -12,25 +12,7 @@ use super::{Doc, Source, boot, human};
 /// The listing of a fresh platform, in the daemon's shape.
 fn fresh(config: Option<&Path>) -> anyhow::Result<Listing> {
     let sys = boot(config)?;
-    let heaps = sys
-        .kernel
-        .dma_heaps()
-        .list()
-        .iter()
-        .map(|h| {
-            let i = h.info();
-            HeapRow {
-                name: i.name.as_str().to_owned(),
-                protected: i.protected,
-                state: i.state,
-                pool: i.pool,
-                capacity: i.capacity,
-                used: i.used,
-                buffers: i.buffers,
-                free: i.free,
-            }
-        })
-        .collect();
+    let heaps = sys.kernel.dma_heaps().list().iter().map(|h| HeapRow::from(h.info())).collect();
     Ok(Listing { platform: sys.kernel.platform().config().name.clone(), heaps })
 }
 
