@@ -396,7 +396,7 @@ impl Registry {
 
     /// `ENOMEM` for the daemon's own `EMFILE`/`ENFILE` (recorded, logged
     /// once per burst); any other errno as it is.
-    fn short_of_files(&self, e: Errno, what: &str) -> Errno {
+    pub(crate) fn short_of_files(&self, e: Errno, what: &str) -> Errno {
         if self.shortage.hit(e, what) { Errno::NOMEM } else { e }
     }
 

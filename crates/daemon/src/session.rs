@@ -193,6 +193,10 @@ impl Session {
         let f = match f {
             Ok(f) => f,
             Err(Errno::BADF) => return Response::Errno(Errno::BADF),
+            // The daemon's own table full: ENOMEM, as for the files it makes.
+            Err(e @ (Errno::MFILE | Errno::NFILE)) => {
+                return Response::Errno(self.shared.registry.short_of_files(e, "reaching a caller's fd"));
+            }
             Err(e) => {
                 tracing::warn!(session = self.id, pid = n.pid, error = %e, "cannot reach the caller's fd");
                 return Response::Errno(e);
