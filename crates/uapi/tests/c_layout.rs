@@ -15,8 +15,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use teeheap_uapi::dma_buf::*;
 use teeheap_uapi::dma_heap::*;
+use teeheap_uapi::drm::*;
 use teeheap_uapi::sync_file::*;
 use teeheap_uapi::tee::*;
+use teeheap_uapi::v4l2::*;
 
 /// One value computed by both sides.
 struct Check {
@@ -38,7 +40,8 @@ where
 }
 
 /// `layout!(RustType = "struct c_name" { field, ... })`: sizeof, alignof and
-/// offsetof of every field (field names are the same on both sides).
+/// offsetof of every field (field names are the same on both sides, except
+/// that a C name which is a Rust keyword gets a trailing `_`: `type_`).
 macro_rules! layout {
     ($t:ty = $c:literal { $($f:ident),* $(,)? }) => {
         vec![
@@ -55,8 +58,8 @@ macro_rules! layout {
                 only_if_defined: None,
             },
             $(Check {
-                name: format!("offsetof({}, {})", $c, stringify!($f)),
-                c_expr: format!("offsetof({}, {})", $c, stringify!($f)),
+                name: format!("offsetof({}, {})", $c, stringify!($f).trim_end_matches('_')),
+                c_expr: format!("offsetof({}, {})", $c, stringify!($f).trim_end_matches('_')),
                 ours: to_u64(offset_of!($t, $f)),
                 only_if_defined: None,
             },)*
@@ -213,6 +216,342 @@ fn table() -> Vec<Check> {
         ),
         // Dropped from the UAPI header for a while, back with protected heaps.
         newer!(TEE_IOCTL_SHM_MAPPED, TEE_IOCTL_SHM_DMA_BUF),
+        drm_table(),
+        v4l2_table(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `drm/drm.h`, `drm/drm_mode.h`, `drm/drm_fourcc.h` (libdrm's copies of the UAPI headers).
+fn drm_table() -> Vec<Check> {
+    [
+        layout!(DrmVersion = "struct drm_version" {
+            version_major, version_minor, version_patchlevel, name_len, name, date_len, date, desc_len, desc
+        }),
+        layout!(DrmUnique = "struct drm_unique" { unique_len, unique }),
+        layout!(DrmAuth = "struct drm_auth" { magic }),
+        layout!(DrmGemClose = "struct drm_gem_close" { handle, pad }),
+        layout!(DrmGetCap = "struct drm_get_cap" { capability, value }),
+        layout!(DrmSetClientCap = "struct drm_set_client_cap" { capability, value }),
+        layout!(DrmPrimeHandle = "struct drm_prime_handle" { handle, flags, fd }),
+        layout!(DrmEvent = "struct drm_event" { type_, length }),
+        layout!(DrmEventVblank = "struct drm_event_vblank" { base, user_data, tv_sec, tv_usec, sequence, crtc_id }),
+        layout!(DrmModeModeinfo = "struct drm_mode_modeinfo" {
+            clock, hdisplay, hsync_start, hsync_end, htotal, hskew, vdisplay, vsync_start, vsync_end, vtotal,
+            vscan, vrefresh, flags, type_, name
+        }),
+        layout!(DrmModeCardRes = "struct drm_mode_card_res" {
+            fb_id_ptr, crtc_id_ptr, connector_id_ptr, encoder_id_ptr, count_fbs, count_crtcs, count_connectors,
+            count_encoders, min_width, max_width, min_height, max_height
+        }),
+        layout!(DrmModeCrtc = "struct drm_mode_crtc" {
+            set_connectors_ptr, count_connectors, crtc_id, fb_id, x, y, gamma_size, mode_valid, mode
+        }),
+        layout!(DrmModeGetEncoder = "struct drm_mode_get_encoder" {
+            encoder_id, encoder_type, crtc_id, possible_crtcs, possible_clones
+        }),
+        layout!(DrmModeGetConnector = "struct drm_mode_get_connector" {
+            encoders_ptr, modes_ptr, props_ptr, prop_values_ptr, count_modes, count_props, count_encoders,
+            encoder_id, connector_id, connector_type, connector_type_id, connection, mm_width, mm_height,
+            subpixel, pad
+        }),
+        layout!(DrmModeGetProperty = "struct drm_mode_get_property" {
+            values_ptr, enum_blob_ptr, prop_id, flags, name, count_values, count_enum_blobs
+        }),
+        layout!(DrmModePropertyEnum = "struct drm_mode_property_enum" { value, name }),
+        layout!(DrmModeGetBlob = "struct drm_mode_get_blob" { blob_id, length, data }),
+        layout!(DrmModeCrtcPageFlip = "struct drm_mode_crtc_page_flip" { crtc_id, fb_id, flags, reserved, user_data }),
+        layout!(DrmModeCreateDumb = "struct drm_mode_create_dumb" { height, width, bpp, flags, handle, pitch, size }),
+        layout!(DrmModeMapDumb = "struct drm_mode_map_dumb" { handle, pad, offset }),
+        layout!(DrmModeDestroyDumb = "struct drm_mode_destroy_dumb" { handle }),
+        layout!(DrmModeGetPlaneRes = "struct drm_mode_get_plane_res" { plane_id_ptr, count_planes }),
+        layout!(DrmModeGetPlane = "struct drm_mode_get_plane" {
+            plane_id, crtc_id, fb_id, possible_crtcs, gamma_size, count_format_types, format_type_ptr
+        }),
+        layout!(DrmModeSetPlane = "struct drm_mode_set_plane" {
+            plane_id, crtc_id, fb_id, flags, crtc_x, crtc_y, crtc_w, crtc_h, src_x, src_y, src_h, src_w
+        }),
+        layout!(DrmModeFbCmd2 = "struct drm_mode_fb_cmd2" {
+            fb_id, width, height, pixel_format, flags, handles, pitches, offsets, modifier
+        }),
+        layout!(DrmModeObjGetProperties = "struct drm_mode_obj_get_properties" {
+            props_ptr, prop_values_ptr, count_props, obj_id, obj_type
+        }),
+        layout!(DrmModeAtomic = "struct drm_mode_atomic" {
+            flags, count_objs, objs_ptr, count_props_ptr, props_ptr, prop_values_ptr, reserved, user_data
+        }),
+        layout!(DrmModeCreateBlob = "struct drm_mode_create_blob" { data, length, blob_id }),
+        layout!(DrmModeDestroyBlob = "struct drm_mode_destroy_blob" { blob_id }),
+        konst!(
+            DRM_IOCTL_BASE,
+            DRM_COMMAND_BASE,
+            DRM_IOCTL_VERSION,
+            DRM_IOCTL_GET_UNIQUE,
+            DRM_IOCTL_GET_MAGIC,
+            DRM_IOCTL_AUTH_MAGIC,
+            DRM_IOCTL_GEM_CLOSE,
+            DRM_IOCTL_GET_CAP,
+            DRM_IOCTL_SET_CLIENT_CAP,
+            DRM_IOCTL_SET_MASTER,
+            DRM_IOCTL_DROP_MASTER,
+            DRM_IOCTL_PRIME_HANDLE_TO_FD,
+            DRM_IOCTL_PRIME_FD_TO_HANDLE,
+            DRM_IOCTL_MODE_GETRESOURCES,
+            DRM_IOCTL_MODE_GETCRTC,
+            DRM_IOCTL_MODE_SETCRTC,
+            DRM_IOCTL_MODE_GETENCODER,
+            DRM_IOCTL_MODE_GETCONNECTOR,
+            DRM_IOCTL_MODE_GETPROPERTY,
+            DRM_IOCTL_MODE_GETPROPBLOB,
+            DRM_IOCTL_MODE_RMFB,
+            DRM_IOCTL_MODE_PAGE_FLIP,
+            DRM_IOCTL_MODE_CREATE_DUMB,
+            DRM_IOCTL_MODE_MAP_DUMB,
+            DRM_IOCTL_MODE_DESTROY_DUMB,
+            DRM_IOCTL_MODE_GETPLANERESOURCES,
+            DRM_IOCTL_MODE_GETPLANE,
+            DRM_IOCTL_MODE_SETPLANE,
+            DRM_IOCTL_MODE_ADDFB2,
+            DRM_IOCTL_MODE_OBJ_GETPROPERTIES,
+            DRM_IOCTL_MODE_ATOMIC,
+            DRM_IOCTL_MODE_CREATEPROPBLOB,
+            DRM_IOCTL_MODE_DESTROYPROPBLOB,
+            DRM_CAP_DUMB_BUFFER,
+            DRM_CAP_VBLANK_HIGH_CRTC,
+            DRM_CAP_DUMB_PREFERRED_DEPTH,
+            DRM_CAP_DUMB_PREFER_SHADOW,
+            DRM_CAP_PRIME,
+            DRM_CAP_TIMESTAMP_MONOTONIC,
+            DRM_CAP_ASYNC_PAGE_FLIP,
+            DRM_CAP_CURSOR_WIDTH,
+            DRM_CAP_CURSOR_HEIGHT,
+            DRM_CAP_ADDFB2_MODIFIERS,
+            DRM_CAP_PAGE_FLIP_TARGET,
+            DRM_CAP_CRTC_IN_VBLANK_EVENT,
+            DRM_CAP_SYNCOBJ,
+            DRM_PRIME_CAP_IMPORT,
+            DRM_PRIME_CAP_EXPORT,
+            DRM_CLIENT_CAP_STEREO_3D,
+            DRM_CLIENT_CAP_UNIVERSAL_PLANES,
+            DRM_CLIENT_CAP_ATOMIC,
+            DRM_CLIENT_CAP_ASPECT_RATIO,
+            DRM_CLIENT_CAP_WRITEBACK_CONNECTORS,
+            DRM_CLOEXEC,
+            DRM_RDWR,
+            DRM_EVENT_VBLANK,
+            DRM_EVENT_FLIP_COMPLETE,
+            DRM_MODE_PAGE_FLIP_EVENT,
+            DRM_MODE_PAGE_FLIP_ASYNC,
+            DRM_MODE_ATOMIC_TEST_ONLY,
+            DRM_MODE_ATOMIC_NONBLOCK,
+            DRM_MODE_ATOMIC_ALLOW_MODESET,
+            DRM_MODE_OBJECT_CRTC,
+            DRM_MODE_OBJECT_CONNECTOR,
+            DRM_MODE_OBJECT_ENCODER,
+            DRM_MODE_OBJECT_MODE,
+            DRM_MODE_OBJECT_PROPERTY,
+            DRM_MODE_OBJECT_FB,
+            DRM_MODE_OBJECT_BLOB,
+            DRM_MODE_OBJECT_PLANE,
+            DRM_MODE_OBJECT_ANY,
+            DRM_MODE_CONNECTOR_VIRTUAL,
+            DRM_MODE_ENCODER_VIRTUAL,
+            DRM_MODE_TYPE_PREFERRED,
+            DRM_MODE_TYPE_DRIVER,
+            DRM_MODE_FLAG_PHSYNC,
+            DRM_MODE_FLAG_PVSYNC,
+            DRM_DISPLAY_MODE_LEN,
+            DRM_PROP_NAME_LEN,
+            DRM_MODE_PROP_RANGE,
+            DRM_MODE_PROP_IMMUTABLE,
+            DRM_MODE_PROP_ENUM,
+            DRM_MODE_PROP_BLOB,
+            DRM_MODE_PROP_OBJECT,
+            DRM_MODE_PROP_SIGNED_RANGE,
+            DRM_MODE_PROP_ATOMIC,
+            DRM_FORMAT_XRGB8888,
+            DRM_FORMAT_ARGB8888,
+            DRM_FORMAT_NV12,
+            DRM_FORMAT_MOD_LINEAR,
+            DRM_MODE_FB_MODIFIERS,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `linux/videodev2.h`, `linux/v4l2-controls.h`.
+fn v4l2_table() -> Vec<Check> {
+    [
+        layout!(V4l2Capability = "struct v4l2_capability" {
+            driver, card, bus_info, version, capabilities, device_caps, reserved
+        }),
+        layout!(V4l2Fmtdesc = "struct v4l2_fmtdesc" {
+            index, type_, flags, description, pixelformat, mbus_code, reserved
+        }),
+        layout!(V4l2FrmsizeStepwise = "struct v4l2_frmsize_stepwise" {
+            min_width, max_width, step_width, min_height, max_height, step_height
+        }),
+        layout!(V4l2Frmsizeenum = "struct v4l2_frmsizeenum" { index, pixel_format, type_, stepwise, reserved }),
+        expr!("offsetof(struct v4l2_frmsizeenum, discrete)", offset_of!(V4l2Frmsizeenum, stepwise)),
+        layout!(V4l2PixFormat = "struct v4l2_pix_format" {
+            width, height, pixelformat, field, bytesperline, sizeimage, colorspace, priv_, flags, ycbcr_enc,
+            quantization, xfer_func
+        }),
+        layout!(V4l2Format = "struct v4l2_format" { type_ }),
+        expr!("offsetof(struct v4l2_format, fmt)", offset_of!(V4l2Format, pix)),
+        expr!("offsetof(struct v4l2_format, fmt.pix)", offset_of!(V4l2Format, pix)),
+        expr!("sizeof(((struct v4l2_format *)0)->fmt)", size_of::<V4l2PixFormat>() + 152),
+        layout!(V4l2Requestbuffers = "struct v4l2_requestbuffers" {
+            count, type_, memory, capabilities, flags, reserved
+        }),
+        layout!(V4l2Timecode = "struct v4l2_timecode" { type_, flags, frames, seconds, minutes, hours, userbits }),
+        layout!(V4l2Buffer = "struct v4l2_buffer" {
+            index, type_, bytesused, flags, field, timestamp, timecode, sequence, memory, m, length, reserved2,
+            request_fd
+        }),
+        expr!("sizeof(((struct v4l2_buffer *)0)->timestamp)", size_of::<Timeval>()),
+        expr!("sizeof(((struct v4l2_buffer *)0)->m)", size_of::<u64>()),
+        layout!(V4l2Exportbuffer = "struct v4l2_exportbuffer" { type_, index, plane, flags, fd, reserved }),
+        layout!(V4l2CreateBuffers = "struct v4l2_create_buffers" {
+            index, count, memory, format, capabilities, flags, reserved
+        }),
+        layout!(V4l2Control = "struct v4l2_control" { id, value }),
+        layout!(V4l2Queryctrl = "struct v4l2_queryctrl" {
+            id, type_, name, minimum, maximum, step, default_value, flags, reserved
+        }),
+        layout!(V4l2QueryExtCtrl = "struct v4l2_query_ext_ctrl" {
+            id, type_, name, minimum, maximum, step, default_value, flags, elem_size, elems, nr_of_dims, dims,
+            reserved
+        }),
+        layout!(V4l2Querymenu = "struct v4l2_querymenu" { id, index, name, reserved }),
+        layout!(V4l2ExtControl = "struct v4l2_ext_control" { id, size, reserved2, value64 }),
+        layout!(V4l2ExtControls = "struct v4l2_ext_controls" {
+            which, count, error_idx, request_fd, reserved, controls
+        }),
+        layout!(V4l2Rect = "struct v4l2_rect" { left, top, width, height }),
+        layout!(V4l2Selection = "struct v4l2_selection" { type_, target, flags, r, reserved }),
+        layout!(V4l2EncoderCmd = "struct v4l2_encoder_cmd" { cmd, flags, raw }),
+        layout!(V4l2DecoderCmd = "struct v4l2_decoder_cmd" { cmd, flags, raw }),
+        expr!("offsetof(struct v4l2_decoder_cmd, stop.pts)", offset_of!(V4l2DecoderCmd, raw)),
+        layout!(V4l2EventSubscription = "struct v4l2_event_subscription" { type_, id, flags, reserved }),
+        layout!(V4l2Event = "struct v4l2_event" { type_, u, pending, sequence, timestamp, id, reserved }),
+        expr!("offsetof(struct v4l2_event, u.src_change.changes)", offset_of!(V4l2Event, u)),
+        konst!(
+            VIDIOC_QUERYCAP,
+            VIDIOC_ENUM_FMT,
+            VIDIOC_G_FMT,
+            VIDIOC_S_FMT,
+            VIDIOC_REQBUFS,
+            VIDIOC_QUERYBUF,
+            VIDIOC_QBUF,
+            VIDIOC_EXPBUF,
+            VIDIOC_DQBUF,
+            VIDIOC_STREAMON,
+            VIDIOC_STREAMOFF,
+            VIDIOC_G_CTRL,
+            VIDIOC_S_CTRL,
+            VIDIOC_QUERYCTRL,
+            VIDIOC_QUERYMENU,
+            VIDIOC_TRY_FMT,
+            VIDIOC_G_PRIORITY,
+            VIDIOC_S_PRIORITY,
+            VIDIOC_G_EXT_CTRLS,
+            VIDIOC_S_EXT_CTRLS,
+            VIDIOC_TRY_EXT_CTRLS,
+            VIDIOC_ENUM_FRAMESIZES,
+            VIDIOC_ENCODER_CMD,
+            VIDIOC_TRY_ENCODER_CMD,
+            VIDIOC_DQEVENT,
+            VIDIOC_SUBSCRIBE_EVENT,
+            VIDIOC_UNSUBSCRIBE_EVENT,
+            VIDIOC_CREATE_BUFS,
+            VIDIOC_PREPARE_BUF,
+            VIDIOC_G_SELECTION,
+            VIDIOC_S_SELECTION,
+            VIDIOC_DECODER_CMD,
+            VIDIOC_TRY_DECODER_CMD,
+            VIDIOC_QUERY_EXT_CTRL,
+            V4L2_CAP_VIDEO_M2M,
+            V4L2_CAP_VIDEO_M2M_MPLANE,
+            V4L2_CAP_EXT_PIX_FORMAT,
+            V4L2_CAP_STREAMING,
+            V4L2_CAP_DEVICE_CAPS,
+            V4L2_BUF_TYPE_VIDEO_CAPTURE,
+            V4L2_BUF_TYPE_VIDEO_OUTPUT,
+            V4L2_MEMORY_MMAP,
+            V4L2_MEMORY_USERPTR,
+            V4L2_MEMORY_DMABUF,
+            V4L2_BUF_FLAG_MAPPED,
+            V4L2_BUF_FLAG_QUEUED,
+            V4L2_BUF_FLAG_DONE,
+            V4L2_BUF_FLAG_KEYFRAME,
+            V4L2_BUF_FLAG_PFRAME,
+            V4L2_BUF_FLAG_ERROR,
+            V4L2_BUF_FLAG_PREPARED,
+            V4L2_BUF_FLAG_TIMESTAMP_MASK,
+            V4L2_BUF_FLAG_TIMESTAMP_COPY,
+            V4L2_BUF_FLAG_LAST,
+            V4L2_BUF_CAP_SUPPORTS_MMAP,
+            V4L2_BUF_CAP_SUPPORTS_USERPTR,
+            V4L2_BUF_CAP_SUPPORTS_DMABUF,
+            V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS,
+            V4L2_FIELD_ANY,
+            V4L2_FIELD_NONE,
+            V4L2_COLORSPACE_REC709,
+            V4L2_COLORSPACE_SRGB,
+            V4L2_FMT_FLAG_COMPRESSED,
+            V4L2_FMT_FLAG_CONTINUOUS_BYTESTREAM,
+            V4L2_FMT_FLAG_DYN_RESOLUTION,
+            V4L2_PIX_FMT_FWHT,
+            V4L2_PIX_FMT_NV12,
+            V4L2_PIX_FMT_YUV420,
+            V4L2_FRMSIZE_TYPE_DISCRETE,
+            V4L2_FRMSIZE_TYPE_CONTINUOUS,
+            V4L2_FRMSIZE_TYPE_STEPWISE,
+            V4L2_EVENT_ALL,
+            V4L2_EVENT_EOS,
+            V4L2_EVENT_CTRL,
+            V4L2_EVENT_SOURCE_CHANGE,
+            V4L2_EVENT_SRC_CH_RESOLUTION,
+            V4L2_EVENT_SUB_FL_SEND_INITIAL,
+            V4L2_ENC_CMD_START,
+            V4L2_ENC_CMD_STOP,
+            V4L2_ENC_CMD_PAUSE,
+            V4L2_ENC_CMD_RESUME,
+            V4L2_DEC_CMD_START,
+            V4L2_DEC_CMD_STOP,
+            V4L2_DEC_CMD_PAUSE,
+            V4L2_DEC_CMD_RESUME,
+            V4L2_CTRL_TYPE_INTEGER,
+            V4L2_CTRL_TYPE_BOOLEAN,
+            V4L2_CTRL_TYPE_MENU,
+            V4L2_CTRL_TYPE_CTRL_CLASS,
+            V4L2_CTRL_FLAG_READ_ONLY,
+            V4L2_CTRL_FLAG_VOLATILE,
+            V4L2_CTRL_FLAG_NEXT_CTRL,
+            V4L2_CTRL_FLAG_NEXT_COMPOUND,
+            V4L2_CTRL_WHICH_CUR_VAL,
+            V4L2_CTRL_WHICH_DEF_VAL,
+            V4L2_CTRL_CLASS_USER,
+            V4L2_CTRL_CLASS_CODEC,
+            V4L2_CID_BASE,
+            V4L2_CID_CODEC_BASE,
+            V4L2_CID_MIN_BUFFERS_FOR_CAPTURE,
+            V4L2_CID_MIN_BUFFERS_FOR_OUTPUT,
+            V4L2_CID_MPEG_VIDEO_GOP_SIZE,
+            V4L2_CID_FWHT_I_FRAME_QP,
+            V4L2_CID_FWHT_P_FRAME_QP,
+            V4L2_SEL_TGT_CROP,
+            V4L2_SEL_TGT_CROP_DEFAULT,
+            V4L2_SEL_TGT_CROP_BOUNDS,
+            V4L2_SEL_TGT_COMPOSE,
+            V4L2_SEL_TGT_COMPOSE_DEFAULT,
+            V4L2_SEL_TGT_COMPOSE_BOUNDS,
+        ),
     ]
     .into_iter()
     .flatten()
@@ -229,6 +568,10 @@ const C_PRELUDE: &str = r#"#define _GNU_SOURCE
 #include <linux/dma-heap.h>
 #include <linux/sync_file.h>
 #include <linux/tee.h>
+#include <linux/videodev2.h>
+#include <libdrm/drm.h>
+#include <libdrm/drm_mode.h>
+#include <libdrm/drm_fourcc.h>
 
 /* Headers before 6.3 lack SYNC_IOC_SET_DEADLINE; its UAPI definition. */
 #ifndef SYNC_IOC_SET_DEADLINE
