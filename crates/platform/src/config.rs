@@ -256,6 +256,18 @@ pub struct PlatformConfig {
     /// Per-client limits; none by default.
     #[serde(default, skip_serializing_if = "LimitsConfig::is_empty")]
     pub limits: LimitsConfig,
+    /// Faults a daemon on this platform injects (`[[inject]]`,
+    /// docs/fault-injection.md); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inject: Vec<InjectConfig>,
+}
+
+/// One `[[inject]]` table: a fault spec (docs/fault-injection.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectConfig {
+    /// The spec, e.g. `alloc:protected,secure-video:nth=3:ENOMEM`.
+    pub spec: crate::fault::spec::Spec,
 }
 
 impl PlatformConfig {
@@ -346,6 +358,19 @@ mod tests {
         assert_eq!(PlatformConfig::from_toml(&toml::to_string(&c).unwrap()).unwrap(), c);
         assert!(PlatformConfig::embedded_default().limits.is_empty());
         assert!(PlatformConfig::from_toml(&format!("{text}\nbogus = 1\n")).is_err());
+    }
+
+    #[test]
+    fn inject_tables_are_typed_specs() {
+        let text = format!(
+            "{DEFAULT_TOML}\n[[inject]]\nspec = \"alloc:system:nth=2:ENOMEM\"\n[[inject]]\nspec = \"backend:unbind:after=2s\"\n"
+        );
+        let c = PlatformConfig::from_toml(&text).unwrap();
+        assert_eq!(c.inject.len(), 2);
+        assert_eq!(c.inject[1].spec.to_string(), "backend:unbind:after=2s");
+        assert_eq!(PlatformConfig::from_toml(&toml::to_string(&c).unwrap()).unwrap(), c);
+        let e = PlatformConfig::from_toml(&text.replace("nth=2", "nth=0")).unwrap_err().to_string();
+        assert!(e.contains("nth=0") && e.contains("count"), "{e}");
     }
 
     #[test]

@@ -234,6 +234,12 @@ impl Firewall {
         }
     }
 
+    /// Refuses an access for a reason other than a region's rights (an
+    /// injected fault): logged as a violation by `why`, and returned.
+    pub fn refuse(&self, master: Master, range: PhysRange, kind: AccessKind, why: String) -> Violation {
+        self.record(master, range, kind, why)
+    }
+
     fn record(&self, master: Master, range: PhysRange, kind: AccessKind, region: String) -> Violation {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let v = Violation { seq: log.total, master, range, kind, region, time: SystemTime::now() };

@@ -23,17 +23,22 @@
 pub mod addr;
 pub mod config;
 pub mod devices;
+pub mod fault;
 pub mod firewall;
 pub mod master;
 pub mod memory;
 pub mod use_case;
 
 pub use addr::{Len, PAGE_SIZE, PhysAddr, PhysRange, page_align_up};
-pub use config::{ByteSize, ConfigError, Limit, LimitsConfig, PlatformConfig};
+use std::sync::Arc;
+
+pub use config::{ByteSize, ConfigError, InjectConfig, Limit, LimitsConfig, PlatformConfig};
 pub use firewall::{AccessKind, Firewall, FirewallError, Region, RegionId, Rights, Violation};
 pub use master::{Master, MasterSet};
 pub use memory::{Ram, RamError};
 pub use use_case::UseCase;
+
+use crate::fault::{Fault, Faults, Point};
 
 /// Why an access by a master did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +92,7 @@ pub struct Platform {
     ram: Ram,
     firewall: Firewall,
     carveouts: Vec<Carveout>,
+    faults: Arc<Faults>,
 }
 
 impl Platform {
@@ -134,7 +140,7 @@ impl Platform {
             carveouts.push(Carveout { name: c.name.clone(), use_case: c.use_case, range, region });
         }
         tracing::info!(name = %config.name, dram = %ram.range(), carveouts = carveouts.len(), "platform booted");
-        Ok(Platform { config, ram, firewall, carveouts })
+        Ok(Platform { config, ram, firewall, carveouts, faults: Arc::default() })
     }
 
     /// Boots the built-in default platform.
@@ -193,6 +199,30 @@ impl Platform {
         &self.firewall
     }
 
+    /// The fault-injection slot every layer on this platform asks.
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    /// As [`Self::checked`], and first a fault point: an injected fault is
+    /// refused and logged as the firewall refuses. Scrubbing ([`Self::fill`])
+    /// is no fault point: a failed scrub would keep memory protected for ever.
+    fn checked_access(
+        &self,
+        master: Master,
+        kind: AccessKind,
+        addr: PhysAddr,
+        len: u64,
+    ) -> Result<Option<PhysRange>, AccessError> {
+        if len > 0
+            && let Some(range) = PhysRange::new(addr, len)
+            && let Some(Fault::Fail) = self.faults.at(&Point::Access { master })
+        {
+            return Err(AccessError::Denied(self.firewall.refuse(master, range, kind, "an injected fault".into())));
+        }
+        self.checked(master, kind, addr, len)
+    }
+
     fn checked(
         &self,
         master: Master,
@@ -218,7 +248,7 @@ impl Platform {
     /// [`AccessError::Denied`] if the firewall refuses (logged);
     /// [`AccessError::Unmapped`] outside DRAM. `buf` is untouched then.
     pub fn read(&self, master: Master, addr: PhysAddr, buf: &mut [u8]) -> Result<(), AccessError> {
-        if self.checked(master, AccessKind::Read, addr, buf.len() as u64)?.is_some() {
+        if self.checked_access(master, AccessKind::Read, addr, buf.len() as u64)?.is_some() {
             let done = self.ram.read(addr, buf);
             debug_assert!(done, "checked range must be in DRAM");
         }
@@ -230,7 +260,7 @@ impl Platform {
     /// # Errors
     /// As [`Self::read`]; memory is untouched then.
     pub fn write(&self, master: Master, addr: PhysAddr, data: &[u8]) -> Result<(), AccessError> {
-        if self.checked(master, AccessKind::Write, addr, data.len() as u64)?.is_some() {
+        if self.checked_access(master, AccessKind::Write, addr, data.len() as u64)?.is_some() {
             let done = self.ram.write(addr, data);
             debug_assert!(done, "checked range must be in DRAM");
         }
@@ -243,7 +273,7 @@ impl Platform {
     /// # Errors
     /// As [`Self::read`]; nothing is copied then.
     pub fn copy(&self, master: Master, src: PhysAddr, dst: PhysAddr, len: u64) -> Result<(), AccessError> {
-        self.checked(master, AccessKind::Read, src, len)?;
+        self.checked_access(master, AccessKind::Read, src, len)?;
         if self.checked(master, AccessKind::Write, dst, len)?.is_some() {
             let done = self.ram.copy(src, dst, len);
             debug_assert!(done, "checked ranges must be in DRAM");
@@ -306,6 +336,29 @@ mod tests {
         let Err(e) = Platform::new(small(&limit("gpu"))) else { panic!("a cap on no heap accepted") };
         let msg = e.to_string();
         assert!(msg.contains("\"gpu\"") && msg.contains("protected,secure-video, ") && msg.contains("system"), "{msg}");
+    }
+
+    #[test]
+    fn an_injected_fault_is_refused_and_logged_as_the_firewall_refuses() {
+        #[derive(Debug)]
+        struct SecondDecoderAccess(std::sync::atomic::AtomicU32);
+        impl fault::Injector for SecondDecoderAccess {
+            fn at(&self, p: &Point<'_>) -> Option<Fault> {
+                let hit = matches!(p, Point::Access { master: Master::VideoDecoder })
+                    && self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 1;
+                hit.then_some(Fault::Fail)
+            }
+        }
+        let p = Platform::new(small(ONE)).unwrap();
+        assert!(p.faults().install(Arc::new(SecondDecoderAccess(0.into()))));
+        let (normal, cv) = (PhysAddr(0x4000_0000), p.carveouts()[0].range.start());
+        p.copy(Master::VideoDecoder, normal, cv, 4).unwrap();
+        let Err(AccessError::Denied(v)) = p.copy(Master::VideoDecoder, normal, cv, 4) else { panic!("not refused") };
+        assert_eq!((v.master, v.region.as_str()), (Master::VideoDecoder, "an injected fault"));
+        p.copy(Master::VideoDecoder, normal, cv, 4).unwrap();
+        // Scrubbing is no fault point.
+        p.fill(Master::SecureCpu, p.carveouts()[0].range, 0).unwrap();
+        assert_eq!(p.firewall().violation_count(), 1);
     }
 
     #[test]
