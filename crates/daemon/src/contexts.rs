@@ -36,6 +36,9 @@ struct Live {
 #[derive(Debug, Default)]
 pub struct Contexts {
     live: Mutex<Live>,
+    /// Held while a new context is made and tagged, so that two threads'
+    /// first calls on one description make one context, not two.
+    opening: Mutex<()>,
     random: RandomState,
     drawn: AtomicU64,
 }
@@ -67,27 +70,13 @@ impl Contexts {
         node: FileId,
         open: impl FnOnce() -> teeheap_kernel::Result<File>,
     ) -> Result<File, ContextError> {
-        let (tags, complete) = Tag::held_by(desc).map_err(ContextError::Host)?;
-        let found = {
-            let live = lock(&self.live);
-            tags.iter().find_map(|t| live.contexts.get(&(node, *t)).map(|f| (*t, f.clone())))
-        };
-        if let Some((tag, f)) = found {
-            // A read-locked tag (a read-only description) could be locked
-            // by another description too, by someone who read it in
-            // /proc/locks: a tag another description also holds names no
-            // context (nor for its first holder, which that other process
-            // could harm anyway).
-            return match tag.held(desc) {
-                Ok(false) => Ok(f),
-                Ok(true) => Err(ContextError::Host(Errno::NOLCK)),
-                Err(e) => Err(ContextError::Host(e)),
-            };
+        if let Some(f) = self.find(desc, node)? {
+            return Ok(f);
         }
-        if !complete {
-            // The program buried its description's tag (if any) under its
-            // own locks: no new context for it, or each call would make one.
-            return Err(ContextError::Host(Errno::NOLCK));
+        let _opening = lock(&self.opening);
+        // Another thread's first call may have tagged it meanwhile.
+        if let Some(f) = self.find(desc, node)? {
+            return Ok(f);
         }
         // Opened for every new context (rare) and kept if the node has no
         // probe then: a sweep may drop the node's probe meanwhile.
@@ -110,6 +99,34 @@ impl Contexts {
             }
         }
         Err(ContextError::Host(Errno::NOLCK))
+    }
+
+    /// The context of `desc` if it holds a live tag; `Ok(None)` if it
+    /// holds none and may get one.
+    fn find(&self, desc: &OwnedFd, node: FileId) -> Result<Option<File>, ContextError> {
+        let (tags, complete) = Tag::held_by(desc).map_err(ContextError::Host)?;
+        let found = {
+            let live = lock(&self.live);
+            tags.iter().find_map(|t| live.contexts.get(&(node, *t)).map(|f| (*t, f.clone())))
+        };
+        if let Some((tag, f)) = found {
+            // A read-locked tag (a read-only description) could be locked
+            // by another description too, by someone who read it in
+            // /proc/locks: a tag another description also holds names no
+            // context (nor for its first holder, which that other process
+            // could harm anyway).
+            return match tag.held(desc) {
+                Ok(false) => Ok(Some(f)),
+                Ok(true) => Err(ContextError::Host(Errno::NOLCK)),
+                Err(e) => Err(ContextError::Host(e)),
+            };
+        }
+        if !complete {
+            // The program buried its description's tag (if any) under its
+            // own locks: no new context for it, or each call would make one.
+            return Err(ContextError::Host(Errno::NOLCK));
+        }
+        Ok(None)
     }
 
     /// A random tag in `1..=MAX_TAG`.

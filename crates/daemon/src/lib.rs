@@ -2,7 +2,8 @@
 //! backend, and serves them to unmodified programs (see `docs/serving.md`)
 //! and to `teeheap` commands over a control socket.
 //!
-//! Threads: one per supervised program tree ([`session`]), one reaper that
+//! Threads: per supervised program tree ([`session`]) one that receives
+//! its calls and up to [`workers::MAX_WORKERS`] that answer them at once, one reaper that
 //! releases served files whose last reference is gone ([`served`]), one
 //! that keeps spare memfds ready for new buffers ([`served::Registry::refill`]),
 //! one that keeps the programs' sysfs/debugfs views ([`views`]) up to date,
@@ -32,6 +33,7 @@ pub mod rundev;
 pub mod served;
 pub mod session;
 pub mod views;
+pub mod workers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -546,7 +548,7 @@ impl Shared {
         let s = Arc::clone(self);
         let t = std::thread::Builder::new().name(format!("teeheap-session-{id}")).spawn(move || {
             let mut end = SessionEnd { shared: s, id, pid, gone: false };
-            end.gone = session.run();
+            end.gone = Arc::new(session).run();
         });
         let t = match t {
             Ok(t) => t,

@@ -1,16 +1,18 @@
-//! A supervised program tree: one seccomp listener, answered by one thread.
+//! A supervised program tree: one seccomp listener, received by one
+//! thread and answered by a bounded pool of workers ([`crate::workers`]).
 //!
-//! Each intercepted call is answered before the next is received, so a
-//! tree's calls are served in order; trees never wait for each other (each
-//! has its own thread, and the shared state is only locked for map
-//! look-ups, never across a call into a client process). A stalled or
-//! hostile program can only stall its own tree.
+//! Calls of different threads and processes of the tree are served at
+//! once, as the kernel does: a call in a long TA invoke does not delay an
+//! ALLOC of another thread. A program thread has one call in flight at a
+//! time, so its own calls keep their order. Trees never wait for each
+//! other (each has its own threads), and the shared state is only locked
+//! for map look-ups, never across a call into a client process, a TA or
+//! the secure world (docs/concurrency.md).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use teeheap_intercept::Errno;
@@ -25,6 +27,7 @@ use crate::Shared;
 use crate::client::{ClientFiles, ClientMemory};
 use crate::contexts::ContextError;
 use crate::served::MmapPolicy;
+use crate::workers::{self, Workers};
 
 /// What a node of the program's private `/dev` stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +56,7 @@ pub(crate) struct Session {
     pub(crate) listener: Listener,
     pub(crate) nodes: crate::rundev::NodeMap,
     /// pidfds of recent callers by thread id (see [`Session::target`]).
-    pub(crate) targets: RefCell<HashMap<i32, Arc<Target>>>,
+    pub(crate) targets: Mutex<HashMap<i32, Arc<Target>>>,
 }
 
 /// Most callers whose pidfd a session keeps; past it the cache starts over.
@@ -63,8 +66,22 @@ impl Session {
     /// Serves calls until every process of the tree has exited or the
     /// daemon shuts down. Returns whether the tree is known to be gone
     /// (the listener hung up).
-    pub(crate) fn run(self) -> bool {
+    pub(crate) fn run(self: Arc<Self>) -> bool {
         tracing::info!(session = self.id, "supervising");
+        let me = Arc::clone(&self);
+        let serve: Arc<dyn Fn(Notification) + Send + Sync> = Arc::new(move |n| me.answer(n));
+        let workers =
+            Workers::new(format!("teeheap-s{}-call", self.id), workers::MAX_WORKERS, workers::MAX_QUEUED, serve);
+        let gone = self.receive(&workers);
+        // Calls in flight are answered (or find their caller gone) first.
+        workers.finish();
+        tracing::info!(session = self.id, "leaving the program tree");
+        gone
+    }
+
+    /// Receives notifications and hands them to `workers` until the tree
+    /// is gone (`true`) or the daemon shuts down or the listener fails.
+    fn receive(&self, workers: &Workers<Notification>) -> bool {
         loop {
             if self.shared.shutdown.load(Ordering::Relaxed) {
                 tracing::info!(session = self.id, "daemon shutting down; leaving the program");
@@ -95,19 +112,29 @@ impl Session {
             if n.ioctl().is_some_and(|c| c.cmd.0 == crate::guard::test_hooks::SESSION_PANIC_IOCTL) {
                 panic!("test hook: the session thread itself fails");
             }
-            // A panic answers this call with EIO and is logged (guard.rs).
-            let what = || match n.ioctl() {
-                Some(c) => format!("ioctl {:#x} on fd {} of pid {}", c.cmd.0, c.fd, n.pid),
-                None => format!("a call of pid {}", n.pid),
-            };
-            let r = self.shared.serve_one(what, Some(n.pid), || self.handle(&n)).unwrap_or(Response::Errno(Errno::IO));
-            match self.listener.respond(n.id, r) {
-                Ok(()) | Err(Errno::NOENT) => {}
-                Err(e) => tracing::warn!(session = self.id, error = %e, "answering a call failed"),
+            workers.submit(n);
+            // Past the queue bound, further calls wait in the kernel.
+            while !workers.wait_room(Duration::from_millis(200)) {
+                if self.shared.shutdown.load(Ordering::Relaxed) {
+                    return false;
+                }
             }
         }
-        tracing::info!(session = self.id, "leaving the program tree");
         false
+    }
+
+    /// Serves `n` and answers it (on a worker thread).
+    fn answer(&self, n: Notification) {
+        // A panic answers this call with EIO and is logged (guard.rs).
+        let what = || match n.ioctl() {
+            Some(c) => format!("ioctl {:#x} on fd {} of pid {}", c.cmd.0, c.fd, n.pid),
+            None => format!("a call of pid {}", n.pid),
+        };
+        let r = self.shared.serve_one(what, Some(n.pid), || self.handle(&n)).unwrap_or(Response::Errno(Errno::IO));
+        match self.listener.respond(n.id, r) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => tracing::warn!(session = self.id, error = %e, "answering a call failed"),
+        }
     }
 
     /// The caller of `n`, by a pidfd opened for an earlier call of the same
@@ -119,14 +146,14 @@ impl Session {
     /// opens a fresh one. A fresh pidfd names the caller only if the call is
     /// still pending afterwards, hence the `id_valid` check.
     fn target(&self, n: &Notification, fresh: bool) -> Result<Arc<Target>, Errno> {
-        if !fresh && let Some(t) = self.targets.borrow().get(&n.pid) {
+        if !fresh && let Some(t) = self.targets.lock().unwrap_or_else(|e| e.into_inner()).get(&n.pid) {
             return Ok(Arc::clone(t));
         }
         let t = Arc::new(Target::open(n.pid).map_err(|_| Errno::SRCH)?);
         if !self.listener.id_valid(n.id) {
             return Err(Errno::SRCH);
         }
-        let mut cache = self.targets.borrow_mut();
+        let mut cache = self.targets.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= TARGET_CACHE {
             cache.clear();
         }
