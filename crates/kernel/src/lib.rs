@@ -24,6 +24,7 @@
 pub mod backend;
 pub mod dma_buf;
 pub mod dma_heap;
+pub mod drm;
 pub mod error;
 pub mod file;
 pub mod lifecycle;
@@ -59,6 +60,7 @@ pub struct Kernel {
     tee_heaps: Mutex<BTreeMap<UseCase, Arc<TeeDmaHeap>>>,
     removed_heaps: Mutex<BTreeMap<String, dma_heap::RemovedHeap>>,
     carveouts: Mutex<Vec<Weak<CarveoutSpace>>>,
+    drm_cards: BTreeMap<&'static str, Arc<dyn drm::DrmDriver>>,
 }
 
 impl Kernel {
@@ -70,10 +72,13 @@ impl Kernel {
         dma_heaps
             .add(SYSTEM_HEAP_NAME, Arc::clone(&system) as Arc<dyn dma_heap::DmaHeapOps>)
             .expect("the first heap of an empty registry is accepted");
+        let mut drm_cards: BTreeMap<&'static str, Arc<dyn drm::DrmDriver>> = BTreeMap::new();
+        drm_cards.insert("dri/card1", drm::vgem::Vgem::new(Arc::clone(&system)));
         Arc::new(Kernel {
             platform,
             dma_heaps,
             dma_bufs,
+            drm_cards,
             system,
             tee: TeeRegistry::default(),
             tee_heaps: Mutex::new(BTreeMap::new()),
@@ -229,6 +234,21 @@ impl Kernel {
     pub fn tee_open(&self, name: &str) -> Result<file::File> {
         let dev = self.tee.open(name)?;
         Ok(file::File::Tee(tee::context::TeeFile::open(dev, Arc::clone(&self.platform), Arc::clone(&self.system))))
+    }
+
+    /// The DRM card nodes, as paths relative to `/dev` (`dri/card1`: vgem).
+    pub fn drm_cards(&self) -> Vec<&'static str> {
+        self.drm_cards.keys().copied().collect()
+    }
+
+    /// Opens the DRM card node `path` (relative to `/dev`): a new file with
+    /// its own GEM handles.
+    ///
+    /// # Errors
+    /// `ENOENT` if there is no such card.
+    pub fn drm_open(&self, path: &str) -> Result<Arc<drm::DrmFile>> {
+        let driver = self.drm_cards.get(path).ok_or(Error::new(Errno::ENOENT, "no such DRM card"))?;
+        Ok(drm::DrmFile::open(Arc::clone(driver)))
     }
 
     /// Opens `/dev/dma_heap/<name>`.
