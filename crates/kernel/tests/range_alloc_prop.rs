@@ -9,7 +9,7 @@
 //! same near `u64::MAX` against a list of live runs, for overflow.
 
 use proptest::prelude::*;
-use teeheap_kernel::pool::range_alloc::{FreeError, PageRun, RangeAllocator};
+use teeheap_kernel::pool::range_alloc::{FreeError, HIGH_RUN_PAGES, PageRun, RangeAllocator};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -79,12 +79,27 @@ impl Bitmap {
     }
 }
 
-/// Lowest multiple of `align` at or after `start` from which `pages` pages
-/// fit inside `hole`.
+/// Where `pages` pages aligned to `align` go inside `hole`, if they fit: the
+/// lowest multiple of `align` from which they fit, or the highest one for a
+/// run of at least [`HIGH_RUN_PAGES`] pages.
+///
+/// The placement inside the hole is the allocator's policy (large runs at
+/// the high end keep them apart from small ones, for less fragmentation);
+/// the model was "always the lowest" before that policy.
 fn aligned_fit(hole: PageRun, pages: u64, align: u64) -> Option<u64> {
     let at = hole.start.checked_next_multiple_of(align)?;
     let end = at.checked_add(pages)?;
-    (end <= hole.checked_end().unwrap()).then_some(at)
+    let hole_end = hole.checked_end().unwrap();
+    if end > hole_end {
+        return None;
+    }
+    if pages < HIGH_RUN_PAGES {
+        return Some(at);
+    }
+    // The highest aligned start, found the slow way: step down from the
+    // last start that fits.
+    let last = hole_end - pages;
+    Some(last - last % align)
 }
 
 /// Where best fit must place `pages` pages aligned to `align`: in the
@@ -130,10 +145,12 @@ fn ops_strategy(total: u64, tiny_only: bool) -> impl Strategy<Value = Vec<Op>> {
         // Sizes are tiny, an eighth of the range or up to all of it, so that
         // ranges both fragment and fill up; `tiny_only` cases fragment more,
         // into many holes of equal size (best-fit ties).
+        // Near [`HIGH_RUN_PAGES`] too, where placement flips ends.
         let size = |x: u64| match x % 8 {
             _ if tiny_only => 1 + (x / 8) % 4,
             0..=2 => 1 + (x / 8) % 4,
-            3..=5 => 1 + (x / 8) % (total / 8 + 1),
+            3..=4 => 1 + (x / 8) % (total / 8 + 1),
+            5 if total > HIGH_RUN_PAGES => HIGH_RUN_PAGES - 2 + (x / 8) % 5,
             _ => 1 + (x / 8) % (total + 2),
         };
         match kind {
