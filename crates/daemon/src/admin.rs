@@ -4,6 +4,7 @@
 
 use teeheap_kernel::dma_heap::HeapInfo;
 use teeheap_platform::{Master, PhysAddr, UseCase};
+use teeheap_sync::Recover;
 
 use crate::Shared;
 use crate::privilege::Caller;
@@ -17,7 +18,7 @@ fn names(v: &[String]) -> String {
 
 impl Shared {
     fn backend_slot(&self) -> std::sync::MutexGuard<'_, Option<crate::backend::Backend>> {
-        self.backend.lock().unwrap_or_else(|e| e.into_inner())
+        self.backend.lock().recover()
     }
 
     /// Every heap, listed ones by name first, then removed ones.
@@ -85,7 +86,7 @@ impl Shared {
     pub fn heap_rm(&self, name: &str) -> Reply {
         match self.kernel.dma_heap_remove(name) {
             Ok(()) => {
-                for (session, run) in self.runs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                for (session, run) in self.runs.lock().recover().iter() {
                     if let Err(e) = run.remove_heap(name) {
                         tracing::warn!(session, heap = name, error = %e, "cannot remove the node from a run's /dev");
                     }
@@ -114,7 +115,7 @@ impl Shared {
     pub fn heap_add(&self, name: &str) -> Reply {
         match self.kernel.dma_heap_readd(name) {
             Ok(()) => {
-                for (session, run) in self.runs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                for (session, run) in self.runs.lock().recover().iter() {
                     if let Err(e) = run.add_heap(name) {
                         tracing::warn!(session, heap = name, error = %e, "cannot add the node to a run's /dev");
                     }

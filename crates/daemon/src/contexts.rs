@@ -16,6 +16,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use teeheap_sync::Recover;
 
 use rustix::fs::{Mode, OFlags};
 use teeheap_intercept::Errno;
@@ -44,7 +45,7 @@ pub struct Contexts {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().recover()
 }
 
 /// Errors of [`Contexts::get_or_open`].

@@ -11,6 +11,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
+use teeheap_sync::Recover;
 
 use teeheap_platform::Platform;
 use teeheap_secure_world::SecureWorld;
@@ -73,7 +74,7 @@ impl State {
 
 impl EventLog {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().recover()
     }
 
     /// Appends an event (its `seq` and, if 0, `time_ms` are filled in),

@@ -18,6 +18,7 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use teeheap_sync::Recover;
 
 use crate::Shared;
 use crate::protocol::{Envelope, Reply, VERSION, write_frame};
@@ -31,20 +32,20 @@ impl Shared {
     /// Keeps `stream` (a copy of the connection asking to supervise `pid`)
     /// until that session ends.
     pub(crate) fn watch_run(&self, pid: i32, stream: UnixStream) {
-        self.farewells.lock().unwrap_or_else(|e| e.into_inner()).insert(pid, stream);
+        self.farewells.lock().recover().insert(pid, stream);
     }
 
     /// Forgets the connection of `pid` without a last frame (the run was
     /// not taken).
     pub(crate) fn unwatch_run(&self, pid: i32) {
-        self.farewells.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+        self.farewells.lock().recover().remove(&pid);
     }
 
     /// The session of `pid` ended: `gone` if its tree has exited. Writes the
     /// last frame, or nothing when the session failed (the launcher then
     /// ends the program).
     pub(crate) fn end_run(&self, pid: i32, gone: bool) {
-        let Some(stream) = self.farewells.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid) else { return };
+        let Some(stream) = self.farewells.lock().recover().remove(&pid) else { return };
         let reason = if gone {
             Some(TREE_GONE)
         } else if self.shutdown.load(Ordering::Relaxed) {

@@ -5,10 +5,10 @@
 //!
 //! What a panic can leave behind is a poisoned mutex: every lock in the
 //! daemon, the kernel model, the secure world and the platform is taken
-//! through a helper that recovers the guard (`unwrap_or_else(|e|
-//! e.into_inner())`), so the next call proceeds on the state as the
-//! panicking call left it. Unwinding releases the guards and drops the
-//! objects the call had made, as on an error return.
+//! through `teeheap_sync::Recover`, which recovers the guard, so the next
+//! call proceeds on the state as the panicking call left it. Unwinding
+//! releases the guards and drops the objects the call had made, as on an
+//! error return.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -59,6 +59,7 @@ impl Shared {
 /// build enables: a program cannot reach them otherwise.
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks {
+    use teeheap_sync::Recover;
     use teeheap_uapi::ioc;
 
     /// An ioctl on a `/dev/dma_heap/*` node that panics the serving thread
@@ -77,8 +78,8 @@ pub mod test_hooks {
         /// Panics while holding the daemon's own mutexes, so that they are
         /// poisoned for the calls that follow.
         pub(crate) fn panic_holding_locks(&self) -> ! {
-            let _refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
-            let _backend = self.backend.lock().unwrap_or_else(|e| e.into_inner());
+            let _refusals = self.refusals.lock().recover();
+            let _backend = self.backend.lock().recover();
             self.registry.panic_holding_locks()
         }
     }

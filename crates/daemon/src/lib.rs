@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use teeheap_sync::Recover;
 
 use teeheap_intercept::memfd::FileId;
 use teeheap_intercept::notify::Listener;
@@ -73,7 +74,7 @@ impl Drop for SessionEnd {
     fn drop(&mut self) {
         let s = &self.shared;
         s.end_run(self.pid, self.gone);
-        s.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        s.runs.lock().recover().remove(&self.id);
         if self.gone {
             s.identities.remove(self.id);
         }
@@ -330,7 +331,7 @@ impl Daemon {
         for c in &mut self.control {
             c.stop();
         }
-        let threads = std::mem::take(&mut *self.shared.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let threads = std::mem::take(&mut *self.shared.threads.lock().recover());
         for t in threads {
             let _ = t.join();
         }
@@ -348,7 +349,7 @@ impl Daemon {
             self.shared.contexts.clear();
             tracing::info!("daemon stopped");
         }
-        self.shared.backend.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.shared.backend.lock().recover().take();
     }
 }
 
@@ -527,7 +528,7 @@ impl Shared {
         if !ids.is_empty() {
             match rundev::RunDev::open(pid, &ids, Arc::clone(&map)) {
                 Ok(dev) => {
-                    self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, dev);
+                    self.runs.lock().recover().insert(id, dev);
                 }
                 // The run is served; only heap rm/add will not reach its /dev.
                 Err(e) => tracing::warn!(session = id, pid, error = %e, "cannot reach the run's /dev"),
@@ -553,14 +554,14 @@ impl Shared {
         let t = match t {
             Ok(t) => t,
             Err(e) => {
-                self.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                self.runs.lock().recover().remove(&id);
                 self.identities.remove(id);
                 self.sessions_live.fetch_sub(1, Ordering::Relaxed);
                 return Err(e);
             }
         };
         tracing::info!(session = id, pid, ?rights, "new program tree");
-        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        let mut threads = self.threads.lock().recover();
         threads.retain(|t| !t.is_finished());
         threads.push(t);
         Ok(id)

@@ -2,6 +2,7 @@
 //! and the cap check at allocation. See docs/observability.md.
 
 use std::collections::{BTreeMap, HashMap};
+use teeheap_sync::Recover;
 
 use teeheap_kernel::file::File;
 use teeheap_kernel::tee::shm::ShmBacking;
@@ -75,7 +76,7 @@ impl Shared {
 
     /// `teeheap stat`: heaps, the secure world's lending, clients.
     pub fn stat(&self) -> Stat {
-        let refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let refusals = self.refusals.lock().recover().clone();
         let heaps = self
             .heap_infos()
             .into_iter()
@@ -264,7 +265,7 @@ impl Shared {
         let Some(why) = limits::check(&self.caps, heap, len, &charge) else { return true };
         let pid = tgid(tid).unwrap_or(tid);
         {
-            let mut r = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+            let mut r = self.refusals.lock().recover();
             *r.0.entry(heap.to_owned()).or_default() += 1;
             *r.1.entry(pid).or_default() += 1;
         }

@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use teeheap_sync::Recover;
 
 use teeheap_intercept::Errno;
 use teeheap_intercept::ns::{Namespace, NsId, NsKind, Peer};
@@ -104,7 +105,7 @@ impl Runs {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Run>> {
-        self.runs.lock().unwrap_or_else(|e| e.into_inner())
+        self.runs.lock().recover()
     }
 
     /// The ancestry of `user` up to the daemon's own namespace.

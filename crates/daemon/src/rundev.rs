@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
+use teeheap_sync::Recover;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use teeheap_intercept::Errno;
@@ -32,7 +33,7 @@ pub struct RunDev {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().recover()
 }
 
 impl RunDev {

@@ -19,6 +19,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+use teeheap_sync::Recover;
 
 use teeheap_intercept::Errno;
 use teeheap_intercept::memfd::{Access, BackingFile, BlankFile, CpuAccess, FileId};
@@ -168,7 +169,7 @@ pub struct Registry {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().recover()
 }
 
 impl Registry {

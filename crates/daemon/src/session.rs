@@ -14,6 +14,7 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use teeheap_sync::Recover;
 
 use teeheap_intercept::Errno;
 use teeheap_intercept::memfd::FileId;
@@ -163,7 +164,7 @@ impl Session {
 
     /// The node of the run's `/dev` with inode `id`, if it is one.
     fn node(&self, id: &FileId) -> Option<Node> {
-        self.nodes.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+        self.nodes.lock().recover().get(id).cloned()
     }
 
     /// The caller's fd `fd` (a dup of its description), refreshing a stale

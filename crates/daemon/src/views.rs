@@ -16,6 +16,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use teeheap_sync::Recover;
 
 use teeheap_kernel::dma_buf::DmaBuf;
 
@@ -34,7 +35,7 @@ pub struct Views {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().recover()
 }
 
 fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {

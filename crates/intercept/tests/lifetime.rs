@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
+use teeheap_sync::Recover;
 
 use teeheap_intercept::memfd::{Access, BackingFile, CpuAccess};
 use teeheap_intercept::watch::CloseWatcher;
@@ -17,7 +18,7 @@ const QUIET: Duration = Duration::from_millis(150);
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    SERIAL.lock().recover()
 }
 
 fn setup(key: u32) -> (CloseWatcher<u32>, BackingFile, OwnedFd) {

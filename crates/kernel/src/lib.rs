@@ -36,6 +36,7 @@ pub mod uaccess;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
+use teeheap_sync::Recover;
 
 pub use error::{Errno, Error, Result};
 use teeheap_platform::{PhysRange, Platform, UseCase};
@@ -121,7 +122,7 @@ impl Kernel {
     /// `EINVAL` if `range` is not page aligned; `EBUSY` if it overlaps a
     /// live carveout space without being the same range.
     pub fn carveout_space(&self, name: &str, range: PhysRange) -> Result<Arc<CarveoutSpace>> {
-        let mut spaces = self.carveouts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spaces = self.carveouts.lock().recover();
         spaces.retain(|w| w.strong_count() > 0);
         for space in spaces.iter().filter_map(Weak::upgrade) {
             if space.range() == range {
@@ -144,7 +145,7 @@ impl Kernel {
 
     /// The protected heap of `use_case`, once some backend registered it.
     pub fn tee_heap(&self, use_case: UseCase) -> Option<Arc<TeeDmaHeap>> {
-        self.tee_heaps.lock().unwrap_or_else(|e| e.into_inner()).get(&use_case).cloned()
+        self.tee_heaps.lock().recover().get(&use_case).cloned()
     }
 
     /// `tee_device_register_dma_heap`: binds the heap of `use_case` to
@@ -159,7 +160,7 @@ impl Kernel {
         use_case: UseCase,
         pool: Box<dyn ProtMemPool>,
     ) -> Result<()> {
-        let mut heaps = self.tee_heaps.lock().unwrap_or_else(|e| e.into_inner());
+        let mut heaps = self.tee_heaps.lock().recover();
         let heap = match heaps.get(&use_case) {
             Some(h) => Arc::clone(h),
             None => {
@@ -175,7 +176,7 @@ impl Kernel {
     /// `tee_device_put_all_dma_heaps`: unbinds every heap `teedev` bound.
     /// Their nodes stay; live buffers drain.
     pub fn tee_unregister_dma_heaps(&self, teedev: &Arc<TeeDevice>) {
-        let heaps: Vec<_> = self.tee_heaps.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let heaps: Vec<_> = self.tee_heaps.lock().recover().values().cloned().collect();
         for h in heaps {
             h.unbind(teedev);
         }
@@ -190,7 +191,7 @@ impl Kernel {
     /// `ENOENT` if there is no such heap.
     pub fn dma_heap_remove(&self, name: &str) -> Result<()> {
         let removed = self.dma_heaps.remove(name)?;
-        self.removed_heaps.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), removed);
+        self.removed_heaps.lock().recover().insert(name.to_owned(), removed);
         Ok(())
     }
 
@@ -201,7 +202,7 @@ impl Kernel {
     /// `ENOENT` if no heap of that name was removed; `EINVAL`/`EBUSY` as
     /// [`DmaHeapRegistry::add`].
     pub fn dma_heap_readd(&self, name: &str) -> Result<()> {
-        let mut removed = self.removed_heaps.lock().unwrap_or_else(|e| e.into_inner());
+        let mut removed = self.removed_heaps.lock().recover();
         let (ops, counters) =
             removed.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no removed heap of that name"))?;
         self.dma_heaps.add_with_counters(name, ops, counters)?;
@@ -213,7 +214,7 @@ impl Kernel {
     /// back, by name: their usage as it is now, with `state` `removed`
     /// (`removed; draining ...` while an old generation still has buffers).
     pub fn removed_dma_heaps(&self) -> Vec<dma_heap::HeapInfo> {
-        let removed = self.removed_heaps.lock().unwrap_or_else(|e| e.into_inner());
+        let removed = self.removed_heaps.lock().recover();
         removed
             .iter()
             .filter_map(|(name, (ops, counters))| {

@@ -6,6 +6,7 @@
 //! hands it back to [`PageAllocator::free`]; no per-allocation state is kept.
 
 use std::sync::Mutex;
+use teeheap_sync::Recover;
 
 use serde::Serialize;
 use teeheap_platform::{Len, PAGE_SIZE, PhysAddr, PhysRange};
@@ -88,7 +89,7 @@ impl PageAllocator {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RangeAllocator> {
-        self.pages.lock().unwrap_or_else(|e| e.into_inner())
+        self.pages.lock().recover()
     }
 }
 

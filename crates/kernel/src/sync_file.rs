@@ -8,6 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use teeheap_sync::Recover;
 
 use teeheap_uapi::dma_heap::O_CLOEXEC;
 use teeheap_uapi::sync_file::{
@@ -105,7 +106,7 @@ impl SyncFile {
             let (left, cb) = (Arc::clone(&left), Arc::clone(&cb));
             let id = f.add_callback(move || {
                 if left.fetch_sub(1, Ordering::AcqRel) == 1
-                    && let Some(cb) = cb.lock().unwrap_or_else(|e| e.into_inner()).take()
+                    && let Some(cb) = cb.lock().recover().take()
                 {
                     cb();
                 }

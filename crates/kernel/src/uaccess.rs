@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use teeheap_sync::Recover;
 
 use crate::error::{Errno, Error, Result, efault};
 pub use crate::tee::login::Credentials;
@@ -127,7 +128,7 @@ impl SimUserMemory {
     /// Maps a region holding `data` and returns its address. Regions are
     /// separated by unmapped gaps, so running off the end faults.
     pub fn map(&self, data: &[u8]) -> UserPtr {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.lock().recover();
         if inner.next == 0 {
             inner.next = 0x7f00_0000_0000;
         }
@@ -139,13 +140,13 @@ impl SimUserMemory {
 
     /// Makes the caller `credentials` (by default: the current process's).
     pub fn set_credentials(&self, credentials: Credentials) {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).credentials = Some(credentials);
+        self.inner.lock().recover().credentials = Some(credentials);
     }
 
     /// Maps a read-only region holding `data` (writes fault).
     pub fn map_read_only(&self, data: &[u8]) -> UserPtr {
         let ptr = self.map(data);
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).read_only.insert(ptr.0);
+        self.inner.lock().recover().read_only.insert(ptr.0);
         ptr
     }
 
@@ -156,11 +157,11 @@ impl SimUserMemory {
 
     /// The current contents of the region mapped at `ptr`, if any.
     pub fn contents(&self, ptr: UserPtr) -> Option<Vec<u8>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).regions.get(&ptr.0).cloned()
+        self.inner.lock().recover().regions.get(&ptr.0).cloned()
     }
 
     fn with_range<R>(&self, ptr: UserPtr, len: usize, write: bool, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.lock().recover();
         let fault = efault("address not mapped in the caller");
         let read_only = inner.regions.range(..=ptr.0).next_back().is_some_and(|(b, _)| inner.read_only.contains(b));
         if write && read_only {
@@ -190,7 +191,7 @@ impl UserMemory for SimUserMemory {
     }
 
     fn check_writable(&self, ptr: UserPtr, len: u64) -> Result<()> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.inner.lock().recover();
         match inner.regions.range(..=ptr.0).next_back() {
             Some((base, _)) if inner.read_only.contains(base) && len > 0 => Err(efault("region mapped read-only")),
             _ => Ok(()),
@@ -198,7 +199,7 @@ impl UserMemory for SimUserMemory {
     }
 
     fn credentials(&self) -> Result<Credentials> {
-        let set = self.inner.lock().unwrap_or_else(|e| e.into_inner()).credentials.clone();
+        let set = self.inner.lock().recover().credentials.clone();
         set.map_or_else(|| Credentials::of_process(std::process::id()), Ok)
     }
 }

@@ -14,6 +14,7 @@
 
 mod sync {
     pub use loom::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+    pub use teeheap_sync::Recover;
 }
 
 #[path = "../src/lifecycle/core.rs"]

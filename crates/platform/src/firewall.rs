@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::{Mutex, RwLock};
 use std::time::SystemTime;
+use teeheap_sync::Recover;
 
 use serde::Serialize;
 
@@ -170,7 +171,7 @@ impl Firewall {
         rights: Rights,
         label: impl Into<String>,
     ) -> Result<RegionId, FirewallError> {
-        let mut t = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.table.write().recover();
         if let Some(existing) = overlapping(&t.by_start, range).next() {
             return Err(FirewallError::Overlap { new: range, existing: existing.id, label: existing.label.clone() });
         }
@@ -187,7 +188,7 @@ impl Firewall {
     /// # Errors
     /// [`FirewallError::NoSuchRegion`] if there is no such region.
     pub fn set_rights(&self, id: RegionId, rights: Rights) -> Result<(), FirewallError> {
-        let mut t = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.table.write().recover();
         let region = t.by_start.values_mut().find(|r| r.id == id).ok_or(FirewallError::NoSuchRegion(id))?;
         region.rights = rights;
         Ok(())
@@ -199,7 +200,7 @@ impl Firewall {
     /// # Errors
     /// [`FirewallError::NoSuchRegion`] if there is no such region.
     pub fn remove_region(&self, id: RegionId) -> Result<Region, FirewallError> {
-        let mut t = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.table.write().recover();
         let start = t.by_start.values().find(|r| r.id == id).map(|r| r.range.start().raw());
         let region = start.and_then(|s| t.by_start.remove(&s)).ok_or(FirewallError::NoSuchRegion(id))?;
         tracing::debug!(range = %region.range, label = %region.label, "firewall: region removed");
@@ -208,13 +209,13 @@ impl Firewall {
 
     /// All regions, by address.
     pub fn regions(&self) -> Vec<Region> {
-        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let t = self.table.read().recover();
         t.by_start.values().cloned().collect()
     }
 
     /// The region containing `range` entirely, if any.
     pub fn region_containing(&self, range: PhysRange) -> Option<Region> {
-        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let t = self.table.read().recover();
         overlapping(&t.by_start, range).find(|r| r.range.contains_range(&range)).cloned()
     }
 
@@ -225,7 +226,7 @@ impl Firewall {
     /// The [`Violation`] if any region the range touches refuses the access.
     pub fn check(&self, master: Master, range: PhysRange, kind: AccessKind) -> Result<(), Violation> {
         let refused_by = {
-            let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+            let t = self.table.read().recover();
             overlapping(&t.by_start, range).find(|r| !r.rights.allows(master, kind)).map(|r| r.label.clone())
         };
         match refused_by {
@@ -241,7 +242,7 @@ impl Firewall {
     }
 
     fn record(&self, master: Master, range: PhysRange, kind: AccessKind, region: String) -> Violation {
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self.log.lock().recover();
         let v = Violation { seq: log.total, master, range, kind, region, time: SystemTime::now() };
         log.total += 1;
         if log.capacity > 0 {
@@ -256,14 +257,14 @@ impl Firewall {
 
     /// The violations still in the log, oldest first.
     pub fn violations(&self) -> Vec<Violation> {
-        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let log = self.log.lock().recover();
         log.entries.iter().cloned().collect()
     }
 
     /// How many violations happened since boot (including those that fell
     /// out of the log).
     pub fn violation_count(&self) -> u64 {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).total
+        self.log.lock().recover().total
     }
 }
 

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Mutex;
+use teeheap_sync::Recover;
 
 use rustix::fs::{FallocateFlags, MemfdFlags};
 use rustix::mm::{MapFlags, ProtFlags};
@@ -207,7 +208,7 @@ impl Ram {
             return Err(rustix::io::Errno::INVAL);
         }
         let len = range.len() as usize;
-        let mut backed = self.backed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut backed = self.backed.lock().recover();
         if overlaps(&backed, off, len) {
             return Err(rustix::io::Errno::BUSY);
         }
@@ -243,7 +244,7 @@ impl Ram {
     pub fn restore(&self, range: PhysRange, keep: Option<(BorrowedFd<'_>, u64)>) -> rustix::io::Result<()> {
         let off = self.offset_of(range).ok_or(rustix::io::Errno::INVAL)?;
         let len = range.len() as usize;
-        let mut backed = self.backed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut backed = self.backed.lock().recover();
         if backed.get(&off) != Some(&len) {
             return Err(rustix::io::Errno::INVAL);
         }
@@ -280,11 +281,11 @@ impl Ram {
 
     /// Number of ranges currently backed by other files.
     pub fn backed_ranges(&self) -> usize {
-        self.backed.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.backed.lock().recover().len()
     }
 
     fn overlaps_backed(&self, off: usize, len: usize) -> bool {
-        overlaps(&self.backed.lock().unwrap_or_else(|e| e.into_inner()), off, len)
+        overlaps(&self.backed.lock().recover(), off, len)
     }
 
     /// Bytes of DRAM the host has actually committed (touched pages).

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
+use teeheap_sync::Recover;
 
 /// One event of the secure input device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,7 +34,7 @@ pub struct SecureInput {
 impl SecureInput {
     /// Queues an event.
     pub fn push(&self, event: InputEvent) {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(event);
+        self.queue.lock().recover().push_back(event);
         self.ready.notify_all();
     }
 
@@ -59,14 +60,14 @@ impl SecureInput {
 
     /// Events queued and not yet taken.
     pub fn pending(&self) -> usize {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.queue.lock().recover().len()
     }
 
     /// Takes the next event, waiting up to `timeout` for one; gives up early
     /// (returning `None`) once `cancel` is set.
     pub fn next(&self, timeout: Duration, cancel: &AtomicBool) -> Option<InputEvent> {
         let deadline = Instant::now() + timeout;
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.queue.lock().recover();
         loop {
             if let Some(e) = q.pop_front() {
                 return Some(e);
@@ -76,7 +77,7 @@ impl SecureInput {
                 return None;
             }
             let slice = (deadline - now).min(Duration::from_millis(10));
-            q = self.ready.wait_timeout(q, slice).unwrap_or_else(|e| e.into_inner()).0;
+            q = self.ready.wait_timeout(q, slice).recover().0;
         }
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use teeheap_sync::Recover;
 
 use teeheap_platform::{Master, PAGE_SIZE, PhysRange, Platform, RegionId, Rights, UseCase};
 
@@ -135,7 +136,7 @@ impl Protmem {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().recover()
     }
 
     pub(crate) fn kind(&self, use_case: UseCase) -> ProtmemKind {
@@ -147,7 +148,7 @@ impl Protmem {
     }
 
     pub(crate) fn set_observer(&self, observer: Option<ScrubObserver>) {
-        *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = observer;
+        *self.observer.lock().recover() = observer;
     }
 
     pub(crate) fn lent_objects(&self) -> Vec<LentInfo> {
@@ -300,7 +301,7 @@ impl Protmem {
             return Err(TeeError::GENERIC);
         }
         let event = ScrubEvent { cookie, use_case: obj.use_case, range: obj.range };
-        if let Some(observe) = self.observer.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(observe) = self.observer.lock().recover().as_ref() {
             observe(&self.platform, &event);
         }
         if let Err(err) = self.platform.firewall().remove_region(obj.region) {

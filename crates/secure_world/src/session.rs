@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use teeheap_sync::Recover;
 
 use crate::abi::Uuid;
 use crate::ta::TrustedApp;
@@ -52,11 +53,11 @@ pub(crate) struct Sessions {
 
 impl Sessions {
     fn inflight(&self) -> MutexGuard<'_, Vec<InFlight>> {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+        self.calls.lock().recover()
     }
 
     fn open_map(&self) -> MutexGuard<'_, BTreeMap<u32, Arc<Mutex<Session>>>> {
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
+        self.open.lock().recover()
     }
 
     /// Registers a call (an open on session 0, or an invoke) for CANCEL.
@@ -75,7 +76,7 @@ impl Sessions {
 
     /// Adds an opened session and returns its id (never 0).
     pub(crate) fn insert(&self, session: Session) -> u32 {
-        let mut next = self.next_id.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self.next_id.lock().recover();
         let mut open = self.open_map();
         loop {
             *next = next.wrapping_add(1).max(1);

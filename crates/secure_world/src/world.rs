@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
+use teeheap_sync::Recover;
 
 use teeheap_platform::{PAGE_SIZE, PhysRange, Platform, UseCase};
 use teeheap_uapi::tee::gp::{TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP};
@@ -204,7 +205,7 @@ impl SecureWorld {
     }
 
     fn open_session(&self, msg: &mut Msg) -> Outcome {
-        let Some(mut ta) = self.registry.read().unwrap_or_else(|e| e.into_inner()).instantiate(&msg.uuid) else {
+        let Some(mut ta) = self.registry.read().recover().instantiate(&msg.uuid) else {
             tracing::info!(uuid = %msg.uuid, "secure world: no such TA");
             return tee(Err(TeeError::ITEM_NOT_FOUND));
         };
@@ -233,7 +234,7 @@ impl SecureWorld {
             Err(e) => return tee(Err(e)),
         };
         let call = self.sessions.begin_call(msg.session, msg.cancel_id);
-        let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = session.lock().recover();
         let client = s.client;
         let r = s.ta.invoke(&self.env(msg.session, client, call.flag()), msg.func, &mut ta_params);
         tracing::debug!(uuid = %s.uuid, session = msg.session, func = msg.func, result = ?r.err(), "secure world: invoke");
@@ -245,7 +246,7 @@ impl SecureWorld {
     fn close_session(&self, id: u32) -> TeeResult {
         let session = self.sessions.remove(id).ok_or(TeeError::BAD_PARAMETERS)?;
         let call = self.sessions.begin_call(id, 0);
-        let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = session.lock().recover();
         let client = s.client;
         s.ta.close_session(&self.env(id, client, call.flag()));
         tracing::debug!(uuid = %s.uuid, session = id, "secure world: session closed");
@@ -322,12 +323,12 @@ impl SecureWorld {
     /// Installs TA `uuid` (secure-side provisioning; replaces one with the
     /// same UUID for sessions opened from now on).
     pub fn register_ta(&self, uuid: Uuid, name: &'static str, factory: TaFactory) {
-        self.registry.write().unwrap_or_else(|e| e.into_inner()).register(uuid, name, factory);
+        self.registry.write().recover().register(uuid, name, factory);
     }
 
     /// `(uuid, name)` of every installed TA.
     pub fn tas(&self) -> Vec<(Uuid, &'static str)> {
-        self.registry.read().unwrap_or_else(|e| e.into_inner()).list()
+        self.registry.read().recover().list()
     }
 
     /// How many sessions are open.
@@ -342,7 +343,7 @@ impl SecureWorld {
     /// ACCESS_DENIED if the slot belongs to any master other than
     /// [`teeheap_platform::Master::VideoEncoder`].
     pub fn program_encoder_key(&self, slot: &dyn KeySlot) -> TeeResult {
-        let key = self.encoder_key.lock().unwrap_or_else(|e| e.into_inner());
+        let key = self.encoder_key.lock().recover();
         encoder_key::program(slot, &key.0)
     }
 }

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use teeheap_sync::Recover;
 
 /// A callback run once when a fence signals.
 type Callback = Box<dyn FnOnce() + Send>;
@@ -99,7 +100,7 @@ impl Fence {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().recover()
     }
 
     /// The timeline it belongs to.

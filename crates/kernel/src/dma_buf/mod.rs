@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
+use teeheap_sync::Recover;
 
 use serde::Serialize;
 use teeheap_platform::{Len, Master, PhysAddr, PhysRange, Platform};
@@ -184,7 +185,7 @@ impl DmaBuf {
     /// The name's bytes as `DMA_BUF_SET_NAME` set them (without the NUL),
     /// what the kernel prints in fdinfo and bufinfo.
     pub fn name_bytes(&self) -> Option<Box<[u8]>> {
-        self.meta.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.name.clone())
+        self.meta.lock().recover().as_ref().and_then(|m| m.name.clone())
     }
 
     /// `DMA_BUF_SET_NAME`: names the buffer (shown in bufinfo). Any bytes
@@ -200,7 +201,7 @@ impl DmaBuf {
         if name.contains(&0) {
             return Err(einval("dma-buf name with a NUL"));
         }
-        self.meta.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().name = Some(name.into());
+        self.meta.lock().recover().get_or_insert_default().name = Some(name.into());
         Ok(())
     }
 
@@ -226,12 +227,12 @@ impl DmaBuf {
     /// `dma_resv_add_fence` on the buffer's reservation: work that will
     /// use the buffer as `usage` completes when `fence` signals.
     pub fn add_fence(&self, fence: Arc<Fence>, usage: Usage) {
-        self.meta.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().resv.add_fence(fence, usage);
+        self.meta.lock().recover().get_or_insert_default().resv.add_fence(fence, usage);
     }
 
     /// The fences of pending work a user of the buffer as `usage` waits for.
     pub fn fences(&self, usage: Usage) -> Vec<Arc<Fence>> {
-        self.meta.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|m| m.resv.fences(usage)).unwrap_or_default()
+        self.meta.lock().recover().as_ref().map(|m| m.resv.fences(usage)).unwrap_or_default()
     }
 
     /// A device attaches; the attachment keeps the buffer alive.
@@ -240,7 +241,7 @@ impl DmaBuf {
     /// What the exporter's `attach` returns.
     pub fn attach(self: &Arc<Self>, dev: Master) -> Result<Attachment> {
         self.ops.attach(dev)?;
-        self.meta.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().attachments.push(dev);
+        self.meta.lock().recover().get_or_insert_default().attachments.push(dev);
         Ok(Attachment { buf: Arc::clone(self), dev })
     }
 
@@ -268,7 +269,7 @@ impl DmaBuf {
 
     /// A snapshot for bufinfo.
     pub fn info(&self) -> DmaBufInfo {
-        let (name, attachments) = match self.meta.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+        let (name, attachments) = match self.meta.lock().recover().as_deref() {
             Some(m) => (m.name.as_deref().map(escape_name), m.attachments.clone()),
             None => (None, Vec::new()),
         };
@@ -385,7 +386,7 @@ impl Attachment {
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        let mut meta = self.buf.meta.lock().unwrap_or_else(|e| e.into_inner());
+        let mut meta = self.buf.meta.lock().recover();
         if let Some(list) = meta.as_mut().map(|m| &mut m.attachments)
             && let Some(i) = list.iter().position(|d| *d == self.dev)
         {
@@ -457,16 +458,16 @@ pub struct DmaBufList {
 
 impl DmaBufList {
     fn insert(&self, buf: &Arc<DmaBuf>) {
-        self.bufs.lock().unwrap_or_else(|e| e.into_inner()).insert(buf.id, Arc::downgrade(buf));
+        self.bufs.lock().recover().insert(buf.id, Arc::downgrade(buf));
     }
 
     fn remove(&self, id: BufId) {
-        self.bufs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.bufs.lock().recover().remove(&id);
     }
 
     /// How many buffers are alive.
     pub fn len(&self) -> usize {
-        self.bufs.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.bufs.lock().recover().len()
     }
 
     /// Whether no buffer is alive.
@@ -476,8 +477,7 @@ impl DmaBufList {
 
     /// A snapshot of every live buffer, by id.
     pub fn snapshot(&self) -> Vec<DmaBufInfo> {
-        let live: Vec<Arc<DmaBuf>> =
-            self.bufs.lock().unwrap_or_else(|e| e.into_inner()).values().filter_map(Weak::upgrade).collect();
+        let live: Vec<Arc<DmaBuf>> = self.bufs.lock().recover().values().filter_map(Weak::upgrade).collect();
         live.iter().map(|b| b.info()).collect()
     }
 }

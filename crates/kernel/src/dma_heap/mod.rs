@@ -11,6 +11,7 @@ pub mod system;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
+use teeheap_sync::Recover;
 
 use serde::Serialize;
 use teeheap_platform::Len;
@@ -148,15 +149,13 @@ impl AllocCounters {
             Ok(_) => {
                 self.allocations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            Err(e) => {
-                *self.failures.lock().unwrap_or_else(|e| e.into_inner()).entry(e.errno().name()).or_default() += 1
-            }
+            Err(e) => *self.failures.lock().recover().entry(e.errno().name()).or_default() += 1,
         }
     }
 
     pub(crate) fn fill(&self, info: &mut HeapInfo) {
         info.allocations = self.allocations.load(std::sync::atomic::Ordering::Relaxed);
-        info.failures = self.failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        info.failures = self.failures.lock().recover().clone();
     }
 }
 
@@ -289,7 +288,7 @@ impl DmaHeapRegistry {
         counters: Arc<AllocCounters>,
     ) -> Result<Arc<DmaHeap>> {
         let name = HeapName::new(name)?;
-        let mut heaps = self.heaps.write().unwrap_or_else(|e| e.into_inner());
+        let mut heaps = self.heaps.write().recover();
         if heaps.len() >= MAX_HEAPS {
             return Err(Error::new(Errno::EBUSY, "no free dma-heap minor"));
         }
@@ -307,7 +306,7 @@ impl DmaHeapRegistry {
     /// # Errors
     /// `ENOENT` if no such heap exists.
     pub fn open(&self, name: &str) -> Result<Arc<DmaHeap>> {
-        let heaps = self.heaps.read().unwrap_or_else(|e| e.into_inner());
+        let heaps = self.heaps.read().recover();
         heaps.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no such dma-heap"))
     }
 
@@ -319,7 +318,7 @@ impl DmaHeapRegistry {
     /// # Errors
     /// `ENOENT` if no such heap exists.
     pub fn remove(&self, name: &str) -> Result<RemovedHeap> {
-        let heap = self.heaps.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+        let heap = self.heaps.write().recover().remove(name);
         let heap = heap.ok_or(Error::new(Errno::ENOENT, "no such dma-heap"))?;
         let ops = heap.ops.revoke().ok_or(Error::new(Errno::ENOENT, "dma-heap already removed"))?;
         tracing::info!(heap = %heap.name, "dma-heap removed");
@@ -328,7 +327,7 @@ impl DmaHeapRegistry {
 
     /// Every heap, by name.
     pub fn list(&self) -> Vec<Arc<DmaHeap>> {
-        self.heaps.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.heaps.read().recover().values().cloned().collect()
     }
 }
 

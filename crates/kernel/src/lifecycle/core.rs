@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use super::sync::{Arc, Mutex, Recover, RwLock, RwLockReadGuard};
 
 /// An object whose access can be revoked, in the spirit of Rust-for-Linux's
 /// `Revocable`: [`Revocable::try_access`] hands out a guard while the object
@@ -47,19 +47,19 @@ impl<T: ?Sized> Revocable<T> {
 
     /// The object, unless revoked.
     pub fn try_access(&self) -> Option<RevocableGuard<'_, T>> {
-        let g = self.slot.read().unwrap_or_else(|e| e.into_inner());
+        let g = self.slot.read().recover();
         if g.is_some() { Some(RevocableGuard(g)) } else { None }
     }
 
     /// Revokes access, waiting for guards in flight; returns the object so
     /// the caller decides when to drop its reference.
     pub fn revoke(&self) -> Option<Arc<T>> {
-        self.slot.write().unwrap_or_else(|e| e.into_inner()).take()
+        self.slot.write().recover().take()
     }
 
     /// Revokes access if `pred` holds for the object, atomically.
     pub fn revoke_if(&self, pred: impl FnOnce(&T) -> bool) -> Option<Arc<T>> {
-        let mut slot = self.slot.write().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.slot.write().recover();
         if slot.as_deref().is_some_and(pred) { slot.take() } else { None }
     }
 
@@ -68,7 +68,7 @@ impl<T: ?Sized> Revocable<T> {
     /// # Errors
     /// Gives `value` back if an object is available.
     pub fn install(&self, value: Arc<T>) -> Result<(), Arc<T>> {
-        let mut slot = self.slot.write().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.slot.write().recover();
         if slot.is_some() {
             return Err(value);
         }
@@ -78,7 +78,7 @@ impl<T: ?Sized> Revocable<T> {
 
     /// Whether the object is currently available (a snapshot for reports).
     pub fn is_available(&self) -> bool {
-        self.slot.read().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.slot.read().recover().is_some()
     }
 }
 
@@ -113,22 +113,22 @@ pub struct GenTable {
 
 impl GenTable {
     fn update(&self, id: u64, f: impl FnOnce(&mut GenStatus)) {
-        let mut gens = self.gens.lock().unwrap_or_else(|e| e.into_inner());
+        let mut gens = self.gens.lock().recover();
         f(gens.entry(id).or_default());
     }
 
     fn remove(&self, id: u64) {
-        self.gens.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.gens.lock().recover().remove(&id);
     }
 
     /// Every live generation: the bound one and those draining.
     pub fn snapshot(&self) -> Vec<(u64, GenStatus)> {
-        self.gens.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (*k, *v)).collect()
+        self.gens.lock().recover().iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     /// Whether any generation is alive.
     pub fn is_empty(&self) -> bool {
-        self.gens.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        self.gens.lock().recover().is_empty()
     }
 }
 
@@ -212,7 +212,7 @@ impl<P: Teardown> Lifecycle<P> {
     /// an old generation still has buffers; `inner` is dropped unused then
     /// (no teardown).
     pub fn bind(&self, inner: P) -> Result<u64, BindError> {
-        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self.next.lock().recover();
         if self.current.is_available() || (self.policy == RebindPolicy::Upstream && !self.table.is_empty()) {
             return Err(BindError::Busy);
         }
@@ -230,7 +230,7 @@ impl<P: Teardown> Lifecycle<P> {
     /// allocation succeeds from now on; returns its number. It is torn down
     /// after its last buffer.
     pub fn unbind_if(&self, owned: impl FnOnce(&P) -> bool) -> Option<u64> {
-        let _serialised = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let _serialised = self.next.lock().recover();
         let generation = self.current.revoke_if(|g| owned(&g.inner))?;
         let id = generation.id;
         self.table.update(id, |s| s.bound = false);

@@ -24,6 +24,7 @@
 
 mod sync {
     pub(super) use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+    pub(super) use teeheap_sync::Recover;
 }
 
 mod core;

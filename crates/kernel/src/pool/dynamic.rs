@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use teeheap_sync::Recover;
 
 use serde::Serialize;
 use teeheap_platform::{ByteSize, Len, PhysAddr, PhysRange, UseCase};
@@ -243,7 +244,7 @@ impl DynamicPool {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().recover()
     }
 
     /// Takes a chunk big enough for `size` from normal memory and lends it.

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use teeheap_sync::Recover;
 
 use teeheap_platform::Platform;
 use teeheap_uapi::tee::*;
@@ -91,13 +92,13 @@ impl TeeContext {
 
     /// The open sessions.
     pub fn sessions(&self) -> Vec<u32> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+        self.sessions.lock().recover().keys().copied().collect()
     }
 
     fn release(&self) {
         // Closed through the driver that opened each one, bound or not:
         // the secure world keeps a session until it is told to close it.
-        let sessions = std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|e| e.into_inner()));
+        let sessions = std::mem::take(&mut *self.sessions.lock().recover());
         for (s, Opener(d)) in sessions {
             if let Err(e) = d.close_session(s) {
                 tracing::warn!(session = s, error = %e, "closing a session on context release failed");
@@ -312,7 +313,7 @@ impl TeeContext {
             _ => None,
         };
         if let Some(o) = &opened {
-            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(a.session, o.clone());
+            self.sessions.lock().recover().insert(a.session, o.clone());
         }
         let reply = (|| {
             put_field(mem, uarg, offset_of!(TeeIoctlOpenSessionArg, session), &a.session)?;
@@ -325,7 +326,7 @@ impl TeeContext {
             && let Some(Opener(d)) = opened
         {
             // The client can never learn of the session: close it again.
-            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&a.session);
+            self.sessions.lock().recover().remove(&a.session);
             let _ = d.close_session(a.session);
         }
         reply.map(|()| 0)
@@ -351,7 +352,7 @@ impl TeeContext {
         let (uarg, mut a) = self.read_buf(arg, mem, |h: &TeeIoctlInvokeArg| h.num_params)?;
         let uparams = uarg.checked_add(size_of::<TeeIoctlInvokeArg>() as u64).ok_or(efault("overflow"))?;
         let mut params = self.params_from_user(uparams, a.num_params, mem)?;
-        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&a.session) {
+        if !self.sessions.lock().recover().contains_key(&a.session) {
             return Err(einval("no such session in this context"));
         }
         self.sync_registered(&params, mem, false)?;
@@ -370,7 +371,7 @@ impl TeeContext {
     fn cancel(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
         let d = driver(&self.dev)?;
         let a: TeeIoctlCancelArg = read_obj(mem, arg)?;
-        if !self.sessions.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&a.session) {
+        if !self.sessions.lock().recover().contains_key(&a.session) {
             return Err(einval("no such session in this context"));
         }
         if let Some(d) = d {
@@ -382,7 +383,7 @@ impl TeeContext {
     fn close_session(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
         driver(&self.dev)?;
         let a: TeeIoctlCloseSessionArg = read_obj(mem, arg)?;
-        let opener = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&a.session);
+        let opener = self.sessions.lock().recover().remove(&a.session);
         let Opener(d) = opener.ok_or(einval("no such session in this context"))?;
         // Reaches the secure world also after an unbind (see the module doc).
         d.close_session(a.session)?;

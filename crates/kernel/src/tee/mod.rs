@@ -13,6 +13,7 @@ pub mod shm;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use teeheap_sync::Recover;
 
 use serde::Serialize;
 use teeheap_uapi::tee::TeeIoctlVersionData;
@@ -116,7 +117,7 @@ impl TeeRegistry {
     /// # Errors
     /// `EEXIST` if a device of that name is registered.
     pub fn register(&self, dev: &Arc<TeeDevice>) -> Result<()> {
-        let mut devs = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        let mut devs = self.devices.write().recover();
         if devs.contains_key(dev.name()) {
             return Err(Error::new(Errno::EEXIST, "TEE device name taken"));
         }
@@ -127,7 +128,7 @@ impl TeeRegistry {
 
     /// Removes the node; holders of the device keep it until they drop it.
     pub fn unregister(&self, dev: &Arc<TeeDevice>) {
-        let mut devs = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        let mut devs = self.devices.write().recover();
         if devs.get(dev.name()).is_some_and(|d| Arc::ptr_eq(d, dev)) {
             devs.remove(dev.name());
             tracing::info!(dev = dev.name(), "TEE device unregistered");
@@ -139,12 +140,12 @@ impl TeeRegistry {
     /// # Errors
     /// `ENOENT` if there is no such device.
     pub fn open(&self, name: &str) -> Result<Arc<TeeDevice>> {
-        let devs = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let devs = self.devices.read().recover();
         devs.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no such TEE device"))
     }
 
     /// Every registered device, by name.
     pub fn list(&self) -> Vec<Arc<TeeDevice>> {
-        self.devices.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.devices.read().recover().values().cloned().collect()
     }
 }

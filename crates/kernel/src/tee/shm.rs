@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
+use teeheap_sync::Recover;
 
 use teeheap_platform::{Len, Master, PhysRange, Platform};
 use zeroize::Zeroizing;
@@ -53,7 +54,7 @@ pub struct ShmIds {
 
 impl ShmIds {
     fn insert(self: &Arc<Self>, make: impl FnOnce(i32) -> Shm) -> Result<Arc<Shm>> {
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids = self.ids.lock().recover();
         let id = (1..=i32::MAX)
             .zip(ids.keys().copied().chain(std::iter::once(i32::MAX)))
             .find(|(want, have)| want != have)
@@ -70,13 +71,13 @@ impl ShmIds {
     /// `EINVAL` if there is no such shm or another context owns it.
     pub fn get(&self, ctx: ContextId, id: i64) -> Result<Arc<Shm>> {
         let id = i32::try_from(id).map_err(|_| einval("no such shm"))?;
-        let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let ids = self.ids.lock().recover();
         ids.get(&id).and_then(Weak::upgrade).filter(|s| s.ctx == ctx).ok_or(einval("no such shm in this context"))
     }
 
     /// Number of live shm objects.
     pub fn len(&self) -> usize {
-        self.ids.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.ids.lock().recover().len()
     }
 
     /// Whether none is alive.
@@ -352,7 +353,7 @@ fn probe_user(mem: &dyn UserMemory, addr: UserPtr, length: u64) -> Result<()> {
 impl Drop for Shm {
     fn drop(&mut self) {
         if let Some(ids) = self.ids.upgrade() {
-            ids.ids.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+            ids.ids.lock().recover().remove(&self.id);
         }
         match &self.backing {
             ShmBacking::Pages { range, heap } => heap.free_pages(*range),

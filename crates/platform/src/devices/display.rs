@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use teeheap_sync::Recover;
 
 use super::format::Frame;
 use super::{DeviceError, read_sg_bursts};
@@ -49,7 +50,7 @@ impl Display {
             Ok(())
         })?;
         let crc = hasher.finalize();
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock().recover();
         if s.crcs.len() == CRC_HISTORY {
             s.crcs.pop_front();
         }
@@ -62,17 +63,17 @@ impl Display {
     /// The CRCs of the last frames shown (at most [`CRC_HISTORY`]), oldest
     /// first.
     pub fn crc_history(&self) -> Vec<u32> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).crcs.iter().copied().collect()
+        self.state.lock().recover().crcs.iter().copied().collect()
     }
 
     /// The CRC of the last frame shown.
     pub fn last_crc(&self) -> Option<u32> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).crcs.back().copied()
+        self.state.lock().recover().crcs.back().copied()
     }
 
     /// How many frames were scanned out successfully since creation.
     pub fn frames_shown(&self) -> u64 {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).shown
+        self.state.lock().recover().shown
     }
 }
 

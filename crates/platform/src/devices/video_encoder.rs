@@ -29,6 +29,7 @@
 use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use teeheap_sync::Recover;
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 
@@ -147,13 +148,13 @@ impl VideoEncoder {
     /// key register is reachable from the secure world alone); the key can
     /// never be read back.
     pub fn program_key(&self, key: [u8; 16]) {
-        *self.key.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        *self.key.lock().recover() = Some(key);
     }
 
     /// Wipes the key; the encoder refuses to encode until programmed again.
     /// Only the secure world calls this.
     pub fn clear_key(&self) {
-        let mut k = self.key.lock().unwrap_or_else(|e| e.into_inner());
+        let mut k = self.key.lock().recover();
         if let Some(key) = k.as_mut() {
             *key = [0; 16];
         }
@@ -162,7 +163,7 @@ impl VideoEncoder {
 
     /// Whether a key is programmed.
     pub fn has_key(&self) -> bool {
-        self.key.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.key.lock().recover().is_some()
     }
 
     /// Encodes frame `frame_no` of geometry `frame`, read from the start of
@@ -182,7 +183,7 @@ impl VideoEncoder {
         frame: Frame,
         dst: &[PhysRange],
     ) -> Result<EncodedInfo, DeviceError> {
-        let key = self.key.lock().unwrap_or_else(|e| e.into_inner()).ok_or(DeviceError::NoKey)?;
+        let key = self.key.lock().recover().ok_or(DeviceError::NoKey)?;
         let header = EncodedHeader { frame, frame_no, payload_len: frame.byte_size(), iv: iv_for(frame_no) };
         ensure_len(ME, src, frame.byte_size())?;
         ensure_len(ME, dst, header.output_len())?;
