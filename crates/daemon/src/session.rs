@@ -147,14 +147,14 @@ impl Session {
     /// opens a fresh one. A fresh pidfd names the caller only if the call is
     /// still pending afterwards, hence the `id_valid` check.
     fn target(&self, n: &Notification, fresh: bool) -> Result<Arc<Target>, Errno> {
-        if !fresh && let Some(t) = self.targets.lock().unwrap_or_else(|e| e.into_inner()).get(&n.pid) {
+        if !fresh && let Some(t) = self.targets.lock().recover().get(&n.pid) {
             return Ok(Arc::clone(t));
         }
         let t = Arc::new(Target::open(n.pid).map_err(|_| Errno::SRCH)?);
         if !self.listener.id_valid(n.id) {
             return Err(Errno::SRCH);
         }
-        let mut cache = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.targets.lock().recover();
         if cache.len() >= TARGET_CACHE {
             cache.clear();
         }

@@ -12,6 +12,7 @@
 
 mod sync {
     pub use loom::sync::{Condvar, Mutex, MutexGuard};
+    pub use teeheap_sync::Recover;
 }
 
 #[path = "../src/workers/pool.rs"]

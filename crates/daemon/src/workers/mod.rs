@@ -11,6 +11,7 @@
 
 mod sync {
     pub(super) use std::sync::{Condvar, Mutex, MutexGuard};
+    pub(super) use teeheap_sync::Recover;
 }
 
 pub mod pool;

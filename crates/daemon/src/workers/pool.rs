@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::sync::{Condvar, Mutex, MutexGuard};
+use super::sync::{Condvar, Mutex, MutexGuard, Recover};
 
 /// Job queue and worker counts. See the module docs.
 #[derive(Debug)]
@@ -60,7 +60,7 @@ impl<J> Pool<J> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<J>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().recover()
     }
 
     /// Queues `job`. A waiting worker takes it; else, below the worker
@@ -96,7 +96,7 @@ impl<J> Pool<J> {
         if s.jobs.len() < self.max_queued {
             return true;
         }
-        let (s, _) = self.room.wait_timeout(s, timeout).unwrap_or_else(|e| e.into_inner());
+        let (s, _) = self.room.wait_timeout(s, timeout).recover();
         s.jobs.len() < self.max_queued
     }
 
@@ -114,7 +114,7 @@ impl<J> Pool<J> {
                 break;
             }
             s.idle += 1;
-            let (g, timeout) = self.ready.wait_timeout(s, linger).unwrap_or_else(|e| e.into_inner());
+            let (g, timeout) = self.ready.wait_timeout(s, linger).recover();
             s = g;
             s.idle -= 1;
             if timeout.timed_out() && s.jobs.is_empty() {
@@ -136,7 +136,7 @@ impl<J> Pool<J> {
     pub fn wait_gone(&self) {
         let mut s = self.lock();
         while s.live > 0 {
-            s = self.room.wait(s).unwrap_or_else(|e| e.into_inner());
+            s = self.room.wait(s).recover();
         }
     }
 
