@@ -43,6 +43,7 @@
 pub mod camera;
 pub mod display;
 pub mod format;
+pub mod fwht;
 pub mod tbs;
 pub mod video_decoder;
 pub mod video_encoder;
