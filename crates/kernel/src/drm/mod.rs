@@ -23,6 +23,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use teeheap_platform::Len;
+use teeheap_sync::Recover;
 use teeheap_uapi::drm::*;
 use teeheap_uapi::ioc;
 use zerocopy::FromBytes;
@@ -98,7 +99,7 @@ impl DrmFile {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, FileState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().recover()
     }
 
     /// An ioctl on the file, as `drm_ioctl`: the handler is chosen by the
