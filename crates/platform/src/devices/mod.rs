@@ -44,6 +44,7 @@ pub mod camera;
 pub mod display;
 pub mod format;
 pub mod fwht;
+pub mod fwht_codec;
 pub mod tbs;
 pub mod video_decoder;
 pub mod video_encoder;
@@ -93,6 +94,14 @@ pub enum DeviceError {
         device: Master,
         /// What is wrong with it.
         source: TbsError,
+    },
+    /// A malformed FWHT frame (or one of another size than the format).
+    #[error("{device}: bad FWHT frame: {source}")]
+    Fwht {
+        /// The device.
+        device: Master,
+        /// What is wrong with it.
+        source: fwht::FwhtError,
     },
     /// The video encoder has no key: the secure world has not programmed it.
     #[error("video-encoder: no key programmed")]
