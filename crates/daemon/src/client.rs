@@ -11,7 +11,7 @@ use teeheap_intercept::memfd::{Access, FileId};
 use teeheap_intercept::notify::{AddFd, Listener};
 use teeheap_intercept::target::{Target, UserAddr};
 use teeheap_kernel::error::{Errno as KErrno, Error, efault};
-use teeheap_kernel::file::{File, Files};
+use teeheap_kernel::file::{Backing, File, Files};
 use teeheap_kernel::uaccess::{Credentials, UserMemory, UserPtr, check_writable_in_maps};
 use teeheap_uapi::dma_heap::O_CLOEXEC;
 
@@ -70,9 +70,9 @@ pub fn kerr(e: teeheap_intercept::Errno, reason: &'static str) -> Error {
 
 impl Files for ClientFiles<'_> {
     fn install(&mut self, file: File, flags: u32) -> teeheap_kernel::Result<i32> {
-        let desc = match file {
-            File::SyncFile(s) => self.registry.serve_sync(s).map_err(|e| kerr(e, "cannot make the sync file"))?,
-            file => {
+        let desc = match file.backing() {
+            Backing::Signal => self.registry.serve_sync(file).map_err(|e| kerr(e, "cannot make the sync file"))?,
+            _ => {
                 let access = Access::from_flags(flags).map_err(|e| kerr(e, "bad access mode"))?;
                 self.registry.serve(file, access).map_err(|e| kerr(e, "cannot make the buffer's file"))?.1
             }

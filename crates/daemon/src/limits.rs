@@ -13,8 +13,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use teeheap_intercept::memfd::FileId;
-use teeheap_kernel::file::File;
-use teeheap_kernel::tee::shm::ShmBacking;
 use teeheap_platform::LimitsConfig;
 
 use crate::holders::Hold;
@@ -47,16 +45,9 @@ impl Charge {
     pub fn of(holds: &HashMap<FileId, Hold>, registry: &Registry) -> Charge {
         let mut c = Charge::default();
         for id in holds.keys() {
-            let buf = match registry.file(id) {
-                Some(File::DmaBuf(b)) => b,
-                Some(File::TeeShm(s)) => match s.backing() {
-                    ShmBacking::DmaBuf { buf, .. } => std::sync::Arc::clone(buf),
-                    _ => continue,
-                },
-                _ => continue,
-            };
-            let heap = buf.ops().heap().unwrap_or(NO_HEAP).to_owned();
-            c.by_heap.entry(heap).or_default().insert(buf.id().0, buf.size().bytes());
+            let Some(charge) = registry.file(id).and_then(|f| f.charge()) else { continue };
+            let heap = charge.heap.unwrap_or(NO_HEAP).to_owned();
+            c.by_heap.entry(heap).or_default().insert(charge.buf.0, charge.bytes);
         }
         c
     }

@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use teeheap_sync::Recover;
 
-use teeheap_kernel::file::File;
-use teeheap_kernel::tee::shm::ShmBacking;
+use teeheap_kernel::file::FileKind;
 
 use crate::Shared;
 use crate::holders::{self, Process};
@@ -20,15 +19,10 @@ fn holders_by_buffer(shared: &Shared, procs: &BTreeMap<i32, Process>) -> HashMap
     let mut out: HashMap<u64, BTreeMap<i32, Holder>> = HashMap::new();
     for (&pid, p) in procs {
         for (id, hold) in &p.holds {
-            let (buf, shm) = match shared.registry.file(id) {
-                Some(File::DmaBuf(b)) => (b, false),
-                Some(File::TeeShm(s)) => match s.backing() {
-                    ShmBacking::DmaBuf { buf, .. } => (std::sync::Arc::clone(buf), true),
-                    _ => continue,
-                },
-                _ => continue,
-            };
-            let h = out.entry(buf.id().0).or_default().entry(pid).or_insert_with(|| Holder {
+            let Some(file) = shared.registry.file(id) else { continue };
+            let Some(charge) = file.charge() else { continue };
+            let shm = file.kind() == FileKind::TEE_SHM;
+            let h = out.entry(charge.buf.0).or_default().entry(pid).or_insert_with(|| Holder {
                 pid,
                 cmdline: p.cmdline.clone(),
                 ..Holder::default()

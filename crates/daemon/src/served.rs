@@ -25,9 +25,8 @@ use teeheap_intercept::Errno;
 use teeheap_intercept::memfd::{Access, BackingFile, BlankFile, CpuAccess, FileId};
 use teeheap_intercept::signal::SignalFile;
 use teeheap_intercept::watch::CloseWatcher;
-use teeheap_kernel::file::File;
-use teeheap_kernel::sync_file::{SignalWatch, SyncFile};
-use teeheap_platform::{Len, PhysRange, Platform};
+use teeheap_kernel::file::{Backing, File, FileKind, ReadyWatch};
+use teeheap_platform::{PhysRange, Platform};
 
 /// What `mmap(MAP_SHARED)` of a served file does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,16 +62,17 @@ struct Served {
     backed: Arc<Mutex<Backed>>,
 }
 
-/// One served sync file: the model's file and the pipe programs hold.
+/// One served signal file (a sync file): the model's file and the pipe
+/// programs hold.
 #[derive(Debug)]
 struct ServedSync {
-    file: Arc<SyncFile>,
+    file: File,
     /// The daemon's ends of the pipe, held here; the fence callback signals
     /// it through a `Weak`, so a release closes them even while a fence is
     /// still pending.
     _pipe: Arc<SignalFile>,
-    /// The callbacks on the fences, taken back when the entry goes.
-    _watch: SignalWatch,
+    /// The file's readiness callback, taken back when the entry goes.
+    _watch: Option<ReadyWatch>,
 }
 
 /// A memfd made ahead of need by [`Registry::refill`]: watched, with the
@@ -238,7 +238,7 @@ impl Registry {
         if let Some(s) = lock(&self.entries).get(id) {
             return Some(s.file.clone());
         }
-        lock(&self.syncs).get(id).map(|s| File::SyncFile(Arc::clone(&s.file)))
+        lock(&self.syncs).get(id).map(|s| s.file.clone())
     }
 
     /// What a shared mmap of the served inode `id` does, or `None` if the
@@ -257,10 +257,10 @@ impl Registry {
                 // A sync_file has no mmap.
                 return lock(&self.syncs).contains_key(id).then_some(MmapPolicy::Refuse(Errno::NODEV));
             };
-            let policy = match (&s.file, s.backing.cpu_access()) {
-                (File::Tee(_) | File::DmaHeap(_), _) => MmapPolicy::Refuse(Errno::NODEV),
-                (_, CpuAccess::Mappable) => MmapPolicy::Native { size: s.backing.size() },
-                (_, CpuAccess::None) => MmapPolicy::Refuse(Errno::INVAL),
+            let policy = match (s.file.mmap(), s.backing.cpu_access()) {
+                (Err(e), _) => MmapPolicy::Refuse(host_errno(&e)),
+                (Ok(()), CpuAccess::Mappable) => MmapPolicy::Native { size: s.backing.size() },
+                (Ok(()), CpuAccess::None) => MmapPolicy::Refuse(Errno::INVAL),
             };
             (policy, Arc::clone(&s.backing), Arc::clone(&s.backed))
         };
@@ -313,20 +313,12 @@ impl Registry {
     }
 
     fn serve_file(&self, file: File, access: Access) -> Result<(Arc<BackingFile>, OwnedFd), Errno> {
-        let (name, size, cpu, ranges): (&str, u64, CpuAccess, Vec<PhysRange>) = match &file {
-            File::DmaBuf(b) if b.is_protected() => ("dmabuf", b.size().bytes(), CpuAccess::None, Vec::new()),
-            File::DmaBuf(b) => ("dmabuf", b.size().bytes(), CpuAccess::Mappable, b.sg_table().ranges().to_vec()),
-            File::TeeShm(s) => {
-                let size = Len::page_align(s.size()).map_or(4096, |l| l.bytes());
-                match s.mappable_range() {
-                    Ok(r) => ("tee_shm", size, CpuAccess::Mappable, vec![r]),
-                    Err(_) => ("tee_shm", size, CpuAccess::None, Vec::new()),
-                }
-            }
-            File::Tee(_) => ("tee_ctx", 4096, CpuAccess::None, Vec::new()),
-            // Heap nodes are never served this way; sync files are served
-            // by `serve_sync`.
-            File::DmaHeap(_) | File::SyncFile(_) => return Err(Errno::INVAL),
+        let (name, size, cpu, ranges, eager) = match file.backing() {
+            Backing::Pages { name, size, cpu: Some(c) } => (name, size, CpuAccess::Mappable, c.ranges, c.eager),
+            Backing::Pages { name, size, cpu: None } => (name, size, CpuAccess::None, Vec::new(), false),
+            // Nodes are never served this way; signal files are served by
+            // `serve_sync`.
+            Backing::Node | Backing::Signal => return Err(Errno::INVAL),
         };
         // A file whose bytes the CPU must never reach is given to programs
         // write-only: the host refuses every mmap of a description without
@@ -354,9 +346,10 @@ impl Registry {
                 (r, offset - r.len())
             })
             .collect();
-        // TEE shm: TAs write its DRAM during invokes, mapped or not, so it
-        // is backed from the start. dma-bufs: at their first shared mmap.
-        let eager = matches!(file, File::TeeShm(_)) && !ranges.is_empty();
+        // Pages devices or TAs write whether or not a program mapped them
+        // (TEE shm) are backed from the start; others (dma-bufs) at their
+        // first shared mmap.
+        let eager = eager && !ranges.is_empty();
         if eager {
             self.back(&ranges, &backing, false)?;
         }
@@ -391,7 +384,7 @@ impl Registry {
     /// # Errors
     /// `ENOMEM` if the daemon is out of descriptors (as [`Self::serve`]);
     /// `ENOSPC` past the inotify watch limit.
-    pub fn serve_sync(&self, file: Arc<SyncFile>) -> Result<OwnedFd, Errno> {
+    pub fn serve_sync(&self, file: File) -> Result<OwnedFd, Errno> {
         self.serve_sync_file(file).map_err(|e| self.short_of_files(e, "a sync file"))
     }
 
@@ -407,17 +400,20 @@ impl Registry {
         self.shortage.count.load(Ordering::Relaxed)
     }
 
-    fn serve_sync_file(&self, file: Arc<SyncFile>) -> Result<OwnedFd, Errno> {
+    fn serve_sync_file(&self, file: File) -> Result<OwnedFd, Errno> {
+        if file.backing() != Backing::Signal {
+            return Err(Errno::INVAL);
+        }
         let pipe = Arc::new(SignalFile::create()?);
         let id = pipe.identity()?;
         let weak = Arc::downgrade(&pipe);
-        let watch = file.watch(move || {
+        let watch = file.watch_ready(Box::new(move || {
             if let Some(pipe) = weak.upgrade()
                 && let Err(e) = pipe.signal()
             {
                 tracing::warn!(error = %e, "cannot signal a sync file's pipe");
             }
-        });
+        }));
         lock(&self.syncs).insert(id, ServedSync { file, _pipe: Arc::clone(&pipe), _watch: watch });
         let client = lock(&self.watcher).watch(&*pipe, id).and_then(|()| pipe.open_for_client());
         client.inspect_err(|_| {
@@ -446,18 +442,14 @@ impl Registry {
         let Some(s) = lock(&self.entries).remove(&id) else { return };
         // If the model still holds the buffer (a TEE registration, an
         // attachment), it keeps what the program wrote.
-        let still_used = match &s.file {
-            File::DmaBuf(b) => Arc::strong_count(b) > 1,
-            File::TeeShm(sh) => Arc::strong_count(sh) > 1,
-            _ => false,
-        };
+        let still_used = s.file.strong_count() > 1;
         {
             let b = lock(&s.backed);
             if b.mapped {
                 self.unback(&b.ranges, still_used.then_some(&*s.backing));
             }
         }
-        tracing::debug!(ino = id.ino, kind = kind(&s.file), "served file released");
+        tracing::debug!(ino = id.ino, kind = %s.file.kind(), "served file released");
         self.released.fetch_add(1, Ordering::Relaxed);
         drop(s);
     }
@@ -510,13 +502,8 @@ impl Registry {
 
     /// The served dma-bufs with the inode of their file, by inode.
     pub fn dma_bufs(&self) -> Vec<(u64, Arc<teeheap_kernel::dma_buf::DmaBuf>)> {
-        let mut v: Vec<(u64, Arc<teeheap_kernel::dma_buf::DmaBuf>)> = lock(&self.entries)
-            .iter()
-            .filter_map(|(id, s)| match &s.file {
-                File::DmaBuf(b) => Some((id.ino, Arc::clone(b))),
-                _ => None,
-            })
-            .collect();
+        let mut v: Vec<(u64, Arc<teeheap_kernel::dma_buf::DmaBuf>)> =
+            lock(&self.entries).iter().filter_map(|(id, s)| Some((id.ino, s.file.as_dma_buf()?))).collect();
         v.sort_by_key(|(ino, _)| *ino);
         v
     }
@@ -525,11 +512,11 @@ impl Registry {
     pub fn counts(&self) -> ServedCounts {
         let mut c = ServedCounts::default();
         for s in lock(&self.entries).values() {
-            match s.file {
-                File::DmaBuf(_) => c.buffers += 1,
-                File::Tee(_) => c.contexts += 1,
-                File::TeeShm(_) => c.shms += 1,
-                File::DmaHeap(_) | File::SyncFile(_) => {}
+            match s.file.kind() {
+                FileKind::DMA_BUF => c.buffers += 1,
+                FileKind::TEE_CONTEXT => c.contexts += 1,
+                FileKind::TEE_SHM => c.shms += 1,
+                _ => {}
             }
         }
         c.sync_files = lock(&self.syncs).len() as u64;
@@ -580,14 +567,9 @@ fn copy_from_dram(ram: &teeheap_platform::Ram, r: PhysRange, backing: &BackingFi
     Ok(())
 }
 
-fn kind(f: &File) -> &'static str {
-    match f {
-        File::DmaHeap(_) => "heap",
-        File::DmaBuf(_) => "dma-buf",
-        File::Tee(_) => "tee-context",
-        File::TeeShm(_) => "tee-shm",
-        File::SyncFile(_) => "sync-file",
-    }
+/// The host errno of a model error.
+fn host_errno(e: &teeheap_kernel::Error) -> Errno {
+    Errno::from_raw_os_error(e.errno().raw())
 }
 
 #[cfg(test)]
@@ -615,7 +597,7 @@ mod tests {
         let heap = kernel.dma_heaps().open("system").unwrap();
         let buf = heap.allocate(3 * 4096, 0, 0).unwrap();
         let ranges = buf.sg_table().ranges().to_vec();
-        let (backing, client) = reg.serve(File::DmaBuf(Arc::clone(&buf)), Access::ReadWrite).unwrap();
+        let (backing, client) = reg.serve(File::new(Arc::clone(&buf)), Access::ReadWrite).unwrap();
         assert_eq!(platform.ram().backed_ranges(), 0, "nothing mapped before an mmap");
         // A device writes before any program mapping: the program must see it.
         assert!(ranges[0].len() >= 2 * 4096, "the system heap gives contiguous pages here");
@@ -669,13 +651,13 @@ mod tests {
         assert_eq!(lock(&reg.spares).len(), SPARES);
         let heap = kernel.dma_heaps().open("system").unwrap();
         let buf = heap.allocate(4096, 0, 0).unwrap();
-        let (b, c) = reg.serve(File::DmaBuf(buf), Access::ReadWrite).unwrap();
+        let (b, c) = reg.serve(File::new(buf), Access::ReadWrite).unwrap();
         assert_eq!(lock(&reg.spares).len(), SPARES - 1, "a spare was taken");
         assert_eq!(rustix::fs::seek(&c, rustix::fs::SeekFrom::End(0)).unwrap(), 4096);
         assert_eq!(FileId::of(&c).unwrap(), b.identity().unwrap());
         // A read-only description is made fresh.
         let buf = heap.allocate(4096, 0, 0).unwrap();
-        let (_, ro) = reg.serve(File::DmaBuf(buf), Access::ReadOnly).unwrap();
+        let (_, ro) = reg.serve(File::new(buf), Access::ReadOnly).unwrap();
         assert_eq!(lock(&reg.spares).len(), SPARES - 1);
         drop((c, ro));
         let t0 = std::time::Instant::now();
@@ -691,6 +673,7 @@ mod tests {
     fn sync_file_pipe_is_readable_once_signalled_and_released_on_close() {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
         use teeheap_kernel::dma_buf::Fence;
+        use teeheap_kernel::sync_file::SyncFile;
         let platform = Arc::new(Platform::embedded_default().unwrap());
         let reg = Registry::new(platform).unwrap();
         let ready = |fd: &OwnedFd| {
@@ -700,20 +683,20 @@ mod tests {
         };
         let fence = Fence::new("test", "ring");
         let sync = SyncFile::new(vec![Arc::clone(&fence)]);
-        let client = reg.serve_sync(Arc::clone(&sync)).unwrap();
+        let client = reg.serve_sync(File::new(Arc::clone(&sync))).unwrap();
         let id = FileId::of(&client).unwrap();
-        assert!(matches!(reg.file(&id), Some(File::SyncFile(s)) if Arc::ptr_eq(&s, &sync)));
+        assert!(reg.file(&id).and_then(|f| f.downcast::<SyncFile>()).is_some_and(|s| Arc::ptr_eq(&s, &sync)));
         assert_eq!(reg.mmap_policy(&id, |_| true), Some(MmapPolicy::Refuse(Errno::NODEV)));
         assert_eq!(reg.counts().sync_files, 1);
         assert!(ready(&client).is_empty(), "pending fence: not readable");
         fence.signal();
         assert_eq!(ready(&client), PollFlags::IN);
         // An already signalled file is readable from the start.
-        let done = reg.serve_sync(SyncFile::new(Vec::new())).unwrap();
+        let done = reg.serve_sync(File::new(SyncFile::new(Vec::new()))).unwrap();
         assert_eq!(ready(&done), PollFlags::IN);
         // A fence that signals after its file was released signals nothing.
         let late = Fence::new("test", "late");
-        let gone = reg.serve_sync(SyncFile::new(vec![Arc::clone(&late)])).unwrap();
+        let gone = reg.serve_sync(File::new(SyncFile::new(vec![Arc::clone(&late)]))).unwrap();
         drop((client, done, gone));
         let t0 = std::time::Instant::now();
         while reg.counts().sync_files != 0 && t0.elapsed() < Duration::from_secs(5) {

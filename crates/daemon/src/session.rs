@@ -294,8 +294,11 @@ impl Session {
         let Ok(f) = f else { return Response::Continue };
         let Ok(id) = FileId::of(&f) else { return Response::Continue };
         match self.shared.registry.file(&id) {
-            Some(File::DmaBuf(_)) => Response::Errno(Errno::INVAL),
-            Some(_) => Response::Errno(Errno::SPIPE),
+            // Other seeks than the filter lets run natively.
+            Some(file) => match file.llseek(n.args[1] as i64, n.args[2] as u32) {
+                Ok(_) => Response::Continue,
+                Err(e) => errno(&e),
+            },
             None if self.node(&id).is_some() => Response::Errno(Errno::SPIPE),
             None => Response::Continue,
         }

@@ -1,46 +1,261 @@
-//! Open files of the model and a small fd table for in-process users.
+//! Open files of the model: objects with operations, and a small fd table
+//! for in-process users.
 //!
-//! A [`File`] is what an fd refers to: a heap node, a dma-buf, a sync
-//! file, a TEE context or shared-memory object. Cloning a `File` clones the reference
-//! (as `dup` does), so a buffer stays alive while any fd to it is open. The
-//! serving layer keeps its own per-client tables; [`FdTable`] is for tests,
-//! the demo and in-process users.
+//! A [`File`] is what an fd refers to: a reference to an object
+//! implementing [`FileOps`] — the model's `file_operations`. Each kind (heap
+//! node, dma-buf, sync file, TEE context, TEE shared memory, ...) implements
+//! the trait in its own module; the kernel and the serving layer dispatch
+//! through it and never list the kinds. Cloning a `File` clones the
+//! reference (as `dup` does), so an object stays alive while any fd to it
+//! is open. The serving layer keeps its own per-client tables; [`FdTable`]
+//! is for tests, the demo and in-process users. docs/file-operations.md
+//! says how to add a kind.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
+use teeheap_platform::PhysRange;
 use teeheap_uapi::dma_heap::{O_ACCMODE, O_CLOEXEC};
 
-use crate::dma_buf::DmaBuf;
-use crate::dma_heap::DmaHeap;
+use crate::dma_buf::{BufId, DmaBuf};
 use crate::error::{Errno, Error, Result};
-use crate::sync_file::SyncFile;
-use crate::tee::context::TeeFile;
-use crate::tee::shm::Shm;
+use crate::uaccess::{UserMemory, UserPtr};
 
-/// What an fd refers to.
-#[derive(Clone, Debug)]
-pub enum File {
+/// What kind of file an fd refers to, by the name logs and reports use
+/// (`dma-buf`, `tee-context`, ...). Each kind defines its own constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileKind(&'static str);
+
+impl FileKind {
     /// An open `/dev/dma_heap/<name>` node.
-    DmaHeap(Arc<DmaHeap>),
+    pub const DMA_HEAP: FileKind = FileKind("heap");
     /// A dma-buf.
-    DmaBuf(Arc<DmaBuf>),
+    pub const DMA_BUF: FileKind = FileKind("dma-buf");
     /// An open `/dev/tee<N>` or `/dev/teepriv<N>`: a TEE context.
-    Tee(Arc<TeeFile>),
-    /// A TEE shared-memory object (from SHM_ALLOC, SHM_REGISTER or
-    /// SHM_REGISTER_FD).
-    TeeShm(Arc<Shm>),
-    /// A sync file (from EXPORT_SYNC_FILE or SYNC_IOC_MERGE).
-    SyncFile(Arc<SyncFile>),
+    pub const TEE_CONTEXT: FileKind = FileKind("tee-context");
+    /// A TEE shared-memory object.
+    pub const TEE_SHM: FileKind = FileKind("tee-shm");
+    /// A sync file.
+    pub const SYNC_FILE: FileKind = FileKind("sync-file");
+
+    /// A kind named `name` (for kinds defined outside this module).
+    pub const fn new(name: &'static str) -> FileKind {
+        FileKind(name)
+    }
+
+    /// Its name.
+    pub const fn name(self) -> &'static str {
+        self.0
+    }
 }
 
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// What the serving layer gives a program for a file: the object behind
+/// the program's fd.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// Nothing of its own: a node of `/dev` the program opened itself (the
+    /// program's description of the node is the file).
+    Node,
+    /// Bytes: a file of `size` bytes (a memfd when served).
+    Pages {
+        /// The name the served file shows (`dmabuf`, `tee_shm`, ...).
+        name: &'static str,
+        /// Its size in bytes (page-aligned).
+        size: u64,
+        /// The physical memory a CPU mapping of the file reaches, in file
+        /// order; `None` if the normal-world CPU must never reach its bytes.
+        cpu: Option<CpuPages>,
+    },
+    /// No bytes: a file that becomes readable once [`FileOps::poll`] says
+    /// so and stays readable (a sync file); see [`FileOps::watch_ready`].
+    Signal,
+}
+
+/// The normal memory a CPU-mappable file's bytes live in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuPages {
+    /// Its physical ranges, in file order.
+    pub ranges: Vec<PhysRange>,
+    /// Whether devices or TAs may write them whether or not a program has
+    /// mapped the file (so a served file must share them from the start).
+    pub eager: bool,
+}
+
+/// Readiness bits of `poll(2)` (the kernel's `POLL*` values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollEvents(pub u16);
+
+impl PollEvents {
+    /// Nothing ready.
+    pub const NONE: PollEvents = PollEvents(0);
+    /// `POLLIN`: readable.
+    pub const IN: PollEvents = PollEvents(0x1);
+    /// `POLLOUT`: writable.
+    pub const OUT: PollEvents = PollEvents(0x4);
+
+    /// Whether every bit of `other` is set.
+    pub const fn contains(self, other: PollEvents) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// A wait for a file's readiness ([`FileOps::watch_ready`]); dropping it
+/// takes the callback back.
+pub struct ReadyWatch(Box<dyn fmt::Debug + Send + Sync>);
+
+impl ReadyWatch {
+    /// A watch whose drop is `guard`'s drop.
+    pub fn new(guard: impl fmt::Debug + Send + Sync + 'static) -> ReadyWatch {
+        ReadyWatch(Box::new(guard))
+    }
+}
+
+impl fmt::Debug for ReadyWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What holding a file charges its holder (see the daemon's limits): one
+/// dma-buf, in full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Charge {
+    /// The buffer charged.
+    pub buf: BufId,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The heap it came from, if any.
+    pub heap: Option<&'static str>,
+}
+
+impl Charge {
+    /// The charge for holding `buf`.
+    pub fn of(buf: &DmaBuf) -> Charge {
+        Charge { buf: buf.id(), bytes: buf.size().bytes(), heap: buf.ops().heap() }
+    }
+}
+
+/// The operations of an open file (the kernel's `file_operations`). Every
+/// method but [`Self::kind`] has the default of a file without that
+/// operation, with the errno Linux gives then.
+pub trait FileOps: Any + Send + Sync + fmt::Debug {
+    /// Its kind.
+    fn kind(&self) -> FileKind;
+
+    /// An ioctl on the file. `files` is the caller's fd table (new fds are
+    /// installed into it, fd arguments looked up in it).
+    ///
+    /// # Errors
+    /// The kind's; `ENOTTY` by default (no `unlocked_ioctl`).
+    fn ioctl(&self, _cmd: u32, _arg: UserPtr, _mem: &dyn UserMemory, _files: &mut dyn Files) -> Result<i64> {
+        Err(Error::new(Errno::ENOTTY, "this file has no ioctls"))
+    }
+
+    /// Whether a shared CPU mapping of the file is allowed (its bytes are
+    /// [`Backing::Pages`] with CPU pages).
+    ///
+    /// # Errors
+    /// The kind's refusal; `ENODEV` by default (no `mmap` op).
+    fn mmap(&self) -> Result<()> {
+        Err(Error::new(Errno::ENODEV, "this file has no mmap"))
+    }
+
+    /// What the serving layer gives a program for it. [`Backing::Node`] by
+    /// default.
+    fn backing(&self) -> Backing {
+        Backing::Node
+    }
+
+    /// `llseek` other than to offset 0 from the start or the end (which
+    /// every served file answers natively).
+    ///
+    /// # Errors
+    /// `ESPIPE` by default (`no_llseek`).
+    fn llseek(&self, _offset: i64, _whence: u32) -> Result<u64> {
+        Err(Error::new(Errno::ESPIPE, "this file cannot seek"))
+    }
+
+    /// What holding this file charges its holder, if anything.
+    fn charge(&self) -> Option<Charge> {
+        None
+    }
+
+    /// Its readiness now. Nothing by default.
+    fn poll(&self) -> PollEvents {
+        PollEvents::NONE
+    }
+
+    /// Runs `wake` once when the file becomes ready (now, in this thread, if
+    /// it is); `None` if its readiness never changes (the default).
+    fn watch_ready(&self, _wake: Box<dyn FnOnce() + Send>) -> Option<ReadyWatch> {
+        None
+    }
+}
+
+/// A reference to an open file (what an fd holds). See the module
+/// documentation.
+#[derive(Clone)]
+pub struct File(Arc<dyn FileOps>);
+
 impl File {
+    /// A file of the object `ops`.
+    pub fn new<T: FileOps>(ops: Arc<T>) -> File {
+        File(ops)
+    }
+
+    /// The object behind the file, if it is a `T` (for the few import
+    /// paths that take one kind only, as `dma_buf_get` does).
+    pub fn downcast<T: FileOps>(&self) -> Option<Arc<T>> {
+        let any: Arc<dyn Any + Send + Sync> = Arc::clone(&self.0) as Arc<dyn Any + Send + Sync>;
+        any.downcast::<T>().ok()
+    }
+
+    /// Whether the object behind the file is a `T`.
+    pub fn is<T: FileOps>(&self) -> bool {
+        (&*self.0 as &dyn Any).is::<T>()
+    }
+
     /// The dma-buf behind this file, if it is one.
-    pub fn as_dma_buf(&self) -> Option<&Arc<DmaBuf>> {
-        match self {
-            File::DmaBuf(b) => Some(b),
-            _ => None,
-        }
+    pub fn as_dma_buf(&self) -> Option<Arc<DmaBuf>> {
+        self.downcast()
+    }
+
+    /// Whether both refer to the same object.
+    pub fn ptr_eq(&self, other: &File) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+    }
+
+    /// How many references to the object exist (fds, the model's own).
+    pub fn strong_count(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+}
+
+impl<T: FileOps> From<Arc<T>> for File {
+    fn from(ops: Arc<T>) -> File {
+        File(ops)
+    }
+}
+
+impl std::ops::Deref for File {
+    type Target = dyn FileOps;
+
+    fn deref(&self) -> &(dyn FileOps + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
     }
 }
 

@@ -234,7 +234,7 @@ impl Kernel {
     /// `ENOENT` if there is no such device.
     pub fn tee_open(&self, name: &str) -> Result<file::File> {
         let dev = self.tee.open(name)?;
-        Ok(file::File::Tee(tee::context::TeeFile::open(dev, Arc::clone(&self.platform), Arc::clone(&self.system))))
+        Ok(file::File::new(tee::context::TeeFile::open(dev, Arc::clone(&self.platform), Arc::clone(&self.system))))
     }
 
     /// The DRM card nodes, as paths relative to `/dev` (`dri/card1`: vgem).
@@ -257,13 +257,13 @@ impl Kernel {
     /// # Errors
     /// `ENOENT` if there is no such heap.
     pub fn dma_heap_open(&self, name: &str) -> Result<file::File> {
-        self.dma_heaps.open(name).map(file::File::DmaHeap)
+        self.dma_heaps.open(name).map(file::File::new)
     }
 
-    /// An ioctl on an open file of the model, dispatched by file kind.
+    /// An ioctl on an open file of the model: its [`file::FileOps::ioctl`].
     ///
     /// # Errors
-    /// What the file's ioctl returns; `ENOTTY` for a shm fd (it has no ioctls).
+    /// What the file's ioctl returns (`ENOTTY` for a file without ioctls).
     pub fn ioctl(
         &self,
         file: &file::File,
@@ -272,12 +272,6 @@ impl Kernel {
         mem: &dyn uaccess::UserMemory,
         files: &mut dyn file::Files,
     ) -> Result<i64> {
-        match file {
-            file::File::DmaHeap(h) => h.ioctl(cmd, arg, mem, files),
-            file::File::DmaBuf(b) => b.ioctl(cmd, arg, mem, files),
-            file::File::SyncFile(s) => s.ioctl(cmd, arg, mem, files),
-            file::File::Tee(t) => t.context().ioctl(cmd, arg, mem, files),
-            file::File::TeeShm(_) => Err(Error::new(Errno::ENOTTY, "shm fds have no ioctls")),
-        }
+        file.ioctl(cmd, arg, mem, files)
     }
 }

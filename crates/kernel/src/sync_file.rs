@@ -19,7 +19,7 @@ use zerocopy::IntoBytes;
 
 use crate::dma_buf::fence::{CallbackId, Fence, SIGNALLED_DRIVER_NAME, SIGNALLED_TIMELINE_NAME};
 use crate::error::{Errno, Error, Result, efault, einval};
-use crate::file::{File, Files};
+use crate::file::{Backing, File, FileKind, FileOps, Files, PollEvents, ReadyWatch};
 use crate::uaccess::{UserMemory, UserPtr, read_obj, write_obj};
 
 /// Contexts of the containers (`dma_fence_array`) made when a sync file
@@ -171,12 +171,11 @@ impl SyncFile {
         if data.flags != 0 || data.pad != 0 {
             return Err(einval("sync_merge_data flags and pad must be 0"));
         }
-        let other = match files.lookup(i64::from(data.fd2)) {
-            Ok(File::SyncFile(f)) => f,
-            _ => return Err(Error::new(Errno::ENOENT, "fd2 is not a sync file")),
+        let Some(other) = files.lookup(i64::from(data.fd2)).ok().and_then(|f| f.downcast::<SyncFile>()) else {
+            return Err(Error::new(Errno::ENOENT, "fd2 is not a sync file"));
         };
         let merged = SyncFile::merge(&data.name, self, &other);
-        install_and_report(File::SyncFile(merged), mem, arg, files, |fd| {
+        install_and_report(File::new(merged), mem, arg, files, |fd| {
             data.fence = fd;
             data.as_bytes().to_vec()
         })
@@ -213,6 +212,30 @@ impl SyncFile {
         info.num_fences = count as u32;
         write_obj(mem, arg, &info)?;
         Ok(0)
+    }
+}
+
+/// A sync file's fd: its ioctls, `POLLIN` once signalled; no mmap, no
+/// llseek.
+impl FileOps for SyncFile {
+    fn kind(&self) -> FileKind {
+        FileKind::SYNC_FILE
+    }
+
+    fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        SyncFile::ioctl(self, cmd, arg, mem, files)
+    }
+
+    fn backing(&self) -> Backing {
+        Backing::Signal
+    }
+
+    fn poll(&self) -> PollEvents {
+        if self.is_signalled() { PollEvents::IN } else { PollEvents::NONE }
+    }
+
+    fn watch_ready(&self, wake: Box<dyn FnOnce() + Send>) -> Option<ReadyWatch> {
+        Some(ReadyWatch::new(self.watch(wake)))
     }
 }
 

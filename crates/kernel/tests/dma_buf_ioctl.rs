@@ -41,7 +41,7 @@ fn set_name_takes_bytes_up_to_31_and_a_nul() {
     let mut s = setup();
     for heap in ["system", "protected,secure-video"] {
         let buf = s.buf(heap);
-        let f = File::DmaBuf(Arc::clone(&buf));
+        let f = File::new(Arc::clone(&buf));
         for cmd in [DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B] {
             // 31 bytes of 0xff: not UTF-8, accepted as bytes (issue 19).
             let mut name = vec![0xff; 31];
@@ -100,7 +100,7 @@ mod sync_files {
             self.ioctl(buf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, p)?;
             let out = DmaBufExportSyncFile::read_from_bytes(&self.mem.contents(p).unwrap()).unwrap();
             assert_eq!(out.flags, flags, "flags are left as they were");
-            let Ok(File::SyncFile(s)) = self.files.get(out.fd).cloned() else {
+            let Some(s) = self.files.get(out.fd).ok().and_then(|f| f.downcast::<SyncFile>()) else {
                 panic!("fd {} is not a sync file", out.fd)
             };
             assert_eq!(self.files.flags(out.fd).unwrap(), O_CLOEXEC, "O_RDONLY | O_CLOEXEC as the kernel's");
@@ -134,7 +134,7 @@ mod sync_files {
     fn export_validates_like_linux_and_gives_a_signalled_stub_when_idle() {
         let mut s = setup();
         for heap in ["system", "protected,secure-video"] {
-            let f = File::DmaBuf(s.buf(heap));
+            let f = File::new(s.buf(heap));
             for bad in [0, 4, 8, R | 4, 0x8000_0000] {
                 assert_eq!(s.export(&f, bad).unwrap_err(), Errno::EINVAL, "flags {bad:#x}");
             }
@@ -154,7 +154,7 @@ mod sync_files {
     fn export_waits_for_the_right_fences_and_import_adds_them() {
         let mut s = setup();
         let buf = s.buf("system");
-        let f = File::DmaBuf(Arc::clone(&buf));
+        let f = File::new(Arc::clone(&buf));
         // A device writes the buffer; another reads it.
         let write = Fence::new("decoder", "frames");
         let read = Fence::new("display", "scanout");
@@ -165,7 +165,7 @@ mod sync_files {
         assert_eq!(for_reading.fences().len(), 1, "a reader waits for the writer");
         assert_eq!(for_writing.fences().len(), 2, "a writer waits for everyone");
         assert_eq!((for_reading.status(), for_writing.status()), (0, 0));
-        let (info, fences) = s.info(&File::SyncFile(Arc::clone(&for_writing)), 2).unwrap();
+        let (info, fences) = s.info(&File::new(Arc::clone(&for_writing)), 2).unwrap();
         assert_eq!((info.status, info.num_fences), (0, 2));
         assert_eq!(cstr(&fences[0].driver_name), b"decoder");
         assert_eq!(cstr(&fences[1].obj_name), b"scanout");
@@ -175,7 +175,7 @@ mod sync_files {
         assert_eq!(for_writing.status(), 0);
         read.signal();
         assert_eq!(for_writing.status(), 1);
-        let (info, fences) = s.info(&File::SyncFile(Arc::clone(&for_writing)), 2).unwrap();
+        let (info, fences) = s.info(&File::new(Arc::clone(&for_writing)), 2).unwrap();
         assert_eq!(info.status, 1);
         assert_eq!(cstr(&fences[0].driver_name), b"detached-driver");
         assert_eq!(cstr(&fences[0].obj_name), b"signaled-timeline");
@@ -184,9 +184,9 @@ mod sync_files {
         // Import into another buffer: as a write, both readers and writers
         // of it now wait; as a read, only writers.
         let other = s.buf("system");
-        let of = File::DmaBuf(Arc::clone(&other));
+        let of = File::new(Arc::clone(&other));
         let pending = Fence::new("encoder", "bits");
-        let p_fd = s.files.install(File::SyncFile(SyncFile::new(vec![Arc::clone(&pending)])), 0).unwrap();
+        let p_fd = s.files.install(File::new(SyncFile::new(vec![Arc::clone(&pending)])), 0).unwrap();
         assert_eq!(s.import(&of, R, p_fd), Ok(0));
         assert_eq!(other.fences(Usage::for_access(false)).len(), 0, "a read fence does not hold readers");
         assert_eq!(other.fences(Usage::for_access(true)).len(), 1);
@@ -207,10 +207,10 @@ mod sync_files {
     #[test]
     fn import_validates_like_linux() {
         let mut s = setup();
-        let f = File::DmaBuf(s.buf("protected,secure-video"));
+        let f = File::new(s.buf("protected,secure-video"));
         let (sfd, _) = s.export(&f, R).unwrap();
         let heap_fd = s.files.install(s.kernel.dma_heap_open("system").unwrap(), 2).unwrap();
-        let buf_fd = s.files.install(File::DmaBuf(s.buf("system")), 2).unwrap();
+        let buf_fd = s.files.install(File::new(s.buf("system")), 2).unwrap();
         for bad in [0, 4, R | 8] {
             assert_eq!(s.import(&f, bad, sfd), Err(Errno::EINVAL), "flags {bad:#x}");
         }
@@ -225,10 +225,10 @@ mod sync_files {
     #[test]
     fn merge_info_and_deadline_like_linux() {
         let mut s = setup();
-        let f = File::DmaBuf(s.buf("system"));
+        let f = File::new(s.buf("system"));
         let (a_fd, a) = s.export(&f, R).unwrap();
         let (b_fd, _) = s.export(&f, W).unwrap();
-        let a_file = File::SyncFile(a);
+        let a_file = File::new(a);
         let merge = |s: &mut Setup, d: SyncMergeData| {
             let p = s.mem.map(d.as_bytes());
             s.ioctl(&a_file, SYNC_IOC_MERGE, p)
@@ -272,7 +272,7 @@ mod sync_files {
         let two_fences = {
             let x = Fence::new("x", "x");
             let y = Fence::new("y", "y");
-            File::SyncFile(SyncFile::new(vec![x, y]))
+            File::new(SyncFile::new(vec![x, y]))
         };
         assert_eq!(bad(&mut s, SyncFileInfo { flags: 1, ..Default::default() }), Err(Errno::EINVAL));
         assert_eq!(bad(&mut s, SyncFileInfo { pad: 1, ..Default::default() }), Err(Errno::EINVAL));

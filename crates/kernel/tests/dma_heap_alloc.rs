@@ -92,7 +92,7 @@ fn success_rounds_up_and_returns_an_fd_with_flags() {
         let out = s.alloc(heap, req(17000, 0, flags, 0)).unwrap();
         assert!(out.fd >= 3);
         assert_eq!(out.len, 17000, "len is not rewritten");
-        let buf = s.files.get(out.fd as i32).unwrap().as_dma_buf().unwrap().clone();
+        let buf = s.files.get(out.fd as i32).unwrap().as_dma_buf().unwrap();
         assert_eq!(buf.size().bytes(), 5 * PAGE_SIZE);
         assert_eq!(s.files.flags(out.fd as i32).unwrap(), flags);
         assert_eq!(buf.is_protected(), heap != "system");

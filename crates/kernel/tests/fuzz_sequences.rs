@@ -39,7 +39,7 @@ use std::time::Instant;
 
 use teeheap_kernel::backend::optee::{OpteeBackend, OpteeConfig};
 use teeheap_kernel::dma_buf::{Attachment, CpuMapping, SgTable};
-use teeheap_kernel::file::{FdTable, File, Files};
+use teeheap_kernel::file::{FdTable, File, FileKind, Files};
 use teeheap_kernel::uaccess::{SimUserMemory, UserMemory, UserPtr};
 use teeheap_kernel::{Errno, Kernel};
 use teeheap_platform::firewall::{AccessKind, Region};
@@ -585,10 +585,10 @@ impl Proc<'_> {
             .filter(|&fd| match (kind, self.files.get(fd)) {
                 (_, Err(_)) => false,
                 (Kind::Any, Ok(_)) => true,
-                (Kind::Heap, Ok(f)) => matches!(f, File::DmaHeap(_)),
-                (Kind::Buf, Ok(f)) => matches!(f, File::DmaBuf(_)),
-                (Kind::Tee, Ok(f)) => matches!(f, File::Tee(_)),
-                (Kind::Sync, Ok(f)) => matches!(f, File::SyncFile(_)),
+                (Kind::Heap, Ok(f)) => f.kind() == FileKind::DMA_HEAP,
+                (Kind::Buf, Ok(f)) => f.kind() == FileKind::DMA_BUF,
+                (Kind::Tee, Ok(f)) => f.kind() == FileKind::TEE_CONTEXT,
+                (Kind::Sync, Ok(f)) => f.kind() == FileKind::SYNC_FILE,
             })
             .map(i64::from)
             .collect();
@@ -617,10 +617,11 @@ impl Proc<'_> {
             DMA_BUF_IOCTL_EXPORT_SYNC_FILE, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, DmaBufExportSyncFile, DmaBufImportSyncFile,
         };
         use teeheap_uapi::sync_file::{SYNC_IOC_FILE_INFO, SYNC_IOC_MERGE, SyncFileInfo, SyncMergeData};
-        let signalled = |me: &Self, n: i32| match me.files.get(n) {
-            Ok(File::SyncFile(s)) => assert!(s.is_signalled() && s.status() == 1, "sync file {n} not signalled"),
-            other => panic!("fd {n} is not a sync file: {other:?}"),
-        };
+        let signalled =
+            |me: &Self, n: i32| match me.files.get(n).map(|f| f.downcast::<teeheap_kernel::sync_file::SyncFile>()) {
+                Ok(Some(s)) => assert!(s.is_signalled() && s.status() == 1, "sync file {n} not signalled"),
+                other => panic!("fd {n} is not a sync file: {other:?}"),
+            };
         let other32 = other as i32;
         match what {
             0 => {
@@ -744,9 +745,8 @@ impl Proc<'_> {
             }
             Op::Mmap(fd) => {
                 let fd = self.fd(*fd);
-                let b = match self.file(fd)? {
-                    File::DmaBuf(b) => b,
-                    _ => return Err(Errno::ENODEV),
+                let Some(b) = self.file(fd)?.as_dma_buf() else {
+                    return Err(Errno::ENODEV);
                 };
                 let r = b.mmap(&self.m.platform).map_err(|e| e.errno());
                 if b.is_protected() {
@@ -779,9 +779,8 @@ impl Proc<'_> {
             }
             Op::Attach { fd, master } => {
                 let fd = self.fd(*fd);
-                let b = match self.file(fd)? {
-                    File::DmaBuf(b) => b,
-                    _ => return Err(Errno::EINVAL),
+                let Some(b) = self.file(fd)?.as_dma_buf() else {
+                    return Err(Errno::EINVAL);
                 };
                 let a = b.attach(Master::ALL[*master]).map_err(|e| e.errno())?;
                 self.attachments.push((a, None));
@@ -869,7 +868,7 @@ impl Proc<'_> {
                 let arg = TeeIoctlShmRegisterFdData { fd: target, size: 0, flags: *flags, id: -1 };
                 let (r, out) = self.ioctl_obj(fd, TEE_IOC_SHM_REGISTER_FD, &arg);
                 if r.is_ok() {
-                    let b = self.file(target).ok().and_then(|f| f.as_dma_buf().cloned());
+                    let b = self.file(target).ok().and_then(|f| f.as_dma_buf());
                     assert!(b.is_some_and(|b| b.is_protected()), "SHM_REGISTER_FD of a non-protected fd");
                     self.learn_shm(out.id);
                 }

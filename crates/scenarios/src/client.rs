@@ -288,7 +288,7 @@ impl<'k> Client<'k> {
     /// `EBADF` if `fd` is not a dma-buf.
     pub fn dma_buf(&self, fd: Fd) -> Result<Arc<DmaBuf>, ScenarioError> {
         let file = self.files.get(fd.0).step("dma_buf_get")?;
-        file.as_dma_buf().cloned().ok_or(Error::new(Errno::EBADF, "not a dma-buf")).step("dma_buf_get")
+        file.as_dma_buf().ok_or(Error::new(Errno::EBADF, "not a dma-buf")).step("dma_buf_get")
     }
 
     /// The device `dev` attaches to the dma-buf at `fd` and maps it: the
@@ -326,11 +326,11 @@ impl<'k> Client<'k> {
     /// `EINVAL` if the shm cannot be mapped, `EBADF` if `shm` is not a shm fd.
     pub fn mmap_shm(&self, shm: &ShmHandle) -> Result<ShmMapping, ScenarioError> {
         let file = self.files.get(shm.fd.0).step("mmap shm")?;
-        let File::TeeShm(obj) = file else {
+        let Some(obj) = file.downcast::<Shm>() else {
             return Err(Error::new(Errno::EBADF, "not a shm fd")).step("mmap shm");
         };
         let range = obj.mappable_range().step("mmap shm")?;
-        Ok(ShmMapping { _shm: Arc::clone(obj), range, platform: Arc::clone(self.kernel.platform()) })
+        Ok(ShmMapping { _shm: obj, range, platform: Arc::clone(self.kernel.platform()) })
     }
 }
 

@@ -13,7 +13,7 @@ use zerocopy::IntoBytes;
 
 use super::{DmaBuf, Usage};
 use crate::error::{Errno, Error, Result, efault, einval};
-use crate::file::{File, Files};
+use crate::file::{Backing, Charge, CpuPages, File, FileKind, FileOps, Files};
 use crate::sync_file::{SyncFile, install_and_report};
 use crate::uaccess::{UserMemory, UserPtr, read_obj};
 
@@ -58,7 +58,7 @@ impl DmaBuf {
                 sync_file_flags(a.flags)?;
                 let write = u64::from(a.flags) & DMA_BUF_SYNC_WRITE != 0;
                 let sync = SyncFile::new(self.fences(Usage::for_access(write)));
-                install_and_report(File::SyncFile(sync), mem, arg, files, |fd| {
+                install_and_report(File::new(sync), mem, arg, files, |fd| {
                     a.fd = fd;
                     a.as_bytes().to_vec()
                 })
@@ -68,9 +68,8 @@ impl DmaBuf {
                 sync_file_flags(a.flags)?;
                 // sync_file_get_fence: any fd that is not a sync file, or
                 // not open, is EINVAL here (not EBADF).
-                let sync = match files.lookup(i64::from(a.fd)) {
-                    Ok(File::SyncFile(s)) => s,
-                    _ => return Err(einval("not a sync file")),
+                let Some(sync) = files.lookup(i64::from(a.fd)).ok().and_then(|f| f.downcast::<SyncFile>()) else {
+                    return Err(einval("not a sync file"));
                 };
                 let usage = if u64::from(a.flags) & DMA_BUF_SYNC_WRITE != 0 { Usage::Write } else { Usage::Read };
                 for f in sync.fences() {
@@ -80,6 +79,46 @@ impl DmaBuf {
             }
             _ => Err(Error::new(Errno::ENOTTY, "unknown dma-buf ioctl")),
         }
+    }
+}
+
+/// `SEEK_SET`.
+const SEEK_SET: u32 = 0;
+/// `SEEK_END`.
+const SEEK_END: u32 = 2;
+
+/// A dma-buf's fd: the ioctls above; a shared mmap where the exporter
+/// allows one; seeks to its start or end only (`dma_buf_llseek`).
+impl FileOps for DmaBuf {
+    fn kind(&self) -> FileKind {
+        FileKind::DMA_BUF
+    }
+
+    fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        DmaBuf::ioctl(self, cmd, arg, mem, files)
+    }
+
+    /// `EINVAL` for a protected buffer (its exporter has no mmap).
+    fn mmap(&self) -> Result<()> {
+        if self.is_protected() { Err(einval("protected memory cannot be mapped")) } else { Ok(()) }
+    }
+
+    fn backing(&self) -> Backing {
+        let cpu = (!self.is_protected()).then(|| CpuPages { ranges: self.sg_table().ranges().to_vec(), eager: false });
+        Backing::Pages { name: "dmabuf", size: self.size().bytes(), cpu }
+    }
+
+    /// `EINVAL` but for offset 0 from the start or the end.
+    fn llseek(&self, offset: i64, whence: u32) -> Result<u64> {
+        match (offset, whence) {
+            (0, SEEK_SET) => Ok(0),
+            (0, SEEK_END) => Ok(self.size().bytes()),
+            _ => Err(einval("a dma-buf seeks to its start or end only")),
+        }
+    }
+
+    fn charge(&self) -> Option<Charge> {
+        Some(Charge::of(self))
     }
 }
 

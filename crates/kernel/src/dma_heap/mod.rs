@@ -23,7 +23,7 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::dma_buf::DmaBuf;
 use crate::error::{Errno, Error, Result, efault, einval};
-use crate::file::{File, Files};
+use crate::file::{File, FileKind, FileOps, Files};
 use crate::lifecycle::Revocable;
 use crate::uaccess::{UserMemory, UserPtr};
 
@@ -244,10 +244,22 @@ impl DmaHeap {
             return Err(einval("fd must be 0 on input"));
         }
         let buf = self.allocate(data.len, data.fd_flags, data.heap_flags)?;
-        let fd = files.install(File::DmaBuf(buf), data.fd_flags)?;
+        let fd = files.install(File::new(buf), data.fd_flags)?;
         data.fd = fd as u32;
         tracing::debug!(heap = %self.name, fd, len = data.len, "dma-heap alloc");
         Ok(0)
+    }
+}
+
+/// An open heap node: ALLOC is its only ioctl; it has no mmap and no
+/// llseek.
+impl FileOps for DmaHeap {
+    fn kind(&self) -> FileKind {
+        FileKind::DMA_HEAP
+    }
+
+    fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        DmaHeap::ioctl(self, cmd, arg, mem, files)
     }
 }
 

@@ -19,7 +19,7 @@ use teeheap_uapi::tee::*;
 
 use crate::dma_heap::system::SystemHeap;
 use crate::error::{Errno, Error, Result, efault, einval};
-use crate::file::{File, Files};
+use crate::file::{Backing, File, FileKind, FileOps, Files};
 use crate::tee::TeeDevice;
 use crate::tee::driver::{TeeDriver, TeeParam};
 use crate::tee::shm::{ContextId, Shm, ShmBacking};
@@ -63,6 +63,21 @@ impl TeeFile {
     /// The context.
     pub fn context(&self) -> &Arc<TeeContext> {
         &self.ctx
+    }
+}
+
+/// An open TEE device: the context's ioctls; no mmap, no llseek.
+impl FileOps for TeeFile {
+    fn kind(&self) -> FileKind {
+        FileKind::TEE_CONTEXT
+    }
+
+    fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        self.ctx.ioctl(cmd, arg, mem, files)
+    }
+
+    fn backing(&self) -> Backing {
+        Backing::Pages { name: "tee_ctx", size: 4096, cpu: None }
     }
 }
 
@@ -144,7 +159,7 @@ impl TeeContext {
     }
 
     fn install_shm(&self, shm: Arc<Shm>, files: &mut dyn Files) -> Result<i64> {
-        files.install(File::TeeShm(shm), O_RDWR_CLOEXEC).map(i64::from)
+        files.install(File::new(shm), O_RDWR_CLOEXEC).map(i64::from)
     }
 
     fn shm_alloc(&self, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
@@ -180,9 +195,8 @@ impl TeeContext {
         }
         // Every failure to register is EINVAL, as in Linux, which passes
         // the 64-bit `fd` on as an `int`.
-        let buf = match files.lookup(i64::from(data.fd as i32)) {
-            Ok(File::DmaBuf(b)) => b,
-            _ => return Err(einval("not a dma-buf fd")),
+        let Some(buf) = files.lookup(i64::from(data.fd as i32)).ok().and_then(|f| f.as_dma_buf()) else {
+            return Err(einval("not a dma-buf fd"));
         };
         let shm = Shm::register_dma_buf(self.dev.shm_ids(), self.id, buf, &self.dev)
             .map_err(|_| einval("not a protected buffer of this TEE"))?;

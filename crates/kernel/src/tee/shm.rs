@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::dma_buf::DmaBuf;
 use crate::dma_heap::system::SystemHeap;
 use crate::error::{Errno, Error, Result, efault, einval};
+use crate::file::{Backing, Charge, CpuPages, FileKind, FileOps};
 use crate::pool::ProtMemRef;
 use crate::tee::heap::ProtectedBuffer;
 use crate::uaccess::{UserMemory, UserPtr};
@@ -348,6 +349,33 @@ fn probe_user(mem: &dyn UserMemory, addr: UserPtr, length: u64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A shared-memory fd: no ioctls; a shared mmap of kernel-allocated pages
+/// only (`EINVAL` for registered memory); no llseek.
+impl FileOps for Shm {
+    fn kind(&self) -> FileKind {
+        FileKind::TEE_SHM
+    }
+
+    fn mmap(&self) -> Result<()> {
+        self.mappable_range().map(drop)
+    }
+
+    /// TAs write SHM_ALLOC pages during invokes, mapped or not: `eager`.
+    fn backing(&self) -> Backing {
+        let size = Len::page_align(self.size).map_or(4096, |l| l.bytes());
+        let cpu = self.mappable_range().ok().map(|r| CpuPages { ranges: vec![r], eager: true });
+        Backing::Pages { name: "tee_shm", size, cpu }
+    }
+
+    /// A registered dma-buf is charged to whoever holds its shm fd.
+    fn charge(&self) -> Option<Charge> {
+        match &self.backing {
+            ShmBacking::DmaBuf { buf, .. } => Some(Charge::of(buf)),
+            _ => None,
+        }
+    }
 }
 
 impl Drop for Shm {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use teeheap_kernel::backend::optee::{OpteeBackend, OpteeConfig};
 use teeheap_kernel::dma_buf::DmaBuf;
-use teeheap_kernel::file::{FdTable, File, Files};
+use teeheap_kernel::file::{FdTable, Files};
 use teeheap_kernel::tee::shm::Shm;
 use teeheap_kernel::uaccess::{SimUserMemory, UserPtr};
 use teeheap_kernel::{Errno, Kernel};
@@ -128,15 +128,13 @@ impl Client {
 
     /// The dma-buf behind `fd`.
     pub fn dma_buf(&self, fd: i32) -> Arc<DmaBuf> {
-        Arc::clone(self.files.get(fd).unwrap().as_dma_buf().expect("a dma-buf fd"))
+        self.files.get(fd).unwrap().as_dma_buf().expect("a dma-buf fd")
     }
 
     /// The shm behind `fd`.
     pub fn shm(&self, fd: i32) -> Arc<Shm> {
-        match self.files.get(fd).unwrap() {
-            File::TeeShm(s) => Arc::clone(s),
-            other => panic!("fd {fd} is not a shm: {other:?}"),
-        }
+        let f = self.files.get(fd).unwrap();
+        f.downcast::<Shm>().unwrap_or_else(|| panic!("fd {fd} is not a shm: {f:?}"))
     }
 
     /// `TEE_IOC_SHM_ALLOC` of `size` bytes: the new fd and the struct back.
