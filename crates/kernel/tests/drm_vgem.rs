@@ -40,7 +40,7 @@ impl Setup {
 
     fn heap_buf(&mut self, heap: &str, len: u64) -> i32 {
         let buf = self.kernel.dma_heaps().open(heap).unwrap().allocate(len, 0, 0).unwrap();
-        self.files.install(teeheap_kernel::file::File::DmaBuf(buf), 0).unwrap()
+        self.files.install(teeheap_kernel::file::File::new(buf), 0).unwrap()
     }
 
     fn import(&mut self, fd: i32) -> Result<u32, Errno> {

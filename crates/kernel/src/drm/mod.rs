@@ -218,7 +218,7 @@ impl DrmFile {
             return Err(einval("PRIME flags outside DRM_CLOEXEC|DRM_RDWR"));
         }
         let buf = self.lock().handles.get(p.handle)?;
-        p.fd = files.install(File::DmaBuf(buf), p.flags)?;
+        p.fd = files.install(File::new(buf), p.flags)?;
         Ok(())
     }
 
@@ -226,7 +226,7 @@ impl DrmFile {
     /// made at the first import.
     fn prime_fd_to_handle(&self, p: &mut DrmPrimeHandle, files: &mut dyn Files) -> Result<()> {
         let file = files.lookup(i64::from(p.fd))?;
-        let buf = file.as_dma_buf().cloned().ok_or(einval("not a dma-buf"))?;
+        let buf = file.as_dma_buf().ok_or(einval("not a dma-buf"))?;
         p.handle = self.lock().handles.get_or_insert(buf)?;
         Ok(())
     }
