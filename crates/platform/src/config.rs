@@ -164,6 +164,20 @@ pub struct TeeConfig {
     /// `generations` binds a new generation at once.
     #[serde(default)]
     pub rebind: Rebind,
+    /// Directories searched for host-built trusted applications
+    /// (`<uuid>.ta`), after the built-in ones (`teeheap run --ta-dir` adds
+    /// one).
+    #[serde(default)]
+    pub ta_dirs: Vec<std::path::PathBuf>,
+    /// A host-built TA's call (open, invoke, close) still running after
+    /// this many milliseconds is ended: the TA process is killed and the
+    /// client gets TARGET_DEAD. 0: never.
+    #[serde(default = "default_ta_call_timeout_ms")]
+    pub ta_call_timeout_ms: u64,
+}
+
+fn default_ta_call_timeout_ms() -> u64 {
+    60_000
 }
 
 /// See [`TeeConfig::rebind`].
@@ -196,6 +210,8 @@ impl Default for TeeConfig {
             dynamic_max: default_dynamic_max(),
             trusted_ui_pin: default_pin(),
             rebind: Rebind::default(),
+            ta_dirs: Vec::new(),
+            ta_call_timeout_ms: default_ta_call_timeout_ms(),
         }
     }
 }

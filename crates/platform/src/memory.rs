@@ -279,6 +279,12 @@ impl Ram {
         Ok(())
     }
 
+    /// Whether any byte of `range` is backed by another file (see
+    /// [`Ram::back_with`]); `false` outside DRAM.
+    pub fn is_backed(&self, range: PhysRange) -> bool {
+        self.offset_of(range).is_some_and(|off| self.overlaps_backed(off, range.len() as usize))
+    }
+
     /// Number of ranges currently backed by other files.
     pub fn backed_ranges(&self) -> usize {
         self.backed.lock().recover().len()

@@ -84,6 +84,14 @@ pub struct SecureConfig {
     pub trusted_ui_pin: String,
     /// The key the video encoder encrypts recordings with.
     pub encoder_key: Key128,
+    /// Directories searched for host-built TAs (`<uuid>.ta`), in order.
+    pub ta_dirs: Vec<std::path::PathBuf>,
+    /// The program that runs a host-built TA (`PROGRAM __ta-runner
+    /// FILE`); `None`: this program (the `teeheap` binary).
+    pub ta_runner: Option<std::path::PathBuf>,
+    /// A host-built TA's call still running after this is ended (the
+    /// process is killed: TARGET_DEAD); `None`: never.
+    pub ta_call_timeout: Option<std::time::Duration>,
 }
 
 impl Default for SecureConfig {
@@ -93,6 +101,9 @@ impl Default for SecureConfig {
             content_keys: BTreeMap::from([(DEFAULT_CONTENT_KEY_ID, Key128(DEFAULT_CONTENT_KEY))]),
             trusted_ui_pin: DEFAULT_PIN.to_owned(),
             encoder_key: Key128(DEFAULT_ENCODER_KEY),
+            ta_dirs: Vec::new(),
+            ta_runner: None,
+            ta_call_timeout: None,
         }
     }
 }
@@ -132,7 +143,14 @@ impl SecureConfig {
                 (uc, mode)
             })
             .collect();
-        SecureConfig { protmem, trusted_ui_pin: tee.trusted_ui_pin.clone(), ..SecureConfig::default() }
+        SecureConfig {
+            protmem,
+            trusted_ui_pin: tee.trusted_ui_pin.clone(),
+            ta_dirs: tee.ta_dirs.clone(),
+            ta_call_timeout: (tee.ta_call_timeout_ms > 0)
+                .then(|| std::time::Duration::from_millis(tee.ta_call_timeout_ms)),
+            ..SecureConfig::default()
+        }
     }
 
     /// `self` with `use_case` set to `mode`.

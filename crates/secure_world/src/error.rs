@@ -43,6 +43,8 @@ impl TeeError {
     pub const SECURITY: TeeError = TeeError(gp::TEEC_ERROR_SECURITY);
     /// An output buffer is too small; its param's size holds the size needed.
     pub const SHORT_BUFFER: TeeError = TeeError(gp::TEEC_ERROR_SHORT_BUFFER);
+    /// The TA instance is gone (panicked, crashed, killed or overdue).
+    pub const TARGET_DEAD: TeeError = TeeError(gp::TEEC_ERROR_TARGET_DEAD);
 
     /// The error with GP code `code`, or `None` for `TEEC_SUCCESS` (0).
     pub const fn from_code(code: u32) -> Option<TeeError> {

@@ -66,6 +66,24 @@ impl TaMemref {
         TaMemref { range, kind, writable, out_size, _lent: lent }
     }
 
+    /// A null memref (size 0).
+    pub(crate) fn null(writable: bool) -> Self {
+        TaMemref::new(None, MemKind::Normal, writable, None)
+    }
+
+    /// `len` bytes at `offset` of this memref, of the same kind (and
+    /// keeping a lent object lent); writable only if this one is.
+    ///
+    /// # Errors
+    /// BAD_PARAMETERS outside this memref or for a write to an input.
+    pub(crate) fn sub_memref(&self, offset: u64, len: u64, writable: bool) -> TeeResult<TaMemref> {
+        if writable && !self.writable {
+            return Err(TeeError::BAD_PARAMETERS);
+        }
+        let range = self.sub(offset, len)?;
+        Ok(TaMemref::new(range, self.kind, writable, self._lent.clone()))
+    }
+
     /// Its size in bytes as given by the client.
     pub fn size(&self) -> u64 {
         self.range.map_or(0, |r| r.len())
@@ -131,6 +149,11 @@ fn denied(e: AccessError) -> TeeError {
 impl<'a> TaMemory<'a> {
     pub(crate) fn new(platform: &'a Platform) -> Self {
         TaMemory { platform }
+    }
+
+    /// The platform (for the TA runtime, which maps memrefs as windows).
+    pub(crate) fn platform(&self) -> &'a Platform {
+        self.platform
     }
 
     /// Reads `buf.len()` bytes at `offset` of `m`.

@@ -27,9 +27,11 @@ use crate::params;
 use crate::protmem::{LentInfo, Protmem, ProtmemStats, ScrubObserver};
 use crate::session::{Session, Sessions};
 use crate::ta::content_decrypt::{self, ContentDecrypt};
+use crate::ta::host::{self, HostTa, HostTaConfig};
+use crate::ta::invoke_tests::{self, InvokeTests};
 use crate::ta::sdp_basic::{self, SdpBasic};
 use crate::ta::trusted_ui::{self, TrustedUi};
-use crate::ta::{ClientIdentity, TaEnv, TaFactory, TaParam, TaRegistry};
+use crate::ta::{ClientIdentity, TaEnv, TaFactory, TaParam, TaRegistry, TrustedApp};
 
 /// At most this many parameters reach a TA (GlobalPlatform's four).
 pub const MAX_TA_PARAMS: usize = 4;
@@ -58,6 +60,19 @@ pub struct SecureWorld {
     encoder_key: Mutex<Key128>,
     caps: Capabilities,
     pa_width: u32,
+    ta_dirs: Vec<std::path::PathBuf>,
+    host_tas: HostTaConfig,
+}
+
+/// `TEE_ORIGIN_TEE`.
+pub(crate) const ORIGIN_TEE: u32 = TEEC_ORIGIN_TEE;
+
+/// Who reports `r`: the TEE for a dead TA, else the TA.
+fn origin_of(r: &TeeResult) -> u32 {
+    match r {
+        Err(e) if *e == TeeError::TARGET_DEAD => TEEC_ORIGIN_TEE,
+        _ => TEEC_ORIGIN_TRUSTED_APP,
+    }
 }
 
 impl fmt::Debug for SecureWorld {
@@ -135,6 +150,9 @@ impl SecureWorld {
         );
         let pin = config.trusted_ui_pin.clone();
         registry.register(trusted_ui::UUID, "trusted_ui", Arc::new(move || Box::new(TrustedUi::new(&pin))));
+        registry.register(invoke_tests::UUID, "invoke_tests", Arc::new(|| Box::new(InvokeTests)));
+        let runner = config.ta_runner.clone().or_else(|| std::env::current_exe().ok()).unwrap_or_default();
+        let host_tas = HostTaConfig { runner, call_timeout: config.ta_call_timeout };
 
         tracing::info!(caps = format_args!("{:#x}", caps.bits()), ?kinds, "secure world booted");
         Ok(SecureWorld {
@@ -146,6 +164,8 @@ impl SecureWorld {
             encoder_key: Mutex::new(config.encoder_key),
             caps,
             pa_width,
+            ta_dirs: config.ta_dirs.clone(),
+            host_tas,
         })
     }
 
@@ -194,7 +214,7 @@ impl SecureWorld {
     }
 
     fn env<'a>(&'a self, session: u32, client: ClientIdentity, cancel: &'a std::sync::atomic::AtomicBool) -> TaEnv<'a> {
-        TaEnv { client, memory: TaMemory::new(&self.platform), input: &self.input, session, cancel }
+        TaEnv { client, memory: TaMemory::new(&self.platform), input: &self.input, session, cancel, world: self }
     }
 
     fn resolve(&self, msg: &Msg) -> TeeResult<Vec<TaParam>> {
@@ -204,8 +224,40 @@ impl SecureWorld {
         params::resolve(&self.platform, &self.protmem, &msg.params)
     }
 
+    /// A new instance of TA `uuid`: built in, else `<uuid>.ta` in a TA
+    /// directory (run in its own process).
+    fn instantiate(&self, uuid: &Uuid) -> Option<Box<dyn TrustedApp>> {
+        if let Some(ta) = self.registry.read().recover().instantiate(uuid) {
+            return Some(ta);
+        }
+        let path = host::find(&self.ta_dirs, uuid)?;
+        Some(Box::new(HostTa::new(*uuid, path, self.host_tas.clone())))
+    }
+
+    /// Opens a session on the new instance `ta`; returns the session id
+    /// (0 on failure).
+    fn open_instance(
+        &self,
+        mut ta: Box<dyn TrustedApp>,
+        uuid: Uuid,
+        client: ClientIdentity,
+        ta_params: &mut [TaParam],
+        cancel_id: u32,
+    ) -> (TeeResult, u32, u32) {
+        let call = self.sessions.begin_call(0, cancel_id);
+        let r = ta.open_session(&self.env(0, client, call.flag()), ta_params);
+        drop(call);
+        let mut session = 0;
+        if r.is_ok() {
+            session = self.sessions.insert(Session { uuid, client, ta });
+            tracing::debug!(%uuid, session, "secure world: session opened");
+        }
+        let origin = origin_of(&r);
+        (r, origin, session)
+    }
+
     fn open_session(&self, msg: &mut Msg) -> Outcome {
-        let Some(mut ta) = self.registry.read().recover().instantiate(&msg.uuid) else {
+        let Some(ta) = self.instantiate(&msg.uuid) else {
             tracing::info!(uuid = %msg.uuid, "secure world: no such TA");
             return tee(Err(TeeError::ITEM_NOT_FOUND));
         };
@@ -213,16 +265,38 @@ impl SecureWorld {
             Ok(p) => p,
             Err(e) => return tee(Err(e)),
         };
-        let call = self.sessions.begin_call(0, msg.cancel_id);
         let client = ClientIdentity { login: msg.login, uuid: msg.client_uuid };
-        let r = ta.open_session(&self.env(0, client, call.flag()), &mut ta_params);
+        let (r, origin, session) = self.open_instance(ta, msg.uuid, client, &mut ta_params, msg.cancel_id);
         params::write_back(&ta_params, &mut msg.params);
-        drop(ta_params);
-        if r.is_ok() {
-            msg.session = self.sessions.insert(Session { uuid: msg.uuid, client, ta });
-            tracing::debug!(uuid = %msg.uuid, session = msg.session, "secure world: session opened");
+        msg.session = session;
+        (r, origin)
+    }
+
+    /// `TEE_OpenTASession` of a TA (`client` names it): the session id on
+    /// success.
+    pub(crate) fn open_for_ta(
+        &self,
+        uuid: Uuid,
+        client: ClientIdentity,
+        params: &mut [TaParam],
+    ) -> (TeeResult, u32, u32) {
+        match self.instantiate(&uuid) {
+            None => (Err(TeeError::ITEM_NOT_FOUND), TEEC_ORIGIN_TEE, 0),
+            Some(ta) => self.open_instance(ta, uuid, client, params, 0),
         }
-        (r, TEEC_ORIGIN_TRUSTED_APP)
+    }
+
+    /// `TEE_InvokeTACommand` of a TA on a session it opened.
+    pub(crate) fn invoke_for_ta(&self, id: u32, func: u32, params: &mut [TaParam]) -> (TeeResult, u32) {
+        let Some(session) = self.sessions.get(id) else {
+            return (Err(TeeError::BAD_PARAMETERS), TEEC_ORIGIN_TEE);
+        };
+        let call = self.sessions.begin_call(id, 0);
+        let mut s = session.lock().recover();
+        let client = s.client;
+        let r = s.ta.invoke(&self.env(id, client, call.flag()), func, params);
+        let origin = origin_of(&r);
+        (r, origin)
     }
 
     fn invoke(&self, msg: &mut Msg) -> Outcome {
@@ -240,10 +314,11 @@ impl SecureWorld {
         tracing::debug!(uuid = %s.uuid, session = msg.session, func = msg.func, result = ?r.err(), "secure world: invoke");
         drop(s);
         params::write_back(&ta_params, &mut msg.params);
-        (r, TEEC_ORIGIN_TRUSTED_APP)
+        let origin = origin_of(&r);
+        (r, origin)
     }
 
-    fn close_session(&self, id: u32) -> TeeResult {
+    pub(crate) fn close_session(&self, id: u32) -> TeeResult {
         let session = self.sessions.remove(id).ok_or(TeeError::BAD_PARAMETERS)?;
         let call = self.sessions.begin_call(id, 0);
         let mut s = session.lock().recover();

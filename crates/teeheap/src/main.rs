@@ -164,6 +164,10 @@ enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
+    /// Write the trusted-application dev kit (GP TEE Internal Core API headers) and print how to
+    /// build a TA with it: cc -shared -fPIC $(teeheap ta-dev-kit --cflags) -I my_ta/include
+    /// my_ta/ta.c $(teeheap ta-dev-kit --link) -o tadir/<uuid>.ta (docs/trusted-apps.md).
+    TaDevKit(TaDevKit),
     /// Run a program with /dev/dma_heap/* and /dev/tee* served to it; exits with its status
     /// (127: not found, 126: not executable).
     ///
@@ -187,10 +191,28 @@ enum Command {
         /// those requests are refused ("not permitted from inside a run") and logged.
         #[arg(long)]
         allow_admin: bool,
+        /// Also look for host-built trusted applications (`<uuid>.ta`) in DIR (repeatable;
+        /// after [tee] ta_dirs of the platform description; private daemon only).
+        #[arg(long = "ta-dir", value_name = "DIR")]
+        ta_dirs: Vec<PathBuf>,
         /// The program and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROG")]
         argv: Vec<OsString>,
     },
+}
+
+/// What `ta-dev-kit` prints.
+#[derive(Debug, Args)]
+struct TaDevKit {
+    /// Print the compiler flags a TA is built with (include directory, defines).
+    #[arg(long)]
+    cflags: bool,
+    /// Print what else a TA is built with (the file that records its properties).
+    #[arg(long)]
+    link: bool,
+    /// Write the kit into DIR [default: $XDG_CACHE_HOME/teeheap/ta-dev-kit-VERSION].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +260,14 @@ fn master_names() -> clap::builder::PossibleValuesParser {
 }
 
 fn main() -> ExitCode {
+    // A trusted application's process (started by the secure world).
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == "__ta-runner") {
+        let Some(ta) = args.next() else { return ExitCode::from(2) };
+        teeheap_ta_host::runner::run(std::path::Path::new(&ta));
+    }
+    // Keep the GP API the TAs call in this binary's dynamic symbols.
+    std::hint::black_box(teeheap_ta_host::exports());
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
@@ -303,9 +333,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             cmd::devmem::run(socket.socket.as_deref(), &master, addr, len, write)?
         }
         Command::Serve { socket, platform } => cmd::serve::run(config(platform).as_deref(), socket.as_deref())?,
-        Command::Run { socket, daemon, allow_admin, platform, argv } => {
+        Command::Run { socket, daemon, allow_admin, platform, ta_dirs, argv } => {
             let socket = if daemon { Some(teeheap_daemon::paths::socket_path()) } else { socket };
-            return cmd::run::run(config(platform).as_deref(), socket.as_deref(), allow_admin, &argv);
+            return cmd::run::run(config(platform).as_deref(), socket.as_deref(), allow_admin, &ta_dirs, &argv);
+        }
+        Command::TaDevKit(k) => {
+            let dir = k.dir.unwrap_or_else(teeheap_ta_host::devkit::default_dir);
+            teeheap_ta_host::devkit::install(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot write the TA dev kit into {}: {e}", dir.display()))?;
+            let mut out = Vec::new();
+            if k.cflags {
+                out.push(teeheap_ta_host::devkit::cflags(&dir));
+            }
+            if k.link {
+                out.push(teeheap_ta_host::devkit::link(&dir));
+            }
+            if !k.cflags && !k.link {
+                out.push(dir.display().to_string());
+            }
+            println!("{}", out.join(" "));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,8 @@
 //! [`TaEnv::memory`].
 
 pub mod content_decrypt;
+pub mod host;
+pub mod invoke_tests;
 pub mod sdp_basic;
 pub mod trusted_ui;
 
@@ -163,6 +165,8 @@ pub struct TaEnv<'a> {
     /// The session the call belongs to (0 while opening).
     pub session: u32,
     pub(crate) cancel: &'a AtomicBool,
+    /// The secure world (for TA-to-TA sessions).
+    pub(crate) world: &'a crate::SecureWorld,
 }
 
 impl TaEnv<'_> {

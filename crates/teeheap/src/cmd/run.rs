@@ -52,6 +52,7 @@ pub(crate) fn run(
     config: Option<&Path>,
     connect: Option<&Path>,
     allow_admin: bool,
+    ta_dirs: &[PathBuf],
     argv: &[OsString],
 ) -> anyhow::Result<ExitCode> {
     let Some((prog, args)) = argv.split_first() else { bail!("no program given (teeheap run -- PROG ARGS…)") };
@@ -70,14 +71,30 @@ pub(crate) fn run(
              (leave --config and TEEHEAP_CONFIG out, or the socket)",
             file.display()
         ),
+        Some(_) if !ta_dirs.is_empty() => {
+            bail!("--ta-dir applies to a private daemon; the daemon at the socket has its own [tee] ta_dirs")
+        }
         Some(s) => s.to_owned(),
         None => {
             let dir = RunDir(private_run_dir().context("cannot make a private socket directory")?);
             let sock = dir.0.join("teeheap.sock");
             let mut d = match config {
-                Some(file) => Daemon::with_platform(super::platform(file)?)
+                Some(file) if ta_dirs.is_empty() => Daemon::with_platform(super::platform(file)?)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
-                None => Daemon::start(&DaemonConfig { platform: None })?,
+                None if ta_dirs.is_empty() => Daemon::start(&DaemonConfig { platform: None })?,
+                _ => {
+                    let mut pc = match config {
+                        Some(file) => super::load(file)?,
+                        None => teeheap_platform::PlatformConfig::embedded_default(),
+                    };
+                    for d in ta_dirs {
+                        let abs = std::path::absolute(d).with_context(|| format!("--ta-dir {}", d.display()))?;
+                        pc.tee.ta_dirs.push(abs);
+                    }
+                    let platform = teeheap_platform::Platform::new(pc)
+                        .map_err(|e| anyhow::anyhow!("cannot boot the platform: {e}"))?;
+                    Daemon::with_platform(platform).map_err(|e| anyhow::anyhow!("{e}"))?
+                }
             };
             d.listen(&sock)?;
             private = Some((d, dir));

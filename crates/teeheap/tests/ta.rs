@@ -1,0 +1,165 @@
+//! Host-built trusted applications (issue 13): the example C TA in
+//! `examples/ta/sdp`, built with the README's line, runs the SDP flow
+//! under `teeheap run` through the UAPI; a misbehaving TA (tests/tas)
+//! panics, crashes, loops and probes its sandbox without harming other
+//! sessions or the daemon; a cancellation reaches a looping TA.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{TEEHEAP, assert_all_ok, compile, teeheap_private, tmp};
+use teeheap_platform::{Platform, PlatformConfig};
+use teeheap_secure_world::{Msg, MsgParam, SecureConfig, SecureWorld, Smc, TeeError, Uuid};
+
+const EXAMPLE_UUID: &str = "7eaf5d5c-8d11-4d8e-9a3c-7b1e5a1d0c01";
+const MISBEHAVE_UUID: &str = "3c0c2a51-7d5e-4b1a-8f0e-5a6b7c8d9e01";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the TA in `src` (its `ta.c` and `include/`) into `tadir` with
+/// the build line of the README, word for word but for the paths.
+fn build_ta(src: &Path, tadir: &Path, uuid: &str) -> PathBuf {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("cc -shared -fPIC $(teeheap ta-dev-kit --cflags)"))
+        .expect("README.md shows how to build a TA");
+    let line = line
+        .replace("my_ta", &src.display().to_string())
+        .replace("tadir/<uuid>.ta", &format!("{}/{uuid}.ta", tadir.display()));
+    std::fs::create_dir_all(tadir).unwrap();
+    let bin = Path::new(TEEHEAP).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh")
+        .args(["-c", &line])
+        .env("PATH", path)
+        .env("XDG_CACHE_HOME", tmp().join(format!("ta-cache-{}", std::process::id())))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{line}\n{}", String::from_utf8_lossy(&out.stderr));
+    tadir.join(format!("{uuid}.ta"))
+}
+
+#[test]
+fn example_c_ta_runs_the_sdp_flow_through_the_uapi() {
+    let tadir = tmp().join("ta-example");
+    build_ta(&repo().join("examples/ta/sdp"), &tadir, EXAMPLE_UUID);
+    let client = compile("ta_client.c", "ta_client_sdp", &["-lpthread"]);
+    let out = teeheap_private("ta-sdp")
+        .arg("run")
+        .arg("--ta-dir")
+        .arg(&tadir)
+        .arg("--")
+        .arg(&client)
+        .arg("sdp")
+        .output()
+        .unwrap();
+    assert_all_ok(
+        &out,
+        &[
+            "open session with the example C TA",
+            "inject, transform, dump directly",
+            "inject, transform, dump TA to TA",
+            "inject, transform, dump TA to pseudo-TA",
+            "out-of-bounds secure memref refused, not by the TA",
+            "out-of-bounds normal memref refused (TA to TA)",
+            "TEE_CheckMemoryAccessRights: normal shm is non-secure",
+            "TEE_CheckMemoryAccessRights: protected buffer is secure",
+            "inject into normal memory: ACCESS_DENIED from the TA",
+            "invoke_tests pseudo-TA refuses a normal-world client",
+        ],
+    );
+}
+
+#[test]
+fn misbehaving_ta_dies_alone_and_stays_in_its_sandbox() {
+    let tadir = tmp().join("ta-misbehave");
+    build_ta(&repo().join("crates/teeheap/tests/tas/misbehave"), &tadir, MISBEHAVE_UUID);
+    let client = compile("ta_client.c", "ta_client_misbehave", &["-lpthread"]);
+    let cfg = tmp().join("ta-misbehave.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"ta-misbehave\"\ndram = { base = 0x4000_0000, size = \"64 MiB\" }\n[tee]\nta_call_timeout_ms = 1000\n",
+    )
+    .unwrap();
+    let out = teeheap_private("ta-misbehave")
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--ta-dir")
+        .arg(&tadir)
+        .arg("--")
+        .arg(&client)
+        .arg("misbehave")
+        .output()
+        .unwrap();
+    assert_all_ok(
+        &out,
+        &[
+            "ping",
+            "cannot open a host file",
+            "cannot read the daemon's memory",
+            "cannot open a socket",
+            "TEE_Panic gives TARGET_DEAD",
+            "a crash gives TARGET_DEAD",
+            "a TA looping past the call timeout gives TARGET_DEAD",
+            "the dead session stays dead",
+            "another session carries on",
+        ],
+    );
+}
+
+/// The misbehaving TA's LOOP_CANCELLABLE (3) and WAIT (8), cancelled by a
+/// CANCEL message with the call's cancel id, in a secure world whose TA
+/// process is the `teeheap` binary under test.
+#[test]
+fn cancel_reaches_a_looping_ta() {
+    let tadir = tmp().join("ta-cancel");
+    build_ta(&repo().join("crates/teeheap/tests/tas/misbehave"), &tadir, MISBEHAVE_UUID);
+    let platform = Arc::new(
+        Platform::new(
+            PlatformConfig::from_toml("name = \"c\"\ndram = { base = 0x4000_0000, size = \"16 MiB\" }").unwrap(),
+        )
+        .unwrap(),
+    );
+    let config = SecureConfig {
+        ta_dirs: vec![tadir],
+        ta_runner: Some(PathBuf::from(TEEHEAP)),
+        ta_call_timeout: Some(Duration::from_secs(20)),
+        ..SecureConfig::default()
+    };
+    let world = Arc::new(SecureWorld::new(platform, config).unwrap());
+    let uuid = Uuid::from_fields(0x3c0c_2a51, 0x7d5e, 0x4b1a, [0x8f, 0x0e, 0x5a, 0x6b, 0x7c, 0x8d, 0x9e, 0x01]);
+    let mut open = Msg::open_session(uuid, 0, vec![]);
+    world.smc(Smc::Std(&mut open));
+    assert!(open.result().is_ok(), "{open:?}");
+    for (cmd, cancel_id) in [(3, 11), (8, 12)] {
+        let w = Arc::clone(&world);
+        let session = open.session;
+        let t = std::thread::spawn(move || {
+            let mut m = Msg::invoke(session, cmd, vec![MsgParam::value_inout(0, 0, 0)]);
+            m.cancel_id = cancel_id;
+            w.smc(Smc::Std(&mut m));
+            m
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let mut c = Msg::cancel(session, cancel_id);
+        world.smc(Smc::Std(&mut c));
+        let m = t.join().unwrap();
+        assert_eq!(m.result(), Err(TeeError::CANCEL), "command {cmd}");
+    }
+    let mut ping = Msg::invoke(open.session, 0, vec![MsgParam::value_inout(1, 0, 0)]);
+    world.smc(Smc::Std(&mut ping));
+    assert!(ping.result().is_ok());
+    assert_eq!(ping.params[0].values(), Some((2, 0, 0)));
+    let mut close = Msg::close_session(open.session);
+    world.smc(Smc::Std(&mut close));
+    assert!(close.result().is_ok());
+}
