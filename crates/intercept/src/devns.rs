@@ -12,15 +12,16 @@
 //! computed in the parent, so the child runs syscalls only (no allocation
 //! between `fork` and `exec`).
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use crate::memfd::FileId;
-use crate::{Errno, Result, last_errno};
+use rustix::fs::{self, CWD, FileType, Mode, OFlags};
+use rustix::mount::{self, MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags};
+use rustix::thread::UnshareFlags;
 
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+use crate::memfd::FileId;
+use crate::{Errno, Result};
 
 /// The nodes to serve under `/dev`, as paths relative to `/dev`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -235,66 +236,49 @@ impl DevPlan {
     /// Builds the private `/dev` in the calling process.
     ///
     /// # Safety
-    /// Changes the mount namespace of the calling process and must run in a
-    /// single-threaded process (`unshare(CLONE_NEWUSER)` requires it), i.e.
+    /// Changes the namespaces of the calling process and must run in a
+    /// single-threaded process (`unshare(CLONE_NEWUSER)` requires it, and
+    /// no other thread may keep using the old mount namespace), i.e.
     /// between `fork` and `exec`. It does not allocate.
     pub unsafe fn apply(&self) -> Result<()> {
-        // SAFETY: every pointer below comes from a `CString` of `self` or a
-        // string literal, alive for the whole call; the rest are integers.
-        unsafe {
-            if let Some([uid_map, gid_map]) = &self.user_ns {
-                // A non-dumpable parent (the daemon) leaves us non-dumpable,
-                // and then /proc/self/* belongs to root: writing our own maps
-                // needs the flag back (exec sets it anyway).
-                check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0))?;
-                check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
-                write_file(c"/proc/self/setgroups".as_ptr(), c"deny".to_bytes())?;
-                write_file(c"/proc/self/uid_map".as_ptr(), uid_map.as_bytes())?;
-                write_file(c"/proc/self/gid_map".as_ptr(), gid_map.as_bytes())?;
+        if let Some([uid_map, gid_map]) = &self.user_ns {
+            // A non-dumpable parent (the daemon) leaves us non-dumpable,
+            // and then /proc/self/* belongs to root: writing our own maps
+            // needs the flag back (exec sets it anyway).
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)?;
+            // SAFETY: no `CLONE_FILES`: the fd table stays shared as it was;
+            // the caller guarantees a single-threaded process (see above).
+            unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNS) }?;
+            write_file(c"/proc/self/setgroups", c"deny".to_bytes())?;
+            write_file(c"/proc/self/uid_map", uid_map.as_bytes())?;
+            write_file(c"/proc/self/gid_map", gid_map.as_bytes())?;
+        } else {
+            // SAFETY: as above.
+            unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) }?;
+        }
+        mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::DOWNSTREAM)?;
+        let old = clone_tree(CWD, c"/dev")?;
+        mount::mount(c"teeheap", c"/dev", c"tmpfs", MountFlags::NOSUID | MountFlags::NOEXEC, c"mode=0755")?;
+        bind_back(old.as_fd(), &self.host);
+        drop(old);
+        for d in &self.dirs {
+            match fs::mkdir(d.as_c_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mode = Mode::from_raw_mode(0o666);
+        for n in &self.nodes {
+            if self.user_ns.is_none() {
+                // Root: a device node the host will not mmap.
+                fs::mknodat(CWD, n.as_c_str(), FileType::CharacterDevice, mode, fs::makedev(1, 3))?;
             } else {
-                check(libc::unshare(libc::CLONE_NEWNS))?;
+                drop(fs::open(n.as_c_str(), OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC, mode)?);
             }
-            check(libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_SLAVE,
-                std::ptr::null(),
-            ))?;
-            let old = libc::syscall(
-                libc::SYS_open_tree,
-                libc::AT_FDCWD,
-                c"/dev".as_ptr(),
-                OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint,
-            );
-            let old = check(old as i32)?;
-            check(libc::mount(
-                c"teeheap".as_ptr(),
-                c"/dev".as_ptr(),
-                c"tmpfs".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NOEXEC,
-                c"mode=0755".as_ptr().cast(),
-            ))?;
-            bind_back(old, &self.host);
-            libc::close(old);
-            for d in &self.dirs {
-                if libc::mkdir(d.as_ptr(), 0o755) < 0 && *libc::__errno_location() != libc::EEXIST {
-                    return Err(last_errno());
-                }
-            }
-            for n in &self.nodes {
-                if self.user_ns.is_none() {
-                    // Root: a device node the host will not mmap.
-                    check(libc::mknod(n.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)))?;
-                } else {
-                    let f = check(libc::open(n.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o666))?;
-                    libc::close(f);
-                }
-                check(libc::chmod(n.as_ptr(), 0o666))?;
-            }
-            if let Some(sys) = &self.sys {
-                sys.apply();
-            }
+            fs::chmod(n.as_c_str(), mode)?;
+        }
+        if let Some(sys) = &self.sys {
+            sys.apply();
         }
         Ok(())
     }
@@ -302,123 +286,69 @@ impl DevPlan {
 
 impl SysPlan {
     /// Mounts the views, or changes nothing if a source cannot be cloned.
-    ///
-    /// # Safety
-    /// As [`DevPlan::apply`], whose mount namespace this runs in.
-    unsafe fn apply(&self) {
-        // SAFETY: every pointer comes from a `CString` of `self` or a
-        // literal, alive for the whole call; the rest are integers.
-        unsafe {
-            let clone = |path: *const libc::c_char| {
-                libc::syscall(
-                    libc::SYS_open_tree,
-                    libc::AT_FDCWD,
-                    path,
-                    OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint,
-                ) as i32
-            };
-            let old = clone(c"/sys/kernel".as_ptr());
-            let dmabuf = clone(self.dmabuf.as_ptr());
-            let debug = clone(self.debug.as_ptr());
-            let mounted = old >= 0
-                && dmabuf >= 0
-                && debug >= 0
-                && libc::mount(
-                    c"teeheap".as_ptr(),
-                    c"/sys/kernel".as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV,
-                    c"mode=0755".as_ptr().cast(),
-                ) == 0;
-            if mounted {
-                bind_back(old, &self.host);
-                for (src, dst) in [(dmabuf, c"/sys/kernel/dmabuf"), (debug, c"/sys/kernel/debug")] {
-                    if libc::mkdir(dst.as_ptr(), 0o755) == 0 {
-                        libc::syscall(
-                            libc::SYS_move_mount,
-                            src,
-                            c"".as_ptr(),
-                            libc::AT_FDCWD,
-                            dst.as_ptr(),
-                            MOVE_MOUNT_F_EMPTY_PATH,
-                        );
-                    }
-                }
-            }
-            for fd in [old, dmabuf, debug] {
-                if fd >= 0 {
-                    libc::close(fd);
-                }
+    /// Runs in [`DevPlan::apply`]'s mount namespace; does not allocate.
+    fn apply(&self) {
+        let (Ok(old), Ok(dmabuf), Ok(debug)) = (
+            clone_tree(CWD, c"/sys/kernel"),
+            clone_tree(CWD, self.dmabuf.as_c_str()),
+            clone_tree(CWD, self.debug.as_c_str()),
+        ) else {
+            return;
+        };
+        let flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
+        if mount::mount(c"teeheap", c"/sys/kernel", c"tmpfs", flags, c"mode=0755").is_err() {
+            return;
+        }
+        bind_back(old.as_fd(), &self.host);
+        for (src, dst) in [(dmabuf, c"/sys/kernel/dmabuf"), (debug, c"/sys/kernel/debug")] {
+            if fs::mkdir(dst, Mode::from_raw_mode(0o755)).is_ok() {
+                let _ = mount::move_mount(src, c"", CWD, dst, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH);
             }
         }
     }
+}
+
+/// A detached recursive copy of the mount tree at `path` (under `dir`),
+/// to be attached elsewhere with `move_mount`.
+fn clone_tree(dir: BorrowedFd<'_>, path: &CStr) -> Result<OwnedFd> {
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::AT_RECURSIVE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    mount::open_tree(dir, path, flags)
 }
 
 /// Recreates each host entry at its `dst` and bind-mounts the host's back
 /// on it from `old` (an `open_tree` clone of the host directory). An entry
 /// that cannot be recreated is left out rather than failing the launch.
-///
-/// # Safety
-/// As [`DevPlan::apply`]: in the forked child, no allocation.
-unsafe fn bind_back(old: i32, entries: &[HostEntry]) {
-    // SAFETY: every pointer comes from a `CString` of `entries` or a
-    // literal, alive for the whole call; the rest are integers.
-    unsafe {
-        for e in entries {
-            let made = match &e.kind {
-                Kind::Symlink(t) => {
-                    libc::symlink(t.as_ptr(), e.dst.as_ptr());
-                    continue;
-                }
-                Kind::Dir => libc::mkdir(e.dst.as_ptr(), 0o755),
-                Kind::File => {
-                    let f = libc::open(e.dst.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o600);
-                    if f >= 0 {
-                        libc::close(f);
-                    }
-                    f
-                }
-            };
-            if made < 0 {
+/// Runs in the forked child: no allocation.
+fn bind_back(old: BorrowedFd<'_>, entries: &[HostEntry]) {
+    for e in entries {
+        let made = match &e.kind {
+            Kind::Symlink(t) => {
+                let _ = fs::symlink(t.as_c_str(), e.dst.as_c_str());
                 continue;
             }
-            let t = libc::syscall(
-                libc::SYS_open_tree,
-                old,
-                e.name.as_ptr(),
-                OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint,
-            ) as i32;
-            if t >= 0 {
-                libc::syscall(
-                    libc::SYS_move_mount,
-                    t,
-                    c"".as_ptr(),
-                    libc::AT_FDCWD,
-                    e.dst.as_ptr(),
-                    MOVE_MOUNT_F_EMPTY_PATH,
-                );
-                libc::close(t);
-            }
+            Kind::Dir => fs::mkdir(e.dst.as_c_str(), Mode::from_raw_mode(0o755)),
+            Kind::File => fs::open(
+                e.dst.as_c_str(),
+                OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .map(drop),
+        };
+        if made.is_err() {
+            continue;
+        }
+        if let Ok(t) = clone_tree(old, e.name.as_c_str()) {
+            let _ = mount::move_mount(&t, c"", CWD, e.dst.as_c_str(), MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH);
         }
     }
 }
 
-fn check(r: i32) -> Result<i32> {
-    if r < 0 { Err(last_errno()) } else { Ok(r) }
-}
-
-/// # Safety
-/// `path` must be a valid NUL-terminated string.
-unsafe fn write_file(path: *const libc::c_char, data: &[u8]) -> Result<()> {
-    // SAFETY: `path` is valid per this function's contract; `data` is a
-    // live slice.
-    unsafe {
-        let f = check(libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC))?;
-        let n = libc::write(f, data.as_ptr().cast(), data.len());
-        libc::close(f);
-        if n != data.len() as isize {
-            return Err(last_errno());
-        }
+/// Writes `data` to the file at `path` in one `write` (a `/proc` control
+/// file). A short write is `EIO`.
+fn write_file(path: &CStr, data: &[u8]) -> Result<()> {
+    let f = fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    if rustix::io::write(&f, data)? != data.len() {
+        return Err(Errno::IO);
     }
     Ok(())
 }

@@ -7,9 +7,10 @@
 //! The listener is `O_CLOEXEC` in the child, so the program never holds it;
 //! the filter is inherited by everything the program forks and execs.
 
-use std::ffi::OsStr;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ffi::{CStr, OsStr};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
@@ -17,7 +18,13 @@ use crate::devns::{DevNodes, DevPlan};
 use crate::filter::{Filter, install_program};
 use crate::notify::Listener;
 use crate::ns::{Namespace, NsKind};
-use crate::{Errno, Result, last_errno};
+use crate::{Errno, Result};
+use rustix::fs::{Mode, OFlags};
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
+    SendFlags, SocketFlags, SocketType,
+};
+use rustix::process::Signal;
 
 /// A program to start under interception (a thin layer over
 /// [`std::process::Command`]).
@@ -157,16 +164,12 @@ impl Launch {
         let child_raw = child_end.as_raw_fd();
         let parent_raw = parent_end.as_raw_fd();
         let die_with_parent = self.die_with_parent;
-        let parent_pid = std::process::id() as libc::pid_t;
+        let parent_pid = rustix::process::getpid();
         let hook = move || {
             if die_with_parent {
-                // SAFETY: prctl with integer arguments only.
-                if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } < 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
                 // The parent may have died before the flag was set.
-                // SAFETY: getppid has no preconditions.
-                if unsafe { libc::getppid() } != parent_pid {
+                if rustix::process::getppid() != Some(parent_pid) {
                     return Err(io::Error::from(io::ErrorKind::BrokenPipe));
                 }
             }
@@ -175,8 +178,9 @@ impl Launch {
             crate::nofile::restore_in_child().map_err(io::Error::from)?;
             // The parent's end is the parent's alone: if it gives up, the
             // child must see end-of-file, not wait on its own copy.
-            // SAFETY: closes the child's copy of an fd it does not use.
-            unsafe { libc::close(parent_raw) };
+            // SAFETY: the forked child's copy of `parent_end`, which nothing
+            // in the child uses or closes again before exec.
+            unsafe { rustix::io::close(parent_raw) };
             if let Some(plan) = &plan {
                 // SAFETY: `pre_exec` runs this in the single-threaded forked
                 // child, before exec.
@@ -185,11 +189,12 @@ impl Launch {
             let listener = install_program(&prog).map_err(io::Error::from)?;
             let user = open_self_ns(c"/proc/self/ns/user")?;
             let mnt = open_self_ns(c"/proc/self/ns/mnt")?;
-            // SAFETY: getpid has no preconditions.
-            let pid = unsafe { libc::getpid() };
-            send_fds(child_raw, pid, [listener.as_raw_fd(), user.as_raw_fd(), mnt.as_raw_fd()])
-                .map_err(io::Error::from)?;
-            wait_for_go(child_raw).map_err(io::Error::from)
+            // SAFETY: `child_end` is open in the forked child until exec (the
+            // parent drops its own copy only after the fork).
+            let sock = unsafe { BorrowedFd::borrow_raw(child_raw) };
+            let pid = rustix::process::getpid().as_raw_nonzero().get();
+            send_fds(sock, pid, [listener.as_fd(), user.as_fd(), mnt.as_fd()]).map_err(io::Error::from)?;
+            wait_for_go(sock).map_err(io::Error::from)
         };
         // SAFETY: the hook runs in the forked child before exec. It uses
         // only data prepared above (`plan`, `prog`, the two raw fds) and raw
@@ -201,7 +206,7 @@ impl Launch {
         std::thread::scope(|s| {
             let helper = s.spawn(move || -> std::result::Result<(), Option<io::Error>> {
                 // `None`: the child never got that far (its own error tells why).
-                let (pid, [listener, user, mnt]) = recv_fds(parent_end.as_raw_fd()).map_err(|_| None)?;
+                let (pid, [listener, user, mnt]) = recv_fds(parent_end.as_fd()).map_err(|_| None)?;
                 let pre = Prelaunch {
                     pid,
                     listener: Listener::from_fd(listener),
@@ -209,7 +214,7 @@ impl Launch {
                     mnt: Namespace::from_fd(mnt, NsKind::Mount).map_err(|e| Some(e.into()))?,
                 };
                 register(pre).map_err(Some)?;
-                go(parent_end.as_raw_fd()).map_err(|e| Some(e.into()))
+                go(parent_end.as_fd()).map_err(|e| Some(e.into()))
             });
             let spawned = cmd.spawn();
             // The helper sees end-of-file once no child holds this end.
@@ -244,26 +249,19 @@ pub struct Prelaunch {
 }
 
 /// Opens one of the calling process's namespace files. Does not allocate.
-fn open_self_ns(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
-    // SAFETY: `path` is a NUL-terminated literal.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+fn open_self_ns(path: &CStr) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?)
 }
 
 /// Blocks until the parent's go byte; end-of-file or anything else is `ECANCELED`.
-fn wait_for_go(sock: RawFd) -> Result<()> {
-    let mut b = 0u8;
+fn wait_for_go(sock: BorrowedFd<'_>) -> Result<()> {
+    let mut b = [0u8; 1];
     loop {
-        // SAFETY: reads one byte into a live local.
-        let n = unsafe { libc::read(sock, (&raw mut b).cast(), 1) };
-        if n < 0 && last_errno() == Errno::INTR {
-            continue;
-        }
-        return if n == 1 && b == GO { Ok(()) } else { Err(Errno::CANCELED) };
+        return match rustix::io::read(sock, &mut b) {
+            Err(Errno::INTR) => continue,
+            Ok(1) if b[0] == GO => Ok(()),
+            _ => Err(Errno::CANCELED),
+        };
     }
 }
 
@@ -271,99 +269,55 @@ fn wait_for_go(sock: RawFd) -> Result<()> {
 const GO: u8 = 1;
 
 /// Sends the go byte.
-fn go(sock: RawFd) -> Result<()> {
-    let b = GO;
-    // SAFETY: writes one byte from a live local.
-    if unsafe { libc::write(sock, (&raw const b).cast(), 1) } != 1 {
-        return Err(last_errno());
+fn go(sock: BorrowedFd<'_>) -> Result<()> {
+    match rustix::io::write(sock, &[GO])? {
+        1 => Ok(()),
+        _ => Err(Errno::IO),
     }
-    Ok(())
 }
 
 fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut sv = [0 as RawFd; 2];
-    // SAFETY: `sv` has room for the two fds the kernel writes.
-    let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds are new and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) })
+    Ok(rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?)
 }
 
 /// How many fds the child sends: its listener, user and mount namespaces.
 const SENT_FDS: usize = 3;
 
-/// Room for [`SENT_FDS`] fds in one `SCM_RIGHTS` message
-/// (`CMSG_SPACE(3 * sizeof(int))` on 64-bit).
-#[repr(C, align(8))]
-struct CmsgBuf([u8; 32]);
-
-/// A message of four data bytes (`iov`) with room for the fds (`cbuf`); it
-/// points at the caller's locals, which must outlive its use.
-fn fd_msghdr(iov: &mut libc::iovec, cbuf: &mut CmsgBuf) -> libc::msghdr {
-    // SAFETY: msghdr is plain data; zero is a valid start.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.0.as_mut_ptr().cast();
-    msg.msg_controllen = cbuf.0.len();
-    msg
-}
-
 /// Sends `fds` with `pid` as data. Does not allocate (runs pre-exec).
-fn send_fds(sock: RawFd, pid: i32, fds: [RawFd; SENT_FDS]) -> Result<()> {
-    let mut data = pid.to_ne_bytes();
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
-    let mut cbuf = CmsgBuf([0; 32]);
-    let msg = fd_msghdr(&mut iov, &mut cbuf);
-    // SAFETY: the control buffer is large and aligned enough for one cmsg
-    // with SENT_FDS ints (CMSG_SPACE(12) = 32), so CMSG_FIRSTHDR is non-null
-    // and CMSG_DATA has room for the fds inside `cbuf`.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN((SENT_FDS * 4) as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<[i32; SENT_FDS]>(), fds);
+fn send_fds(sock: BorrowedFd<'_>, pid: i32, fds: [BorrowedFd<'_>; SENT_FDS]) -> Result<()> {
+    let data = pid.to_ne_bytes();
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(SENT_FDS))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    if !anc.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(Errno::NOBUFS);
     }
-    // SAFETY: `msg` points at live locals for the duration of the call.
-    if unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } < 0 {
-        return Err(last_errno());
-    }
+    rustix::net::sendmsg(sock, &[IoSlice::new(&data)], &mut anc, SendFlags::NOSIGNAL)?;
     Ok(())
 }
 
 /// Receives what [`send_fds`] sent. `EPIPE` if the peer closed without
-/// sending (the child failed before installing the filter).
-fn recv_fds(sock: RawFd) -> Result<(i32, [OwnedFd; SENT_FDS])> {
+/// sending (the child failed before installing the filter), or sent
+/// anything but four bytes with exactly [`SENT_FDS`] fds (fds that came
+/// along are closed then).
+fn recv_fds(sock: BorrowedFd<'_>) -> Result<(i32, [OwnedFd; SENT_FDS])> {
     let mut data = [0u8; 4];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
-    let mut cbuf = CmsgBuf([0; 32]);
-    let mut msg = fd_msghdr(&mut iov, &mut cbuf);
-    // SAFETY: `msg` points at live locals for the duration of the call.
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(last_errno());
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(SENT_FDS))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let r = rustix::net::recvmsg(sock, &mut [IoSliceMut::new(&mut data)], &mut anc, RecvFlags::CMSG_CLOEXEC)?;
+    let mut got: Vec<OwnedFd> = Vec::with_capacity(SENT_FDS);
+    let mut messages = 0;
+    for msg in anc.drain() {
+        messages += 1;
+        if let RecvAncillaryMessage::ScmRights(rights) = msg {
+            got.extend(rights);
+        }
     }
-    // SAFETY: the kernel filled `msg`; CMSG_FIRSTHDR checks the length.
-    let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    // SAFETY: `c` is checked non-null before it is read, and points into `cbuf`.
-    let ok = !c.is_null()
-        && unsafe {
-            (*c).cmsg_level == libc::SOL_SOCKET
-                && (*c).cmsg_type == libc::SCM_RIGHTS
-                && (*c).cmsg_len == libc::CMSG_LEN((SENT_FDS * 4) as u32) as usize
-        };
-    if !ok {
+    let fds: [OwnedFd; SENT_FDS] = match got.try_into() {
+        Ok(fds) if messages == 1 => fds,
+        _ => return Err(Errno::PIPE), // whatever came is closed on the way out
+    };
+    if r.bytes != data.len() {
         return Err(Errno::PIPE);
-    }
-    // SAFETY: the cmsg holds SENT_FDS ints (its length was checked).
-    let raw = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<[i32; SENT_FDS]>()) };
-    // SAFETY: SCM_RIGHTS installed these fds in our table just now.
-    let fds = raw.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    if n != 4 {
-        return Err(Errno::PIPE); // the fds are closed on the way out
     }
     Ok((i32::from_ne_bytes(data), fds))
 }
