@@ -123,15 +123,18 @@ const fn class_of(len: u64) -> usize {
 
 /// A class holding at most this many holes keeps them in a sorted `Vec`;
 /// one more turns it into a B-tree.
-const SMALL_MAX: usize = 32;
+const SMALL_MAX: usize = 128;
 /// A B-tree class shrinking below this many holes turns back into a `Vec`
 /// (hysteresis, so a class at the boundary does not flip on every update).
-const SMALL_MIN: usize = 16;
+const SMALL_MIN: usize = 64;
 
 /// The holes of one size class, ordered by `(len, start)`: a sorted `Vec`
 /// while small (the common case: a binary search and a short move of at
 /// most [`SMALL_MAX`] entries, no node allocations), a B-tree when many holes
 /// share a class, so that updates stay `O(log k)` for `k` holes in the class.
+///
+/// The `Vec` is sorted in *descending* order, so that the best fit of a
+/// higher class (its smallest hole) is the last entry: taking it is a pop.
 #[derive(Debug, Clone)]
 enum Class {
     Small(Vec<(u64, u64)>),
@@ -156,11 +159,16 @@ impl Class {
         self.len() == 0
     }
 
+    /// Where `hole` is, or would go, in a descending `Vec`.
+    fn search(v: &[(u64, u64)], hole: (u64, u64)) -> Result<usize, usize> {
+        v.binary_search_by(|h| hole.cmp(h))
+    }
+
     /// Adds `hole`; `false` if it was already there.
     fn insert(&mut self, hole: (u64, u64)) -> bool {
         match self {
             Class::Small(v) => {
-                let Err(i) = v.binary_search(&hole) else { return false };
+                let Err(i) = Self::search(v, hole) else { return false };
                 v.insert(i, hole);
                 if v.len() > SMALL_MAX {
                     *self = Class::Large(v.drain(..).collect());
@@ -175,16 +183,42 @@ impl Class {
     fn remove(&mut self, hole: (u64, u64)) -> bool {
         match self {
             Class::Small(v) => {
-                let Ok(i) = v.binary_search(&hole) else { return false };
+                let Ok(i) = Self::search(v, hole) else { return false };
                 v.remove(i);
                 true
             }
             Class::Large(s) => {
                 let found = s.remove(&hole);
-                if s.len() < SMALL_MIN {
-                    *self = Class::Small(s.iter().copied().collect());
-                }
+                self.shrink();
                 found
+            }
+        }
+    }
+
+    /// A B-tree class below [`SMALL_MIN`] holes turns back into a `Vec`.
+    fn shrink(&mut self) {
+        if let Class::Large(s) = self
+            && s.len() < SMALL_MIN
+        {
+            // Descending.
+            *self = Class::Small(s.iter().rev().copied().collect());
+        }
+    }
+
+    /// Removes and returns the first hole at or after `from`.
+    fn take_first_from(&mut self, from: (u64, u64)) -> Option<(u64, u64)> {
+        match self {
+            Class::Small(v) => {
+                // Entries `..i` are at or after `from`; the last of them is
+                // the first in order.
+                let i = v.partition_point(|&h| h >= from).checked_sub(1)?;
+                Some(v.remove(i))
+            }
+            Class::Large(s) => {
+                let hole = *s.range(from..).next()?;
+                s.remove(&hole);
+                self.shrink();
+                Some(hole)
             }
         }
     }
@@ -192,31 +226,23 @@ impl Class {
     /// The holes at or after `from`, in order.
     fn iter_from(&self, from: (u64, u64)) -> impl Iterator<Item = (u64, u64)> + '_ {
         let (small, large) = match self {
-            Class::Small(v) => (Some(v[v.partition_point(|&h| h < from)..].iter()), None),
+            Class::Small(v) => (Some(v[..v.partition_point(|&h| h >= from)].iter().rev()), None),
             Class::Large(s) => (None, Some(s.range(from..))),
         };
         small.into_iter().flatten().chain(large.into_iter().flatten()).copied()
     }
 
-    /// The first hole at or after `from`.
-    fn first_from(&self, from: (u64, u64)) -> Option<(u64, u64)> {
-        match self {
-            Class::Small(v) => v.get(v.partition_point(|&h| h < from)).copied(),
-            Class::Large(s) => s.range(from..).next().copied(),
-        }
-    }
-
     /// The last (longest, highest) hole.
     fn last(&self) -> Option<(u64, u64)> {
         match self {
-            Class::Small(v) => v.last().copied(),
+            Class::Small(v) => v.first().copied(),
             Class::Large(s) => s.last().copied(),
         }
     }
 
     fn contains(&self, hole: (u64, u64)) -> bool {
         match self {
-            Class::Small(v) => v.binary_search(&hole).is_ok(),
+            Class::Small(v) => Self::search(v, hole).is_ok(),
             Class::Large(s) => s.contains(&hole),
         }
     }
@@ -326,20 +352,21 @@ impl RangeAllocator {
         }
         let c = class_of(pages);
         let mut class = self.next_class(c)?;
-        let mut hole = None;
-        if class == c {
-            // The request's own class may hold holes shorter than `pages`.
-            hole = self.classes[c].first_from((pages, 0));
-            if hole.is_none() {
-                class = self.next_class(c + 1)?;
-            }
-        }
-        // Every hole of a higher class fits: take the class's best.
+        // The request's own class may hold holes shorter than `pages`; every
+        // hole of a higher class fits: take the class's best.
+        let hole = if class == c { self.classes[c].take_first_from((pages, 0)) } else { None };
         let (len, start) = match hole {
             Some(h) => h,
-            None => self.classes[class].first_from((0, 0))?,
+            None => {
+                if class == c {
+                    class = self.next_class(c + 1)?;
+                }
+                self.classes[class].take_first_from((0, 0))?
+            }
         };
-        self.class_remove(len, start);
+        if self.classes[class].is_empty() {
+            self.clear_bit(class);
+        }
         let at = if pages >= HIGH_RUN_PAGES { start + len - pages } else { start };
         Some(self.carve_taken(start, len, at, pages))
     }
@@ -934,16 +961,17 @@ mod tests {
 
     #[test]
     fn crowded_class_turns_into_a_tree_and_back() {
-        // 100 one-page holes (and 100 of two pages) share a class each: far
+        // 150 one-page holes (and 150 of two pages) share a class each: far
         // more than a sorted `Vec` class holds.
-        let free: Vec<(u64, u64)> = (0..100).map(|i| (i * 6, 1)).chain((0..100).map(|i| (i * 6 + 3, 2))).collect();
+        const N: u64 = SMALL_MAX as u64 + 22;
+        let free: Vec<(u64, u64)> = (0..N).map(|i| (i * 6, 1)).chain((0..N).map(|i| (i * 6 + 3, 2))).collect();
         let mut sorted = free.clone();
         sorted.sort_unstable();
-        let mut ra = with_holes(600, &sorted);
+        let mut ra = with_holes(6 * N, &sorted);
         assert!(matches!(ra.classes[1], Class::Large(_)) && matches!(ra.classes[2], Class::Large(_)));
         let before = ra.clone();
         // Best fit, lowest address first, from the crowded classes.
-        for i in 0..100 {
+        for i in 0..N {
             assert_eq!(ra.alloc(1), Some(run(i * 6, 1)));
             ra.check_invariants().unwrap();
         }
@@ -955,7 +983,7 @@ mod tests {
         assert_eq!(ra.alloc(2), Some(run(3, 2)));
         assert_eq!(ra.largest_free(), 2);
         ra.free(run(3, 2)).unwrap();
-        for i in (0..100).rev() {
+        for i in (0..N).rev() {
             ra.free(run(i * 6, 1)).unwrap();
             ra.check_invariants().unwrap();
         }

@@ -6,6 +6,8 @@
 //! one word. A set of up to `64 * DENSE_WORDS` values keeps every level in a
 //! plain vector; a larger one keeps only the non-zero words of every level in
 //! hash maps, so its memory (and its checks) follow the members, not `n`.
+//! The choice is made once per set, so each operation's loop over the levels
+//! is compiled for one kind of level.
 
 use std::collections::HashMap;
 
@@ -13,49 +15,77 @@ use std::collections::HashMap;
 const DENSE_WORDS: u64 = 1 << 16;
 
 /// The words of one level; absent words are zero.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Level {
-    Dense(Vec<u64>),
-    /// Non-zero words only (a zero word is removed), so equal sets are equal.
-    Sparse(HashMap<u64, u64>),
-}
-
-impl Level {
-    fn new(words: u64, dense: bool) -> Self {
-        if dense {
-            // `words <= DENSE_WORDS`, so it fits `usize`.
-            Level::Dense(vec![0; words as usize])
-        } else {
-            Level::Sparse(HashMap::new())
-        }
-    }
-
-    #[inline]
-    fn get(&self, w: u64) -> u64 {
-        match self {
-            Level::Dense(v) => usize::try_from(w).ok().and_then(|w| v.get(w)).copied().unwrap_or(0),
-            Level::Sparse(m) => m.get(&w).copied().unwrap_or(0),
-        }
-    }
-
+pub(super) trait Words: Clone {
+    /// A level of `words` zero words.
+    fn zeroed(words: u64) -> Self;
+    /// Word `w`, 0 if absent (also past the level's end).
+    fn word(&self, w: u64) -> u64;
     /// Sets word `w` (inside the level) to `value`.
+    fn set_word(&mut self, w: u64, value: u64);
+    /// The non-zero words, as `(index, word)`; for checks.
+    fn non_zero(&self) -> Vec<(u64, u64)>;
+    /// Words stored, zero or not; for checks.
+    fn stored(&self) -> u64;
+}
+
+impl Words for Vec<u64> {
+    fn zeroed(words: u64) -> Self {
+        // `words <= DENSE_WORDS`, so it fits `usize`.
+        vec![0; words as usize]
+    }
+
     #[inline]
-    fn set(&mut self, w: u64, value: u64) {
-        match self {
-            // Callers pass members `< n`, so `w` is inside the level.
-            Level::Dense(v) => v[w as usize] = value,
-            Level::Sparse(m) => {
-                if value == 0 {
-                    m.remove(&w);
-                } else {
-                    m.insert(w, value);
-                }
-            }
-        }
+    fn word(&self, w: u64) -> u64 {
+        usize::try_from(w).ok().and_then(|w| self.get(w)).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn set_word(&mut self, w: u64, value: u64) {
+        // Callers pass members `< n`, so `w` is inside the level.
+        self[w as usize] = value;
+    }
+
+    fn non_zero(&self) -> Vec<(u64, u64)> {
+        self.iter().enumerate().filter(|&(_, &v)| v != 0).map(|(w, &v)| (w as u64, v)).collect()
+    }
+
+    fn stored(&self) -> u64 {
+        self.len() as u64
     }
 }
 
-/// A set of integers in `[0, n)`.
+/// Non-zero words only (a zero word is removed), so equal sets are equal.
+impl Words for HashMap<u64, u64> {
+    fn zeroed(_: u64) -> Self {
+        HashMap::new()
+    }
+
+    #[inline]
+    fn word(&self, w: u64) -> u64 {
+        self.get(&w).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn set_word(&mut self, w: u64, value: u64) {
+        if value == 0 {
+            self.remove(&w);
+        } else {
+            self.insert(w, value);
+        }
+    }
+
+    fn non_zero(&self) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = self.iter().map(|(&w, &v)| (w, v)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn stored(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// The levels of one set, all of one kind of [`Words`].
 ///
 /// # Invariants
 ///
@@ -64,21 +94,19 @@ impl Level {
 ///   `levels[l - 1]` is non-zero.
 /// - The last level has one word (no level at all when `n == 0`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct BitSet {
+pub(super) struct Tree<W> {
     /// Values in the set must be below this.
     n: u64,
-    levels: Vec<Level>,
+    levels: Vec<W>,
 }
 
-impl BitSet {
-    /// An empty set over `[0, n)`.
-    pub(super) fn new(n: u64) -> Self {
+impl<W: Words> Tree<W> {
+    fn new(n: u64) -> Self {
         let mut levels = Vec::new();
-        let dense = n.div_ceil(64) <= DENSE_WORDS;
         let mut bits = n;
         while bits > 0 {
             let words = bits.div_ceil(64);
-            levels.push(Level::new(words, dense));
+            levels.push(W::zeroed(words));
             if words == 1 {
                 break;
             }
@@ -87,21 +115,19 @@ impl BitSet {
         Self { n, levels }
     }
 
-    /// Whether `x` is in the set.
     #[inline]
-    pub(super) fn contains(&self, x: u64) -> bool {
-        self.levels.first().is_some_and(|l| l.get(x / 64) >> (x % 64) & 1 == 1)
+    fn contains(&self, x: u64) -> bool {
+        self.levels.first().is_some_and(|l| l.word(x / 64) >> (x % 64) & 1 == 1)
     }
 
-    /// Adds `x < n`. Adding a member again changes nothing.
     #[inline]
-    pub(super) fn insert(&mut self, x: u64) {
+    fn insert(&mut self, x: u64) {
         debug_assert!(x < self.n, "{x} out of range {}", self.n);
         let mut x = x;
         for level in &mut self.levels {
             let w = x / 64;
-            let old = level.get(w);
-            level.set(w, old | 1 << (x % 64));
+            let old = level.word(w);
+            level.set_word(w, old | 1 << (x % 64));
             if old != 0 {
                 break;
             }
@@ -109,18 +135,17 @@ impl BitSet {
         }
     }
 
-    /// Removes `x`. Removing a non-member changes nothing.
     #[inline]
-    pub(super) fn remove(&mut self, x: u64) {
+    fn remove(&mut self, x: u64) {
         let mut x = x;
         for level in &mut self.levels {
             let w = x / 64;
-            let old = level.get(w);
+            let old = level.word(w);
             let new = old & !(1 << (x % 64));
             if new == old {
                 break;
             }
-            level.set(w, new);
+            level.set_word(w, new);
             if new != 0 {
                 break;
             }
@@ -128,15 +153,19 @@ impl BitSet {
         }
     }
 
-    /// The smallest member `>= x`, if any.
     #[inline]
-    pub(super) fn next(&self, x: u64) -> Option<u64> {
+    fn next(&self, x: u64) -> Option<u64> {
         let mut pos = x;
         for (l, level) in self.levels.iter().enumerate() {
             let w = pos / 64;
-            let bits = level.get(w) & (u64::MAX << (pos % 64));
+            let bits = level.word(w) & (u64::MAX << (pos % 64));
             if bits != 0 {
-                return Some(self.descend_first(l, w * 64 + u64::from(bits.trailing_zeros())));
+                // Down to the lowest member under this bit.
+                let mut x = w * 64 + u64::from(bits.trailing_zeros());
+                for level in self.levels[..l].iter().rev() {
+                    x = x * 64 + u64::from(level.word(x).trailing_zeros());
+                }
+                return Some(x);
             }
             // Nothing more in this word: look from the next word on, one
             // level up. `w < 2^58`, so `w + 1` does not overflow.
@@ -145,20 +174,109 @@ impl BitSet {
         None
     }
 
-    /// The largest member `<= x`, if any.
     #[inline]
-    pub(super) fn prev(&self, x: u64) -> Option<u64> {
+    fn prev(&self, x: u64) -> Option<u64> {
         // Words past the range are absent at every level: start inside it.
         let mut pos = x.min(self.n.checked_sub(1)?);
         for (l, level) in self.levels.iter().enumerate() {
             let w = pos / 64;
-            let bits = level.get(w) & (u64::MAX >> (63 - pos % 64));
+            let bits = level.word(w) & (u64::MAX >> (63 - pos % 64));
             if bits != 0 {
-                return Some(self.descend_last(l, w * 64 + 63 - u64::from(bits.leading_zeros())));
+                // Down to the highest member under this bit.
+                let mut x = w * 64 + 63 - u64::from(bits.leading_zeros());
+                for level in self.levels[..l].iter().rev() {
+                    x = x * 64 + 63 - u64::from(level.word(x).leading_zeros());
+                }
+                return Some(x);
             }
             pos = w.checked_sub(1)?;
         }
         None
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let Some(top) = self.levels.last() else {
+            return if self.n == 0 { Ok(()) } else { Err("no levels".into()) };
+        };
+        if top.non_zero().iter().any(|&(w, _)| w != 0) || top.stored() > 1 {
+            return Err("top level is not one word".into());
+        }
+        // No member at or past `n`: nothing in the leaf words past the one
+        // holding `n - 1`, nor in that word past `n - 1`.
+        let last_word = (self.n - 1) / 64;
+        let leaves = self.levels[0].non_zero();
+        let spare = u64::MAX.checked_shl(((self.n - 1) % 64 + 1) as u32).unwrap_or(0);
+        if leaves.iter().any(|&(w, _)| w > last_word) || self.levels[0].word(last_word) & spare != 0 {
+            return Err(format!("a member at or past {}", self.n));
+        }
+        for l in 1..self.levels.len() {
+            let (lower, upper) = (self.levels[l - 1].non_zero(), &self.levels[l]);
+            for &(w, _) in &lower {
+                if upper.word(w / 64) >> (w % 64) & 1 == 0 {
+                    return Err(format!("level {l} misses word {w} of level {}", l - 1));
+                }
+            }
+            let set: u64 = upper.non_zero().iter().map(|&(_, v)| u64::from(v.count_ones())).sum();
+            if set != lower.len() as u64 {
+                return Err(format!("level {l} has {set} bits for {} non-zero words", lower.len()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A set of integers in `[0, n)`: dense levels up to `64 * DENSE_WORDS`
+/// values, sparse ones beyond.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum BitSet {
+    Dense(Tree<Vec<u64>>),
+    Sparse(Tree<HashMap<u64, u64>>),
+}
+
+/// Runs `$body` with `$t` bound to the set's tree, whichever kind it is.
+macro_rules! on_tree {
+    ($set:expr, $t:ident => $body:expr) => {
+        match $set {
+            BitSet::Dense($t) => $body,
+            BitSet::Sparse($t) => $body,
+        }
+    };
+}
+
+impl BitSet {
+    /// An empty set over `[0, n)`.
+    pub(super) fn new(n: u64) -> Self {
+        if n.div_ceil(64) <= DENSE_WORDS { BitSet::Dense(Tree::new(n)) } else { BitSet::Sparse(Tree::new(n)) }
+    }
+
+    /// Whether `x` is in the set.
+    #[inline]
+    pub(super) fn contains(&self, x: u64) -> bool {
+        on_tree!(self, t => t.contains(x))
+    }
+
+    /// Adds `x < n`. Adding a member again changes nothing.
+    #[inline]
+    pub(super) fn insert(&mut self, x: u64) {
+        on_tree!(self, t => t.insert(x));
+    }
+
+    /// Removes `x`. Removing a non-member changes nothing.
+    #[inline]
+    pub(super) fn remove(&mut self, x: u64) {
+        on_tree!(self, t => t.remove(x));
+    }
+
+    /// The smallest member `>= x`, if any.
+    #[inline]
+    pub(super) fn next(&self, x: u64) -> Option<u64> {
+        on_tree!(self, t => t.next(x))
+    }
+
+    /// The largest member `<= x`, if any.
+    #[inline]
+    pub(super) fn prev(&self, x: u64) -> Option<u64> {
+        on_tree!(self, t => t.prev(x))
     }
 
     /// The members in increasing order.
@@ -171,73 +289,27 @@ impl BitSet {
         })
     }
 
-    /// From set bit `bit` of level `l` (a non-zero word of level `l - 1`),
-    /// down to the lowest member under it.
-    #[inline]
-    fn descend_first(&self, l: usize, bit: u64) -> u64 {
-        let mut x = bit;
-        for level in self.levels[..l].iter().rev() {
-            x = x * 64 + u64::from(level.get(x).trailing_zeros());
-        }
-        x
-    }
-
-    /// From set bit `bit` of level `l`, down to the highest member under it.
-    #[inline]
-    fn descend_last(&self, l: usize, bit: u64) -> u64 {
-        let mut x = bit;
-        for level in self.levels[..l].iter().rev() {
-            x = x * 64 + 63 - u64::from(level.get(x).leading_zeros());
-        }
-        x
-    }
-
     /// Checks the invariants. `O(n / 64)` for dense levels; for tests.
     pub(super) fn check(&self) -> Result<(), String> {
-        let Some(top) = self.levels.last() else {
-            return if self.n == 0 { Ok(()) } else { Err("no levels".into()) };
-        };
-        if !matches!(top, Level::Dense(v) if v.len() == 1)
-            && !matches!(top, Level::Sparse(m) if m.keys().all(|&w| w == 0))
-        {
-            return Err("top level is not one word".into());
-        }
-        // No member at or past `n`: nothing in the leaf words past the one
-        // holding `n - 1`, nor in that word past `n - 1`.
-        let last_word = (self.n - 1) / 64;
-        let past = match &self.levels[0] {
-            Level::Dense(v) => v.len() as u64 > last_word + 1,
-            Level::Sparse(m) => m.keys().any(|&w| w > last_word),
-        };
-        let spare = u64::MAX.checked_shl(((self.n - 1) % 64 + 1) as u32).unwrap_or(0);
-        if past || self.levels[0].get(last_word) & spare != 0 {
-            return Err(format!("a member at or past {}", self.n));
-        }
-        for l in 1..self.levels.len() {
-            let (lower, upper) = (&self.levels[l - 1], &self.levels[l]);
-            let words: Vec<u64> = match lower {
-                Level::Dense(v) => (0..v.len() as u64).filter(|&w| v[w as usize] != 0).collect(),
-                Level::Sparse(m) => {
-                    if m.values().any(|&v| v == 0) {
-                        return Err(format!("zero word kept at level {}", l - 1));
-                    }
-                    m.keys().copied().collect()
-                }
-            };
-            for &w in &words {
-                if upper.get(w / 64) >> (w % 64) & 1 == 0 {
-                    return Err(format!("level {l} misses word {w} of level {}", l - 1));
-                }
-            }
-            let set: u64 = match upper {
-                Level::Dense(v) => v.iter().map(|w| u64::from(w.count_ones())).sum(),
-                Level::Sparse(m) => m.values().map(|w| u64::from(w.count_ones())).sum(),
-            };
-            if set != words.len() as u64 {
-                return Err(format!("level {l} has {set} bits for {} non-zero words", words.len()));
-            }
-        }
-        Ok(())
+        on_tree!(self, t => t.check())
+    }
+
+    /// Number of levels (test helper).
+    #[cfg(test)]
+    fn level_count(&self) -> usize {
+        on_tree!(self, t => t.levels.len())
+    }
+
+    /// Word `w` of level `l` (test helper).
+    #[cfg(test)]
+    fn word(&self, l: usize, w: u64) -> u64 {
+        on_tree!(self, t => t.levels[l].word(w))
+    }
+
+    /// Overwrites word `w` of level `l`, breaking invariants (test helper).
+    #[cfg(test)]
+    fn set_word(&mut self, l: usize, w: u64, v: u64) {
+        on_tree!(self, t => t.levels[l].set_word(w, v));
     }
 }
 
@@ -286,8 +358,8 @@ mod tests {
             (u64::MAX, 11, false),
         ] {
             let set = BitSet::new(n);
-            assert_eq!(set.levels.len(), levels, "levels for {n}");
-            assert_eq!(set.levels.first().is_none_or(|l| matches!(l, Level::Dense(_))), dense, "{n}");
+            assert_eq!(set.level_count(), levels, "levels for {n}");
+            assert_eq!(matches!(set, BitSet::Dense(_)), dense, "{n}");
             set.check().unwrap();
             assert_eq!(set.next(0), None);
             assert_eq!(set.prev(u64::MAX), None);
@@ -358,16 +430,16 @@ mod tests {
         ok.insert(4000);
         let corrupt: [fn(&mut BitSet); 3] = [
             // A leaf bit without its upper bit.
-            |s| s.levels[0].set(3, 1),
+            |s| s.set_word(0, 3, 1),
             // An upper bit without a leaf word.
             |s| {
-                let w = s.levels[1].get(0);
-                s.levels[1].set(0, w | 1 << 9);
+                let w = s.word(1, 0);
+                s.set_word(1, 0, w | 1 << 9);
             },
             // A member past `n`.
             |s| {
-                let w = s.levels[0].get(5000 / 64);
-                s.levels[0].set(5000 / 64, w | 1 << 63);
+                let w = s.word(0, 5000 / 64);
+                s.set_word(0, 5000 / 64, w | 1 << 63);
             },
         ];
         for (i, f) in corrupt.iter().enumerate() {
