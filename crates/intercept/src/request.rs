@@ -3,37 +3,31 @@
 //! The values are the caller's, unchecked: a view only says where each
 //! argument sits, the daemon validates them like the kernel would.
 
+use teeheap_uapi::ioc;
+
 use crate::target::UserAddr;
 
-/// An ioctl request number, `_IOC(dir, type, nr, size)`.
+/// An ioctl request number, `_IOC(dir, type, nr, size)`; the fields are
+/// decoded by [`teeheap_uapi::ioc`], the workspace's one `_IOC` codec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IoctlCmd(pub u32);
 
-/// `_IOC_WRITE`: the caller passes data in.
-pub const IOC_WRITE: u32 = 1;
-/// `_IOC_READ`: the caller gets data back.
-pub const IOC_READ: u32 = 2;
-
 impl IoctlCmd {
-    /// `_IOC(dir, ty, nr, size)`; `size` is cut to its 14 bits.
-    pub const fn new(dir: u32, ty: u8, nr: u8, size: u16) -> IoctlCmd {
-        IoctlCmd((dir << 30) | (((size as u32) & 0x3fff) << 16) | ((ty as u32) << 8) | nr as u32)
-    }
-    /// `_IOC_DIR`: a mix of [`IOC_WRITE`] and [`IOC_READ`].
+    /// `_IOC_DIR`: a mix of [`ioc::IOC_WRITE`] and [`ioc::IOC_READ`].
     pub const fn dir(self) -> u32 {
-        self.0 >> 30
+        ioc::dir(self.0)
     }
     /// `_IOC_TYPE`, the driver's magic byte.
     pub const fn ty(self) -> u8 {
-        (self.0 >> 8) as u8
+        ioc::ty(self.0)
     }
     /// `_IOC_NR`, the command within the driver.
     pub const fn nr(self) -> u8 {
-        self.0 as u8
+        ioc::nr(self.0)
     }
     /// `_IOC_SIZE`, the caller's idea of the argument struct's size.
     pub const fn size(self) -> usize {
-        ((self.0 >> 16) & 0x3fff) as usize
+        ioc::size(self.0)
     }
 }
 
@@ -93,12 +87,11 @@ mod tests {
     #[test]
     fn ioc_fields() {
         // DMA_HEAP_IOCTL_ALLOC = _IOWR('H', 0, 24)
-        let alloc = IoctlCmd::new(IOC_READ | IOC_WRITE, b'H', 0, 24);
-        assert_eq!(alloc.0, 0xc018_4800);
+        let alloc = IoctlCmd(0xc018_4800);
         assert_eq!((alloc.dir(), alloc.ty(), alloc.nr(), alloc.size()), (3, b'H', 0, 24));
         // TEE_IOC_VERSION = _IOR(0xa4, 0, 12)
         let v = IoctlCmd(0x800c_a400);
-        assert_eq!((v.dir(), v.ty(), v.nr(), v.size()), (IOC_READ, 0xa4, 0, 12));
+        assert_eq!((v.dir(), v.ty(), v.nr(), v.size()), (ioc::IOC_READ, 0xa4, 0, 12));
     }
 
     #[test]
