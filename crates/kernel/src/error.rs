@@ -47,6 +47,7 @@ errnos! {
     ENOTTY = 25, "Inappropriate ioctl for device.";
     ENOSPC = 28, "No space left on device.";
     ESPIPE = 29, "Illegal seek.";
+    EPIPE = 32, "Broken pipe (V4L2: the last buffer was dequeued).";
     ERANGE = 34, "Result out of range.";
     ENOSYS = 38, "Function not implemented.";
     EOPNOTSUPP = 95, "Operation not supported.";

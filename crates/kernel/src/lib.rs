@@ -33,6 +33,7 @@ pub mod pool;
 pub mod sync_file;
 pub mod tee;
 pub mod uaccess;
+pub mod v4l2;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -250,6 +251,17 @@ impl Kernel {
     pub fn drm_open(&self, path: &str) -> Result<Arc<drm::DrmFile>> {
         let driver = self.drm_cards.get(path).ok_or(Error::new(Errno::ENOENT, "no such DRM card"))?;
         Ok(drm::DrmFile::open(Arc::clone(driver)))
+    }
+
+    /// Opens the V4L2 node `path` (relative to `/dev`, see
+    /// [`v4l2::NODES`]): a new codec instance.
+    ///
+    /// # Errors
+    /// `ENOENT` if there is no such node.
+    pub fn v4l2_open(&self, path: &str) -> Result<Arc<v4l2::CodecFile>> {
+        let (_, role) =
+            v4l2::NODES.iter().find(|(p, _)| *p == path).ok_or(Error::new(Errno::ENOENT, "no such V4L2 node"))?;
+        Ok(v4l2::CodecFile::open(*role, Arc::clone(&self.platform), Arc::clone(&self.system)))
     }
 
     /// Opens `/dev/dma_heap/<name>`.

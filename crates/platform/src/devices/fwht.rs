@@ -493,16 +493,16 @@ fn decode_plane(
     Ok(())
 }
 
-/// Steps of a quantisation parameter pair (1..=16 each, clamped).
+/// Steps of a quantisation parameter pair (1..=31 each, clamped).
 fn steps(i_qp: u16, p_qp: u16) -> (i32, i32) {
-    (8 * i32::from(i_qp.clamp(1, 16)), 8 * i32::from(p_qp.clamp(1, 16)))
+    (8 * i32::from(i_qp.clamp(1, 31)), 8 * i32::from(p_qp.clamp(1, 31)))
 }
 
 /// The quantisation parameters travel in the header's spare `quantization`
 /// high bits: i_qp at bits 16-23, p_qp at 24-31 (the low byte stays the
 /// V4L2 quantization range).
 fn pack_qp(i_qp: u16, p_qp: u16) -> u32 {
-    (u32::from(i_qp.clamp(1, 16)) << 16) | (u32::from(p_qp.clamp(1, 16)) << 24)
+    (u32::from(i_qp.clamp(1, 31)) << 16) | (u32::from(p_qp.clamp(1, 31)) << 24)
 }
 
 fn unpack_qp(q: u32) -> (u16, u16) {
@@ -527,7 +527,7 @@ impl Encoder {
     }
 
     /// Codes one frame with quantisation parameters `i_qp` and `p_qp`
-    /// (1..=16; larger is coarser).
+    /// (1..=31, as vicodec's controls; larger is coarser).
     ///
     /// # Errors
     /// [`FwhtError::Short`] if `raw` is smaller than a frame.

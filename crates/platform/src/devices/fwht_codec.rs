@@ -87,7 +87,7 @@ pub fn decode(
 }
 
 /// Encodes the raw frame at the start of `src` into `dst` as
-/// [`Master::VideoEncoder`]; returns the coded length.
+/// [`Master::VideoEncoder`]; returns the coded length and the frame's header.
 ///
 /// # Errors
 /// As [`decode`]; [`DeviceError::BufferTooSmall`] also when the coded frame
@@ -99,7 +99,7 @@ pub fn encode(
     src: &[PhysRange],
     dst: &[PhysRange],
     (i_qp, p_qp): (u16, u16),
-) -> Result<u64, DeviceError> {
+) -> Result<(u64, Header), DeviceError> {
     const ME: Master = Master::VideoEncoder;
     check_secure(platform, ME, src, dst)?;
     let mut raw = Zeroizing::new(vec![0u8; frame.size()]);
@@ -109,7 +109,8 @@ pub fn encode(
         return Err(DeviceError::BufferTooSmall { device: ME, needed: coded.len() as u64, have: sg_len(dst) });
     }
     write_sg(platform, ME, dst, 0, &coded)?;
-    Ok(coded.len() as u64)
+    let hdr = Header::parse(&coded).map_err(|e| codec_err(ME, e))?;
+    Ok((coded.len() as u64, hdr))
 }
 
 #[cfg(test)]
@@ -138,7 +139,8 @@ mod tests {
         let out_buf = [normal.subrange(0x4000, 0x2000).unwrap()];
         let raw = pattern(f);
         write_sg(&p, Master::NsCpu, &raw_buf, 0, &raw).unwrap();
-        let n = encode(&p, &mut Encoder::new(f, 1), f, &raw_buf, &coded_buf, (1, 1)).unwrap();
+        let (n, h) = encode(&p, &mut Encoder::new(f, 1), f, &raw_buf, &coded_buf, (1, 1)).unwrap();
+        assert!(h.is_key_frame());
         let hdr = decode(&p, &mut Decoder::default(), f, &coded_buf, n, &out_buf).unwrap();
         assert!(hdr.is_key_frame());
         let mut out = vec![0; f.size()];
