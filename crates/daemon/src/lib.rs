@@ -13,6 +13,10 @@
 //! stalls only its own thread. [`Daemon::shutdown`] (or drop) stops them all
 //! and removes the backend.
 
+// The daemon has no unsafe code (it reaches the system through the
+// intercept edge); only its unit tests map memory as a program would.
+#![cfg_attr(not(test), forbid(unsafe_code))]
+
 pub mod admin;
 pub mod backend;
 pub mod client;

@@ -8,7 +8,8 @@
 //! - [`launch`] starts a program with that filter (and optionally a private
 //!   `/dev` that holds the heap and TEE nodes) and hands back the listener.
 //! - [`notify`] is the supervisor side: receive, check, answer, install fds.
-//! - [`sentinel`] ends a program tree whose supervisor was killed.
+//! - [`sentinel`] ends a program tree whose supervisor was killed;
+//!   [`sigpipe`] gives commands that print the default `SIGPIPE` back.
 //! - [`ns`] names namespaces and socket peers: which run a process is in.
 //! - [`target`] reads and writes the program's memory behind ioctl pointers.
 //! - [`tag`] names an open file description (a TEE context) by an OFD lock.
@@ -29,6 +30,7 @@ pub mod ns;
 pub mod request;
 pub mod sentinel;
 pub mod signal;
+pub mod sigpipe;
 pub mod tag;
 pub mod target;
 pub mod watch;

@@ -29,15 +29,17 @@ pub struct Sentinel {
 const DONE: u8 = b'.';
 
 impl Sentinel {
-    /// Forks the sentinel.
-    ///
-    /// # Safety
-    /// The calling process must have exactly one thread: the child runs
-    /// ordinary Rust code (it allocates) after `fork`.
+    /// Forks the sentinel. The calling process must have exactly one
+    /// thread (the child runs ordinary Rust code, which allocates, after
+    /// `fork`); this is checked, so call it before starting any thread.
     ///
     /// # Errors
-    /// `pipe` or `fork` errors.
-    pub unsafe fn start() -> io::Result<Sentinel> {
+    /// `EBUSY` (as an `io::Error`) if the process has other threads (read
+    /// from `/proc/self/task`); `pipe` or `fork` errors.
+    pub fn start() -> io::Result<Sentinel> {
+        if std::fs::read_dir("/proc/self/task")?.count() != 1 {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
         let mut fds = [0 as RawFd; 2];
         // SAFETY: `fds` has room for the two fds the kernel writes.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -45,8 +47,9 @@ impl Sentinel {
         }
         // SAFETY: both fds are new and owned by nobody else.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        // SAFETY: the caller guarantees a single-threaded process, so the
-        // child may run any code.
+        // SAFETY: the process has one thread (checked above; only that
+        // thread could have started another since), so the child may run
+        // any code.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(io::Error::last_os_error());

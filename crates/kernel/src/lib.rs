@@ -21,6 +21,8 @@
 //! drop(buf); // ... and the pool is destroyed with the last buffer.
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod backend;
 pub mod dma_buf;
 pub mod dma_heap;

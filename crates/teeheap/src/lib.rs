@@ -31,6 +31,8 @@
 //! notification, and unprivileged user namespaces when not root (see the
 //! README's requirements).
 
+#![forbid(unsafe_code)]
+
 mod harness;
 mod launch;
 

@@ -3,6 +3,8 @@
 //! Subcommands boot the embedded default platform (or `--config FILE`)
 //! and act on it; see `teeheap --help`.
 
+#![forbid(unsafe_code)]
+
 mod cmd;
 
 use std::ffi::OsString;

@@ -152,12 +152,7 @@ impl<'a, T: Serialize> Doc<'a, T> {
 /// write. Only for commands that print and exit: `serve` and `run` keep
 /// ignoring it, since their daemon writes to clients' sockets.
 pub(crate) fn quiet_on_closed_pipe() {
-    // SAFETY: `signal` with `SIG_DFL` installs no handler; it runs before
-    // any thread of ours is started, and nothing else relies on SIGPIPE
-    // being ignored in a command that only prints.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    teeheap_intercept::sigpipe::restore_default();
 }
 
 /// The error as one line: each cause once (a cause whose text the message

@@ -58,9 +58,9 @@ pub(crate) fn run(
     let Some((prog, args)) = argv.split_first() else { bail!("no program given (teeheap run -- PROG ARGS…)") };
     // A private daemon dies with this process: a sentinel ends the tree then.
     let sentinel = match connect {
-        // SAFETY: nothing has started a thread yet (the daemon's, the
-        // signal forwarder's and the watcher's come below).
-        None => Some(unsafe { Sentinel::start() }.context("cannot start the run's sentinel")?),
+        // Before any thread (the daemon's, the signal forwarder's and the
+        // watcher's come below): the sentinel is forked.
+        None => Some(Sentinel::start().context("cannot start the run's sentinel")?),
         Some(_) => None,
     };
     // The private daemon lives until the program is gone.
