@@ -68,12 +68,12 @@ impl Setup {
     /// The dma-buf of MMAP buffer `index` (through EXPBUF).
     fn export(&mut self, dev: &CodecFile, type_: u32, index: u32) -> Arc<DmaBuf> {
         let e = self.io(dev, VIDIOC_EXPBUF, V4l2Exportbuffer { type_, index, ..Default::default() }).unwrap();
-        self.files.get(e.fd).unwrap().as_dma_buf().unwrap().clone()
+        self.files.get(e.fd).unwrap().as_dma_buf().unwrap()
     }
 
     fn heap_buf(&mut self, heap: &str, len: u64) -> (i32, Arc<DmaBuf>) {
         let buf = self.kernel.dma_heaps().open(heap).unwrap().allocate(len, 0, 0).unwrap();
-        (self.files.install(File::DmaBuf(Arc::clone(&buf)), 0).unwrap(), buf)
+        (self.files.install(File::new(Arc::clone(&buf)), 0).unwrap(), buf)
     }
 }
 

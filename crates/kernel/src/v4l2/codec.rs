@@ -412,7 +412,7 @@ impl CodecFile {
         let length = q.length;
         let mem = if q.memory == V4L2_MEMORY_DMABUF {
             let file = files.lookup(i64::from(b.fd()))?;
-            let buf = file.as_dma_buf().cloned().ok_or(einval("not a dma-buf"))?;
+            let buf = file.as_dma_buf().ok_or(einval("not a dma-buf"))?;
             if buf.size().bytes() < u64::from(length) {
                 return Err(einval("dma-buf smaller than the format needs"));
             }
@@ -479,7 +479,7 @@ impl CodecFile {
         let buf = q.bufs.get(e.index as usize).ok_or(einval("buffer index out of range"))?;
         let mem = buf.mem.clone().ok_or(einval("no memory"))?;
         drop(g);
-        e.fd = files.install(File::DmaBuf(mem), e.flags)?;
+        e.fd = files.install(File::from(mem), e.flags)?;
         Ok(())
     }
 
