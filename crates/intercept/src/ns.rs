@@ -219,6 +219,10 @@ pub struct PeerCred {
 
 impl PeerCred {
     /// `getsockopt(SO_PEERCRED)` on `sock`. Errors: `ENOTCONN`, `ENOTSOCK`.
+    ///
+    /// Through libc, not rustix's `socket_peercred`: its `UCred` holds a
+    /// non-zero `Pid`, but the kernel reports pid 0 for a peer outside our
+    /// pid namespace.
     pub fn of_socket(sock: BorrowedFd<'_>) -> Result<PeerCred> {
         let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
         let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
@@ -293,15 +297,14 @@ mod tests {
         use std::os::unix::process::CommandExt;
         let mut cmd = std::process::Command::new("sleep");
         cmd.arg("5");
-        // SAFETY: unshare only, in the forked child before exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::unshare(libc::CLONE_NEWUSER) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        let hook = || {
+            // SAFETY: no `CLONE_FILES`, and the forked child has one thread.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWUSER) }?;
+            Ok(())
+        };
+        // SAFETY: the hook runs in the forked, single-threaded child before
+        // exec and only calls unshare.
+        unsafe { cmd.pre_exec(hook) };
         let mut child = cmd.spawn().unwrap();
         let ours = Namespace::of_self(NsKind::User).unwrap();
         let theirs = Namespace::of_pid(child.id() as i32, NsKind::User).unwrap();

@@ -38,15 +38,9 @@ impl Sentinel {
     /// from `/proc/self/task`); `pipe` or `fork` errors.
     pub fn start() -> io::Result<Sentinel> {
         if std::fs::read_dir("/proc/self/task")?.count() != 1 {
-            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+            return Err(rustix::io::Errno::BUSY.into());
         }
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: `fds` has room for the two fds the kernel writes.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: both fds are new and owned by nobody else.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         // SAFETY: the process has one thread (checked above; only that
         // thread could have started another since), so the child may run
         // any code.
@@ -111,7 +105,8 @@ fn watch(pipe: OwnedFd) -> ! {
     // Hold nothing of the supervisor's (a test reading its stdout to the
     // end must not wait for us): the pipe becomes fd 3, the rest goes.
     let _ = rustix::io::dup2(&pipe, &mut unsafe_fd(3));
-    // SAFETY: closes fds of this (forked, single-threaded) process only.
+    // SAFETY: closes fds of this (forked, single-threaded) process only;
+    // rustix has no `close_range`.
     unsafe { libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32) };
     // SAFETY: fd 3 is the pipe (dup2 above); nothing else owns it now.
     let pipe = unsafe { OwnedFd::from_raw_fd(3) };
@@ -170,8 +165,9 @@ fn end_tree(ino: u64) {
                 let Ok(st) = rustix::fs::stat(e.path().join("ns/mnt").as_path()) else { continue };
                 if st.st_ino == ino {
                     found += 1;
-                    // SAFETY: kill has no memory arguments.
-                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
                 }
             }
         }
