@@ -111,6 +111,7 @@ const WORDS: usize = CLASSES.div_ceil(64);
 
 /// The size class of a hole of `len` pages. Non-decreasing in `len`, so
 /// every hole of a higher class is longer than every hole of a lower one.
+#[inline]
 const fn class_of(len: u64) -> usize {
     if len < (1 << (SUB_BITS + 1)) {
         return len as usize;
@@ -137,8 +138,21 @@ const SMALL_MIN: usize = 64;
 /// higher class (its smallest hole) is the last entry: taking it is a pop.
 #[derive(Debug, Clone)]
 enum Class {
-    Small(Vec<(u64, u64)>),
-    Large(BTreeSet<(u64, u64)>),
+    Small(Vec<u128>),
+    Large(BTreeSet<u128>),
+}
+
+/// A hole `(len, start)` as one integer with the same order, so that the
+/// searches compare one value (branch-free) instead of a pair.
+#[inline]
+const fn key((len, start): (u64, u64)) -> u128 {
+    (len as u128) << 64 | start as u128
+}
+
+/// The hole of a [`key`].
+#[inline]
+const fn unkey(k: u128) -> (u64, u64) {
+    ((k >> 64) as u64, k as u64)
 }
 
 impl Default for Class {
@@ -159,36 +173,47 @@ impl Class {
         self.len() == 0
     }
 
-    /// Where `hole` is, or would go, in a descending `Vec`.
-    fn search(v: &[(u64, u64)], hole: (u64, u64)) -> Result<usize, usize> {
-        v.binary_search_by(|h| hole.cmp(h))
+    /// Where `k` is, or would go, in a descending `Vec`.
+    #[inline]
+    fn search(v: &[u128], k: u128) -> Result<usize, usize> {
+        v.binary_search_by(|h| k.cmp(h))
     }
 
     /// Adds `hole`; `false` if it was already there.
     fn insert(&mut self, hole: (u64, u64)) -> bool {
+        let k = key(hole);
         match self {
             Class::Small(v) => {
-                let Err(i) = Self::search(v, hole) else { return false };
-                v.insert(i, hole);
+                let Err(i) = Self::search(v, k) else { return false };
+                if i == v.len() {
+                    v.push(k);
+                } else {
+                    v.insert(i, k);
+                }
                 if v.len() > SMALL_MAX {
                     *self = Class::Large(v.drain(..).collect());
                 }
                 true
             }
-            Class::Large(s) => s.insert(hole),
+            Class::Large(s) => s.insert(k),
         }
     }
 
     /// Removes `hole`; `false` if it was not there.
     fn remove(&mut self, hole: (u64, u64)) -> bool {
+        let k = key(hole);
         match self {
             Class::Small(v) => {
-                let Ok(i) = Self::search(v, hole) else { return false };
-                v.remove(i);
+                let Ok(i) = Self::search(v, k) else { return false };
+                if i + 1 == v.len() {
+                    v.pop();
+                } else {
+                    v.remove(i);
+                }
                 true
             }
             Class::Large(s) => {
-                let found = s.remove(&hole);
+                let found = s.remove(&k);
                 self.shrink();
                 found
             }
@@ -206,44 +231,48 @@ impl Class {
     }
 
     /// Removes and returns the first hole at or after `from`.
+    #[inline]
     fn take_first_from(&mut self, from: (u64, u64)) -> Option<(u64, u64)> {
+        let from = key(from);
         match self {
             Class::Small(v) => {
                 // Entries `..i` are at or after `from`; the last of them is
                 // the first in order.
                 let i = v.partition_point(|&h| h >= from).checked_sub(1)?;
-                Some(v.remove(i))
+                let k = if i + 1 == v.len() { v.pop()? } else { v.remove(i) };
+                Some(unkey(k))
             }
             Class::Large(s) => {
-                let hole = *s.range(from..).next()?;
-                s.remove(&hole);
+                let k = *s.range(from..).next()?;
+                s.remove(&k);
                 self.shrink();
-                Some(hole)
+                Some(unkey(k))
             }
         }
     }
 
     /// The holes at or after `from`, in order.
     fn iter_from(&self, from: (u64, u64)) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let from = key(from);
         let (small, large) = match self {
             Class::Small(v) => (Some(v[..v.partition_point(|&h| h >= from)].iter().rev()), None),
             Class::Large(s) => (None, Some(s.range(from..))),
         };
-        small.into_iter().flatten().chain(large.into_iter().flatten()).copied()
+        small.into_iter().flatten().chain(large.into_iter().flatten()).map(|&k| unkey(k))
     }
 
     /// The last (longest, highest) hole.
     fn last(&self) -> Option<(u64, u64)> {
         match self {
-            Class::Small(v) => v.first().copied(),
-            Class::Large(s) => s.last().copied(),
+            Class::Small(v) => v.first().copied().map(unkey),
+            Class::Large(s) => s.last().copied().map(unkey),
         }
     }
 
     fn contains(&self, hole: (u64, u64)) -> bool {
         match self {
-            Class::Small(v) => Self::search(v, hole).is_ok(),
-            Class::Large(s) => s.contains(&hole),
+            Class::Small(v) => Self::search(v, key(hole)).is_ok(),
+            Class::Large(s) => s.contains(&key(hole)),
         }
     }
 }
@@ -288,7 +317,7 @@ pub struct RangeAllocator {
     /// The last page of every hole (`start + len - 1`).
     lasts: BitSet,
     /// Holes by size class ([`class_of`] their length), each class ordered
-    /// by `(len, start)`. Grown on demand up to the highest class used.
+    /// by `(len, start)`. One per class up to that of `total` pages.
     classes: Vec<Class>,
     /// Bit `c` set when `classes[c]` is non-empty.
     words: [u64; WORDS],
@@ -326,7 +355,8 @@ impl RangeAllocator {
             holes: 0,
             starts: BitSet::new(pages),
             lasts: BitSet::new(pages),
-            classes: Vec::new(),
+            // Every hole fits in `[0, pages)`: no class above `pages`'s.
+            classes: (0..=class_of(pages)).map(|_| Class::default()).collect(),
             words: [0; WORDS],
             summary: 0,
         };
@@ -346,6 +376,7 @@ impl RangeAllocator {
     /// [`HIGH_RUN_PAGES`] pages.
     ///
     /// Returns `None` if `pages == 0` or no hole is large enough. `O(log h)`.
+    #[inline]
     pub fn alloc(&mut self, pages: u64) -> Option<PageRun> {
         if pages == 0 {
             return None;
@@ -424,6 +455,7 @@ impl RangeAllocator {
     ///   its end overflows.
     /// - [`FreeError::NotAllocated`] if `run` is empty or any of its pages is
     ///   free (double free, or a run that was never allocated).
+    #[inline]
     pub fn free(&mut self, run: PageRun) -> Result<(), FreeError> {
         let total = self.total;
         let end = run.checked_end().filter(|&end| end <= total).ok_or(FreeError::OutOfRange { run, total })?;
@@ -581,6 +613,7 @@ impl RangeAllocator {
     /// Takes `[at, at + pages)` out of hole `[start, start + len)`, already
     /// taken out of its size class, keeping what is left on either side as
     /// holes.
+    #[inline]
     fn carve_taken(&mut self, start: u64, len: u64, at: u64, pages: u64) -> PageRun {
         let end = start + len;
         let run_end = at + pages;
@@ -616,6 +649,7 @@ impl RangeAllocator {
     }
 
     /// The first non-empty class at or above `class`, if any.
+    #[inline]
     fn next_class(&self, class: usize) -> Option<usize> {
         let w = class / 64;
         if w >= WORDS {
@@ -634,11 +668,9 @@ impl RangeAllocator {
     }
 
     /// Files hole `(len, start)` in its size class.
+    #[inline]
     fn class_insert(&mut self, len: u64, start: u64) {
         let c = class_of(len);
-        if c >= self.classes.len() {
-            self.classes.resize_with(c + 1, Class::default);
-        }
         let fresh = self.classes[c].insert((len, start));
         debug_assert!(fresh, "hole {start} +{len} filed twice");
         self.words[c / 64] |= 1 << (c % 64);
@@ -646,6 +678,7 @@ impl RangeAllocator {
     }
 
     /// Takes hole `(len, start)` out of its size class.
+    #[inline]
     fn class_remove(&mut self, len: u64, start: u64) {
         let c = class_of(len);
         let set = &mut self.classes[c];
@@ -657,6 +690,7 @@ impl RangeAllocator {
     }
 
     /// Marks class `c` empty in the bitmap.
+    #[inline]
     fn clear_bit(&mut self, c: usize) {
         let w = c / 64;
         self.words[w] &= !(1 << (c % 64));
