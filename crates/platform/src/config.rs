@@ -174,6 +174,10 @@ pub struct TeeConfig {
     /// client gets TARGET_DEAD. 0: never.
     #[serde(default = "default_ta_call_timeout_ms")]
     pub ta_call_timeout_ms: u64,
+    /// Secure threads: how many std calls the secure world runs at once
+    /// (OP-TEE's `CFG_NUM_THREADS`); more wait in the driver's call queue.
+    #[serde(default = "default_threads")]
+    pub threads: u32,
 }
 
 fn default_ta_call_timeout_ms() -> u64 {
@@ -199,6 +203,10 @@ fn default_dynamic_max() -> ByteSize {
     ByteSize(256 << 20)
 }
 
+fn default_threads() -> u32 {
+    2
+}
+
 fn default_pin() -> String {
     "4711".to_owned()
 }
@@ -212,6 +220,7 @@ impl Default for TeeConfig {
             rebind: Rebind::default(),
             ta_dirs: Vec::new(),
             ta_call_timeout_ms: default_ta_call_timeout_ms(),
+            threads: default_threads(),
         }
     }
 }

@@ -461,6 +461,10 @@ pub enum SmcResult {
     },
     /// The fast call has no answer (`OPTEE_SMC_RETURN_ENOTAVAIL`).
     NotAvailable,
+    /// Every secure thread is busy (`OPTEE_SMC_RETURN_ETHREAD_LIMIT`): the
+    /// std call did not start and its message is untouched; the normal
+    /// world waits until a call returns and tries again.
+    ThreadLimit,
 }
 
 /// One entry of the attribute array of [`Command::GetProtmemConfig`]: a

@@ -92,7 +92,13 @@ pub struct SecureConfig {
     /// A host-built TA's call still running after this is ended (the
     /// process is killed: TARGET_DEAD); `None`: never.
     pub ta_call_timeout: Option<std::time::Duration>,
+    /// Secure threads (OP-TEE's `CFG_NUM_THREADS`, default 2): std calls
+    /// running at once; one more is answered [`crate::SmcResult::ThreadLimit`].
+    pub threads: u32,
 }
+
+/// Most secure threads a configuration may ask for.
+pub const MAX_THREADS: u32 = 256;
 
 impl Default for SecureConfig {
     fn default() -> Self {
@@ -104,6 +110,7 @@ impl Default for SecureConfig {
             ta_dirs: Vec::new(),
             ta_runner: None,
             ta_call_timeout: None,
+            threads: 2,
         }
     }
 }
@@ -115,6 +122,7 @@ impl fmt::Debug for SecureConfig {
             .field("content_keys", &self.content_keys.keys().collect::<Vec<_>>())
             .field("trusted_ui_pin", &"<redacted>")
             .field("encoder_key", &self.encoder_key)
+            .field("threads", &self.threads)
             .finish()
     }
 }
@@ -149,6 +157,7 @@ impl SecureConfig {
             ta_dirs: tee.ta_dirs.clone(),
             ta_call_timeout: (tee.ta_call_timeout_ms > 0)
                 .then(|| std::time::Duration::from_millis(tee.ta_call_timeout_ms)),
+            threads: tee.threads,
             ..SecureConfig::default()
         }
     }

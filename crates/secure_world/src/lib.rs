@@ -46,6 +46,7 @@ mod params;
 pub mod protmem;
 mod session;
 pub mod ta;
+mod threads;
 pub mod world;
 
 pub use abi::{ABI_VERSION, Capabilities, Command, FastCall, Msg, MsgParam, ParamDir, Smc, SmcResult, Uuid};

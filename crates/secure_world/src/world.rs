@@ -32,6 +32,7 @@ use crate::ta::invoke_tests::{self, InvokeTests};
 use crate::ta::sdp_basic::{self, SdpBasic};
 use crate::ta::trusted_ui::{self, TrustedUi};
 use crate::ta::{ClientIdentity, TaEnv, TaFactory, TaParam, TaRegistry, TrustedApp};
+use crate::threads::Threads;
 
 /// At most this many parameters reach a TA (GlobalPlatform's four).
 pub const MAX_TA_PARAMS: usize = 4;
@@ -48,6 +49,9 @@ pub enum SecureWorldError {
     /// The PIN is not 4 to 12 ASCII digits.
     #[error("the trusted-UI PIN must be 4 to 12 ASCII digits")]
     BadPin,
+    /// The number of secure threads is 0 or above [`crate::config::MAX_THREADS`].
+    #[error("the secure world needs 1 to {} threads", crate::config::MAX_THREADS)]
+    BadThreads,
 }
 
 /// The emulated secure world. See the module docs.
@@ -62,6 +66,7 @@ pub struct SecureWorld {
     pa_width: u32,
     ta_dirs: Vec<std::path::PathBuf>,
     host_tas: HostTaConfig,
+    threads: Threads,
 }
 
 /// `TEE_ORIGIN_TEE`.
@@ -128,6 +133,9 @@ impl SecureWorld {
         if !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
             return Err(SecureWorldError::BadPin);
         }
+        if !(1..=crate::config::MAX_THREADS).contains(&config.threads) {
+            return Err(SecureWorldError::BadThreads);
+        }
         let kinds = resolve_kinds(&platform, &config)?;
         let mut caps = Capabilities::DYNAMIC_SHM;
         for k in kinds.values() {
@@ -166,16 +174,22 @@ impl SecureWorld {
             pa_width,
             ta_dirs: config.ta_dirs.clone(),
             host_tas,
+            threads: Threads::new(config.threads),
         })
     }
 
     /// The single entry point from the normal world: a fast call, or a std
     /// call whose message is updated in place (`ret`, `ret_origin`, output
-    /// params, the session id of an open).
+    /// params, the session id of an open). A std call runs on a secure
+    /// thread; with every thread busy it does not start
+    /// ([`SmcResult::ThreadLimit`]).
     pub fn smc(&self, call: Smc<'_>) -> SmcResult {
         match call {
             Smc::Fast(f) => self.fast_call(f),
             Smc::Std(msg) => {
+                let Some(_thread) = self.threads.take() else {
+                    return SmcResult::ThreadLimit;
+                };
                 let (r, origin) = self.std_call(msg);
                 msg.ret = r.err().map_or(0, TeeError::code);
                 msg.ret_origin = origin;
@@ -404,6 +418,11 @@ impl SecureWorld {
     /// `(uuid, name)` of every installed TA.
     pub fn tas(&self) -> Vec<(Uuid, &'static str)> {
         self.registry.read().recover().list()
+    }
+
+    /// `(busy, total)` secure threads.
+    pub fn thread_usage(&self) -> (u32, u32) {
+        self.threads.usage()
     }
 
     /// How many sessions are open.

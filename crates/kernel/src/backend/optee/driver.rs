@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use teeheap_secure_world::{Msg, MsgParam, ParamDir, SecureWorld, Smc, SmcResult, Uuid};
+use teeheap_secure_world::{Msg, MsgParam, ParamDir, Uuid};
 use teeheap_uapi::tee::{
     TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT,
     TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
@@ -16,7 +16,8 @@ use teeheap_uapi::tee::{
     TeeIoctlOpenSessionArg,
 };
 
-use crate::error::{Errno, Error, Result, einval};
+use crate::backend::optee::call_queue::SmcPort;
+use crate::error::{Result, einval};
 use crate::pool::ProtMemRef;
 use crate::tee::driver::{TeeDriver, TeeParam};
 use crate::tee::login::{self, Credentials};
@@ -25,23 +26,17 @@ use crate::tee::shm::ShmBacking;
 /// The driver of an OP-TEE-style backend. See the module documentation.
 #[derive(Debug)]
 pub struct OpteeDriver {
-    world: Arc<SecureWorld>,
+    port: Arc<SmcPort>,
 }
 
 impl OpteeDriver {
-    /// A driver talking to `world`.
-    pub fn new(world: Arc<SecureWorld>) -> OpteeDriver {
-        OpteeDriver { world }
+    /// A driver talking through `port`.
+    pub fn new(port: Arc<SmcPort>) -> OpteeDriver {
+        OpteeDriver { port }
     }
 
     fn call(&self, msg: &mut Msg) -> Result<()> {
-        match self.world.smc(Smc::Std(msg)) {
-            SmcResult::Done => Ok(()),
-            other => {
-                tracing::error!(?other, "unexpected answer to a std call");
-                Err(Error::new(Errno::EIO, "secure world gave an unexpected answer"))
-            }
-        }
+        self.port.std(msg)
     }
 }
 

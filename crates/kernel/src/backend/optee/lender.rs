@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use teeheap_platform::{PhysRange, UseCase};
-use teeheap_secure_world::{Msg, SecureWorld, Smc, SmcResult};
+use teeheap_secure_world::Msg;
 use teeheap_uapi::tee::gp;
 
+use crate::backend::optee::call_queue::SmcPort;
 use crate::error::{Errno, Error, Result};
 use crate::pool::dynamic::ProtMemLender;
 
@@ -19,20 +20,18 @@ static NEXT_COOKIE: AtomicU64 = AtomicU64::new(1);
 /// Lends and reclaims through the SMC.
 #[derive(Debug)]
 pub struct OpteeLender {
-    world: Arc<SecureWorld>,
+    port: Arc<SmcPort>,
 }
 
 impl OpteeLender {
-    /// A lender for `world`.
-    pub fn new(world: Arc<SecureWorld>) -> OpteeLender {
-        OpteeLender { world }
+    /// A lender through `port`.
+    pub fn new(port: Arc<SmcPort>) -> OpteeLender {
+        OpteeLender { port }
     }
 
     fn call(&self, mut msg: Msg) -> Result<u32> {
-        match self.world.smc(Smc::Std(&mut msg)) {
-            SmcResult::Done => Ok(msg.ret),
-            _ => Err(Error::new(Errno::EIO, "unexpected answer to a std call")),
-        }
+        self.port.std(&mut msg)?;
+        Ok(msg.ret)
     }
 }
 

@@ -6,6 +6,7 @@
 //! The backend owns its registrations: dropping it (driver remove) unbinds
 //! its heaps and unregisters its devices; live buffers drain.
 
+pub mod call_queue;
 pub mod driver;
 pub mod lender;
 
@@ -20,6 +21,7 @@ use teeheap_uapi::tee::{
 };
 
 use crate::Kernel;
+use crate::backend::optee::call_queue::SmcPort;
 use crate::backend::optee::driver::OpteeDriver;
 use crate::backend::optee::lender::OpteeLender;
 use crate::error::{Errno, Error, Result};
@@ -74,6 +76,7 @@ pub enum Bound {
 pub struct OpteeBackend {
     kernel: Arc<Kernel>,
     world: Arc<SecureWorld>,
+    port: Arc<SmcPort>,
     devices: Vec<Arc<TeeDevice>>,
     bound: Vec<(UseCase, Bound)>,
 }
@@ -97,7 +100,8 @@ impl OpteeBackend {
             SmcResult::Capabilities(c) => c,
             _ => return Err(Error::new(Errno::ENODEV, "secure world did not report capabilities")),
         };
-        let driver = Arc::new(OpteeDriver::new(Arc::clone(&world)));
+        let port = Arc::new(SmcPort::new(Arc::clone(&world)));
+        let driver = Arc::new(OpteeDriver::new(Arc::clone(&port)));
         // As optee_get_version (SMC ABI): both nodes report the same
         // version; the core adds PRIVILEGED on the supplicant's node.
         let gen_caps = TEE_GEN_CAP_GP | TEE_GEN_CAP_REG_MEM | TEE_GEN_CAP_MEMREF_NULL;
@@ -105,6 +109,7 @@ impl OpteeBackend {
         let mut backend = OpteeBackend {
             kernel: Arc::clone(kernel),
             world: Arc::clone(&world),
+            port,
             devices: Vec::new(),
             bound: Vec::new(),
         };
@@ -145,7 +150,7 @@ impl OpteeBackend {
         let align = Len::page_align(align.max(PAGE_SIZE))
             .filter(|a| a.bytes().is_power_of_two())
             .ok_or(Error::new(Errno::EINVAL, "bad protmem alignment"))?;
-        let lender = Arc::new(OpteeLender::new(Arc::clone(&self.world)));
+        let lender = Arc::new(OpteeLender::new(Arc::clone(&self.port)));
         let pool = DynamicPool::new(
             use_case,
             DynamicConfig { chunk, align, max: config.dynamic_max },
@@ -198,10 +203,7 @@ impl OpteeBackend {
     }
 
     fn std(&self, msg: &mut Msg) -> Result<()> {
-        match self.world.smc(Smc::Std(msg)) {
-            SmcResult::Done => Ok(()),
-            _ => Err(Error::new(Errno::EIO, "unexpected answer to a std call")),
-        }
+        self.port.std(msg)
     }
 
     /// Boots the secure world the platform description asks for and probes
@@ -228,6 +230,11 @@ impl OpteeBackend {
     /// The secure world.
     pub fn world(&self) -> &Arc<SecureWorld> {
         &self.world
+    }
+
+    /// The SMC entry with its call queue.
+    pub fn port(&self) -> &Arc<SmcPort> {
+        &self.port
     }
 
     /// How each use case was bound.
