@@ -116,7 +116,8 @@ impl Shared {
         match self.kernel.dma_heap_readd(name) {
             Ok(()) => {
                 for (session, run) in self.runs.lock().recover().iter() {
-                    if let Err(e) = run.add_heap(name) {
+                    let node = crate::session::Node::open(&format!("dma_heap/{name}"), &self.kernel);
+                    if let Err(e) = run.add_heap(name, node) {
                         tracing::warn!(session, heap = name, error = %e, "cannot add the node to a run's /dev");
                     }
                 }

@@ -524,7 +524,7 @@ impl Shared {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("no node {:?} here", n.path)));
             }
             let id = FileId { dev: n.dev, ino: n.ino };
-            map.insert(id, Node::from_path(&n.path));
+            map.insert(id, Node::open(&n.path, &self.kernel));
             ids.push((n.path.clone(), id));
         }
         let id = self.sessions_total.fetch_add(1, Ordering::Relaxed) + 1;

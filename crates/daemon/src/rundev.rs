@@ -72,9 +72,9 @@ impl RunDev {
     }
 
     /// Makes `/dev/dma_heap/<name>` again, of the kind the run's other
-    /// nodes are, and serves it as heap `name`. A node already there is
-    /// served as it is.
-    pub fn add_heap(&self, name: &str) -> Result<(), Errno> {
+    /// nodes are, and serves it as `heap` (the heap's file, opened once
+    /// for this run). A node already there is served as it is.
+    pub fn add_heap(&self, name: &str, heap: Node) -> Result<(), Errno> {
         match rustix::fs::mkdirat(&self.dev, "dma_heap", Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e),
@@ -90,7 +90,7 @@ impl RunDev {
             Err(e) => return Err(e),
         }
         let st = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-        lock(&self.nodes).insert(FileId { dev: st.st_dev, ino: st.st_ino }, Node::Heap(name.to_owned()));
+        lock(&self.nodes).insert(FileId { dev: st.st_dev, ino: st.st_ino }, heap);
         Ok(())
     }
 }

@@ -31,19 +31,23 @@ use crate::served::MmapPolicy;
 use crate::workers::{self, Workers};
 
 /// What a node of the program's private `/dev` stands for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Node {
-    /// `/dev/dma_heap/<name>`.
-    Heap(String),
+    /// `/dev/dma_heap/<name>`: the heap file opened when the node was made,
+    /// which every description of the node shares (a heap file has no
+    /// state of its own). Once that heap is removed it answers `ENODEV`;
+    /// `heap add` makes a new node with a new file. `None` if the heap was
+    /// gone before the node was served.
+    Heap(Option<File>),
     /// `/dev/<name>` of a TEE device (`tee0`, `teepriv0`).
     Tee(String),
 }
 
 impl Node {
-    /// The node for a path relative to `/dev`.
-    pub fn from_path(path: &str) -> Node {
+    /// The node for a path relative to `/dev`, opening a heap's file now.
+    pub fn open(path: &str, kernel: &teeheap_kernel::Kernel) -> Node {
         match path.strip_prefix("dma_heap/") {
-            Some(h) => Node::Heap(h.to_owned()),
+            Some(h) => Node::Heap(kernel.dma_heap_open(h).ok()),
             None => Node::Tee(path.to_owned()),
         }
     }
@@ -239,21 +243,18 @@ impl Session {
                 Some(Node::Heap(_)) if call.cmd.0 == crate::guard::test_hooks::PANIC_IOCTL => {
                     self.shared.panic_holding_locks()
                 }
-                Some(Node::Heap(name)) => match self.shared.kernel.dma_heap_open(name) {
-                    Ok(f) => {
-                        if self.shared.has_caps()
-                            && let Some(len) = alloc_len(call.cmd.0, call.arg.0, &target)
-                            && !self.shared.allow_alloc(n.pid, name, len)
-                        {
-                            return Response::Errno(Errno::NOMEM);
-                        }
-                        f
+                Some(Node::Heap(Some(heap))) => {
+                    if self.shared.has_caps()
+                        && let Some(h) = heap.downcast::<teeheap_kernel::dma_heap::HeapFile>()
+                        && let Some(len) = alloc_len(call.cmd.0, call.arg.0, &target)
+                        && !self.shared.allow_alloc(n.pid, h.heap().name().as_str(), len)
+                    {
+                        return Response::Errno(Errno::NOMEM);
                     }
-                    // The program's node was opened before the heap was
-                    // removed: an open heap fd of a removed heap is ENODEV.
-                    Err(e) if e.errno() == teeheap_kernel::Errno::ENOENT => return Response::Errno(Errno::NODEV),
-                    Err(e) => return errno(&e),
-                },
+                    heap.clone()
+                }
+                // The heap went before the node was served: as a removed one.
+                Some(Node::Heap(None)) => return Response::Errno(Errno::NODEV),
                 // The context is the program's own description of the node.
                 Some(Node::Tee(name)) => match self.shared.contexts.get_or_open(&f, id, || self.open_context(name)) {
                     Ok(f) => f,

@@ -266,12 +266,13 @@ impl Kernel {
         Ok(v4l2::CodecFile::open(*role, Arc::clone(&self.platform), Arc::clone(&self.system)))
     }
 
-    /// Opens `/dev/dma_heap/<name>`.
+    /// Opens `/dev/dma_heap/<name>`: a new file holding the heap (see
+    /// [`dma_heap::HeapFile`]).
     ///
     /// # Errors
     /// `ENOENT` if there is no such heap.
     pub fn dma_heap_open(&self, name: &str) -> Result<file::File> {
-        self.dma_heaps.open(name).map(file::File::new)
+        self.dma_heaps.open(name).map(|h| file::File::new(dma_heap::HeapFile::open(h)))
     }
 
     /// An ioctl on an open file of the model: its [`file::FileOps::ioctl`].

@@ -245,6 +245,8 @@ fn heap_rm_and_add_change_every_runs_dev() {
     }
     assert_eq!(a.cmd(&format!("alloc {held} 4096")), "err ENODEV");
     assert!(d.ok(&["heap", "add", "system"]).contains("added"));
+    // The fd holds the heap it was opened on, not a name: still ENODEV.
+    assert_eq!(a.cmd(&format!("alloc {held} 4096")), "err ENODEV");
     for p in [&mut a, &mut b] {
         assert!(p.heaps().contains(&"system".to_owned()), "{:?}", p.heaps());
         let h = p.fd("open system");

@@ -251,15 +251,35 @@ impl DmaHeap {
     }
 }
 
-/// An open heap node: ALLOC is its only ioctl; it has no mmap and no
-/// llseek.
-impl FileOps for DmaHeap {
+/// An open `/dev/dma_heap/<name>` (`dma_heap_open`: the file holds the
+/// heap it was opened on). Once that heap is removed its ioctls answer
+/// `ENODEV`, with no look-up by name; a heap added back under the name is
+/// another heap, reached by opening the node again.
+#[derive(Debug)]
+pub struct HeapFile {
+    heap: Arc<DmaHeap>,
+}
+
+impl HeapFile {
+    /// A new open file of `heap`.
+    pub fn open(heap: Arc<DmaHeap>) -> Arc<HeapFile> {
+        Arc::new(HeapFile { heap })
+    }
+
+    /// The heap it was opened on.
+    pub fn heap(&self) -> &Arc<DmaHeap> {
+        &self.heap
+    }
+}
+
+/// ALLOC is its only ioctl; it has no mmap and no llseek.
+impl FileOps for HeapFile {
     fn kind(&self) -> FileKind {
         FileKind::DMA_HEAP
     }
 
     fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
-        DmaHeap::ioctl(self, cmd, arg, mem, files)
+        self.heap.ioctl(cmd, arg, mem, files)
     }
 }
 
