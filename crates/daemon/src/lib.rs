@@ -369,6 +369,7 @@ impl Shared {
         let mut v: Vec<String> =
             self.kernel.dma_heaps().list().iter().map(|h| format!("dma_heap/{}", h.name().as_str())).collect();
         v.extend(self.kernel.tee().list().iter().map(|d| d.name().to_owned()));
+        v.extend(self.kernel.drm_cards().into_iter().map(str::to_owned));
         v
     }
 

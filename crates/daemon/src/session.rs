@@ -41,14 +41,19 @@ pub enum Node {
     Heap(Option<File>),
     /// `/dev/<name>` of a TEE device (`tee0`, `teepriv0`).
     Tee(String),
+    /// `/dev/dri/cardN` of a DRM device; the path relative to `/dev`.
+    Drm(String),
 }
 
 impl Node {
     /// The node for a path relative to `/dev`, opening a heap's file now.
     pub fn open(path: &str, kernel: &teeheap_kernel::Kernel) -> Node {
-        match path.strip_prefix("dma_heap/") {
-            Some(h) => Node::Heap(kernel.dma_heap_open(h).ok()),
-            None => Node::Tee(path.to_owned()),
+        if let Some(h) = path.strip_prefix("dma_heap/") {
+            Node::Heap(kernel.dma_heap_open(h).ok())
+        } else if path.starts_with("dri/") {
+            Node::Drm(path.to_owned())
+        } else {
+            Node::Tee(path.to_owned())
         }
     }
 }
@@ -264,6 +269,18 @@ impl Session {
                         return Response::Errno(e);
                     }
                 },
+                // So is a DRM file (its GEM handles are per open file).
+                Some(Node::Drm(path)) => {
+                    let open = || self.shared.kernel.drm_open(path).map(File::new);
+                    match self.shared.contexts.get_or_open(&f, id, open) {
+                        Ok(f) => f,
+                        Err(ContextError::Kernel(e)) => return errno(&e),
+                        Err(ContextError::Host(e)) => {
+                            tracing::warn!(session = self.id, pid = n.pid, error = %e, "cannot tag a DRM file");
+                            return Response::Errno(e);
+                        }
+                    }
+                }
             },
         };
         // The program's description is not kept past the call: its release

@@ -30,7 +30,7 @@ use zerocopy::FromBytes;
 
 use crate::dma_buf::DmaBuf;
 use crate::error::{Errno, Error, Result, efault, einval};
-use crate::file::{File, Files};
+use crate::file::{File, FileKind, FileOps, Files};
 use crate::uaccess::{UserMemory, UserPtr};
 
 use gem::GemHandles;
@@ -260,6 +260,23 @@ impl DrmFile {
     /// `drm_mode_destroy_dumb_ioctl`: a `GEM_CLOSE`.
     fn destroy_dumb(&self, d: &mut DrmModeDestroyDumb) -> Result<()> {
         self.lock().handles.remove(d.handle).map(drop)
+    }
+}
+
+impl DrmFile {
+    /// The kind of a DRM card file.
+    pub const KIND: FileKind = FileKind::new("drm");
+}
+
+/// An open card node: the DRM ioctls; no mmap here (dumb buffers are
+/// mapped through their PRIME fd), no llseek.
+impl FileOps for DrmFile {
+    fn kind(&self) -> FileKind {
+        DrmFile::KIND
+    }
+
+    fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        DrmFile::ioctl(self, cmd, arg, mem, files)
     }
 }
 

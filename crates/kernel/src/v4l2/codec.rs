@@ -31,7 +31,7 @@ use crate::dma_buf::DmaBuf;
 use crate::dma_heap::DmaHeapOps;
 use crate::dma_heap::system::SystemHeap;
 use crate::error::{Errno, Error, Result, efault, einval};
-use crate::file::{File, Files};
+use crate::file::{File, FileKind, FileOps, Files, PollEvents};
 use crate::uaccess::{UserMemory, UserPtr};
 
 /// Which way the instance codes.
@@ -722,6 +722,26 @@ impl Instance {
                 self.cap.complete(dst, 0, V4L2_BUF_FLAG_ERROR, ts);
             }
         }
+    }
+}
+
+impl CodecFile {
+    /// The kind of a V4L2 codec file.
+    pub const KIND: FileKind = FileKind::new("v4l2-codec");
+}
+
+/// An open codec node: the V4L2 ioctls and poll readiness.
+impl FileOps for CodecFile {
+    fn kind(&self) -> FileKind {
+        CodecFile::KIND
+    }
+
+    fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        CodecFile::ioctl(self, cmd, arg, mem, files)
+    }
+
+    fn poll(&self) -> PollEvents {
+        PollEvents(CodecFile::poll(self))
     }
 }
 
