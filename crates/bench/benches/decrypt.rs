@@ -12,21 +12,11 @@ use std::sync::Arc;
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use teeheap_platform::{Master, PhysAddr, Platform, PlatformConfig};
+use teeheap_platform::{Master, PhysAddr, Platform, PlatformConfig, UseCase};
 use teeheap_secure_world::config::{DEFAULT_CONTENT_KEY, DEFAULT_CONTENT_KEY_ID};
 use teeheap_secure_world::ta::content_decrypt::{self, CMD_DECRYPT, encode_sample_info};
 use teeheap_secure_world::{Msg, MsgParam, ParamDir, SecureConfig, SecureWorld, Smc, SmcResult};
 
-/// 64 MiB of DRAM with a 4 MiB secure-video carveout at the top.
-const TOML: &str = r#"
-name = "bench-decrypt"
-dram = { base = 0x4000_0000, size = "64 MiB" }
-[[carveout]]
-name = "sv"
-use_case = "secure-video"
-base = 0x43c0_0000
-size = "4 MiB"
-"#;
 const CARVEOUT: u64 = 0x43c0_0000;
 /// Normal memory: sample info here, the sample one page further.
 const SHM: u64 = 0x4000_0000;
@@ -45,7 +35,10 @@ fn pattern(len: u64) -> Vec<u8> {
 }
 
 fn main() {
-    let p = Arc::new(Platform::new(PlatformConfig::from_toml(TOML).expect("config")).expect("platform"));
+    // 64 MiB of DRAM with a 4 MiB secure-video carveout at the top.
+    let cfg =
+        PlatformConfig::small("bench-decrypt", 64 << 20).with_carveout("sv", UseCase::SecureVideo, CARVEOUT, 4 << 20);
+    let p = Arc::new(Platform::new(cfg).expect("platform"));
     let w = SecureWorld::new(Arc::clone(&p), SecureConfig::default()).expect("secure world");
     let open = call(&w, Msg::open_session(content_decrypt::UUID, 0, vec![]));
     assert_eq!(open.ret, 0, "open the content-decryption TA");

@@ -6,26 +6,19 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use teeheap_platform::{
-    AccessKind, Firewall, Master, MasterSet, PAGE_SIZE, PhysAddr, PhysRange, Platform, PlatformConfig, Rights,
+    AccessKind, Firewall, Master, MasterSet, PAGE_SIZE, PhysAddr, PhysRange, Platform, PlatformConfig, Rights, UseCase,
 };
 
-/// 64 MiB of DRAM with a 16 MiB secure-video carveout at the top.
-const TOML: &str = r#"
-name = "bench-firewall"
-dram = { base = 0x4000_0000, size = "64 MiB" }
-[[carveout]]
-name = "sv"
-use_case = "secure-video"
-base = 0x4300_0000
-size = "16 MiB"
-"#;
 const CARVEOUT: u64 = 0x4300_0000;
 /// A bitstream in normal memory.
 const SRC: u64 = 0x4000_0000;
 const SIZES: [u64; 3] = [4 << 10, 64 << 10, 1 << 20];
 
 fn copies(c: &mut Criterion) {
-    let p = Platform::new(PlatformConfig::from_toml(TOML).expect("config")).expect("platform");
+    // 64 MiB of DRAM with a 16 MiB secure-video carveout at the top.
+    let cfg =
+        PlatformConfig::small("bench-firewall", 64 << 20).with_carveout("sv", UseCase::SecureVideo, CARVEOUT, 16 << 20);
+    let p = Platform::new(cfg).expect("platform");
     let mut g = c.benchmark_group("device copy");
     for len in SIZES {
         // Touch both ends once so no page fault lands in the measurement.

@@ -68,11 +68,7 @@ impl ProtMemLender for FakeLender {
 }
 
 fn kernel() -> Arc<Kernel> {
-    let toml = r#"
-        name = "t"
-        dram = { base = 0x4000_0000, size = "64 MiB" }
-    "#;
-    Kernel::boot(Arc::new(Platform::new(PlatformConfig::from_toml(toml).unwrap()).unwrap()))
+    Kernel::boot(Arc::new(Platform::new(PlatformConfig::small("t", 64 << 20)).unwrap()))
 }
 
 fn pages(n: u64) -> Len {

@@ -318,7 +318,54 @@ impl PlatformConfig {
     pub fn embedded_default() -> PlatformConfig {
         PlatformConfig::from_toml(DEFAULT_TOML).expect("the embedded default platform parses")
     }
+
+    /// A small platform as tests and benches describe one: `dram_size`
+    /// bytes of DRAM at [`SMALL_DRAM_BASE`], no carveout, defaults for the
+    /// rest. Add carveouts with [`Self::with_carveout`]; the result is
+    /// checked when a `Platform` is made of it, as a parsed file is.
+    ///
+    /// ```
+    /// use teeheap_platform::{Platform, PlatformConfig, UseCase};
+    /// let cfg = PlatformConfig::small("t", 64 << 20).with_carveout("sv", UseCase::SecureVideo, 0x43c0_0000, 4 << 20);
+    /// assert_eq!(PlatformConfig::from_toml(&cfg.to_toml()).unwrap(), cfg);
+    /// Platform::new(cfg).unwrap();
+    /// ```
+    pub fn small(name: &str, dram_size: u64) -> PlatformConfig {
+        PlatformConfig {
+            name: name.to_owned(),
+            dram: DramConfig { base: SMALL_DRAM_BASE, size: ByteSize(dram_size) },
+            carveout: Vec::new(),
+            firewall: FirewallConfig::default(),
+            tee: TeeConfig::default(),
+            limits: LimitsConfig::default(),
+            inject: Vec::new(),
+        }
+    }
+
+    /// Adds a carveout of `size` bytes at `base` for `use_case`, with the
+    /// use case's default access rights.
+    #[must_use]
+    pub fn with_carveout(mut self, name: &str, use_case: UseCase, base: u64, size: u64) -> PlatformConfig {
+        self.carveout.push(CarveoutConfig {
+            name: name.to_owned(),
+            use_case,
+            base,
+            size: ByteSize(size),
+            read: None,
+            write: None,
+        });
+        self
+    }
+
+    /// The description as TOML that [`Self::from_toml`] reads back equal
+    /// (e.g. for a `--config` file).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a platform description serialises")
+    }
 }
+
+/// Where [`PlatformConfig::small`] puts DRAM.
+pub const SMALL_DRAM_BASE: u64 = 0x4000_0000;
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use teeheap_platform::{PlatformConfig, UseCase};
 
 const TEEHEAP: &str = env!("CARGO_BIN_EXE_teeheap");
 
@@ -91,19 +92,8 @@ impl Drop for Serve {
 /// A small platform whose name and sizes tell it apart from the default.
 fn small_config(dir: &Path) -> PathBuf {
     let good = dir.join("small.toml");
-    std::fs::write(
-        &good,
-        r#"
-name = "small"
-dram = { base = 0x4000_0000, size = "64 MiB" }
-[[carveout]]
-name = "sv"
-use_case = "secure-video"
-base = 0x4300_0000
-size = "16 MiB"
-"#,
-    )
-    .unwrap();
+    let cfg = PlatformConfig::small("small", 64 << 20).with_carveout("sv", UseCase::SecureVideo, 0x4300_0000, 16 << 20);
+    std::fs::write(&good, cfg.to_toml()).unwrap();
     good
 }
 

@@ -287,28 +287,10 @@ pub(crate) mod testutil {
 
     pub(crate) fn platform() -> Platform {
         Platform::new(
-            PlatformConfig::from_toml(
-                r#"
-                name = "devices"
-                dram = { base = 0x4000_0000, size = "64 MiB" }
-                [[carveout]]
-                name = "sv"
-                use_case = "secure-video"
-                base = 0x4100_0000
-                size = "16 MiB"
-                [[carveout]]
-                name = "tui"
-                use_case = "trusted-ui"
-                base = 0x4200_0000
-                size = "8 MiB"
-                [[carveout]]
-                name = "svr"
-                use_case = "secure-video-record"
-                base = 0x4280_0000
-                size = "8 MiB"
-                "#,
-            )
-            .unwrap(),
+            PlatformConfig::small("devices", 64 << 20)
+                .with_carveout("sv", UseCase::SecureVideo, 0x4100_0000, 16 << 20)
+                .with_carveout("tui", UseCase::TrustedUi, 0x4200_0000, 8 << 20)
+                .with_carveout("svr", UseCase::SecureVideoRecord, 0x4280_0000, 8 << 20),
         )
         .unwrap()
     }

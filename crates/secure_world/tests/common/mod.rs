@@ -4,20 +4,9 @@
 
 use std::sync::Arc;
 
-use teeheap_platform::{Master, PhysAddr, PhysRange, Platform, PlatformConfig};
+use teeheap_platform::{Master, PhysAddr, PhysRange, Platform, PlatformConfig, UseCase};
 use teeheap_secure_world::abi::{Msg, MsgParam, Smc, SmcResult};
 use teeheap_secure_world::{SecureConfig, SecureWorld, Uuid};
-
-/// 64 MiB of DRAM at 0x4000_0000 with a 4 MiB secure-video carveout at the top.
-pub const TOML: &str = r#"
-name = "sw-test"
-dram = { base = 0x4000_0000, size = "64 MiB" }
-[[carveout]]
-name = "sv"
-use_case = "secure-video"
-base = 0x43c0_0000
-size = "4 MiB"
-"#;
 
 pub const CARVEOUT: u64 = 0x43c0_0000;
 pub const CARVEOUT_SIZE: u64 = 4 << 20;
@@ -26,8 +15,11 @@ pub const SHM: u64 = 0x4000_0000;
 /// Normal memory lent in tests.
 pub const LEND: u64 = 0x4100_0000;
 
+/// 64 MiB of DRAM at 0x4000_0000 with a 4 MiB secure-video carveout at the top.
 pub fn platform() -> Arc<Platform> {
-    Arc::new(Platform::new(PlatformConfig::from_toml(TOML).unwrap()).unwrap())
+    let cfg =
+        PlatformConfig::small("sw-test", 64 << 20).with_carveout("sv", UseCase::SecureVideo, CARVEOUT, CARVEOUT_SIZE);
+    Arc::new(Platform::new(cfg).unwrap())
 }
 
 pub fn world() -> (Arc<Platform>, SecureWorld) {
