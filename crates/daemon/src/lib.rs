@@ -26,6 +26,7 @@ pub mod events;
 pub mod farewell;
 pub mod guard;
 pub mod holders;
+pub mod inject;
 pub mod limits;
 pub mod observe;
 pub mod paths;
@@ -112,6 +113,10 @@ pub enum DaemonError {
 pub struct DaemonConfig {
     /// Platform description (TOML); the embedded default when `None`.
     pub platform: Option<PathBuf>,
+    /// Faults to inject besides the description's `[[inject]]` tables.
+    pub inject: Vec<teeheap_platform::fault::spec::Spec>,
+    /// Seed of the `prob=` faults; random (and logged) when `None`.
+    pub seed: Option<u64>,
 }
 
 /// State shared by the daemon's threads.
@@ -145,6 +150,8 @@ pub struct Shared {
     runs: Mutex<HashMap<u64, rundev::RunDev>>,
     /// The live runs' identities and rights (docs/threat-model.md).
     identities: Runs,
+    /// The fault injector (docs/fault-injection.md).
+    inject: Arc<inject::Injector>,
 }
 
 /// A running daemon. See the crate documentation.
@@ -154,6 +161,7 @@ pub struct Daemon {
     reaper: Option<JoinHandle<()>>,
     views: Option<JoinHandle<()>>,
     spares: Option<JoinHandle<()>>,
+    injecting: Option<JoinHandle<()>>,
     control: Vec<ControlServer>,
 }
 
@@ -176,7 +184,7 @@ impl Daemon {
             None => PlatformConfig::embedded_default(),
         };
         let platform = Platform::new(cfg).map_err(|e| DaemonError::Platform(e.to_string()))?;
-        Daemon::with_platform(platform)
+        Daemon::injecting(platform, &config.inject, config.seed)
     }
 
     /// As [`Daemon::start`], on a platform built by the caller.
@@ -184,6 +192,21 @@ impl Daemon {
     /// # Errors
     /// See [`DaemonError`].
     pub fn with_platform(platform: Platform) -> Result<Daemon, DaemonError> {
+        Daemon::injecting(platform, &[], None)
+    }
+
+    /// As [`Daemon::with_platform`], injecting the faults of the
+    /// description's `[[inject]]` tables and then `inject`, with `seed`
+    /// (docs/fault-injection.md).
+    ///
+    /// # Errors
+    /// See [`DaemonError`]; `Platform` for more than
+    /// [`inject::MAX_SPECS`] specs.
+    pub fn injecting(
+        platform: Platform,
+        inject: &[teeheap_platform::fault::spec::Spec],
+        seed: Option<u64>,
+    ) -> Result<Daemon, DaemonError> {
         reach::keep_out_same_uid()?;
         // One descriptor (or two) per live buffer, for every program served.
         let nofile = teeheap_intercept::nofile::raise();
@@ -204,6 +227,11 @@ impl Daemon {
         let caps = limits::caps(&platform.config().limits);
         let registry = Registry::new(platform).map_err(io::Error::from)?;
         let backend_name = backend.name();
+        let specs: Vec<_> =
+            kernel.platform().config().inject.iter().map(|i| i.spec.clone()).chain(inject.iter().cloned()).collect();
+        let injector =
+            Arc::new(inject::Injector::new(&specs, seed, Arc::clone(&events)).map_err(DaemonError::Platform)?);
+        kernel.platform().faults().install(Arc::clone(&injector) as _);
         let shared = Arc::new(Shared {
             kernel,
             registry,
@@ -223,10 +251,12 @@ impl Daemon {
             runs: Mutex::default(),
             identities: Runs::new(),
             contexts: contexts::Contexts::default(),
+            inject: Arc::clone(&injector),
             views: views::Views::create(&std::env::temp_dir())
                 .inspect_err(|e| tracing::warn!(error = %e, "no sysfs/debugfs views for programs"))
                 .ok(),
         });
+        injector.attach(Arc::downgrade(&shared));
         let s = Arc::clone(&shared);
         let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
             while !s.shutdown.load(Ordering::Relaxed) {
@@ -293,9 +323,34 @@ impl Daemon {
                 return Err(e.into());
             }
         };
+        // Timed faults (docs/fault-injection.md).
+        let s = Arc::clone(&shared);
+        let injecting = std::thread::Builder::new().name("teeheap-inject".into()).spawn(move || {
+            while !s.shutdown.load(Ordering::Relaxed) {
+                let _ =
+                    s.serve_one(|| "the timed faults".into(), None, || s.inject.tick(&s, Duration::from_millis(200)));
+            }
+        });
+        let injecting = match injecting {
+            Ok(t) => t,
+            Err(e) => {
+                shared.shutdown.store(true, Ordering::Relaxed);
+                let _ = reaper.join();
+                let _ = views.join();
+                let _ = spares.join();
+                return Err(e.into());
+            }
+        };
         shared.log_lifecycle("bind", format!("backend {backend_name} bound at start"), None);
         tracing::info!(backend = backend_name, "daemon started");
-        Ok(Daemon { shared, reaper: Some(reaper), spares: Some(spares), views: Some(views), control: Vec::new() })
+        Ok(Daemon {
+            shared,
+            reaper: Some(reaper),
+            spares: Some(spares),
+            views: Some(views),
+            injecting: Some(injecting),
+            control: Vec::new(),
+        })
     }
 
     /// Serves the control protocol on a Unix socket at `path` (its
@@ -316,6 +371,11 @@ impl Daemon {
     /// The kernel model.
     pub fn kernel(&self) -> &Arc<Kernel> {
         &self.shared.kernel
+    }
+
+    /// The fault injector.
+    pub fn injector(&self) -> &Arc<inject::Injector> {
+        &self.shared.inject
     }
 
     /// The shared state, to answer requests in-process.
@@ -340,6 +400,10 @@ impl Daemon {
             let _ = t.join();
         }
         if let Some(t) = self.spares.take() {
+            let _ = t.join();
+        }
+        self.shared.inject.wake();
+        if let Some(t) = self.injecting.take() {
             let _ = t.join();
         }
         if let Some(t) = self.views.take() {
@@ -432,6 +496,13 @@ impl Shared {
             Request::Log { after } => Reply::Log { log: self.log(*after) },
             Request::Map => Reply::Map { map: self.memory_map() },
             Request::Devmem { master, addr, len, write } => self.devmem_as(master, *addr, *len, *write, caller),
+            Request::Inject { spec } => match spec.parse() {
+                Ok(spec) => match self.inject.add(spec) {
+                    Ok(message) => Reply::Done { message },
+                    Err(e) => Reply::error("busy", e),
+                },
+                Err(e) => Reply::error("bad_request", format!("{e}")),
+            },
         }
     }
 
@@ -447,6 +518,7 @@ impl Shared {
             Request::Backend { action } => format!("backend {action:?}").to_lowercase(),
             Request::HeapRm { name } => format!("heap rm {name}"),
             Request::HeapAdd { name } => format!("heap add {name}"),
+            Request::Inject { spec } => format!("inject {:?}", spec.chars().take(80).collect::<String>()),
             Request::Supervise { .. } => "a run with --allow-admin".to_owned(),
             other => format!("{other:?}"),
         };
@@ -551,6 +623,7 @@ impl Shared {
         // exec until this returns); forgotten only once every process of
         // the tree is gone, so no process of it can pass for an outsider.
         self.identities.register(id, user, mnt, rights);
+        self.inject.program_started();
         let s = Arc::clone(self);
         let t = std::thread::Builder::new().name(format!("teeheap-session-{id}")).spawn(move || {
             let mut end = SessionEnd { shared: s, id, pid, gone: false };

@@ -118,6 +118,12 @@ pub enum Request {
         #[serde(default)]
         write: bool,
     },
+    /// (v2) Arm a fault spec at once (`teeheap inject`,
+    /// docs/fault-injection.md).
+    Inject {
+        /// The spec text; parsed and bounded by the daemon.
+        spec: String,
+    },
 }
 
 impl Request {
@@ -145,7 +151,7 @@ impl Request {
             | Request::Log { .. }
             | Request::Map => false,
             Request::Supervise { admin, .. } => *admin,
-            Request::Backend { .. } | Request::HeapRm { .. } | Request::HeapAdd { .. } => true,
+            Request::Backend { .. } | Request::HeapRm { .. } | Request::HeapAdd { .. } | Request::Inject { .. } => true,
             // An unknown master is answered `bad_request` by the request itself.
             Request::Devmem { master, .. } => {
                 master.parse::<teeheap_platform::Master>().is_ok_and(|m| m != teeheap_platform::Master::NsCpu)
@@ -163,6 +169,7 @@ impl Request {
                 | Request::HeapRm { .. }
                 | Request::HeapAdd { .. }
                 | Request::Devmem { .. }
+                | Request::Inject { .. }
         )
     }
 }

@@ -222,7 +222,8 @@ pub struct Event {
     /// `violation`, `bind`, `unbind`, `heap-rm`, `heap-add`, `lend`,
     /// `reclaim`, `limit`, `devmem` (a secure master's access through
     /// `teeheap devmem` that the firewall allowed), `denied` (a control
-    /// request refused for lack of rights, see `privilege`).
+    /// request refused for lack of rights, see `privilege`), `inject`
+    /// (fault specs armed), `injected` (a fault that fired, see `spec`).
     pub kind: String,
     /// For humans.
     pub message: String,
@@ -248,6 +249,9 @@ pub struct Event {
     /// The process concerned (limit refusals, devmem, denied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,
+    /// The fault spec that fired (injected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
 }
 
 /// Answer to `log`.

@@ -72,7 +72,7 @@ impl Kernel {
     pub fn boot(platform: Arc<Platform>) -> Arc<Kernel> {
         let dma_bufs = Arc::new(DmaBufList::default());
         let system = Arc::new(SystemHeap::new(Arc::clone(&platform), Arc::clone(&dma_bufs)));
-        let dma_heaps = DmaHeapRegistry::default();
+        let dma_heaps = DmaHeapRegistry::with_faults(Arc::clone(platform.faults()));
         dma_heaps
             .add(SYSTEM_HEAP_NAME, Arc::clone(&system) as Arc<dyn dma_heap::DmaHeapOps>)
             .expect("the first heap of an empty registry is accepted");

@@ -205,3 +205,33 @@ fn heap_registry_rules() {
     assert_eq!(reg.add("system", ops).unwrap_err().errno(), Errno::EBUSY, "minor exhaustion is checked first");
     assert_eq!(reg.list().len(), MAX_HEAPS);
 }
+
+/// Fails every second allocation reaching a heap of the given name.
+#[derive(Debug)]
+struct EverySecond(&'static str, std::sync::atomic::AtomicU32);
+
+impl teeheap_platform::fault::Injector for EverySecond {
+    fn at(&self, p: &teeheap_platform::fault::Point<'_>) -> Option<teeheap_platform::fault::Fault> {
+        use teeheap_platform::fault::{Fault, Point};
+        let Point::Alloc { heap } = p else { return None };
+        (*heap == self.0 && self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 1).then_some(Fault::Fail)
+    }
+}
+
+#[test]
+fn an_injected_fault_is_enomem_after_validation_and_allocates_nothing() {
+    let mut s = setup();
+    let inj = Arc::new(EverySecond("protected,secure-video", 0.into()));
+    assert!(s.kernel.platform().faults().install(Arc::clone(&inj) as _));
+    // Validation comes first and is no fault point.
+    assert_eq!(s.alloc("protected,secure-video", req(0, 0, O_RDWR, 0)).unwrap_err(), Errno::EINVAL);
+    assert_eq!(inj.1.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let first = s.alloc("protected,secure-video", req(8192, 0, O_RDWR, 0)).unwrap();
+    assert_eq!(s.alloc("protected,secure-video", req(8192, 0, O_RDWR, 0)).unwrap_err(), Errno::ENOMEM);
+    assert_eq!(s.live(), 1, "the refused allocation made no buffer");
+    assert!(s.alloc("system", req(8192, 0, O_RDWR, 0)).is_ok(), "other heaps are not faulted");
+    assert!(s.alloc("protected,secure-video", req(8192, 0, O_RDWR, 0)).is_ok());
+    let info = s.heap("protected,secure-video").info();
+    assert_eq!((info.allocations, info.failures.get("ENOMEM").copied()), (2, Some(1)));
+    assert!(first.fd > 0);
+}

@@ -70,6 +70,7 @@ impl TeeError {
             gp::TEEC_ERROR_BUSY => "BUSY",
             gp::TEEC_ERROR_SECURITY => "SECURITY",
             gp::TEEC_ERROR_SHORT_BUFFER => "SHORT_BUFFER",
+            gp::TEEC_ERROR_TARGET_DEAD => "TARGET_DEAD",
             _ => return None,
         })
     }

@@ -18,6 +18,8 @@ pub(crate) struct Session {
     pub(crate) uuid: Uuid,
     pub(crate) client: crate::ta::ClientIdentity,
     pub(crate) ta: Box<dyn TrustedApp>,
+    /// The TA panicked in this session: every later call is TARGET_DEAD.
+    pub(crate) panicked: bool,
 }
 
 struct InFlight {

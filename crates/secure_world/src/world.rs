@@ -9,9 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use teeheap_sync::Recover;
 
+use teeheap_platform::fault::{Fault, Point};
 use teeheap_platform::{PAGE_SIZE, PhysRange, Platform, UseCase};
 use teeheap_uapi::tee::gp::{TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP};
 
@@ -67,6 +69,8 @@ pub struct SecureWorld {
     ta_dirs: Vec<std::path::PathBuf>,
     host_tas: HostTaConfig,
     threads: Threads,
+    /// Set once by [`SecureWorld::panic`]; never cleared.
+    dead: AtomicBool,
 }
 
 /// `TEE_ORIGIN_TEE`.
@@ -175,6 +179,7 @@ impl SecureWorld {
             ta_dirs: config.ta_dirs.clone(),
             host_tas,
             threads: Threads::new(config.threads),
+            dead: AtomicBool::new(false),
         })
     }
 
@@ -199,6 +204,9 @@ impl SecureWorld {
     }
 
     fn fast_call(&self, call: FastCall) -> SmcResult {
+        if self.is_dead() {
+            return SmcResult::NotAvailable;
+        }
         match call {
             FastCall::GetAbiVersion => SmcResult::AbiVersion(ABI_VERSION),
             FastCall::ExchangeCapabilities { .. } => SmcResult::Capabilities(self.caps),
@@ -210,6 +218,9 @@ impl SecureWorld {
     }
 
     fn std_call(&self, msg: &mut Msg) -> Outcome {
+        if self.is_dead() && matches!(msg.cmd, Command::OpenSession | Command::InvokeCommand) {
+            return tee(Err(TeeError::TARGET_DEAD));
+        }
         match msg.cmd {
             Command::OpenSession => self.open_session(msg),
             Command::InvokeCommand => self.invoke(msg),
@@ -263,7 +274,7 @@ impl SecureWorld {
         drop(call);
         let mut session = 0;
         if r.is_ok() {
-            session = self.sessions.insert(Session { uuid, client, ta });
+            session = self.sessions.insert(Session { uuid, client, ta, panicked: false });
             tracing::debug!(%uuid, session, "secure world: session opened");
         }
         let origin = origin_of(&r);
@@ -279,6 +290,12 @@ impl SecureWorld {
             Ok(p) => p,
             Err(e) => return tee(Err(e)),
         };
+        match self.platform.faults().at(&Point::TaOpen { uuid: msg.uuid.as_bytes() }) {
+            Some(Fault::Busy) => return tee(Err(TeeError::BUSY)),
+            Some(Fault::Panic) => return tee(Err(TeeError::TARGET_DEAD)),
+            Some(Fault::Delay(d)) => std::thread::sleep(d),
+            Some(Fault::Fail) | None => {}
+        }
         let client = ClientIdentity { login: msg.login, uuid: msg.client_uuid };
         let (r, origin, session) = self.open_instance(ta, msg.uuid, client, &mut ta_params, msg.cancel_id);
         params::write_back(&ta_params, &mut msg.params);
@@ -323,6 +340,19 @@ impl SecureWorld {
         };
         let call = self.sessions.begin_call(msg.session, msg.cancel_id);
         let mut s = session.lock().recover();
+        if s.panicked {
+            return tee(Err(TeeError::TARGET_DEAD));
+        }
+        match self.platform.faults().at(&Point::TaInvoke { uuid: s.uuid.as_bytes(), cmd: msg.func }) {
+            Some(Fault::Panic) => {
+                tracing::info!(uuid = %s.uuid, session = msg.session, func = msg.func, "secure world: TA panicked");
+                s.panicked = true;
+                return tee(Err(TeeError::TARGET_DEAD));
+            }
+            Some(Fault::Busy) => return tee(Err(TeeError::BUSY)),
+            Some(Fault::Delay(d)) => std::thread::sleep(d),
+            Some(Fault::Fail) | None => {}
+        }
         let client = s.client;
         let r = s.ta.invoke(&self.env(msg.session, client, call.flag()), msg.func, &mut ta_params);
         tracing::debug!(uuid = %s.uuid, session = msg.session, func = msg.func, result = ?r.err(), "secure world: invoke");
@@ -375,6 +405,21 @@ impl SecureWorld {
             Some(m) if m.kind() == MemKind::Normal => TaMemory::new(&self.platform).write(m, 0, &bytes),
             _ => Err(TeeError::BAD_PARAMETERS),
         }
+    }
+
+    /// The secure world panics: sessions cannot be opened or invoked any
+    /// more (TARGET_DEAD), fast calls go unanswered (a backend probe fails
+    /// with `ENODEV`). Closing sessions, unregistering shared memory and
+    /// reclaiming lent memory still work, so that what the normal world
+    /// held drains and is scrubbed; a board would need a reboot.
+    pub fn panic(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+        tracing::warn!(sessions = self.sessions.count(), "secure world panicked");
+    }
+
+    /// Whether [`Self::panic`] happened.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
     }
 
     /// The platform this secure world runs on.

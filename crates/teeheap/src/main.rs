@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use teeheap_daemon::protocol::BackendAction;
+use teeheap_platform::fault::spec::Spec;
 use tracing_subscriber::EnvFilter;
 
 /// The Linux TEE protected DMA heaps (`/dev/dma_heap/protected,*`), a TEE
@@ -90,6 +91,17 @@ enum Command {
         socket: Option<PathBuf>,
         #[command(flatten)]
         platform: PlatformArg,
+        #[command(flatten)]
+        faults: FaultArgs,
+    },
+    /// Arm fault specs in the running daemon at once, e.g. `alloc:protected,secure-video:nth=3:ENOMEM`
+    /// (docs/fault-injection.md; from inside a run: only with run --allow-admin).
+    Inject {
+        #[command(flatten)]
+        socket: SocketArg,
+        /// The specs (docs/fault-injection.md).
+        #[arg(required = true, value_name = "SPEC", value_parser = parse_spec)]
+        specs: Vec<Spec>,
     },
     /// Unbind or bind the TEE backend of the running daemon (from inside a run: only with run --allow-admin).
     Backend {
@@ -187,6 +199,8 @@ enum Command {
         daemon: bool,
         #[command(flatten)]
         platform: PlatformArg,
+        #[command(flatten)]
+        faults: FaultArgs,
         /// Let the program and everything it starts act through the daemon's socket: devmem as a
         /// secure bus master (secure-cpu, video-decoder, display, ...), backend unbind|bind, heap
         /// rm|add. For test harnesses that drive the lifecycle from inside the run. Without it
@@ -215,6 +229,23 @@ struct TaDevKit {
     /// Write the kit into DIR [default: $XDG_CACHE_HOME/teeheap/ta-dev-kit-VERSION].
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+}
+
+/// Faults a daemon started by `serve` or `run` injects (docs/fault-injection.md).
+#[derive(Debug, Args)]
+struct FaultArgs {
+    /// Inject a fault, e.g. `alloc:protected,secure-video:nth=3:ENOMEM`, `backend:unbind:after=2s`,
+    /// `ta:UUID:cmd=1:panic` (repeatable; docs/fault-injection.md), besides the platform's [[inject]].
+    #[arg(long = "inject", value_name = "SPEC", value_parser = parse_spec)]
+    specs: Vec<Spec>,
+    /// Seed of the prob= faults: the same seed and program inject at the same points [default: random, logged].
+    #[arg(long, value_name = "N", value_parser = parse_u64)]
+    seed: Option<u64>,
+}
+
+/// A fault spec, parsed once with the daemon's grammar.
+fn parse_spec(s: &str) -> Result<Spec, String> {
+    s.parse::<Spec>().map_err(|e| e.reason)
 }
 
 #[derive(Debug, Subcommand)]
@@ -334,10 +365,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Devmem { addr, len, master, write, socket } => {
             cmd::devmem::run(socket.socket.as_deref(), &master, addr, len, write)?
         }
-        Command::Serve { socket, platform } => cmd::serve::run(config(platform).as_deref(), socket.as_deref())?,
-        Command::Run { socket, daemon, allow_admin, platform, ta_dirs, argv } => {
+        Command::Serve { socket, platform, faults } => {
+            cmd::serve::run(config(platform).as_deref(), socket.as_deref(), &faults.specs, faults.seed)?
+        }
+        Command::Inject { socket, specs } => cmd::lifecycle::inject(socket.socket.as_deref(), &specs)?,
+        Command::Run { socket, daemon, allow_admin, platform, ta_dirs, faults, argv } => {
             let socket = if daemon { Some(teeheap_daemon::paths::socket_path()) } else { socket };
-            return cmd::run::run(config(platform).as_deref(), socket.as_deref(), allow_admin, &ta_dirs, &argv);
+            let run = cmd::run::Faults { specs: &faults.specs, seed: faults.seed };
+            return cmd::run::run(config(platform).as_deref(), socket.as_deref(), allow_admin, &ta_dirs, run, &argv);
         }
         Command::TaDevKit(k) => {
             let dir = k.dir.unwrap_or_else(teeheap_ta_host::devkit::default_dir);

@@ -15,6 +15,7 @@ use teeheap_sync::Recover;
 
 use serde::Serialize;
 use teeheap_platform::Len;
+use teeheap_platform::fault::{Fault, Faults, Point};
 use teeheap_uapi::dma_heap::{
     DMA_HEAP_IOCTL_ALLOC, DMA_HEAP_VALID_FD_FLAGS, DMA_HEAP_VALID_HEAP_FLAGS, DmaHeapAllocationData,
 };
@@ -134,6 +135,7 @@ pub struct DmaHeap {
     name: HeapName,
     ops: Revocable<dyn DmaHeapOps>,
     counters: Arc<AllocCounters>,
+    faults: Arc<Faults>,
 }
 
 /// Allocation outcomes of a heap, kept across removal and re-adding.
@@ -202,8 +204,17 @@ impl DmaHeap {
             return Err(einval("heap_flags must be 0"));
         }
         let len = Len::page_align(len).ok_or(einval("length is 0 after page rounding"))?;
+        // A fault point with no lock held: the injector may remove this
+        // very heap or unbind its backend before the allocation goes on.
+        let fault = self.faults.at(&Point::Alloc { heap: self.name.as_str() });
+        if let Some(Fault::Delay(d)) = fault {
+            std::thread::sleep(d);
+        }
         // The guard makes a removal wait for allocations in flight.
         let ops = self.ops.try_access().ok_or(Error::new(Errno::ENODEV, "dma-heap removed"))?;
+        if fault == Some(Fault::Fail) {
+            return Err(Error::new(Errno::ENOMEM, "injected fault"));
+        }
         ops.allocate(len, fd_flags, heap_flags)
     }
 
@@ -290,6 +301,7 @@ pub type RemovedHeap = (Arc<dyn DmaHeapOps>, Arc<AllocCounters>);
 #[derive(Default)]
 pub struct DmaHeapRegistry {
     heaps: RwLock<BTreeMap<HeapName, Arc<DmaHeap>>>,
+    faults: Arc<Faults>,
 }
 
 impl fmt::Debug for DmaHeapRegistry {
@@ -299,6 +311,11 @@ impl fmt::Debug for DmaHeapRegistry {
 }
 
 impl DmaHeapRegistry {
+    /// An empty registry whose heaps ask `faults` before each allocation.
+    pub fn with_faults(faults: Arc<Faults>) -> DmaHeapRegistry {
+        DmaHeapRegistry { heaps: RwLock::default(), faults }
+    }
+
     /// Adds a heap, as `dma_heap_add`.
     ///
     /// # Errors
@@ -327,7 +344,8 @@ impl DmaHeapRegistry {
         if heaps.contains_key(&name) {
             return Err(einval("a dma-heap with this name exists"));
         }
-        let heap = Arc::new(DmaHeap { name: name.clone(), ops: Revocable::new(ops), counters });
+        let faults = Arc::clone(&self.faults);
+        let heap = Arc::new(DmaHeap { name: name.clone(), ops: Revocable::new(ops), counters, faults });
         heaps.insert(name, Arc::clone(&heap));
         tracing::info!(heap = %heap.name, "dma-heap added");
         Ok(heap)

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use teeheap_daemon::protocol::{BackendAction, Request};
+use teeheap_platform::fault::spec::Spec;
 
 use super::client::connect;
 
@@ -11,6 +12,16 @@ use super::client::connect;
 pub(crate) fn backend(socket: Option<&Path>, action: BackendAction) -> anyhow::Result<()> {
     let msg = connect(socket)?.0.lifecycle(&Request::Backend { action })?;
     println!("{msg}");
+    Ok(())
+}
+
+/// `teeheap inject SPEC...`: arms each spec in the daemon at once.
+pub(crate) fn inject(socket: Option<&Path>, specs: &[Spec]) -> anyhow::Result<()> {
+    let mut client = connect(socket)?.0;
+    for spec in specs {
+        let msg = client.lifecycle(&Request::Inject { spec: spec.to_string() })?;
+        println!("{msg}");
+    }
     Ok(())
 }
 

@@ -37,6 +37,7 @@ use signal_hook::iterator::Signals;
 use teeheap_daemon::paths::private_run_dir;
 use teeheap_daemon::{Daemon, DaemonConfig};
 use teeheap_intercept::sentinel::Sentinel;
+use teeheap_platform::fault::spec::Spec;
 
 /// Removes the run's private socket directory on the way out.
 struct RunDir(PathBuf);
@@ -47,15 +48,29 @@ impl Drop for RunDir {
     }
 }
 
+/// The faults a run injects (`--inject`, `--seed`).
+pub(crate) struct Faults<'a> {
+    /// The specs.
+    pub(crate) specs: &'a [Spec],
+    /// The seed of the `prob=` specs.
+    pub(crate) seed: Option<u64>,
+}
+
 /// Runs `argv` and returns its exit status (a signal `n` as `128 + n`).
+/// A private daemon injects `faults`; a daemon at `connect` is sent them
+/// (`teeheap inject`) before the program starts.
 pub(crate) fn run(
     config: Option<&Path>,
     connect: Option<&Path>,
     allow_admin: bool,
     ta_dirs: &[PathBuf],
+    faults: Faults<'_>,
     argv: &[OsString],
 ) -> anyhow::Result<ExitCode> {
     let Some((prog, args)) = argv.split_first() else { bail!("no program given (teeheap run -- PROG ARGS…)") };
+    if connect.is_some() && faults.seed.is_some() {
+        bail!("--seed seeds a private daemon's faults; the daemon at the socket has its own seed (leave --seed out)");
+    }
     // A private daemon dies with this process: a sentinel ends the tree then.
     let sentinel = match connect {
         // Before any thread (the daemon's, the signal forwarder's and the
@@ -74,14 +89,23 @@ pub(crate) fn run(
         Some(_) if !ta_dirs.is_empty() => {
             bail!("--ta-dir applies to a private daemon; the daemon at the socket has its own [tee] ta_dirs")
         }
-        Some(s) => s.to_owned(),
+        Some(s) => {
+            if !faults.specs.is_empty() {
+                super::lifecycle::inject(Some(s), faults.specs)?;
+            }
+            s.to_owned()
+        }
         None => {
             let dir = RunDir(private_run_dir().context("cannot make a private socket directory")?);
             let sock = dir.0.join("teeheap.sock");
             let mut d = match config {
-                Some(file) if ta_dirs.is_empty() => Daemon::with_platform(super::platform(file)?)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
-                None if ta_dirs.is_empty() => Daemon::start(&DaemonConfig { platform: None })?,
+                Some(file) if ta_dirs.is_empty() => {
+                    Daemon::injecting(super::platform(file)?, faults.specs, faults.seed)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+                }
+                None if ta_dirs.is_empty() => {
+                    Daemon::start(&DaemonConfig { platform: None, inject: faults.specs.to_vec(), seed: faults.seed })?
+                }
                 _ => {
                     let mut pc = match config {
                         Some(file) => super::load(file)?,
@@ -93,7 +117,7 @@ pub(crate) fn run(
                     }
                     let platform = teeheap_platform::Platform::new(pc)
                         .map_err(|e| anyhow::anyhow!("cannot boot the platform: {e}"))?;
-                    Daemon::with_platform(platform).map_err(|e| anyhow::anyhow!("{e}"))?
+                    Daemon::injecting(platform, faults.specs, faults.seed).map_err(|e| anyhow::anyhow!("{e}"))?
                 }
             };
             d.listen(&sock)?;
