@@ -286,8 +286,12 @@ impl Injector {
                 }
                 Spec::HeapRm { heap, .. } => reply_text(shared.heap_rm(heap)),
                 Spec::SecureWorldPanic { .. } => {
+                    // The devices go first, so that every call from now on
+                    // is answered by the kernel (origin COMMS), as after a
+                    // backend's death; then the world stops answering.
+                    let unbound = reply_text(shared.backend_action(BackendAction::Unbind));
                     shared.host.world().panic();
-                    format!("the secure world panicked; {}", reply_text(shared.backend_action(BackendAction::Unbind)))
+                    format!("the secure world panicked; {unbound}")
                 }
                 _ => continue,
             };

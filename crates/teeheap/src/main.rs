@@ -368,7 +368,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { socket, platform, faults } => {
             cmd::serve::run(config(platform).as_deref(), socket.as_deref(), &faults.specs, faults.seed)?
         }
-        Command::Inject { socket, specs } => cmd::lifecycle::inject(socket.socket.as_deref(), &specs)?,
+        Command::Inject { socket, specs } => cmd::lifecycle::inject(socket.socket.as_deref(), &specs, false)?,
         Command::Run { socket, daemon, allow_admin, platform, ta_dirs, faults, argv } => {
             let socket = if daemon { Some(teeheap_daemon::paths::socket_path()) } else { socket };
             let run = cmd::run::Faults { specs: &faults.specs, seed: faults.seed };

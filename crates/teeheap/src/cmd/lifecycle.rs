@@ -15,12 +15,18 @@ pub(crate) fn backend(socket: Option<&Path>, action: BackendAction) -> anyhow::R
     Ok(())
 }
 
-/// `teeheap inject SPEC...`: arms each spec in the daemon at once.
-pub(crate) fn inject(socket: Option<&Path>, specs: &[Spec]) -> anyhow::Result<()> {
+/// `teeheap inject SPEC...`: arms each spec in the daemon at once and
+/// prints what the daemon says (on stderr with `quiet`, as `teeheap run`
+/// does, whose standard output is the program's).
+pub(crate) fn inject(socket: Option<&Path>, specs: &[Spec], quiet: bool) -> anyhow::Result<()> {
     let mut client = connect(socket)?.0;
     for spec in specs {
         let msg = client.lifecycle(&Request::Inject { spec: spec.to_string() })?;
-        println!("{msg}");
+        if quiet {
+            eprintln!("teeheap: {msg}");
+        } else {
+            println!("{msg}");
+        }
     }
     Ok(())
 }

@@ -91,7 +91,7 @@ pub(crate) fn run(
         }
         Some(s) => {
             if !faults.specs.is_empty() {
-                super::lifecycle::inject(Some(s), faults.specs)?;
+                super::lifecycle::inject(Some(s), faults.specs, true)?;
             }
             s.to_owned()
         }
