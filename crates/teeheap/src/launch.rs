@@ -97,7 +97,7 @@ fn start_inner(
     let spawned = launch.spawn_with(|pre| {
         let r = (|| {
             if let Some(s) = sentinel {
-                s.arm(pre.pid).map_err(|source| Error::Start { program: program.clone(), source })?;
+                s.arm(pre.mnt.as_fd()).map_err(|source| Error::Start { program: program.clone(), source })?;
             }
             let ids = dev.node_ids(pre.pid).map_err(|e| Error::Dev(e.into()))?;
             let nodes = ids.into_iter().map(|(path, id)| NodeId { path, dev: id.dev, ino: id.ino }).collect();
