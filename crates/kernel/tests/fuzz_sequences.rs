@@ -64,23 +64,21 @@ const FD_LIMIT: usize = 10;
 /// Cap on the bytes the dynamic pools may lend.
 const DYNAMIC_MAX: u64 = 64 << 20;
 
-/// Deterministic pseudo-random numbers (xorshift64*).
-struct Rng(u64);
+/// Deterministic pseudo-random choices of one sequence (`fastrand`,
+/// seeded), with the shapes the fuzzer draws.
+struct Rng(fastrand::Rng);
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        Rng(splitmix(seed) | 1)
+        Rng(fastrand::Rng::with_seed(splitmix(seed)))
     }
 
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.u64(..)
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.u64(..n)
     }
 
     fn chance(&mut self, one_in: u64) -> bool {

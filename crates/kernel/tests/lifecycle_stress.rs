@@ -43,17 +43,6 @@ fn check_and_drop(kernel: &Kernel, b: Arc<DmaBuf>) {
     }
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn unbind_rebind_and_heap_removal_under_load() {
     let platform = Arc::new(Platform::embedded_default().unwrap());
@@ -71,12 +60,12 @@ fn unbind_rebind_and_heap_removal_under_load() {
     for (i, rx) in rxs.into_iter().enumerate() {
         let (kernel, stop, counts, txs) = (Arc::clone(&kernel), Arc::clone(&stop), Arc::clone(&counts), txs.clone());
         workers.push(thread::spawn(move || {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1));
+            let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1));
             let mut held: Vec<Arc<DmaBuf>> = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 held.extend(rx.try_iter());
-                let uc = UseCase::ALL[(rng.next() % 3) as usize];
-                let len = (1 + rng.next() % 64) * PAGE_SIZE;
+                let uc = UseCase::ALL[rng.usize(..3)];
+                let len = rng.u64(1..=64) * PAGE_SIZE;
                 let r = kernel.dma_heaps().open(uc.heap_name()).and_then(|h| h.allocate(len, 0, 0));
                 let slot = match &r {
                     Ok(_) => 0,
@@ -92,15 +81,13 @@ fn unbind_rebind_and_heap_removal_under_load() {
                     tag(&kernel, &b);
                     held.push(b);
                 }
-                match rng.next() % 4 {
+                match rng.u32(..4) {
                     0 if !held.is_empty() => {
-                        let b = held.swap_remove((rng.next() as usize) % held.len());
+                        let b = held.swap_remove(rng.usize(..held.len()));
                         let _ = txs[(i + 1) % WORKERS].send(b);
                         counts[5].fetch_add(1, Ordering::Relaxed);
                     }
-                    1 | 2 if !held.is_empty() => {
-                        check_and_drop(&kernel, held.swap_remove((rng.next() as usize) % held.len()))
-                    }
+                    1 | 2 if !held.is_empty() => check_and_drop(&kernel, held.swap_remove(rng.usize(..held.len()))),
                     _ => {}
                 }
                 if held.len() > 24 {
@@ -115,13 +102,13 @@ fn unbind_rebind_and_heap_removal_under_load() {
     drop(txs);
 
     let start = Instant::now();
-    let mut rng = Rng(42);
+    let mut rng = fastrand::Rng::with_seed(42);
     let mut actions = [0u32; 4];
     while start.elapsed() < RUN_FOR {
         thread::sleep(Duration::from_millis(5));
         assert_eq!(kernel.overlapping_buffers(), None, "live buffers share memory");
-        let uc = UseCase::ALL[(rng.next() % 3) as usize];
-        let action = (rng.next() % 4) as usize;
+        let uc = UseCase::ALL[rng.usize(..3)];
+        let action = rng.usize(..4);
         actions[action] += 1;
         match action {
             0 => drop(backend.lock().unwrap().take()), // unbind

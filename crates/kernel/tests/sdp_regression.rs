@@ -110,7 +110,7 @@ fn regression_1014(heap: UseCase, seed: u64) -> teeheap_kernel::backend::optee::
         normal: normal.id,
         model: vec![0; SIZE as usize],
     };
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
 
     // A known state first: the pool does not promise zeroed memory.
     let fill = rng.bytes(SIZE as usize);

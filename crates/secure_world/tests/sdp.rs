@@ -53,7 +53,7 @@ fn regression_1014(buf: Buf, seed: u64) {
         assert_eq!(m.ret, 0);
     }
     let s = open(&w, sdp_basic::UUID);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     for round in 0..20 {
         let offset = rng.below(SIZE);
         let len = 1 + rng.below(SIZE - offset);

@@ -31,7 +31,7 @@ fn cenc_encrypt(key: &[u8; 16], iv: &[u8; 16], subsamples: &[(u32, u32)], plain:
 fn decrypts_a_multi_subsample_sample_into_protected_memory() {
     let (p, w) = world();
     let s = open(&w, content_decrypt::UUID);
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     // Encrypted parts of 13, 4000 and 77 bytes: the counter must carry over
     // partial blocks between subsamples.
     let subsamples = [(5u32, 13u32), (100, 4000), (0, 77), (33, 0)];
@@ -83,7 +83,7 @@ fn decrypts_a_multi_subsample_sample_into_protected_memory() {
 fn whole_sample_encryption_without_a_subsample_map() {
     let (p, w) = world();
     let s = open(&w, content_decrypt::UUID);
-    let plain = Rng(3).bytes(1000);
+    let plain = Rng::new(3).bytes(1000);
     let iv = [0x11; 16];
     let enc = cenc_encrypt(&DEFAULT_CONTENT_KEY, &iv, &[(0, 1000)], &plain);
     p.write(Master::NsCpu, PhysAddr(SHM), &iv).unwrap();
@@ -247,7 +247,7 @@ fn decrypt_throughput() {
     let iv = [3; 16];
     let info = encode_sample_info(&iv, &subsamples);
     p.write(Master::NsCpu, PhysAddr(SHM), &info).unwrap();
-    p.write(Master::NsCpu, PhysAddr(SHM + 0x1000), &Rng(1).bytes(len as usize)).unwrap();
+    p.write(Master::NsCpu, PhysAddr(SHM + 0x1000), &Rng::new(1).bytes(len as usize)).unwrap();
     let params = vec![
         MsgParam::value_in(1, 0, 0),
         MsgParam::tmem(ParamDir::In, PhysAddr(SHM), info.len() as u64),

@@ -188,7 +188,8 @@ impl Planted {
 
 const SEED: &str = "0x5ec2e7";
 
-/// The secret `harden_client plant SEED` plants (its `secret()`).
+/// The secret `harden_client plant SEED` plants (its `secret()`): the C
+/// client's own xorshift, mirrored bit for bit (not a test RNG).
 fn secret(seed: &str) -> Vec<u8> {
     let seed = u64::from_str_radix(seed.trim_start_matches("0x"), 16).unwrap();
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);

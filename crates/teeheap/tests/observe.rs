@@ -473,13 +473,8 @@ fn lifecycle_stress_with_processes() {
             let mut p = Prog::start(&d, &exe, &format!("stress{i}"));
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ (i as u64 + 1);
-                let mut rnd = move |n: u64| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed % n
-                };
+                let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d_u64 ^ (i as u64 + 1));
+                let mut rnd = move |n: u64| rng.u64(..n);
                 let mut held: Vec<i64> = Vec::new();
                 let mut opened: Vec<Option<i64>> = vec![None; heaps.len()];
                 let (mut ok, mut refused) = (0u32, 0u32);

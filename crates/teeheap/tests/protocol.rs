@@ -123,17 +123,12 @@ fn malformed_input_is_answered_or_dropped_and_others_are_served() {
     drop(stalled);
 
     // Random bytes from many connections.
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     for i in 0..100 {
         let mut s = d.raw();
-        let len = (next() % 4096) as usize;
-        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let len = rng.usize(..4096);
+        let mut bytes = vec![0u8; len];
+        rng.fill(&mut bytes);
         if i % 2 == 0 && len >= 4 {
             // A plausible length prefix, so the payload parser sees garbage.
             let n = (len - 4) as u32;

@@ -257,23 +257,24 @@ pub fn split<H: FromBytes>(bytes: &[u8]) -> (H, Vec<TeeIoctlParam>) {
     (h, params.collect())
 }
 
-/// Deterministic pseudo-random numbers (xorshift64*), seeded per test.
-pub struct Rng(pub u64);
+/// Deterministic pseudo-random numbers (`fastrand`), seeded per test.
+pub struct Rng(fastrand::Rng);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    /// The generator of `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
-    /// Uniform-ish in `0..n`.
+    /// Uniform in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.u64(..n)
     }
 
+    /// `n` random bytes.
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 32) as u8).collect()
+        let mut v = vec![0; n];
+        self.0.fill(&mut v);
+        v
     }
 }

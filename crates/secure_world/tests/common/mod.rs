@@ -48,23 +48,25 @@ pub fn invoke(w: &SecureWorld, session: u32, func: u32, params: Vec<MsgParam>) -
     call(w, Msg::invoke(session, func, params))
 }
 
-/// Deterministic pseudo-random bytes (xorshift64*).
-pub struct Rng(pub u64);
+/// Deterministic pseudo-random numbers (`fastrand`), seeded per test.
+pub struct Rng(fastrand::Rng);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    /// The generator of `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-
+    /// Uniform in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.u64(..n)
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = vec![0; n];
+        self.0.fill(&mut v);
+        v
     }
 }
 
