@@ -434,6 +434,7 @@ impl Shared {
             self.kernel.dma_heaps().list().iter().map(|h| format!("dma_heap/{}", h.name().as_str())).collect();
         v.extend(self.kernel.tee().list().iter().map(|d| d.name().to_owned()));
         v.extend(self.kernel.drm_cards().into_iter().map(str::to_owned));
+        v.extend(teeheap_kernel::v4l2::NODES.iter().map(|(p, _)| (*p).to_owned()));
         v
     }
 

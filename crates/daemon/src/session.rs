@@ -43,6 +43,8 @@ pub enum Node {
     Tee(String),
     /// `/dev/dri/cardN` of a DRM device; the path relative to `/dev`.
     Drm(String),
+    /// `/dev/videoN` of a V4L2 device; the path relative to `/dev`.
+    Video(String),
 }
 
 impl Node {
@@ -52,6 +54,8 @@ impl Node {
             Node::Heap(kernel.dma_heap_open(h).ok())
         } else if path.starts_with("dri/") {
             Node::Drm(path.to_owned())
+        } else if path.starts_with("video") {
+            Node::Video(path.to_owned())
         } else {
             Node::Tee(path.to_owned())
         }
@@ -269,14 +273,18 @@ impl Session {
                         return Response::Errno(e);
                     }
                 },
-                // So is a DRM file (its GEM handles are per open file).
-                Some(Node::Drm(path)) => {
-                    let open = || self.shared.kernel.drm_open(path).map(File::new);
+                // So is a DRM file (its GEM handles are per open file) and
+                // a V4L2 codec instance (its queues are per open file).
+                Some(node @ (Node::Drm(path) | Node::Video(path))) => {
+                    let open = || match node {
+                        Node::Drm(_) => self.shared.kernel.drm_open(path).map(File::new),
+                        _ => self.shared.kernel.v4l2_open(path).map(File::new),
+                    };
                     match self.shared.contexts.get_or_open(&f, id, open) {
                         Ok(f) => f,
                         Err(ContextError::Kernel(e)) => return errno(&e),
                         Err(ContextError::Host(e)) => {
-                            tracing::warn!(session = self.id, pid = n.pid, error = %e, "cannot tag a DRM file");
+                            tracing::warn!(session = self.id, pid = n.pid, error = %e, "cannot tag a device file");
                             return Response::Errno(e);
                         }
                     }

@@ -33,7 +33,7 @@ pub struct Filter {
 
 impl Filter {
     /// The filter teeheap serves with: ioctls of type `'H'` (dma-heap), `'b'`
-    /// (dma-buf), `'>'` (sync_file), `0xa4` (TEE) and `'d'` (DRM), ioctls of any type
+    /// (dma-buf), `'>'` (sync_file), `0xa4` (TEE), `'d'` (DRM) and `'V'` (V4L2), ioctls of any type
     /// with number 0 (a heap fd dispatches on the number only, so another
     /// type's number 0 is an ALLOC there), and `MAP_SHARED` mmaps of a file.
     pub fn teeheap() -> Filter {
@@ -43,6 +43,7 @@ impl Filter {
             .ioctl_type(b'>')
             .ioctl_type(0xa4)
             .ioctl_type(b'd')
+            .ioctl_type(b'V')
             .ioctl_nr_zero(true)
             .shared_file_mmap(true)
             .unusual_lseek(true)

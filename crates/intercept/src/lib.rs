@@ -3,7 +3,7 @@
 //!
 //! The mechanism is described in `docs/serving.md`. In short:
 //! - [`filter`] builds the seccomp filter: ioctls whose type byte is `'H'`,
-//!   `'b'`, `'>'`, `0xa4` or `'d'`, and `MAP_SHARED` mmaps of files, go to a supervisor via
+//!   `'b'`, `'>'`, `0xa4`, `'d'` or `'V'`, and `MAP_SHARED` mmaps of files, go to a supervisor via
 //!   seccomp user notification; everything else runs natively.
 //! - [`launch`] starts a program with that filter (and optionally a private
 //!   `/dev` that holds the heap and TEE nodes) and hands back the listener.

@@ -1,7 +1,9 @@
 //! Devices through their own UAPIs under `teeheap run` (issue 14): vgem at
 //! `/dev/dri/card1` answering the import step of the kernel's dmabuf-heaps
 //! selftest, done by our own C client (`tests/clients/vgem_client.c`) for
-//! the `system` heap, plus PRIME export and mmap of dumb buffers.
+//! the `system` heap, plus PRIME export and mmap of dumb buffers; the FWHT
+//! codec pair (`tests/clients/codec_client.c`) encoding and decoding with
+//! DMABUF buffers, drain, and secure mode.
 
 mod common;
 
@@ -33,4 +35,36 @@ fn vgem_imports_heap_buffers_as_the_dmabuf_heaps_selftest_does() {
     let exe = compile("vgem_client.c", "vgem_client", &["-Werror"]);
     let out = teeheap_private("devices").arg("run").arg("--").arg(&exe).arg("system").output().unwrap();
     assert_all_ok(&out, VGEM_CHECKS);
+}
+
+const CODEC_CHECKS: &[&str] = &[
+    "QUERYCAP vicodec m2m",
+    "encoder S_FMT",
+    "S_CTRL QP",
+    "encoder REQBUFS DMABUF",
+    "encoder STREAMON",
+    "encode 4 frames through DMABUF",
+    "first frame is a key frame, then P frames",
+    "FWHT magic",
+    "DQBUF with nothing done is EAGAIN",
+    "ENCODER_CMD STOP",
+    "drain: LAST buffer",
+    "DQBUF after LAST is EPIPE",
+    "decoder S_FMT",
+    "decoder REQBUFS DMABUF",
+    "decoder STREAMON",
+    "decode 4 frames through DMABUF",
+    "decoded frames within 12 of the originals",
+    "protected buffers",
+    "protected bitstream into normal memory: error flag",
+    "mmap of a protected CAPTURE buffer is refused",
+];
+
+/// The codec pair at `/dev/video0` (encoder) and `/dev/video1` (decoder)
+/// with `system` and protected dma-bufs as DMABUF buffers.
+#[test]
+fn fwht_codec_round_trip_with_dmabuf_buffers() {
+    let exe = compile("codec_client.c", "codec_client", &["-Werror"]);
+    let out = teeheap_private("devices").arg("run").arg("--").arg(&exe).output().unwrap();
+    assert_all_ok(&out, CODEC_CHECKS);
 }
