@@ -470,17 +470,23 @@ impl RangeAllocator {
         if first_start.is_some_and(|r| r < e) {
             return Err(FreeError::NotAllocated { run });
         }
-        let first_last = self.lasts.next(s);
-        if let Some(q) = first_last {
-            if first_start.is_none_or(|r| q < r) {
+        // A hole ending at `s - 1` is the left neighbour. No other hole can
+        // then hold page `s` (it would hold `s - 1` too), so the run is all
+        // allocated; without one, the first last page at or after `s` must
+        // belong to the first hole starting at or after `s`, if any.
+        let left_last = s > 0 && self.lasts.contains(s - 1);
+        let mut first_last = None;
+        if !left_last {
+            first_last = self.lasts.next(s);
+            if first_last.is_some_and(|q| first_start.is_none_or(|r| q < r)) {
                 return Err(FreeError::NotAllocated { run });
             }
         }
-        // A hole ending at `s - 1` is the left neighbour; one starting at `e`
-        // is the right one, and its last page is the first last page at or
-        // after `s` (no hole lies in between).
-        let left = (s > 0 && self.lasts.contains(s - 1)).then(|| self.starts.prev(s - 1)).flatten();
-        let right = (first_start == Some(e)).then_some(first_last).flatten().map(|q| q + 1);
+        let left = if left_last { self.starts.prev(s - 1) } else { None };
+        // A hole starting at `e` is the right neighbour; its last page is the
+        // first last page at or after `e`.
+        let right =
+            if first_start == Some(e) { first_last.or_else(|| self.lasts.next(e)).map(|q| q + 1) } else { None };
         match (left, right) {
             (None, None) => {
                 self.starts.insert(s);
