@@ -81,7 +81,9 @@ fn memory() {
     println!("|---|---|---|---|");
     let (_, fixed) = bytes_with_holes(0, |_| 1);
     println!("| 0 | (pool fully allocated) | {fixed} | — |");
-    let shapes: [(&str, fn(u64) -> u64, &[u64]); 2] = [
+    /// Name, length of hole `i`, hole counts.
+    type Shape = (&'static str, fn(u64) -> u64, &'static [u64]);
+    let shapes: [Shape; 2] = [
         ("1 page (one crowded class)", |_| 1, &[1_000, 10_000, 100_000]),
         ("1–16 pages (16 classes)", |i| 1 + i * 7 % 16, &[100, 1_000, 10_000]),
     ];
