@@ -13,6 +13,7 @@ use teeheap_intercept::target::{Target, UserAddr};
 use teeheap_kernel::error::{Errno as KErrno, Error, efault};
 use teeheap_kernel::file::{Backing, File, Files};
 use teeheap_kernel::uaccess::{Credentials, UserMemory, UserPtr, check_writable_in_maps};
+use teeheap_platform::Len;
 use teeheap_uapi::dma_heap::O_CLOEXEC;
 
 use crate::served::Registry;
@@ -61,6 +62,10 @@ pub struct ClientFiles<'a> {
     pub id: u64,
     /// The caller.
     pub target: &'a Target,
+    /// The caps in force and the accounting they are checked against.
+    pub shared: &'a crate::Shared,
+    /// The calling thread.
+    pub tid: i32,
 }
 
 /// The kernel model's error for a host errno.
@@ -89,5 +94,15 @@ impl Files for ClientFiles<'_> {
         let f = self.target.get_fd(fd).map_err(|_| bad.clone())?;
         let id = FileId::of(&f).map_err(|_| bad.clone())?;
         self.registry.file(&id).ok_or(bad)
+    }
+
+    /// The per-process caps (`[limits]`), checked with the length the
+    /// kernel parsed; a refusal is counted and logged by the daemon.
+    fn admit_allocation(&mut self, heap: &str, len: Len) -> teeheap_kernel::Result<()> {
+        if self.shared.allow_alloc(self.tid, heap, len.bytes()) {
+            Ok(())
+        } else {
+            Err(Error::new(KErrno::ENOMEM, "over a cap of [limits]"))
+        }
     }
 }

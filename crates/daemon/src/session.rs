@@ -252,16 +252,7 @@ impl Session {
                 Some(Node::Heap(_)) if call.cmd.0 == crate::guard::test_hooks::PANIC_IOCTL => {
                     self.shared.panic_holding_locks()
                 }
-                Some(Node::Heap(Some(heap))) => {
-                    if self.shared.has_caps()
-                        && let Some(h) = heap.downcast::<teeheap_kernel::dma_heap::HeapFile>()
-                        && let Some(len) = alloc_len(call.cmd.0, call.arg.0, &target)
-                        && !self.shared.allow_alloc(n.pid, h.heap().name().as_str(), len)
-                    {
-                        return Response::Errno(Errno::NOMEM);
-                    }
-                    heap.clone()
-                }
+                Some(Node::Heap(Some(heap))) => heap.clone(),
                 // The heap went before the node was served: as a removed one.
                 Some(Node::Heap(None)) => return Response::Errno(Errno::NODEV),
                 // The context is the program's own description of the node.
@@ -294,8 +285,14 @@ impl Session {
         // The program's description is not kept past the call: its release
         // is the release of what it stands for.
         drop(f);
-        let mut files =
-            ClientFiles { registry: &self.shared.registry, listener: &self.listener, id: n.id, target: &target };
+        let mut files = ClientFiles {
+            registry: &self.shared.registry,
+            listener: &self.listener,
+            id: n.id,
+            target: &target,
+            shared: &self.shared,
+            tid: n.pid,
+        };
         let mem = ClientMemory { target: &target };
         let r = self.shared.kernel.ioctl(&file, call.cmd.0, UserPtr(call.arg.0), &mem, &mut files);
         match r {
@@ -372,18 +369,6 @@ const MAX_USER_MAP: u64 = 1 << 47;
 
 /// `PROT_WRITE`.
 const PROT_WRITE: u32 = 2;
-
-/// The `len` of a `DMA_HEAP_IOCTL_ALLOC` (any command number 0 on a heap
-/// node, as the kernel dispatches), if the caller's struct has one.
-fn alloc_len(cmd: u32, arg: u64, target: &Target) -> Option<u64> {
-    use teeheap_uapi::ioc;
-    if ioc::nr(cmd) != 0 || ioc::dir(cmd) & ioc::IOC_WRITE == 0 || ioc::size(cmd) < 8 {
-        return None;
-    }
-    let mut len = [0u8; 8];
-    target.read(teeheap_intercept::target::UserAddr(arg), &mut len).ok()?;
-    Some(u64::from_ne_bytes(len))
-}
 
 fn errno(e: &teeheap_kernel::Error) -> Response {
     Response::Errno(Errno::from_raw_os_error(e.errno().raw()))

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use teeheap_platform::PhysRange;
+use teeheap_platform::{Len, PhysRange};
 use teeheap_uapi::dma_heap::{O_ACCMODE, O_CLOEXEC};
 
 use crate::dma_buf::{BufId, DmaBuf};
@@ -275,6 +275,18 @@ pub trait Files {
     /// # Errors
     /// `EBADF` if `fd` is not open, or is not a file of this model.
     fn lookup(&self, fd: i64) -> Result<File>;
+
+    /// The charging hook: asked by an allocating ioctl (ALLOC) once it has
+    /// parsed and validated its argument and before any memory is
+    /// allocated, whether the caller may have `len` more bytes (whole
+    /// pages) from heap `heap` — a memcg-like limit. The values are the
+    /// kernel's own copy: the caller's memory is not read again.
+    ///
+    /// # Errors
+    /// `ENOMEM` over a limit; the default admits everything.
+    fn admit_allocation(&mut self, _heap: &str, _len: Len) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// An in-process fd table. Fds start at 3, as 0-2 are taken in a process.

@@ -191,31 +191,45 @@ impl DmaHeap {
     /// length that is 0 after rounding; `ENODEV` if the heap was removed;
     /// then whatever the heap returns.
     pub fn allocate(&self, len: u64, fd_flags: u32, heap_flags: u64) -> Result<Arc<DmaBuf>> {
-        let r = self.allocate_inner(len, fd_flags, heap_flags);
-        self.counters.record(&r);
-        r
+        self.allocate_admitted(len, fd_flags, heap_flags, |_| Ok(()))
     }
 
-    fn allocate_inner(&self, len: u64, fd_flags: u32, heap_flags: u64) -> Result<Arc<DmaBuf>> {
-        if fd_flags & !DMA_HEAP_VALID_FD_FLAGS != 0 {
-            return Err(einval("fd_flags outside O_CLOEXEC|O_ACCMODE"));
-        }
-        if heap_flags & !DMA_HEAP_VALID_HEAP_FLAGS != 0 {
-            return Err(einval("heap_flags must be 0"));
-        }
-        let len = Len::page_align(len).ok_or(einval("length is 0 after page rounding"))?;
-        // A fault point with no lock held: the injector may remove this
-        // very heap or unbind its backend before the allocation goes on.
-        let fault = self.faults.at(&Point::Alloc { heap: self.name.as_str() });
-        if let Some(Fault::Delay(d)) = fault {
-            std::thread::sleep(d);
-        }
-        // The guard makes a removal wait for allocations in flight.
-        let ops = self.ops.try_access().ok_or(Error::new(Errno::ENODEV, "dma-heap removed"))?;
-        if fault == Some(Fault::Fail) {
-            return Err(Error::new(Errno::ENOMEM, "injected fault"));
-        }
-        ops.allocate(len, fd_flags, heap_flags)
+    /// [`Self::allocate`], asking `admit` with the validated, page-rounded
+    /// length once the heap is known to be there and before any memory is
+    /// allocated. A refusal is returned as it is and is not counted as a
+    /// failure of the heap.
+    fn allocate_admitted(
+        &self,
+        len: u64,
+        fd_flags: u32,
+        heap_flags: u64,
+        admit: impl FnOnce(Len) -> Result<()>,
+    ) -> Result<Arc<DmaBuf>> {
+        let checked = validate(len, fd_flags, heap_flags).and_then(|len| {
+            // A fault point with no lock held: the injector may remove this
+            // very heap or unbind its backend before the allocation goes on.
+            let fault = self.faults.at(&Point::Alloc { heap: self.name.as_str() });
+            if let Some(Fault::Delay(d)) = fault {
+                std::thread::sleep(d);
+            }
+            // The guard makes a removal wait for allocations in flight.
+            let ops = self.ops.try_access().ok_or(Error::new(Errno::ENODEV, "dma-heap removed"))?;
+            if fault == Some(Fault::Fail) {
+                return Err(Error::new(Errno::ENOMEM, "injected fault"));
+            }
+            Ok((len, ops))
+        });
+        let (len, ops) = match checked {
+            Ok(v) => v,
+            Err(e) => {
+                self.counters.record::<()>(&Err(e.clone()));
+                return Err(e);
+            }
+        };
+        admit(len)?;
+        let r = ops.allocate(len, fd_flags, heap_flags);
+        self.counters.record(&r);
+        r
     }
 
     /// An ioctl on an open heap node, as `dma_heap_ioctl`: the request is
@@ -254,12 +268,28 @@ impl DmaHeap {
         if data.fd != 0 {
             return Err(einval("fd must be 0 on input"));
         }
-        let buf = self.allocate(data.len, data.fd_flags, data.heap_flags)?;
+        // Policy (limits) is asked with the values parsed here: the
+        // caller's memory is not read again.
+        let buf = self.allocate_admitted(data.len, data.fd_flags, data.heap_flags, |len| {
+            files.admit_allocation(self.name.as_str(), len)
+        })?;
         let fd = files.install(File::new(buf), data.fd_flags)?;
         data.fd = fd as u32;
         tracing::debug!(heap = %self.name, fd, len = data.len, "dma-heap alloc");
         Ok(0)
     }
+}
+
+/// `dma_heap_buffer_alloc`'s checks, in its order: `fd_flags`, then
+/// `heap_flags`, then the length rounded up to pages.
+fn validate(len: u64, fd_flags: u32, heap_flags: u64) -> Result<Len> {
+    if fd_flags & !DMA_HEAP_VALID_FD_FLAGS != 0 {
+        return Err(einval("fd_flags outside O_CLOEXEC|O_ACCMODE"));
+    }
+    if heap_flags & !DMA_HEAP_VALID_HEAP_FLAGS != 0 {
+        return Err(einval("heap_flags must be 0"));
+    }
+    Len::page_align(len).ok_or(einval("length is 0 after page rounding"))
 }
 
 /// An open `/dev/dma_heap/<name>` (`dma_heap_open`: the file holds the
