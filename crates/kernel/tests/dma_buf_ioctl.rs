@@ -5,26 +5,15 @@
 
 mod common;
 
+use common::{Setup, setup};
+
 use std::sync::Arc;
 
+use teeheap_kernel::Errno;
 use teeheap_kernel::dma_buf::DmaBuf;
-use teeheap_kernel::file::{FdTable, File, Files};
-use teeheap_kernel::uaccess::{SimUserMemory, UserPtr};
-use teeheap_kernel::{Errno, Kernel, backend::builtin::BuiltinBackend};
+use teeheap_kernel::file::{File, Files};
+use teeheap_kernel::uaccess::UserPtr;
 use teeheap_uapi::dma_buf::{DMA_BUF_SET_NAME_A, DMA_BUF_SET_NAME_B};
-
-struct Setup {
-    kernel: Arc<Kernel>,
-    _backend: BuiltinBackend,
-    mem: SimUserMemory,
-    files: FdTable,
-}
-
-fn setup() -> Setup {
-    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
-    let backend = BuiltinBackend::probe(&kernel).unwrap();
-    Setup { kernel, _backend: backend, mem: SimUserMemory::new(), files: FdTable::default() }
-}
 
 impl Setup {
     fn buf(&self, heap: &str) -> Arc<DmaBuf> {

@@ -3,31 +3,19 @@
 
 mod common;
 
+use common::{Setup, setup};
+
 use std::sync::Arc;
 
+use teeheap_kernel::Errno;
 use teeheap_kernel::dma_heap::{DmaHeap, MAX_HEAPS};
-use teeheap_kernel::file::FdTable;
 use teeheap_kernel::uaccess::{SimUserMemory, UserMemory, UserPtr};
-use teeheap_kernel::{Errno, Kernel, backend::builtin::BuiltinBackend};
 use teeheap_platform::PAGE_SIZE;
 use teeheap_uapi::dma_heap::{DMA_HEAP_IOCTL_ALLOC, DmaHeapAllocationData, O_ACCMODE, O_CLOEXEC};
 use teeheap_uapi::ioc;
 use zerocopy::{FromBytes, IntoBytes};
 
 const O_RDWR: u32 = 2;
-
-struct Setup {
-    kernel: Arc<Kernel>,
-    _backend: BuiltinBackend,
-    mem: SimUserMemory,
-    files: FdTable,
-}
-
-fn setup() -> Setup {
-    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
-    let backend = BuiltinBackend::probe(&kernel).unwrap();
-    Setup { kernel, _backend: backend, mem: SimUserMemory::new(), files: FdTable::default() }
-}
 
 fn req(len: u64, fd: u32, fd_flags: u32, heap_flags: u64) -> DmaHeapAllocationData {
     DmaHeapAllocationData { len, fd, fd_flags, heap_flags }

@@ -8,11 +8,12 @@
 
 mod tee_client;
 
-use tee_client::{CMD_DUMP, CMD_INJECT, CMD_TRANSFORM, Client, MEM_IN, MEM_INOUT, MEM_OUT, Rng, SDP_UUID, memref};
+use tee_client::{CMD_DUMP, CMD_INJECT, CMD_TRANSFORM, Client, MEM_IN, MEM_INOUT, MEM_OUT, SDP_UUID, memref};
 use teeheap_kernel::Errno;
 use teeheap_kernel::tee::shm::ShmBacking;
 use teeheap_kernel::tee::shm::flags::TEE_SHM_DMA_BUF;
 use teeheap_platform::{Master, UseCase};
+use teeheap_testkit::Rng;
 use teeheap_uapi::tee::gp::*;
 
 /// The buffer size of xtest 1014.

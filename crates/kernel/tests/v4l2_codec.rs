@@ -6,13 +6,14 @@
 
 mod common;
 
+use common::{Setup, setup};
+
 use std::sync::Arc;
 
+use teeheap_kernel::Errno;
 use teeheap_kernel::dma_buf::DmaBuf;
-use teeheap_kernel::file::{FdTable, File, Files};
-use teeheap_kernel::uaccess::SimUserMemory;
+use teeheap_kernel::file::{File, Files};
 use teeheap_kernel::v4l2::CodecFile;
-use teeheap_kernel::{Errno, Kernel, backend::builtin::BuiltinBackend};
 use teeheap_platform::Master;
 use teeheap_platform::devices::fwht::{Decoder, Encoder, RawFormat, RawFrame};
 use teeheap_platform::devices::{read_sg, write_sg};
@@ -21,19 +22,6 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 const OUT: u32 = V4L2_BUF_TYPE_VIDEO_OUTPUT;
 const CAP: u32 = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-
-struct Setup {
-    kernel: Arc<Kernel>,
-    _backend: BuiltinBackend,
-    mem: SimUserMemory,
-    files: FdTable,
-}
-
-fn setup() -> Setup {
-    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
-    let backend = BuiltinBackend::probe(&kernel).unwrap();
-    Setup { kernel, _backend: backend, mem: SimUserMemory::new(), files: FdTable::default() }
-}
 
 impl Setup {
     fn io<T: FromBytes + IntoBytes + Immutable>(&mut self, dev: &CodecFile, cmd: u32, arg: T) -> Result<T, Errno> {

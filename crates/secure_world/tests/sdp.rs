@@ -12,6 +12,7 @@ use teeheap_platform::{Master, PAGE_SIZE, PhysAddr, UseCase};
 use teeheap_secure_world::ta::sdp_basic::{self, CMD_DIGEST, CMD_DUMP, CMD_INJECT, CMD_TRANSFORM};
 use teeheap_secure_world::ta::{TaEnv, TaParam, TrustedApp};
 use teeheap_secure_world::{Msg, MsgParam, ParamDir, TeeError, TeeResult, Uuid};
+use teeheap_testkit::Rng;
 use teeheap_uapi::tee::gp::{TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP};
 
 const SIZE: u64 = 17000;

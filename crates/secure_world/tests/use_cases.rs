@@ -12,6 +12,7 @@ use teeheap_secure_world::config::{DEFAULT_CONTENT_KEY, DEFAULT_CONTENT_KEY_ID, 
 use teeheap_secure_world::ta::content_decrypt::{self, CMD_DECRYPT, encode_sample_info};
 use teeheap_secure_world::ta::trusted_ui::{self, CMD_CHECK, CMD_INPUT, CMD_SHOW_PIN_PAD, render_pin_pad};
 use teeheap_secure_world::{KeySlot, Msg, MsgParam, ParamDir, SecureWorld, TeeError};
+use teeheap_testkit::Rng;
 use teeheap_uapi::tee::gp::TEEC_ORIGIN_TRUSTED_APP;
 
 /// Encrypts like a CENC packager: AES-128-CTR over the encrypted parts only.

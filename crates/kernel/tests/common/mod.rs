@@ -1,5 +1,11 @@
 //! Shared by the kernel model's integration tests.
 
+use std::sync::Arc;
+
+use teeheap_kernel::Kernel;
+use teeheap_kernel::backend::builtin::BuiltinBackend;
+use teeheap_kernel::file::FdTable;
+use teeheap_kernel::uaccess::SimUserMemory;
 use teeheap_platform::{Platform, PlatformConfig, UseCase};
 
 /// A platform with a static carveout for each use case (4 GiB of DRAM like
@@ -17,4 +23,22 @@ pub(crate) fn three_carveouts_with(change: impl FnOnce(&mut PlatformConfig)) -> 
         .with_carveout("secure-video-record", UseCase::SecureVideoRecord, 0x1_5400_0000, 128 << 20);
     change(&mut cfg);
     Platform::new(cfg).unwrap()
+}
+
+/// A kernel booted on [`three_carveouts`] with the built-in backend bound,
+/// a simulated caller memory and an fd table: what the ioctl tests drive.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) struct Setup {
+    pub(crate) kernel: Arc<Kernel>,
+    pub(crate) _backend: BuiltinBackend,
+    pub(crate) mem: SimUserMemory,
+    pub(crate) files: FdTable,
+}
+
+/// A fresh [`Setup`].
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn setup() -> Setup {
+    let kernel = Kernel::boot(Arc::new(three_carveouts()));
+    let backend = BuiltinBackend::probe(&kernel).unwrap();
+    Setup { kernel, _backend: backend, mem: SimUserMemory::new(), files: FdTable::default() }
 }

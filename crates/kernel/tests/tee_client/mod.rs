@@ -256,25 +256,3 @@ pub fn split<H: FromBytes>(bytes: &[u8]) -> (H, Vec<TeeIoctlParam>) {
     let params = rest.chunks_exact(size_of::<TeeIoctlParam>()).map(|p| TeeIoctlParam::read_from_bytes(p).unwrap());
     (h, params.collect())
 }
-
-/// Deterministic pseudo-random numbers (`fastrand`), seeded per test.
-pub struct Rng(fastrand::Rng);
-
-impl Rng {
-    /// The generator of `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(fastrand::Rng::with_seed(seed))
-    }
-
-    /// Uniform in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0.u64(..n)
-    }
-
-    /// `n` random bytes.
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut v = vec![0; n];
-        self.0.fill(&mut v);
-        v
-    }
-}

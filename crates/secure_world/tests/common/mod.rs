@@ -48,28 +48,6 @@ pub fn invoke(w: &SecureWorld, session: u32, func: u32, params: Vec<MsgParam>) -
     call(w, Msg::invoke(session, func, params))
 }
 
-/// Deterministic pseudo-random numbers (`fastrand`), seeded per test.
-pub struct Rng(fastrand::Rng);
-
-impl Rng {
-    /// The generator of `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(fastrand::Rng::with_seed(seed))
-    }
-
-    /// Uniform in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0.u64(..n)
-    }
-
-    /// `n` random bytes.
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut v = vec![0; n];
-        self.0.fill(&mut v);
-        v
-    }
-}
-
 pub fn read(p: &Platform, m: Master, addr: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0; len];
     p.read(m, PhysAddr(addr), &mut v).unwrap();
