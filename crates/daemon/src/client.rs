@@ -105,4 +105,9 @@ impl Files for ClientFiles<'_> {
             Err(Error::new(KErrno::ENOMEM, "over a cap of [limits]"))
         }
     }
+
+    /// The call is no longer pending: the caller was interrupted or died.
+    fn gave_up(&self) -> bool {
+        !self.listener.id_valid(self.id)
+    }
 }

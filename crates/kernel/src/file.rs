@@ -287,6 +287,13 @@ pub trait Files {
     fn admit_allocation(&mut self, _heap: &str, _len: Len) -> Result<()> {
         Ok(())
     }
+
+    /// Whether the caller gave up on the call (a signal interrupted it, or
+    /// it died): a call that blocks until an event asks this while it
+    /// waits and ends with `EINTR` once it says so. Default: never.
+    fn gave_up(&self) -> bool {
+        false
+    }
 }
 
 /// An in-process fd table. Fds start at 3, as 0-2 are taken in a process.

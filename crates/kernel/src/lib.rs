@@ -237,7 +237,7 @@ impl Kernel {
     /// `ENOENT` if there is no such device.
     pub fn tee_open(&self, name: &str) -> Result<file::File> {
         let dev = self.tee.open(name)?;
-        Ok(file::File::new(tee::context::TeeFile::open(dev, Arc::clone(&self.platform), Arc::clone(&self.system))))
+        Ok(file::File::new(tee::context::TeeFile::open(dev, Arc::clone(&self.platform), Arc::clone(&self.system))?))
     }
 
     /// The DRM card nodes, as paths relative to `/dev` (`dri/card1`: vgem).

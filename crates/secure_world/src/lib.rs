@@ -44,6 +44,7 @@ pub mod input;
 pub mod memref;
 mod params;
 pub mod protmem;
+pub mod rpc;
 mod session;
 pub mod ta;
 mod threads;

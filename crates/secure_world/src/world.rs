@@ -27,6 +27,7 @@ use crate::input::SecureInput;
 use crate::memref::{MemKind, TaMemory};
 use crate::params;
 use crate::protmem::{LentInfo, Protmem, ProtmemStats, ScrubObserver};
+use crate::rpc::SupplicantRpc;
 use crate::session::{Session, Sessions};
 use crate::ta::content_decrypt::{self, ContentDecrypt};
 use crate::ta::host::{self, HostTa, HostTaConfig};
@@ -71,6 +72,8 @@ pub struct SecureWorld {
     threads: Threads,
     /// Set once by [`SecureWorld::panic`]; never cleared.
     dead: AtomicBool,
+    /// The normal world's supplicant RPC path, once a driver attached one.
+    rpc: RwLock<Option<Arc<dyn SupplicantRpc>>>,
 }
 
 /// `TEE_ORIGIN_TEE`.
@@ -180,6 +183,7 @@ impl SecureWorld {
             host_tas,
             threads: Threads::new(config.threads),
             dead: AtomicBool::new(false),
+            rpc: RwLock::new(None),
         })
     }
 
@@ -283,8 +287,7 @@ impl SecureWorld {
 
     fn open_session(&self, msg: &mut Msg) -> Outcome {
         let Some(ta) = self.instantiate(&msg.uuid) else {
-            tracing::info!(uuid = %msg.uuid, "secure world: no such TA");
-            return tee(Err(TeeError::ITEM_NOT_FOUND));
+            return tee(Err(self.load_through_supplicant(&msg.uuid)));
         };
         let mut ta_params = match self.resolve(msg) {
             Ok(p) => p,
@@ -301,6 +304,44 @@ impl SecureWorld {
         params::write_back(&ta_params, &mut msg.params);
         msg.session = session;
         (r, origin)
+    }
+
+    /// Asks tee-supplicant for TA `uuid` (`OPTEE_RPC_CMD_LOAD_TA`, first
+    /// round: the size), as OP-TEE's REE FS TA store does for a TA it does
+    /// not have. Returns the error the open session fails with:
+    /// ITEM_NOT_FOUND when no supplicant is attached or it has no such TA
+    /// (or the supplicant's own error), and ITEM_NOT_FOUND too when it has
+    /// one, as teeheap does not yet fetch a TA's bytes through the
+    /// supplicant (TAs come from `[tee] ta_dirs`).
+    fn load_through_supplicant(&self, uuid: &Uuid) -> TeeError {
+        let rpc = self.rpc.read().recover().clone();
+        let Some(rpc) = rpc else {
+            tracing::info!(%uuid, "secure world: no such TA");
+            return TeeError::ITEM_NOT_FOUND;
+        };
+        let mut params = crate::rpc::load_ta_size_query(uuid);
+        let ret = rpc.call(crate::rpc::OPTEE_RPC_CMD_LOAD_TA, &mut params);
+        match ret {
+            0 => {
+                let size = params[1].memref_size().unwrap_or(0);
+                tracing::warn!(%uuid, size, "the supplicant has this TA; loading TA bytes through it is not supported yet");
+                TeeError::ITEM_NOT_FOUND
+            }
+            teeheap_uapi::tee::gp::TEEC_ERROR_COMMUNICATION => {
+                tracing::info!(%uuid, "secure world: no such TA (no supplicant)");
+                TeeError::ITEM_NOT_FOUND
+            }
+            code => {
+                tracing::info!(%uuid, ret = format_args!("{code:#x}"), "secure world: the supplicant has no such TA");
+                TeeError::from_code(code).unwrap_or(TeeError::ITEM_NOT_FOUND)
+            }
+        }
+    }
+
+    /// Attaches (or with `None` detaches) the normal world's supplicant
+    /// RPC path (a driver does at probe).
+    pub fn set_supplicant_rpc(&self, rpc: Option<Arc<dyn SupplicantRpc>>) {
+        *self.rpc.write().recover() = rpc;
     }
 
     /// `TEE_OpenTASession` of a TA (`client` names it): the session id on

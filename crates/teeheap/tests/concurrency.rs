@@ -28,3 +28,32 @@ fn threads_are_served_while_one_sits_in_a_ta_call_and_cancel_ends_it() {
         ],
     );
 }
+
+/// tee-supplicant's protocol, with a supplicant of our own
+/// (tests/clients/supp_client.c): teepriv0 single-open, SUPPL_RECV/SEND
+/// argument checks, LOAD_TA for a TA that is not built in.
+#[test]
+fn a_supplicant_of_our_own_serves_load_ta() {
+    let exe = compile("supp_client.c", "supp_client", &["-pthread"]);
+    let out = teeheap().arg("run").arg("--").arg(&exe).output().expect("teeheap run");
+    assert_all_ok(
+        &out,
+        &[
+            "teepriv0 is the supplicant's",
+            "a second teepriv0 context is EBUSY",
+            "SUPPL_RECV on tee0 is EINVAL",
+            "SUPPL_RECV with no params is EINVAL",
+            "SUPPL_RECV with buf_len off num_params is EINVAL",
+            "SUPPL_RECV with a value param is EINVAL",
+            "SUPPL_SEND for no such request is ENOENT",
+            "SUPPL_RECV receives LOAD_TA",
+            "the request id comes in a META value",
+            "LOAD_TA names the TA's UUID in a value",
+            "LOAD_TA asks the size with a NULL output memref",
+            "SUPPL_SEND with a wrong param count is EINVAL",
+            "SUPPL_SEND delivers the answer",
+            "the session fails with ITEM_NOT_FOUND from the TEE",
+            "answering it again is ENOENT",
+        ],
+    );
+}

@@ -236,6 +236,30 @@ pub struct TeeIoctlCancelArg {
 }
 const _: () = assert!(size_of::<TeeIoctlCancelArg>() == 8);
 
+/// `struct tee_iocl_supp_recv_arg`: the header of [`TEE_IOC_SUPPL_RECV`]'s
+/// buffer, followed by `num_params` [`TeeIoctlParam`]s.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct TeeIoclSuppRecvArg {
+    /// The request's function (`OPTEE_RPC_CMD_*`), out.
+    pub func: u32,
+    /// Parameters: room in, used out.
+    pub num_params: u32,
+}
+const _: () = assert!(size_of::<TeeIoclSuppRecvArg>() == 8);
+
+/// `struct tee_iocl_supp_send_arg`: the header of [`TEE_IOC_SUPPL_SEND`]'s
+/// buffer, followed by `num_params` [`TeeIoctlParam`]s.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct TeeIoclSuppSendArg {
+    /// The answer's result (`TEEC_*`).
+    pub ret: u32,
+    /// Parameters.
+    pub num_params: u32,
+}
+const _: () = assert!(size_of::<TeeIoclSuppSendArg>() == 8);
+
 /// `struct tee_ioctl_close_session_arg`: the argument of [`TEE_IOC_CLOSE_SESSION`].
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]

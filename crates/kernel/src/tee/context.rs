@@ -54,10 +54,20 @@ pub struct TeeFile {
 }
 
 impl TeeFile {
-    /// Opens `dev`: a new context.
-    pub fn open(dev: Arc<TeeDevice>, platform: Arc<Platform>, heap: Arc<SystemHeap>) -> Arc<TeeFile> {
+    /// Opens `dev`: a new context. On the supplicant's node of a driver
+    /// with a supplicant queue, the context becomes the supplicant.
+    ///
+    /// # Errors
+    /// `EBUSY` if the supplicant's node is open already (`optee_open`).
+    pub fn open(dev: Arc<TeeDevice>, platform: Arc<Platform>, heap: Arc<SystemHeap>) -> Result<Arc<TeeFile>> {
         let id = ContextId(NEXT_CTX.fetch_add(1, Ordering::Relaxed));
-        Arc::new(TeeFile { ctx: Arc::new(TeeContext { id, dev, platform, heap, sessions: Mutex::default() }) })
+        if dev.is_privileged()
+            && let Ok(Some(d)) = dev.driver()
+            && let Some(supp) = d.supplicant()
+        {
+            supp.claim(id)?;
+        }
+        Ok(Arc::new(TeeFile { ctx: Arc::new(TeeContext { id, dev, platform, heap, sessions: Mutex::default() }) }))
     }
 
     /// The context.
@@ -111,6 +121,12 @@ impl TeeContext {
     }
 
     fn release(&self) {
+        if self.dev.is_privileged()
+            && let Ok(Some(d)) = self.dev.driver()
+            && let Some(supp) = d.supplicant()
+        {
+            supp.release(self.id);
+        }
         // Closed through the driver that opened each one, bound or not:
         // the secure world keeps a session until it is told to close it.
         let sessions = std::mem::take(&mut *self.sessions.lock().recover());
@@ -144,13 +160,101 @@ impl TeeContext {
             TEE_IOC_INVOKE => self.invoke(arg, mem),
             TEE_IOC_CANCEL => self.cancel(arg, mem),
             TEE_IOC_CLOSE_SESSION => self.close_session(arg, mem),
-            TEE_IOC_SUPPL_RECV | TEE_IOC_SUPPL_SEND => {
-                // The emulated secure world makes no requests to a
-                // supplicant; like a context that is not the supplicant's.
-                Err(einval("no supplicant service"))
-            }
+            TEE_IOC_SUPPL_RECV if self.dev.is_privileged() => self.supp_recv(arg, mem, files),
+            TEE_IOC_SUPPL_SEND if self.dev.is_privileged() => self.supp_send(arg, mem),
+            // The client node's ops (`optee_clnt_ops`) have no supplicant
+            // ops: the core refuses before reading the argument.
+            TEE_IOC_SUPPL_RECV | TEE_IOC_SUPPL_SEND => Err(einval("not the supplicant's node")),
             _ => Err(einval("unknown TEE ioctl")),
         }
+    }
+
+    /// The driver's supplicant queue, or `EINVAL` as a device without
+    /// `supp_recv`/`supp_send`.
+    fn supp(&self) -> Result<Arc<dyn TeeDriver>> {
+        match driver(&self.dev)? {
+            Some(d) if d.supplicant().is_some() => Ok(d),
+            _ => Err(einval("no supplicant ops")),
+        }
+    }
+
+    /// `tee_ioctl_supp_recv`.
+    fn supp_recv(&self, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        let d = self.supp()?;
+        let buf: TeeIoctlBufData = read_obj(mem, arg)?;
+        let header = size_of::<TeeIoclSuppRecvArg>() as u64;
+        if buf.buf_len > TEE_MAX_ARG_SIZE as u64 || buf.buf_len < header {
+            return Err(einval("bad buf_len"));
+        }
+        let uarg = UserPtr(buf.buf_ptr);
+        let num_params: u32 = read_obj(mem, uarg.checked_add(4).ok_or(efault("overflow"))?)?;
+        if header + PARAM_SIZE * u64::from(num_params) != buf.buf_len {
+            return Err(einval("buf_len does not match num_params"));
+        }
+        let uparams = uarg.checked_add(header).ok_or(efault("overflow"))?;
+        let params = self.params_from_user(uparams, num_params, mem)?;
+        let supp = d.supplicant().ok_or(einval("no supplicant ops"))?;
+        let (func, out) = supp.recv(&params, &|| files.gave_up())?;
+        put_field(mem, uarg, offset_of!(TeeIoclSuppRecvArg, func), &func)?;
+        put_field(mem, uarg, offset_of!(TeeIoclSuppRecvArg, num_params), &(out.len() as u32))?;
+        self.params_to_supp(uparams, &out, mem)?;
+        Ok(0)
+    }
+
+    /// `params_to_supp`: every parameter with its attribute; a NULL memref
+    /// has shm id -1.
+    fn params_to_supp(&self, uparams: UserPtr, params: &[TeeParam], mem: &dyn UserMemory) -> Result<()> {
+        for (i, p) in params.iter().enumerate() {
+            let up = uparams.checked_add(i as u64 * PARAM_SIZE).ok_or(efault("overflow"))?;
+            let ip = match p {
+                TeeParam::None { attr } => TeeIoctlParam { attr: *attr, ..TeeIoctlParam::default() },
+                TeeParam::Value { attr, a, b, c } => TeeIoctlParam { attr: *attr, a: *a, b: *b, c: *c },
+                TeeParam::Memref { attr, shm, offset, size } => TeeIoctlParam {
+                    attr: *attr,
+                    a: *offset,
+                    b: *size,
+                    c: shm.as_ref().map_or(TEE_MEMREF_NULL, |s| s.id() as u64),
+                },
+            };
+            write_obj(mem, up, &ip)?;
+        }
+        Ok(())
+    }
+
+    /// `tee_ioctl_supp_send`.
+    fn supp_send(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {
+        let d = self.supp()?;
+        let buf: TeeIoctlBufData = read_obj(mem, arg)?;
+        let header = size_of::<TeeIoclSuppSendArg>() as u64;
+        if buf.buf_len > TEE_MAX_ARG_SIZE as u64 || buf.buf_len < header {
+            return Err(einval("bad buf_len"));
+        }
+        let uarg = UserPtr(buf.buf_ptr);
+        let h: TeeIoclSuppSendArg = read_obj(mem, uarg)?;
+        // The kernel checks only that the parameters fit.
+        if header + PARAM_SIZE * u64::from(h.num_params) > buf.buf_len {
+            return Err(einval("num_params past buf_len"));
+        }
+        let uparams = uarg.checked_add(header).ok_or(efault("overflow"))?;
+        let mut params = Vec::with_capacity(h.num_params as usize);
+        for i in 0..u64::from(h.num_params) {
+            let ip: TeeIoctlParam = read_obj(mem, uparams.checked_add(i * PARAM_SIZE).ok_or(efault("overflow"))?)?;
+            if ip.attr & !TEE_IOCTL_PARAM_ATTR_MASK != 0 {
+                return Err(einval("unknown param attribute bits"));
+            }
+            // params_from_supp: only output values and output memref sizes.
+            params.push(match ip.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK {
+                TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT | TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT => {
+                    TeeParam::Value { attr: ip.attr, a: ip.a, b: ip.b, c: ip.c }
+                }
+                TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT | TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT => {
+                    TeeParam::Memref { attr: ip.attr, shm: None, offset: 0, size: ip.b }
+                }
+                _ => TeeParam::None { attr: ip.attr },
+            });
+        }
+        d.supplicant().ok_or(einval("no supplicant ops"))?.send(h.ret, &params)?;
+        Ok(0)
     }
 
     fn version(&self, arg: UserPtr, mem: &dyn UserMemory) -> Result<i64> {

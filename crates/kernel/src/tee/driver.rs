@@ -125,4 +125,11 @@ pub trait TeeDriver: Send + Sync + 'static {
     /// # Errors
     /// As [`Self::open_session`].
     fn close_session(&self, session: u32) -> Result<()>;
+
+    /// The supplicant's queue, for a driver that serves a supplicant on
+    /// its privileged node (`optee_supp_ops`); `None` (the default): the
+    /// supplicant ioctls are `EINVAL`.
+    fn supplicant(&self) -> Option<&crate::tee::supp::Supp> {
+        None
+    }
 }

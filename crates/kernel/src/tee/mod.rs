@@ -10,6 +10,7 @@ pub mod driver;
 pub mod heap;
 pub mod login;
 pub mod shm;
+pub mod supp;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -22,17 +22,20 @@ use crate::pool::ProtMemRef;
 use crate::tee::driver::{TeeDriver, TeeParam};
 use crate::tee::login::{self, Credentials};
 use crate::tee::shm::ShmBacking;
+use crate::tee::supp::Supp;
 
 /// The driver of an OP-TEE-style backend. See the module documentation.
 #[derive(Debug)]
 pub struct OpteeDriver {
     port: Arc<SmcPort>,
+    supp: Arc<Supp>,
 }
 
 impl OpteeDriver {
-    /// A driver talking through `port`.
-    pub fn new(port: Arc<SmcPort>) -> OpteeDriver {
-        OpteeDriver { port }
+    /// A driver talking through `port`, serving the supplicant queue
+    /// `supp` on its privileged node.
+    pub fn new(port: Arc<SmcPort>, supp: Arc<Supp>) -> OpteeDriver {
+        OpteeDriver { port, supp }
     }
 
     fn call(&self, msg: &mut Msg) -> Result<()> {
@@ -161,6 +164,10 @@ impl TeeDriver for OpteeDriver {
         self.call(&mut Msg::cancel(session, cancel_id))
     }
 
+    fn supplicant(&self) -> Option<&Supp> {
+        Some(&self.supp)
+    }
+
     fn close_session(&self, session: u32) -> Result<()> {
         let mut msg = Msg::close_session(session);
         self.call(&mut msg)?;
@@ -168,6 +175,57 @@ impl TeeDriver for OpteeDriver {
             return Err(einval("no such session in the secure world"));
         }
         Ok(())
+    }
+}
+
+/// The secure world's supplicant RPCs, forwarded to the supplicant queue
+/// (`optee_supp_thrd_req` from the RPC handler): values as values, a
+/// memref as a NULL memref of its size (the secure world sends no other
+/// kind yet).
+#[derive(Debug)]
+pub struct SuppRpc(pub Arc<Supp>);
+
+impl teeheap_secure_world::rpc::SupplicantRpc for SuppRpc {
+    fn call(&self, func: u32, params: &mut [MsgParam]) -> u32 {
+        let attr = |dir: ParamDir, value: bool| match (dir, value) {
+            (ParamDir::In, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
+            (ParamDir::Out, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT,
+            (ParamDir::InOut, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
+            (ParamDir::In, false) => TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT,
+            (ParamDir::Out, false) => TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT,
+            (ParamDir::InOut, false) => TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT,
+        };
+        let mut tee: Vec<TeeParam> = params
+            .iter()
+            .map(|p| match *p {
+                MsgParam::Value { dir, a, b, c } => TeeParam::Value { attr: attr(dir, true), a, b, c },
+                MsgParam::Tmem { dir, size, .. } | MsgParam::Rmem { dir, size, .. } => {
+                    TeeParam::Memref { attr: attr(dir, false), shm: None, offset: 0, size }
+                }
+                _ => TeeParam::None { attr: 0 },
+            })
+            .collect();
+        let ret = self.0.request(func, &mut tee);
+        from_msgs_rev(params, &tee);
+        ret
+    }
+}
+
+/// Copies output values and memref sizes of `tee` back into `msgs`.
+fn from_msgs_rev(msgs: &mut [MsgParam], tee: &[TeeParam]) {
+    for (m, t) in msgs.iter_mut().zip(tee) {
+        match (m, t) {
+            (MsgParam::Value { dir, a, b, c }, TeeParam::Value { a: ta, b: tb, c: tc, .. }) if dir.is_output() => {
+                (*a, *b, *c) = (*ta, *tb, *tc);
+            }
+            (
+                MsgParam::Tmem { dir, size, .. } | MsgParam::Rmem { dir, size, .. },
+                TeeParam::Memref { size: ts, .. },
+            ) if dir.is_output() => {
+                *size = *ts;
+            }
+            _ => {}
+        }
     }
 }
 

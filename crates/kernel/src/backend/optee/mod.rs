@@ -101,7 +101,9 @@ impl OpteeBackend {
             _ => return Err(Error::new(Errno::ENODEV, "secure world did not report capabilities")),
         };
         let port = Arc::new(SmcPort::new(Arc::clone(&world)));
-        let driver = Arc::new(OpteeDriver::new(Arc::clone(&port)));
+        let supp = Arc::new(crate::tee::supp::Supp::default());
+        let driver = Arc::new(OpteeDriver::new(Arc::clone(&port), Arc::clone(&supp)));
+        world.set_supplicant_rpc(Some(Arc::new(driver::SuppRpc(supp))));
         // As optee_get_version (SMC ABI): both nodes report the same
         // version; the core adds PRIVILEGED on the supplicant's node.
         let gen_caps = TEE_GEN_CAP_GP | TEE_GEN_CAP_REG_MEM | TEE_GEN_CAP_MEMREF_NULL;
@@ -248,6 +250,7 @@ impl OpteeBackend {
 
 impl Drop for OpteeBackend {
     fn drop(&mut self) {
+        self.world.set_supplicant_rpc(None);
         for dev in &self.devices {
             self.kernel.tee_unregister_dma_heaps(dev);
             self.kernel.tee().unregister(dev);

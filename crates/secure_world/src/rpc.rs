@@ -1,0 +1,38 @@
+//! Requests of the secure world to tee-supplicant (OP-TEE's RPCs that the
+//! normal-world driver forwards to the supplicant), and the one teeheap
+//! issues today: `LOAD_TA` for a TA that is neither built in nor in a TA
+//! directory.
+//!
+//! The call is made on the secure thread of the std call that needs it,
+//! as OP-TEE suspends the thread in an RPC; no lock is held meanwhile.
+
+use std::fmt;
+
+use crate::abi::{MsgParam, ParamDir, Uuid};
+
+/// `OPTEE_RPC_CMD_LOAD_TA` (`optee_rpc_cmd.h`): param 0 value in (the
+/// TA's UUID as 16 octets over `a` and `b`), param 1 memref out (the TA's
+/// bytes; NULL or too small: the supplicant only sets the size needed).
+pub const OPTEE_RPC_CMD_LOAD_TA: u32 = 0;
+
+/// The normal world's side of supplicant RPCs (the driver's
+/// `optee_supp_thrd_req`).
+pub trait SupplicantRpc: Send + Sync + fmt::Debug {
+    /// Sends request `func` with `params` to the supplicant, waits for its
+    /// answer and returns its result (`TEEC_ERROR_COMMUNICATION` if no
+    /// supplicant serves it); output values and memref sizes are updated
+    /// in `params`. Memrefs are [`MsgParam::Tmem`] with physical address 0
+    /// for NULL.
+    fn call(&self, func: u32, params: &mut [MsgParam]) -> u32;
+}
+
+/// The parameters of a first `LOAD_TA` for `uuid`: its octets, and a
+/// NULL output memref (the supplicant answers with the size).
+pub(crate) fn load_ta_size_query(uuid: &Uuid) -> [MsgParam; 2] {
+    let (lo, hi) = uuid.0.split_at(8);
+    let word = |b: &[u8]| u64::from_ne_bytes(b.try_into().expect("8 bytes"));
+    [
+        MsgParam::Value { dir: ParamDir::In, a: word(lo), b: word(hi), c: 0 },
+        MsgParam::Tmem { dir: ParamDir::Out, phys: teeheap_platform::PhysAddr(0), size: 0 },
+    ]
+}
