@@ -79,7 +79,7 @@ impl Files for ClientFiles<'_> {
             Backing::Signal => self.registry.serve_sync(file).map_err(|e| kerr(e, "cannot make the sync file"))?,
             _ => {
                 let access = Access::from_flags(flags).map_err(|e| kerr(e, "bad access mode"))?;
-                self.registry.serve(file, access).map_err(|e| kerr(e, "cannot make the buffer's file"))?.1
+                self.registry.serve(file, access).map_err(|e| kerr(e, "cannot make the buffer's file"))?
             }
         };
         let how = AddFd { cloexec: flags & O_CLOEXEC != 0, at: None };

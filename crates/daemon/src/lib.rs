@@ -252,7 +252,7 @@ impl Daemon {
             identities: Runs::new(),
             contexts: contexts::Contexts::default(),
             inject: Arc::clone(&injector),
-            views: views::Views::create(&std::env::temp_dir())
+            views: views::Views::create(&views::parent_dir())
                 .inspect_err(|e| tracing::warn!(error = %e, "no sysfs/debugfs views for programs"))
                 .ok(),
         });
@@ -287,14 +287,21 @@ impl Daemon {
                     || "the sysfs/debugfs views".into(),
                     None,
                     || {
+                        // A refresh is linear in the served buffers: with
+                        // many (issue 18: 100 000) the thread waits 9 times
+                        // as long as its last refresh took, so it takes at
+                        // most a tenth of a CPU from the callers.
+                        let mut took = Duration::ZERO;
                         if let Some(v) = &s.views {
                             let changes = s.registry.changes();
                             if changes != seen || shown_at.elapsed() >= Duration::from_secs(1) {
+                                let t0 = Instant::now();
                                 v.refresh(&s.registry.dma_bufs());
+                                took = t0.elapsed();
                                 (seen, shown_at) = (changes, Instant::now());
                             }
                         }
-                        std::thread::sleep(VIEWS_EVERY);
+                        std::thread::sleep(VIEWS_EVERY.max(took * 9));
                     },
                 );
             }

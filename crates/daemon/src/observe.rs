@@ -152,6 +152,19 @@ impl Shared {
             clients: clients.into_values().collect(),
             caps: self.caps.clone(),
             descriptors: self.descriptors(),
+            resources: self.resources(),
+        }
+    }
+
+    /// The daemon's watches and mappings against their ceilings.
+    fn resources(&self) -> crate::report::ResourceStat {
+        let sysctl = |path: &str| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u64>().ok());
+        let mappings = crate::served::mappings().unwrap_or(0);
+        crate::report::ResourceStat {
+            watches: self.registry.watches() as u64,
+            watches_limit: sysctl("/proc/sys/fs/inotify/max_user_watches"),
+            mappings,
+            mappings_limit: sysctl("/proc/sys/vm/max_map_count"),
         }
     }
 

@@ -195,10 +195,32 @@ pub struct Stat {
     /// The daemon's own descriptors (absent from older daemons).
     #[serde(default)]
     pub descriptors: DescriptorStat,
+    /// The per-buffer kernel resources the daemon holds besides
+    /// descriptors, against their ceilings (absent from older daemons).
+    #[serde(default)]
+    pub resources: ResourceStat,
 }
 
-/// The daemon's own descriptor table: one memfd per live buffer it serves,
-/// one pipe per sync file, plus spares and its own sockets.
+/// What the daemon holds per live served file, against each ceiling
+/// (docs/serving.md, "Per-buffer resources and their ceilings").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceStat {
+    /// inotify watches of this daemon: one per served file and spare.
+    pub watches: u64,
+    /// `fs.inotify.max_user_watches`: the ceiling for all of the user's
+    /// processes together (`None`: unreadable).
+    pub watches_limit: Option<u64>,
+    /// Memory mappings of the daemon's process: one per range of DRAM a
+    /// CPU-mappable buffer's memfd is mapped over, plus its own (0 when
+    /// `/proc/self/maps` cannot be read, e.g. out of descriptors).
+    pub mappings: u64,
+    /// `vm.max_map_count`: the ceiling for one process (`None`: unreadable).
+    pub mappings_limit: Option<u64>,
+}
+
+/// The daemon's own descriptor table: its sockets and listeners, spare
+/// memfds, and the two ends of a pipe per live sync file (no descriptor per
+/// buffer).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DescriptorStat {
     /// Descriptors the daemon's process has open now.

@@ -5,14 +5,17 @@
 //! st_ino)` of its backing memfd. The entry holds the fds' reference to the
 //! model object; it is removed — and that reference dropped, exactly once —
 //! when the [`CloseWatcher`] reports that the last description of the memfd
-//! is gone in every process (close, exit, SIGKILL). A `system` buffer's or
-//! an SHM_ALLOC's memfd is mapped over its physical range in the platform's
-//! DRAM while served, so program, devices and TAs share the pages: an
-//! SHM_ALLOC's from the start (TAs write it during invokes), a `system`
-//! buffer's from the first shared mmap of it in the run (until then neither
-//! side has written it: both hold zeros, or what DRAM holds is copied into
-//! the memfd first). Most buffers handed around by fd and never mapped by
-//! the CPU — and every protected buffer — so cost no DRAM remapping.
+//! is gone in every process (close, exit, SIGKILL).
+//!
+//! The daemon holds no descriptor per served file (issue 18): once the
+//! program's description is open, the daemon's own memfd fd is closed. The
+//! inotify watch keeps the inode (and so its identity) alive. A `system`
+//! buffer's or an SHM_ALLOC's memfd is mapped over its physical range in the
+//! platform's DRAM at allocation, so program, devices and TAs share the
+//! pages without the daemon seeing the program's mmap; that mapping is the
+//! daemon's only reference to the memfd (one mapping per such file, under
+//! `vm.max_map_count`). Protected buffers and TEE contexts hold no data:
+//! the daemon keeps nothing of theirs but the watch.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -43,23 +46,16 @@ pub enum MmapPolicy {
     Refuse(Errno),
 }
 
-/// The physical ranges of a served file and whether the memfd is mapped
-/// over them yet.
-#[derive(Debug, Default)]
-struct Backed {
-    /// Physical ranges with their file offsets.
-    ranges: Vec<(PhysRange, u64)>,
-    /// Whether `ranges` are mapped from the memfd now.
-    mapped: bool,
-}
-
-/// One served file.
+/// One served file. The daemon holds no descriptor of its memfd.
 #[derive(Debug)]
 struct Served {
     file: File,
-    backing: Arc<BackingFile>,
-    /// Its own lock, so that backing a large buffer stalls nobody else.
-    backed: Arc<Mutex<Backed>>,
+    /// The memfd's size in bytes (page-aligned).
+    size: u64,
+    cpu: CpuAccess,
+    /// Physical ranges, with their file offsets, that the memfd is mapped
+    /// over in DRAM (CPU-mappable files; empty for the others).
+    backed: Vec<(PhysRange, u64)>,
 }
 
 /// One served signal file (a sync file): the model's file and the pipe
@@ -116,20 +112,23 @@ struct Shortage {
 }
 
 impl Shortage {
+    /// Counts one; returns the count and whether it starts a burst.
+    fn count_one(&self) -> (u64, bool) {
+        let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = Instant::now();
+        let mut last = lock(&self.last);
+        let new = last.is_none_or(|t| now.duration_since(t) >= BURST_QUIET);
+        *last = Some(now);
+        (n, new)
+    }
+
     /// Whether `e` is a shortage of descriptors; if so, counts it and logs
     /// its cause if it starts a burst.
     fn hit(&self, e: Errno, what: &str) -> bool {
         if e != Errno::MFILE && e != Errno::NFILE {
             return false;
         }
-        let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = Instant::now();
-        let new_burst = {
-            let mut last = lock(&self.last);
-            let new = last.is_none_or(|t| now.duration_since(t) >= BURST_QUIET);
-            *last = Some(now);
-            new
-        };
+        let (n, new_burst) = self.count_one();
         if new_burst {
             let limit = teeheap_intercept::nofile::raised()
                 .map_or_else(|| "as inherited".to_owned(), |r| teeheap_intercept::nofile::show(r.now.current));
@@ -142,6 +141,75 @@ impl Shortage {
         }
         true
     }
+
+    /// Counts a shortage of another per-buffer resource (`limit`: the
+    /// sysctl that bounds it) and logs it if it starts a burst.
+    fn other(&self, e: Errno, resource: &str, limit: &str, what: &str) {
+        let (n, new_burst) = self.count_one();
+        if new_burst {
+            tracing::warn!(
+                error = %e,
+                shortages = n,
+                "the daemon is out of {resource} ({limit}) making {what}: programs' ALLOCs get ENOMEM until buffers \
+                 are closed (logged once per burst; see docs/serving.md)"
+            );
+        }
+    }
+}
+
+/// Mappings kept free under `vm.max_map_count` for what is not a new
+/// buffer: putting DRAM back under a released buffer (`mmap` refuses any
+/// new mapping at the ceiling, even one that replaces another), threads'
+/// stacks, the allocator's arenas.
+const MAP_RESERVE: u64 = 2048;
+
+/// How many memory mappings the daemon's process may still make for new
+/// buffers' DRAM backing, under `vm.max_map_count`.
+///
+/// Each backed range adds at most 2 mappings (its own, and a split of
+/// what was there). Counting the process's mappings exactly means reading
+/// `/proc/self/maps` (linear in the mappings), so it is done only when the
+/// estimate — the last exact count plus 2 per range backed since — says
+/// the ceiling is near.
+#[derive(Debug)]
+struct MapBudget {
+    /// `vm.max_map_count` at start (`None`: unreadable; no check).
+    max: Option<u64>,
+    /// The last exact count, and the backed ranges at that moment.
+    exact: Option<(u64, usize)>,
+}
+
+impl MapBudget {
+    fn new() -> MapBudget {
+        MapBudget { max: sysctl("/proc/sys/vm/max_map_count"), exact: None }
+    }
+
+    /// Whether `new` more ranges may be backed while `backed` are.
+    fn allows(&mut self, backed: usize, new: usize) -> bool {
+        let Some(max) = self.max else { return true };
+        let need = 2 * new as u64 + MAP_RESERVE;
+        let estimate = match self.exact {
+            Some((n, at)) => n + 2 * backed.saturating_sub(at) as u64,
+            None => 2 * backed as u64 + MAP_RESERVE,
+        };
+        if estimate + need <= max {
+            return true;
+        }
+        let Some(n) = mappings() else { return true };
+        self.exact = Some((n, backed));
+        n + need <= max
+    }
+}
+
+/// A number from a `/proc/sys` file.
+fn sysctl(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// This process's memory mappings (lines of `/proc/self/maps`).
+pub(crate) fn mappings() -> Option<u64> {
+    let maps = std::fs::read("/proc/self/maps").ok()?;
+    Some(maps.iter().filter(|&&b| b == b'\n').count() as u64)
 }
 
 /// The served files. See the module documentation.
@@ -164,6 +232,15 @@ pub struct Registry {
     spares: Mutex<Vec<Spare>>,
     /// The daemon running out of descriptors.
     shortage: Shortage,
+    /// Out of inotify watches (`ENOSPC` adding one).
+    watch_shortage: Shortage,
+    /// Out of mappings (`ENOMEM` mapping a memfd over DRAM).
+    map_shortage: Shortage,
+    /// Mappings left for backing new buffers.
+    maps: Mutex<MapBudget>,
+    /// Queue overflows of the watcher already logged.
+    overflows_seen: AtomicU64,
+
     /// Signalled when a spare is taken.
     spares_low: Condvar,
 }
@@ -190,6 +267,10 @@ impl Registry {
             served: AtomicU64::new(0),
             spares: Mutex::default(),
             shortage: Shortage::default(),
+            watch_shortage: Shortage::default(),
+            map_shortage: Shortage::default(),
+            maps: Mutex::new(MapBudget::new()),
+            overflows_seen: AtomicU64::new(0),
             spares_low: Condvar::new(),
         })
     }
@@ -207,7 +288,9 @@ impl Registry {
             match self.make_spare() {
                 Ok(s) => lock(&self.spares).push(s),
                 Err(e) => {
-                    if !self.shortage.hit(e, "the spare memfds") {
+                    if e == Errno::NOSPC {
+                        self.watch_shortage.other(e, "inotify watches", "fs.inotify.max_user_watches", "a spare memfd");
+                    } else if !self.shortage.hit(e, "the spare memfds") {
                         tracing::warn!(error = %e, "cannot make a spare memfd");
                     }
                     // Not at once again: nothing has changed yet.
@@ -244,51 +327,42 @@ impl Registry {
     /// What a shared mmap of the served inode `id` does, or `None` if the
     /// inode is not ours. `fits(size)` says whether the call's pages fit in
     /// a CPU-mappable file of `size` bytes; if not, the answer is `EINVAL`.
-    /// For a CPU-mappable file whose memfd is not yet mapped over its DRAM,
-    /// maps it now (after copying in whatever DRAM holds there), so the
-    /// program's mapping and the devices' view agree.
-    ///
-    /// The caller must hold a reference to the file (its dup of the
-    /// program's fd), so that the entry cannot be released meanwhile.
+    /// A CPU-mappable file's memfd is mapped over its DRAM since it was
+    /// served, so the program's mapping and the devices' view agree.
     pub fn mmap_policy(&self, id: &FileId, fits: impl FnOnce(u64) -> bool) -> Option<MmapPolicy> {
-        let (policy, backing, backed) = {
+        let policy = {
             let entries = lock(&self.entries);
             let Some(s) = entries.get(id) else {
                 // A sync_file has no mmap.
                 return lock(&self.syncs).contains_key(id).then_some(MmapPolicy::Refuse(Errno::NODEV));
             };
-            let policy = match (s.file.mmap(), s.backing.cpu_access()) {
+            match (s.file.mmap(), s.cpu) {
                 (Err(e), _) => MmapPolicy::Refuse(host_errno(&e)),
-                (Ok(()), CpuAccess::Mappable) => MmapPolicy::Native { size: s.backing.size() },
+                (Ok(()), CpuAccess::Mappable) => MmapPolicy::Native { size: s.size },
                 (Ok(()), CpuAccess::None) => MmapPolicy::Refuse(Errno::INVAL),
-            };
-            (policy, Arc::clone(&s.backing), Arc::clone(&s.backed))
+            }
         };
-        if let MmapPolicy::Native { size } = policy {
-            if !fits(size) {
-                return Some(MmapPolicy::Refuse(Errno::INVAL));
-            }
-            let mut b = lock(&backed);
-            if !b.mapped {
-                if let Err(e) = self.back(&b.ranges, &backing, true) {
-                    tracing::warn!(ino = id.ino, error = %e, "cannot map a buffer over its DRAM");
-                    return Some(MmapPolicy::Refuse(e));
-                }
-                b.mapped = true;
-            }
+        match policy {
+            MmapPolicy::Native { size } if !fits(size) => Some(MmapPolicy::Refuse(Errno::INVAL)),
+            p => Some(p),
         }
-        Some(policy)
     }
 
-    /// Maps `backing` over `ranges`; with `copy_in`, DRAM's current bytes
-    /// there are copied into the memfd first (skipped for holes, which read
-    /// as zeros on both sides). All or nothing.
-    fn back(&self, ranges: &[(PhysRange, u64)], backing: &BackingFile, copy_in: bool) -> Result<(), Errno> {
+    /// Maps `backing` over `ranges` in DRAM. All or nothing. `ENOMEM`
+    /// (logged once per burst) when the mappings would come within
+    /// [`MAP_RESERVE`] of `vm.max_map_count`.
+    fn back(&self, ranges: &[(PhysRange, u64)], backing: &BackingFile) -> Result<(), Errno> {
         let ram = self.platform.ram();
+        if !ranges.is_empty() && !lock(&self.maps).allows(ram.backed_ranges(), ranges.len()) {
+            self.map_shortage.other(Errno::NOMEM, "memory mappings", "vm.max_map_count", "a buffer");
+            return Err(Errno::NOMEM);
+        }
         for (i, &(r, off)) in ranges.iter().enumerate() {
-            let res = if copy_in { copy_from_dram(ram, r, backing, off) } else { Ok(()) };
-            if let Err(e) = res.and_then(|()| ram.back_with(r, backing.as_fd(), off)) {
-                self.unback(&ranges[..i], None);
+            if let Err(e) = ram.back_with(r, backing.as_fd(), off) {
+                self.unback(&ranges[..i], false);
+                if e == Errno::NOMEM {
+                    self.map_shortage.other(e, "memory mappings", "vm.max_map_count", "a buffer");
+                }
                 return Err(e);
             }
         }
@@ -296,26 +370,42 @@ impl Registry {
     }
 
     /// Starts serving `file`: makes its memfd (or finishes a spare one),
-    /// maps a TEE shm's memfd over its physical memory, records it, watches
-    /// it and opens a description with `access` for a program. Once that
-    /// description and every other opened from the backing file are gone,
-    /// the entry is released (also when the caller just drops it).
+    /// maps a CPU-mappable file's memfd over its physical memory, records
+    /// it, watches it and opens a description with `access` for a program,
+    /// which is returned; the daemon's own descriptor of the memfd is
+    /// closed. Once that description and every other opened from the
+    /// backing file are gone, the entry is released (also when the caller
+    /// just drops it).
     ///
     /// # Errors
     /// `EINVAL` for a heap node (never served this way); `ENOMEM` if the
     /// memfd cannot be made, also when the daemon is out of descriptors
     /// (`EMFILE`/`ENFILE` here, logged once per burst: the program did
     /// not ask for these descriptors, and Linux fails a dma-buf it cannot
-    /// back with `ENOMEM`); `EBUSY` if the pages are already backed;
-    /// `ENOSPC` past the inotify watch limit.
-    pub fn serve(&self, file: File, access: Access) -> Result<(Arc<BackingFile>, OwnedFd), Errno> {
+    /// back with `ENOMEM`); `ENOMEM` too when the daemon cannot map the
+    /// memfd over DRAM (past `vm.max_map_count`); `EBUSY` if the pages are
+    /// already backed; `ENOMEM` past the inotify watch limit (logged once
+    /// per burst).
+    pub fn serve(&self, file: File, access: Access) -> Result<OwnedFd, Errno> {
         self.serve_file(file, access).map_err(|e| self.short_of_files(e, "a buffer"))
     }
 
-    fn serve_file(&self, file: File, access: Access) -> Result<(Arc<BackingFile>, OwnedFd), Errno> {
-        let (name, size, cpu, ranges, eager) = match file.backing() {
-            Backing::Pages { name, size, cpu: Some(c) } => (name, size, CpuAccess::Mappable, c.ranges, c.eager),
-            Backing::Pages { name, size, cpu: None } => (name, size, CpuAccess::None, Vec::new(), false),
+    /// `ENOMEM` for a full inotify watch table (`ENOSPC`), counted and
+    /// logged once per burst; any other errno as it is.
+    fn short_of_watches(&self, e: Errno, what: &str) -> Errno {
+        if e != Errno::NOSPC {
+            return e;
+        }
+        self.watch_shortage.other(e, "inotify watches", "fs.inotify.max_user_watches", what);
+        Errno::NOMEM
+    }
+
+    fn serve_file(&self, file: File, access: Access) -> Result<OwnedFd, Errno> {
+        // Every CPU-mappable file is backed at once (not only those whose
+        // pages devices or TAs write unmapped, `eager`): see `back`.
+        let (name, size, cpu, ranges) = match file.backing() {
+            Backing::Pages { name, size, cpu: Some(c) } => (name, size, CpuAccess::Mappable, c.ranges),
+            Backing::Pages { name, size, cpu: None } => (name, size, CpuAccess::None, Vec::new()),
             // Nodes are never served this way; signal files are served by
             // `serve_sync`.
             Backing::Node | Backing::Signal => return Err(Errno::INVAL),
@@ -331,11 +421,11 @@ impl Registry {
         // A spare's watch and description exist already; dropping them on
         // an error below is a close the reaper finds no entry for.
         let (backing, id, client) = match spare {
-            Some(Spare { blank, id, client }) => (Arc::new(blank.finish(size, cpu)?), id, Some(client)),
+            Some(Spare { blank, id, client }) => (blank.finish(size, cpu)?, id, Some(client)),
             None => {
                 let backing = BackingFile::create(name, size, cpu)?;
                 let id = backing.identity()?;
-                (Arc::new(backing), id, None)
+                (backing, id, None)
             }
         };
         let mut offset = 0u64;
@@ -346,34 +436,30 @@ impl Registry {
                 (r, offset - r.len())
             })
             .collect();
-        // Pages devices or TAs write whether or not a program mapped them
-        // (TEE shm) are backed from the start; others (dma-bufs) at their
-        // first shared mmap.
-        let eager = eager && !ranges.is_empty();
-        if eager {
-            self.back(&ranges, &backing, false)?;
-        }
-        let backed = Arc::new(Mutex::new(Backed { ranges, mapped: eager }));
+        // Fresh memory (zeros on both sides): no DRAM bytes to copy in. A
+        // TEE shm's DRAM is written by TAs during invokes, a system buffer's
+        // by devices; mapped now, neither needs the daemon at the program's
+        // mmap.
+        self.back(&ranges, &backing)?;
         // Entry first, watch second: the reaper may report the key as soon
         // as the watch exists and must then find the entry.
-        lock(&self.entries).insert(id, Served { file, backing: Arc::clone(&backing), backed });
+        lock(&self.entries).insert(id, Served { file, size, cpu, backed: ranges });
         self.served.fetch_add(1, Ordering::Relaxed);
         let client = match client {
             Some(c) => Ok(c),
             None => lock(&self.watcher)
                 .watch(backing.as_fd(), id)
-                .and_then(|()| backing.open_for_client(access))
-                .inspect_err(|_| {
-                    // Not yet opened for a program: nobody will close it.
-                    if let Some(s) = lock(&self.entries).remove(&id) {
-                        let b = lock(&s.backed);
-                        if b.mapped {
-                            self.unback(&b.ranges, None);
-                        }
-                    }
-                }),
-        }?;
-        Ok((backing, client))
+                .map_err(|e| self.short_of_watches(e, "a buffer"))
+                .and_then(|()| backing.open_for_client(access)),
+        };
+        client.inspect_err(|_| {
+            // Not yet opened for a program: nobody will close it.
+            if let Some(s) = lock(&self.entries).remove(&id) {
+                self.unback(&s.backed, false);
+            }
+        })
+        // `backing` (the daemon's descriptor) closes here: the watch keeps
+        // the inode, a DRAM mapping the memfd's pages.
     }
 
     /// Starts serving a sync file: a pipe that becomes readable when every
@@ -383,7 +469,7 @@ impl Registry {
     ///
     /// # Errors
     /// `ENOMEM` if the daemon is out of descriptors (as [`Self::serve`]);
-    /// `ENOSPC` past the inotify watch limit.
+    /// `ENOMEM` past the inotify watch limit.
     pub fn serve_sync(&self, file: File) -> Result<OwnedFd, Errno> {
         self.serve_sync_file(file).map_err(|e| self.short_of_files(e, "a sync file"))
     }
@@ -415,16 +501,22 @@ impl Registry {
             }
         }));
         lock(&self.syncs).insert(id, ServedSync { file, _pipe: Arc::clone(&pipe), _watch: watch });
-        let client = lock(&self.watcher).watch(&*pipe, id).and_then(|()| pipe.open_for_client());
+        let client = lock(&self.watcher)
+            .watch(&*pipe, id)
+            .map_err(|e| self.short_of_watches(e, "a sync file"))
+            .and_then(|()| pipe.open_for_client());
         client.inspect_err(|_| {
             lock(&self.syncs).remove(&id);
         })
     }
 
-    fn unback(&self, backed: &[(PhysRange, u64)], keep: Option<&BackingFile>) {
-        for (r, off) in backed {
-            let keep = keep.map(|b| (b.as_fd(), *off));
-            if let Err(e) = self.platform.ram().restore(*r, keep) {
+    /// DRAM's own pages back under `backed`; with `keep`, what the memfd
+    /// holds there is copied into DRAM first.
+    fn unback(&self, backed: &[(PhysRange, u64)], keep: bool) {
+        for (r, _) in backed {
+            let ram = self.platform.ram();
+            let res = if keep { ram.restore_keeping(*r) } else { ram.restore(*r, None) };
+            if let Err(e) = res {
                 tracing::error!(range = %r, error = %e, "cannot restore DRAM under a released buffer");
             }
         }
@@ -443,12 +535,7 @@ impl Registry {
         // If the model still holds the buffer (a TEE registration, an
         // attachment), it keeps what the program wrote.
         let still_used = s.file.strong_count() > 1;
-        {
-            let b = lock(&s.backed);
-            if b.mapped {
-                self.unback(&b.ranges, still_used.then_some(&*s.backing));
-            }
-        }
+        self.unback(&s.backed, still_used);
         tracing::debug!(ino = id.ino, kind = %s.file.kind(), "served file released");
         self.released.fetch_add(1, Ordering::Relaxed);
         drop(s);
@@ -468,13 +555,23 @@ impl Registry {
                 return 0;
             }
         }
-        let gone = match lock(&self.watcher).released() {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::error!(error = %e, "reading close events failed");
-                return 0;
+        let (gone, overflows) = {
+            let mut w = lock(&self.watcher);
+            match w.released() {
+                Ok(g) => (g, w.overflows()),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading close events failed");
+                    return 0;
+                }
             }
         };
+        if overflows > self.overflows_seen.swap(overflows, Ordering::Relaxed) {
+            tracing::error!(
+                overflows,
+                "close events were lost (an inotify queue overflowed, fs.inotify.max_queued_events): some released \
+                 buffers stay served until the daemon stops"
+            );
+        }
         let n = gone.len();
         for id in gone {
             self.release(id);
@@ -529,42 +626,15 @@ impl Registry {
         self.served.load(Ordering::Relaxed) + self.released.load(Ordering::Relaxed)
     }
 
+    /// inotify watches held: one per served file and per spare.
+    pub fn watches(&self) -> usize {
+        lock(&self.watcher).len()
+    }
+
     /// Files released since start.
     pub fn released_total(&self) -> u64 {
         self.released.load(Ordering::Relaxed)
     }
-}
-
-/// Copies DRAM's bytes under `r` into `backing` at `off`, skipping holes
-/// of the DRAM memfd (they read as zeros, as the fresh memfd does).
-fn copy_from_dram(ram: &teeheap_platform::Ram, r: PhysRange, backing: &BackingFile, off: u64) -> Result<(), Errno> {
-    let base = r.start().checked_offset_from(ram.range().start()).ok_or(Errno::INVAL)?;
-    let end = base + r.len();
-    let mut at = base;
-    let mut chunk = Vec::new();
-    while at < end {
-        // Next data at or after `at`; ENXIO: only a hole up to the end.
-        let data = match rustix::fs::seek(ram.memfd(), rustix::fs::SeekFrom::Data(at)) {
-            Ok(d) if d < end => d,
-            Ok(_) | Err(Errno::NXIO) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let hole = match rustix::fs::seek(ram.memfd(), rustix::fs::SeekFrom::Hole(data)) {
-            Ok(h) => h.min(end),
-            Err(e) => return Err(e),
-        };
-        chunk.resize(((hole - data) as usize).min(1 << 20), 0);
-        let n = rustix::io::pread(ram.memfd(), &mut chunk, data)?;
-        if n == 0 {
-            return Ok(());
-        }
-        let mut done = 0;
-        while done < n {
-            done += rustix::io::pwrite(backing, &chunk[done..n], off + (data - base) + done as u64)?;
-        }
-        at = data + n as u64;
-    }
-    Ok(())
 }
 
 /// The host errno of a model error.
@@ -589,23 +659,34 @@ mod tests {
         .cast()
     }
 
+    /// Descriptors of this process open on one of the inodes `ids` (other
+    /// tests of the process open their own files meanwhile).
+    fn fds_on(ids: &[FileId]) -> usize {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::metadata(e.ok()?.path()).ok())
+            .filter(|m| ids.contains(&FileId { dev: m.dev(), ino: m.ino() }))
+            .count()
+    }
+
     #[test]
-    fn system_buffer_is_backed_at_its_first_mmap_with_what_dram_holds() {
+    fn system_buffer_is_backed_at_allocation_and_coherent() {
         let platform = Arc::new(Platform::embedded_default().unwrap());
         let kernel = Kernel::boot(Arc::clone(&platform));
         let reg = Registry::new(Arc::clone(&platform)).unwrap();
         let heap = kernel.dma_heaps().open("system").unwrap();
         let buf = heap.allocate(3 * 4096, 0, 0).unwrap();
         let ranges = buf.sg_table().ranges().to_vec();
-        let (backing, client) = reg.serve(File::new(Arc::clone(&buf)), Access::ReadWrite).unwrap();
-        assert_eq!(platform.ram().backed_ranges(), 0, "nothing mapped before an mmap");
-        // A device writes before any program mapping: the program must see it.
+        let client = reg.serve(File::new(Arc::clone(&buf)), Access::ReadWrite).unwrap();
+        assert_eq!(platform.ram().backed_ranges(), ranges.len(), "mapped over DRAM when served");
+        // A device writes before any program mapping: the program sees it.
         assert!(ranges[0].len() >= 2 * 4096, "the system heap gives contiguous pages here");
         let at = ranges[0].start().checked_add(4096 + 5).unwrap();
         platform.write(Master::VideoDecoder, at, b"from the device").unwrap();
-        let id = backing.identity().unwrap();
+        let id = FileId::of(&client).unwrap();
         assert_eq!(reg.mmap_policy(&id, |_| true), Some(MmapPolicy::Native { size: 3 * 4096 }));
-        assert_eq!(platform.ram().backed_ranges(), ranges.len());
+        assert_eq!(reg.mmap_policy(&id, |_| false), Some(MmapPolicy::Refuse(Errno::INVAL)));
         let p = map(&client, 3 * 4096);
         // SAFETY: inside the 3-page mapping made above.
         let seen = unsafe { std::slice::from_raw_parts(p.add(4096 + 5), 15).to_vec() };
@@ -628,9 +709,6 @@ mod tests {
         let at2 = r.start().checked_add(off).unwrap();
         platform.read(Master::Display, at2, &mut got).unwrap();
         assert_eq!(&got, b"from the program");
-        // A second mmap does not map again.
-        assert_eq!(reg.mmap_policy(&id, |_| true), Some(MmapPolicy::Native { size: 3 * 4096 }));
-        assert_eq!(platform.ram().backed_ranges(), ranges.len());
         // SAFETY: the mapping made above, no longer used.
         unsafe { rustix::mm::munmap(p.cast(), 3 * 4096).unwrap() };
         drop(client);
@@ -640,6 +718,43 @@ mod tests {
         }
         assert_eq!(reg.counts().buffers, 0);
         assert_eq!(platform.ram().backed_ranges(), 0);
+        // The model still holds the buffer (as a TEE registration would):
+        // DRAM kept what the program wrote.
+        let mut kept = [0u8; 16];
+        platform.read(Master::Display, at2, &mut kept).unwrap();
+        assert_eq!(&kept, b"from the program");
+    }
+
+    #[test]
+    fn the_daemon_holds_no_descriptor_per_served_file() {
+        let platform = Arc::new(Platform::embedded_default().unwrap());
+        let kernel = Kernel::boot(Arc::clone(&platform));
+        let _backend = teeheap_kernel::backend::optee::OpteeBackend::boot(&kernel).unwrap();
+        let reg = Registry::new(Arc::clone(&platform)).unwrap();
+        let system = kernel.dma_heaps().open("system").unwrap();
+        let protected = kernel.dma_heaps().open("protected,secure-video").unwrap();
+        let mut clients = Vec::new();
+        for i in 0..64 {
+            let heap = if i % 2 == 0 { &system } else { &protected };
+            let buf = heap.allocate(4096, 0, 0).unwrap();
+            clients.push(reg.serve(File::new(buf), Access::ReadWrite).unwrap());
+        }
+        // Only the programs' descriptions (held here) are open on them.
+        let ids: Vec<FileId> = clients.iter().map(|c| FileId::of(c).unwrap()).collect();
+        assert_eq!(fds_on(&ids), 64);
+        assert_eq!(reg.counts().buffers, 64);
+        // The watch keeps each inode, so its identity stays the entry's.
+        for c in &clients {
+            assert!(reg.file(&FileId::of(c).unwrap()).is_some());
+        }
+        drop(clients);
+        let t0 = std::time::Instant::now();
+        while reg.counts().buffers != 0 && t0.elapsed() < Duration::from_secs(5) {
+            reg.reap(Duration::from_millis(50));
+        }
+        assert_eq!(reg.counts().buffers, 0);
+        assert_eq!(platform.ram().backed_ranges(), 0);
+        assert_eq!(fds_on(&ids), 0);
     }
 
     #[test]
@@ -651,13 +766,13 @@ mod tests {
         assert_eq!(lock(&reg.spares).len(), SPARES);
         let heap = kernel.dma_heaps().open("system").unwrap();
         let buf = heap.allocate(4096, 0, 0).unwrap();
-        let (b, c) = reg.serve(File::new(buf), Access::ReadWrite).unwrap();
+        let c = reg.serve(File::new(buf), Access::ReadWrite).unwrap();
         assert_eq!(lock(&reg.spares).len(), SPARES - 1, "a spare was taken");
         assert_eq!(rustix::fs::seek(&c, rustix::fs::SeekFrom::End(0)).unwrap(), 4096);
-        assert_eq!(FileId::of(&c).unwrap(), b.identity().unwrap());
+        assert!(reg.file(&FileId::of(&c).unwrap()).is_some());
         // A read-only description is made fresh.
         let buf = heap.allocate(4096, 0, 0).unwrap();
-        let (_, ro) = reg.serve(File::new(buf), Access::ReadOnly).unwrap();
+        let ro = reg.serve(File::new(buf), Access::ReadOnly).unwrap();
         assert_eq!(lock(&reg.spares).len(), SPARES - 1);
         drop((c, ro));
         let t0 = std::time::Instant::now();

@@ -117,6 +117,18 @@ impl Views {
 /// Removes the views directories under `parent` of daemons that are gone
 /// (killed before their `Drop` ran): `teeheap-views-<pid>-<n>` whose pid no
 /// longer exists in this pid namespace, owned by this user. Best effort.
+/// Where the views directory goes: `/dev/shm` when it is a writable
+/// directory (memory: creating and replacing a buffer's files there never
+/// waits for a disk — on a disk file system mounted with `discard` each
+/// unlink waited for the device, minutes for 10 000 buffers), else
+/// `$TMPDIR`.
+pub fn parent_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let usable = std::fs::metadata(shm).is_ok_and(|m| m.is_dir())
+        && rustix::fs::access(shm, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).is_ok();
+    if usable { shm.to_path_buf() } else { std::env::temp_dir() }
+}
+
 fn remove_stale(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else { return };
     for e in entries.flatten() {

@@ -279,6 +279,35 @@ impl Ram {
         Ok(())
     }
 
+    /// As [`Ram::restore`] with `keep`, taking the bytes from the file
+    /// mapped over `range` now (through the mapping itself), for a caller
+    /// that holds no descriptor of that file.
+    ///
+    /// # Errors
+    /// As [`Ram::restore`].
+    pub fn restore_keeping(&self, range: PhysRange) -> rustix::io::Result<()> {
+        let off = self.offset_of(range).ok_or(rustix::io::Errno::INVAL)?;
+        let len = range.len() as usize;
+        {
+            let backed = self.backed.lock().recover();
+            if backed.get(&off) != Some(&len) {
+                return Err(rustix::io::Errno::INVAL);
+            }
+            let mut chunk = vec![0u8; len.min(1 << 20)];
+            let mut done = 0usize;
+            while done < len {
+                let n = chunk.len().min(len - done);
+                // SAFETY: `off + done + n <= off + len` lies inside our live
+                // mapping (checked by `offset_of`); a raw copy into our own
+                // buffer, no reference into the mapping is made.
+                unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off + done), chunk.as_mut_ptr(), n) };
+                write_all_at(&self.memfd, &chunk[..n], (off + done) as u64)?;
+                done += n;
+            }
+        }
+        self.restore(range, None)
+    }
+
     /// Whether any byte of `range` is backed by another file (see
     /// [`Ram::back_with`]); `false` outside DRAM.
     pub fn is_backed(&self, range: PhysRange) -> bool {

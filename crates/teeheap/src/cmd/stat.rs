@@ -100,6 +100,14 @@ fn print(source: &Source, s: &Stat, rates: &BTreeMap<String, f64>) {
         limit(d.limit_inherited),
         count(d.shortages, "shortage", "shortages"),
     );
+    let r = &s.resources;
+    println!(
+        "daemon per-buffer resources: {} inotify watches of {} (fs.inotify.max_user_watches, per user); {} mappings of {} (vm.max_map_count)",
+        r.watches,
+        limit(r.watches_limit),
+        r.mappings,
+        limit(r.mappings_limit),
+    );
     let rows: Vec<(String, String)> = s
         .clients
         .iter()

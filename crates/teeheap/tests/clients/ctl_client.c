@@ -5,6 +5,7 @@
  *   close FD             ok
  *   size FD              size N           lseek(SEEK_END)
  *   sync FD              ok | err E       DMA_BUF_IOCTL_SYNC
+ *   export FD            fd N | err E     DMA_BUF_IOCTL_EXPORT_SYNC_FILE (read+write)
  *   mmap FD LEN          ok | err E       MAP_SHARED, kept
  *   tee                  fd N | err E     open /dev/tee0 + TEE_IOC_VERSION
  *   reg TEEFD BUFFD      fd N | err E     TEE_IOC_SHM_REGISTER_FD
@@ -167,6 +168,12 @@ int main(int argc, char **argv) {
 			if (r == 0)
 				r = ioctl(x, DMA_BUF_IOCTL_SYNC, &s);
 			ok_or_err(r);
+		} else if (sscanf(line, "export %d", &x) == 1) {
+			struct dma_buf_export_sync_file e = { .flags = DMA_BUF_SYNC_RW, .fd = -1 };
+			if (ioctl(x, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &e) == 0)
+				printf("fd %d\n", e.fd);
+			else
+				ok_or_err(-1);
 		} else if (sscanf(line, "mmap %d %lu", &x, &len) == 2) {
 			void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, x, 0);
 			ok_or_err(p == MAP_FAILED ? -1 : 0);
