@@ -57,3 +57,17 @@ fn a_supplicant_of_our_own_serves_load_ta() {
         ],
     );
 }
+
+/// The issue 12 benchmark (tests/clients/conc_bench.c) keeps compiling and
+/// running, in a short mode; its numbers come from the documented command
+/// in BENCHMARKS.md, not from this test.
+#[test]
+fn concurrency_bench_runs() {
+    let exe = compile("conc_bench.c", "conc_bench", &["-pthread", "-O2"]);
+    let out = teeheap().arg("run").arg("--").arg(&exe).arg("200").output().expect("teeheap run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for row in ["latency, idle", "another thread in a TA call", "throughput, 8 threads"] {
+        assert!(stdout.lines().any(|l| l.contains(row)), "no {row:?} row:\n{stdout}");
+    }
+}
