@@ -26,7 +26,7 @@
 //!   own class, or else the first hole of the next non-empty class: exactly
 //!   the smallest fitting hole, lowest address among equals, as with one
 //!   global `(len, start)` index, but each search and update touches only
-//!   the small tree of one class.
+//!   the sorted `Vec` (or, past 128 holes, the B-tree) of one class.
 //!
 //! # Invariants
 //!
