@@ -47,7 +47,7 @@ impl Charge {
         for id in holds.keys() {
             let Some(charge) = registry.file(id).and_then(|f| f.charge()) else { continue };
             let heap = charge.heap.unwrap_or(NO_HEAP).to_owned();
-            c.by_heap.entry(heap).or_default().insert(charge.buf.0, charge.bytes);
+            c.by_heap.entry(heap).or_default().insert(charge.buf, charge.bytes);
         }
         c
     }

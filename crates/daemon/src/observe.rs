@@ -22,7 +22,7 @@ fn holders_by_buffer(shared: &Shared, procs: &BTreeMap<i32, Process>) -> HashMap
             let Some(file) = shared.registry.file(id) else { continue };
             let Some(charge) = file.charge() else { continue };
             let shm = file.kind() == FileKind::TEE_SHM;
-            let h = out.entry(charge.buf.0).or_default().entry(pid).or_insert_with(|| Holder {
+            let h = out.entry(charge.buf).or_default().entry(pid).or_insert_with(|| Holder {
                 pid,
                 cmdline: p.cmdline.clone(),
                 ..Holder::default()

@@ -18,7 +18,39 @@ use teeheap_intercept::Errno;
 use teeheap_intercept::devns::NodeKind;
 use teeheap_intercept::memfd::FileId;
 
-use crate::session::Node;
+use teeheap_kernel::file::File;
+
+/// What a node of the program's private `/dev` stands for.
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// `/dev/dma_heap/<name>`: the heap file opened when the node was made,
+    /// which every description of the node shares (a heap file has no
+    /// state of its own). Once that heap is removed it answers `ENODEV`;
+    /// `heap add` makes a new node with a new file. `None` if the heap was
+    /// gone before the node was served.
+    Heap(Option<File>),
+    /// `/dev/<name>` of a TEE device (`tee0`, `teepriv0`).
+    Tee(String),
+    /// `/dev/dri/cardN` of a DRM device; the path relative to `/dev`.
+    Drm(String),
+    /// `/dev/videoN` of a V4L2 device; the path relative to `/dev`.
+    Video(String),
+}
+
+impl Node {
+    /// The node for a path relative to `/dev`, opening a heap's file now.
+    pub fn open(path: &str, kernel: &teeheap_kernel::Kernel) -> Node {
+        if let Some(h) = path.strip_prefix("dma_heap/") {
+            Node::Heap(kernel.dma_heap_open(h).ok())
+        } else if path.starts_with("dri/") {
+            Node::Drm(path.to_owned())
+        } else if path.starts_with("video") {
+            Node::Video(path.to_owned())
+        } else {
+            Node::Tee(path.to_owned())
+        }
+    }
+}
 
 /// The nodes of one run by inode, shared by its session (which answers
 /// calls on them) and the daemon (which adds nodes on `heap add`).

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use teeheap_platform::{Len, PhysRange};
 use teeheap_uapi::dma_heap::{O_ACCMODE, O_CLOEXEC};
 
-use crate::dma_buf::{BufId, DmaBuf};
 use crate::error::{Errno, Error, Result};
 use crate::uaccess::{UserMemory, UserPtr};
 
@@ -128,19 +127,12 @@ impl fmt::Debug for ReadyWatch {
 /// dma-buf, in full.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Charge {
-    /// The buffer charged.
-    pub buf: BufId,
+    /// The buffer charged (its `BufId`'s number).
+    pub buf: u64,
     /// Its size in bytes.
     pub bytes: u64,
     /// The heap it came from, if any.
     pub heap: Option<&'static str>,
-}
-
-impl Charge {
-    /// The charge for holding `buf`.
-    pub fn of(buf: &DmaBuf) -> Charge {
-        Charge { buf: buf.id(), bytes: buf.size().bytes(), heap: buf.ops().heap() }
-    }
 }
 
 /// The operations of an open file (the kernel's `file_operations`). Every
@@ -221,11 +213,6 @@ impl File {
     /// Whether the object behind the file is a `T`.
     pub fn is<T: FileOps>(&self) -> bool {
         (&*self.0 as &dyn Any).is::<T>()
-    }
-
-    /// The dma-buf behind this file, if it is one.
-    pub fn as_dma_buf(&self) -> Option<Arc<DmaBuf>> {
-        self.downcast()
     }
 
     /// Whether both refer to the same object.

@@ -82,6 +82,20 @@ impl DmaBuf {
     }
 }
 
+impl File {
+    /// The dma-buf behind this file, if it is one (`dma_buf_get`).
+    pub fn as_dma_buf(&self) -> Option<Arc<DmaBuf>> {
+        self.downcast()
+    }
+}
+
+impl Charge {
+    /// The charge for holding `buf`.
+    pub fn of(buf: &DmaBuf) -> Charge {
+        Charge { buf: buf.id().0, bytes: buf.size().bytes(), heap: buf.ops().heap() }
+    }
+}
+
 /// `SEEK_SET`.
 const SEEK_SET: u32 = 0;
 /// `SEEK_END`.
