@@ -299,6 +299,8 @@ mod tests {
             (io, AUDIT_ARCH, ioctl(0x4008_6200), N),           // DMA_BUF_IOCTL_SYNC
             (io, AUDIT_ARCH, ioctl(0x800c_a400), N),           // TEE_IOC_VERSION
             (io, AUDIT_ARCH, ioctl(0xc038_3e04), N),           // SYNC_IOC_FILE_INFO
+            (io, AUDIT_ARCH, ioctl(0xc00c_642e), N),           // DRM_IOCTL_PRIME_FD_TO_HANDLE
+            (io, AUDIT_ARCH, ioctl(0xc058_560f), N),           // VIDIOC_QBUF
             (io, AUDIT_ARCH, ioctl(0xffff_ffff_c018_4800), N), // sign-extended
             (io, AUDIT_ARCH, ioctl(0x541b), A),                // FIONREAD
             (io, AUDIT_ARCH, ioctl(0x4800_0001), A),           // 'H' in the size field only
