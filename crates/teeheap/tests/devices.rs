@@ -28,6 +28,9 @@ const VGEM_CHECKS: &[&str] = &[
     "export flags 0x100 is EINVAL",
     "DESTROY_DUMB",
     "GETRESOURCES on vgem is EOPNOTSUPP",
+    "import of a protected buffer",
+    "export of the protected import is not mappable",
+    "GEM_CLOSE of the protected import",
 ];
 
 #[test]

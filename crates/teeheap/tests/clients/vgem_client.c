@@ -119,6 +119,22 @@ int main(int argc, char **argv) {
 	check("GETRESOURCES on vgem is EOPNOTSUPP", ioctl(card, DRM_IOCTL_MODE_GETRESOURCES, &res) == -1 &&
 		errno == EOPNOTSUPP, strerror(errno));
 
+	/* A protected buffer imports too (vgem holds it; the CPU never maps it). */
+	int ph = -1;
+	{
+		char ppath[] = "/dev/dma_heap/protected,secure-video";
+		ph = open(ppath, O_RDONLY | O_CLOEXEC);
+	}
+	struct dma_heap_allocation_data pa = { .len = ONE_MEG, .fd_flags = O_RDWR | O_CLOEXEC };
+	uint32_t ph_handle = 0;
+	check("import of a protected buffer", ph >= 0 && ioctl(ph, DMA_HEAP_IOCTL_ALLOC, &pa) == 0 &&
+		import(card, pa.fd, &ph_handle) == 0 && ph_handle != 0, strerror(errno));
+	struct drm_prime_handle pe = { .handle = ph_handle, .flags = DRM_CLOEXEC };
+	check("export of the protected import is not mappable", ioctl(card, DRM_IOCTL_PRIME_HANDLE_TO_FD, &pe) == 0 &&
+		mmap(NULL, ONE_MEG, PROT_READ, MAP_SHARED, pe.fd, 0) == MAP_FAILED, strerror(errno));
+	c.handle = ph_handle;
+	check("GEM_CLOSE of the protected import", ioctl(card, DRM_IOCTL_GEM_CLOSE, &c) == 0, strerror(errno));
+
 	munmap(p, ONE_MEG);
 	close(buf);
 	close(card);
