@@ -30,6 +30,7 @@ use crate::contexts::ContextError;
 pub use crate::rundev::Node;
 use crate::served::MmapPolicy;
 use crate::workers::{self, Workers};
+use teeheap_uapi::tee::{TEE_IOC_SUPPL_RECV, TEE_IOC_SUPPL_SEND};
 
 /// A supervised program tree.
 #[derive(Debug)]
@@ -95,7 +96,12 @@ impl Session {
             if n.ioctl().is_some_and(|c| c.cmd.0 == crate::guard::test_hooks::SESSION_PANIC_IOCTL) {
                 panic!("test hook: the session thread itself fails");
             }
-            workers.submit(n);
+            // A supplicant's calls never wait behind calls that wait for
+            // them (an open session waiting on LOAD_TA holds a worker).
+            match n.ioctl() {
+                Some(c) if c.cmd.0 == TEE_IOC_SUPPL_RECV || c.cmd.0 == TEE_IOC_SUPPL_SEND => workers.submit_urgent(n),
+                _ => workers.submit(n),
+            }
             // Past the queue bound, further calls wait in the kernel.
             while !workers.wait_room(Duration::from_millis(200)) {
                 if self.shared.shutdown.load(Ordering::Relaxed) {

@@ -71,3 +71,27 @@ fn concurrency_bench_runs() {
         assert!(stdout.lines().any(|l| l.contains(row)), "no {row:?} row:\n{stdout}");
     }
 }
+
+fn stress(ms: &str) {
+    let exe = compile("conc_stress.c", &format!("conc_stress_{ms}"), &["-pthread"]);
+    let out = teeheap().arg("run").arg("--").arg(&exe).arg(ms).output().expect("teeheap run");
+    assert_all_ok(&out, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ops ")).count(), 2, "{stdout}");
+}
+
+/// 2 processes x 16 threads mixing ALLOC, close, SCM_RIGHTS, invokes,
+/// cancels, SHM_ALLOC and supplicant traffic (tests/clients/conc_stress.c)
+/// for 2 s: every answer as expected, no deadlock.
+#[test]
+fn stress_two_processes_sixteen_threads() {
+    stress("2000");
+}
+
+/// The same for 30 s:
+/// `cargo test -p teeheap --test concurrency -- --ignored stress_30s`.
+#[test]
+#[ignore = "30 s; run by hand"]
+fn stress_30s() {
+    stress("30000");
+}

@@ -28,12 +28,17 @@ pub const MAX_WORKERS: usize = 32;
 /// notification queue until a worker frees up.
 pub const MAX_QUEUED: usize = 1024;
 
+/// Most calls at once on their own threads past the pool
+/// ([`Workers::submit_urgent`]).
+pub const MAX_URGENT: usize = 8;
+
 /// How long an idle worker waits for work before it leaves.
 pub const LINGER: Duration = Duration::from_secs(2);
 
 /// A pool whose workers run `serve` on each job, named `name-N`.
 pub struct Workers<J: Send + 'static> {
     pool: Arc<Pool<J>>,
+    urgent: Arc<std::sync::atomic::AtomicUsize>,
     serve: Arc<dyn Fn(J) + Send + Sync>,
     name: String,
 }
@@ -47,7 +52,7 @@ impl<J: Send + 'static> std::fmt::Debug for Workers<J> {
 impl<J: Send + 'static> Workers<J> {
     /// A pool of up to `max_workers` threads, queueing up to `max_queued`.
     pub fn new(name: String, max_workers: usize, max_queued: usize, serve: Arc<dyn Fn(J) + Send + Sync>) -> Self {
-        Workers { pool: Arc::new(Pool::new(max_workers, max_queued)), serve, name }
+        Workers { pool: Arc::new(Pool::new(max_workers, max_queued)), urgent: Arc::default(), serve, name }
     }
 
     /// Hands `job` to a worker, starting one if needed. If no thread can
@@ -66,6 +71,33 @@ impl<J: Send + 'static> Workers<J> {
             tracing::warn!(pool = %self.name, error = %e, "cannot start a serving thread");
             if let Some(job) = self.pool.spawn_failed() {
                 (self.serve)(job);
+            }
+        }
+    }
+
+    /// Serves `job` on a thread of its own, outside the pool's bound (up to
+    /// [`MAX_URGENT`] at once, else as [`Workers::submit`]): for calls that
+    /// others' calls wait for (a supplicant's answer), which must not wait
+    /// behind them for a worker.
+    pub fn submit_urgent(&self, job: J) {
+        use std::sync::atomic::Ordering;
+        if self.urgent.fetch_add(1, Ordering::SeqCst) >= MAX_URGENT {
+            self.urgent.fetch_sub(1, Ordering::SeqCst);
+            return self.submit(job);
+        }
+        let (urgent, serve) = (Arc::clone(&self.urgent), Arc::clone(&self.serve));
+        let job = Arc::new(std::sync::Mutex::new(Some(job)));
+        let mine = Arc::clone(&job);
+        let started = std::thread::Builder::new().name(format!("{}-urgent", self.name)).spawn(move || {
+            if let Some(job) = mine.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                serve(job);
+            }
+            urgent.fetch_sub(1, Ordering::SeqCst);
+        });
+        if started.is_err() {
+            self.urgent.fetch_sub(1, Ordering::SeqCst);
+            if let Some(job) = job.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                self.submit(job);
             }
         }
     }
