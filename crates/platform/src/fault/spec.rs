@@ -303,7 +303,7 @@ fn parse(text: &str) -> Result<Spec, String> {
             Ok(Spec::Firewall { master, trigger: firewall_trigger(rest)? })
         }
         ["firewall", ..] => Err("expected firewall:MASTER:fault[:nth=N|every=N|prob=P]".into()),
-        ["supplicant", ..] => Err("supplicant faults need the tee-supplicant path, which this build lacks".into()),
+        ["supplicant", ..] => Err("supplicant faults are not implemented yet (docs/fault-injection.md)".into()),
         [kind, ..] => Err(format!(
             "unknown fault kind {kind:?}; the kinds are alloc, backend, heap-rm, ta, secure-world, firewall"
         )),
