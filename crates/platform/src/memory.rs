@@ -120,6 +120,38 @@ impl Ram {
         self.memfd.as_fd()
     }
 
+    /// The extents of `r` (in DRAM) that hold data, page granular, in
+    /// order; all of `r` if the host cannot tell. Pages nobody wrote (or
+    /// that were scrubbed by punching them out) are holes of the sparse
+    /// DRAM file and read as zeros; this finds the rest with
+    /// `SEEK_DATA`/`SEEK_HOLE` (lseek(2)), without reading or committing a
+    /// page, so scans of memory read only what holds data.
+    pub fn data_extents(&self, r: PhysRange) -> Vec<PhysRange> {
+        use rustix::fs::{SeekFrom, seek};
+        let fd = self.memfd.as_fd();
+        let base = self.range.start();
+        let Some(start) = r.start().checked_offset_from(base) else { return vec![r] };
+        let end = start + r.len();
+        let mut out = Vec::new();
+        let mut at = start;
+        while at < end {
+            let data = match seek(fd, SeekFrom::Data(at)) {
+                Ok(d) => d,
+                Err(rustix::io::Errno::NXIO) => break,
+                Err(_) => return vec![r],
+            };
+            if data >= end {
+                break;
+            }
+            let hole = seek(fd, SeekFrom::Hole(data)).unwrap_or(end).min(end);
+            if let Some(ext) = PhysRange::new(PhysAddr(base.raw() + data), hole - data) {
+                out.push(ext);
+            }
+            at = hole.max(data + PAGE_SIZE);
+        }
+        out
+    }
+
     /// The offset of `r` inside the mapping, if `r` lies in DRAM.
     fn offset_of(&self, r: PhysRange) -> Option<usize> {
         if !self.range.contains_range(&r) {

@@ -6,12 +6,12 @@
 //! match across a chunk boundary is found. DRAM is a sparse file: pages
 //! nobody ever wrote (or that were scrubbed by punching them out) are holes
 //! that read as zeroes, so only the extents that hold data are read — found
-//! with `SEEK_DATA`/`SEEK_HOLE` on the DRAM's memfd, which says where data
-//! is without reading or committing any page. A host without those falls
-//! back to reading everything.
+//! by the platform (`Ram::data_extents`), which says where data is without
+//! reading or committing any page; the scan never touches the DRAM file
+//! itself. A host that cannot tell falls back to reading everything.
 
 use serde::Serialize;
-use teeheap_platform::{Master, PAGE_SIZE, PhysAddr, PhysRange, Platform};
+use teeheap_platform::{Master, PhysAddr, Platform};
 
 /// Bytes read per access.
 const CHUNK: u64 = 1 << 20;
@@ -27,34 +27,6 @@ pub struct MemoryScan {
     pub matches: u64,
 }
 
-/// The extents of `r` that hold data (page granular), or all of `r` if the
-/// host cannot tell.
-fn data_extents(platform: &Platform, r: PhysRange) -> Vec<PhysRange> {
-    use rustix::fs::{SeekFrom, seek};
-    let fd = platform.ram().memfd();
-    let base = platform.dram().start();
-    let Some(start) = r.start().checked_offset_from(base) else { return vec![r] };
-    let end = start + r.len();
-    let mut out = Vec::new();
-    let mut at = start;
-    while at < end {
-        let data = match seek(fd, SeekFrom::Data(at)) {
-            Ok(d) => d,
-            Err(rustix::io::Errno::NXIO) => break,
-            Err(_) => return vec![r],
-        };
-        if data >= end {
-            break;
-        }
-        let hole = seek(fd, SeekFrom::Hole(data)).unwrap_or(end).min(end);
-        if let Some(ext) = PhysRange::new(PhysAddr(base.raw() + data), hole - data) {
-            out.push(ext);
-        }
-        at = hole.max(data + PAGE_SIZE);
-    }
-    out
-}
-
 /// Counts occurrences of each of `patterns` in all normal memory of
 /// `platform` (DRAM outside the carveouts).
 pub fn scan_normal_memory(platform: &Platform, patterns: &[Vec<u8>]) -> MemoryScan {
@@ -63,7 +35,7 @@ pub fn scan_normal_memory(platform: &Platform, patterns: &[Vec<u8>]) -> MemorySc
     let mut buf = Vec::new();
     for r in platform.normal_memory() {
         scan.normal_bytes += r.len();
-        for ext in data_extents(platform, r) {
+        for ext in platform.ram().data_extents(r) {
             let mut off = 0;
             while off < ext.len() {
                 let n = (CHUNK + longest.saturating_sub(1)).min(ext.len() - off);
