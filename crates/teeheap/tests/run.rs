@@ -528,3 +528,21 @@ fn serve_raises_its_descriptor_limit_and_stat_shows_it() {
     assert!(fds["open"].as_u64().is_some_and(|n| n > 3 && n < 256), "{v}");
     assert_eq!(fds["shortages"], 0, "{v}");
 }
+
+/// Issue 16: the program-side measuring program (`clients/progside.c`)
+/// runs natively, under an allow-all filter and under `teeheap run` and
+/// prints its table; here at a tiny scale, so that it keeps working (the
+/// figures are in BENCHMARKS.md, with the full-scale command).
+#[test]
+fn progside_program_prints_its_table() {
+    let exe = compile("progside.c", "progside", &[]);
+    let mut c = Command::new(&exe);
+    c.args([TEEHEAP, "1", "0.01"]).env_remove("TEEHEAP_CONFIG").env_remove("TEEHEAP_SOCKET").env("RUST_LOG", "warn");
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for row in ["| mmap(MAP_SHARED)", "| ioctl(FIONREAD)", "| open + close", "| ALLOC 4 KiB `system` + close"] {
+        let line = stdout.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("{row}: {stdout}"));
+        assert!(!line.contains("| – |"), "a figure is missing: {line}");
+    }
+}
