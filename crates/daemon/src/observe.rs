@@ -85,7 +85,7 @@ impl Shared {
                 HeapStat {
                     name,
                     protected: i.protected,
-                    state: i.state,
+                    state: i.state.to_string(),
                     pool: i.pool,
                     capacity: i.capacity,
                     used: i.used,

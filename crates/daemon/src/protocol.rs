@@ -220,7 +220,7 @@ impl From<teeheap_kernel::dma_heap::HeapInfo> for HeapRow {
         HeapRow {
             name: i.name.as_str().to_owned(),
             protected: i.protected,
-            state: i.state,
+            state: i.state.to_string(),
             pool: i.pool,
             capacity: i.capacity,
             used: i.used,

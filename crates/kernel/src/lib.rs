@@ -224,8 +224,7 @@ impl Kernel {
                 let name = dma_heap::HeapName::new(name).ok()?;
                 let mut info = ops.info(&name);
                 counters.fill(&mut info);
-                let draining = info.state.find("draining").map(|i| info.state[i..].to_owned());
-                info.state = draining.map_or_else(|| "removed".to_owned(), |d| format!("removed; {d}"));
+                info.state.presence = dma_heap::Presence::Removed;
                 Some(info)
             })
             .collect()

@@ -61,6 +61,71 @@ impl fmt::Display for HeapName {
     }
 }
 
+/// Whether a heap can allocate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Presence {
+    /// Registered and able to allocate (a protected heap: bound to a pool).
+    #[default]
+    Ready,
+    /// A protected heap no backend is bound to.
+    Unbound,
+    /// Taken out of the registry (`heap rm`).
+    Removed,
+}
+
+/// An old generation of a protected heap whose buffers are still alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draining {
+    /// The generation.
+    pub generation: u64,
+    /// Its live buffers.
+    pub buffers: u64,
+}
+
+/// A heap's state. Shown (and serialised) as `ready`, `unbound`,
+/// `removed`, with `; draining generation N with M buffers, ...` while old
+/// generations drain (`draining ...` alone when unbound).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeapState {
+    /// Whether it can allocate.
+    pub presence: Presence,
+    /// Generations still draining, oldest first.
+    pub draining: Vec<Draining>,
+}
+
+impl fmt::Display for HeapState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head = match (self.presence, self.draining.is_empty()) {
+            (Presence::Ready, true) => return f.write_str("ready"),
+            (Presence::Unbound, true) => return f.write_str("unbound"),
+            (Presence::Removed, true) => return f.write_str("removed"),
+            (Presence::Ready, false) => "ready; draining ",
+            (Presence::Unbound, false) => "draining ",
+            (Presence::Removed, false) => "removed; draining ",
+        };
+        f.write_str(head)?;
+        for (i, d) in self.draining.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let s = if d.buffers == 1 { "" } else { "s" };
+            write!(f, "{sep}generation {} with {} buffer{s}", d.generation, d.buffers)?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares with the shown form (`"ready; draining generation 1 with 1 buffer"`).
+impl PartialEq<&str> for HeapState {
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string().as_str() == *other
+    }
+}
+
+impl Serialize for HeapState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// What `teeheap ls` shows of a heap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HeapInfo {
@@ -68,8 +133,8 @@ pub struct HeapInfo {
     pub name: HeapName,
     /// Whether its memory is protected.
     pub protected: bool,
-    /// State: `ready`, `unbound`, `draining` ...
-    pub state: String,
+    /// Its state.
+    pub state: HeapState,
     /// Where its memory comes from.
     pub pool: String,
     /// Bytes it can hold.
@@ -100,7 +165,7 @@ impl HeapInfo {
         HeapInfo {
             name,
             protected: false,
-            state: String::new(),
+            state: HeapState::default(),
             pool: "-".into(),
             capacity: 0,
             used: 0,
@@ -177,7 +242,10 @@ impl DmaHeap {
     pub fn info(&self) -> HeapInfo {
         let mut info = match self.ops.try_access() {
             Some(ops) => ops.info(&self.name),
-            None => HeapInfo { state: "removed".into(), ..HeapInfo::empty(self.name.clone()) },
+            None => HeapInfo {
+                state: HeapState { presence: Presence::Removed, draining: Vec::new() },
+                ..HeapInfo::empty(self.name.clone())
+            },
         };
         self.counters.fill(&mut info);
         info

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use teeheap_platform::{Len, Master, PhysRange, Platform};
 
 use crate::dma_buf::{DmaBuf, DmaBufList, DmaBufOps, SgTable};
-use crate::dma_heap::{DmaHeapOps, HeapInfo, HeapName};
+use crate::dma_heap::{DmaHeapOps, HeapInfo, HeapName, HeapState};
 use crate::error::{Result, enomem};
 use crate::mm::PageAllocator;
 
@@ -203,7 +203,7 @@ impl DmaHeapOps for SystemHeap {
         };
         HeapInfo {
             protected: false,
-            state: "ready".into(),
+            state: HeapState::default(),
             pool,
             capacity,
             free: capacity - pages_used,

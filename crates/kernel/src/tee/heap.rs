@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use teeheap_platform::{Len, UseCase};
 
 use crate::dma_buf::{DmaBuf, DmaBufList, DmaBufOps, SgTable};
-use crate::dma_heap::{DmaHeapOps, HeapInfo, HeapName};
+use crate::dma_heap::{DmaHeapOps, Draining, HeapInfo, HeapName, HeapState, Presence};
 use crate::error::{Errno, Error, Result, einval};
 use crate::lifecycle::{AllocError, BindError, GenStatus, Generation, Lifecycle, RebindPolicy, Teardown};
 use crate::pool::{PoolAlloc, ProtMemPool, ProtMemRef};
@@ -222,20 +222,14 @@ impl DmaHeapOps for TeeHeapOps {
     fn info(&self, name: &HeapName) -> HeapInfo {
         let heap = &self.0;
         let pool = heap.lifecycle.with_current(|g| (g.id(), g.get().pool.stats()));
-        let draining: Vec<String> = heap
+        let draining: Vec<Draining> = heap
             .generations()
             .into_iter()
             .filter(|(_, g)| !g.bound)
-            .map(|(id, g)| {
-                format!("generation {id} with {} buffer{}", g.buffers, if g.buffers == 1 { "" } else { "s" })
-            })
+            .map(|(generation, g)| Draining { generation, buffers: g.buffers })
             .collect();
-        let state = match (pool.is_some(), draining.is_empty()) {
-            (true, true) => "ready".to_owned(),
-            (true, false) => format!("ready; draining {}", draining.join(", ")),
-            (false, true) => "unbound".to_owned(),
-            (false, false) => format!("draining {}", draining.join(", ")),
-        };
+        let presence = if pool.is_some() { Presence::Ready } else { Presence::Unbound };
+        let state = HeapState { presence, draining };
         HeapInfo {
             protected: true,
             state,

@@ -183,7 +183,9 @@ pub(crate) fn run(config: Option<&Path>) -> anyhow::Result<()> {
     r.check(p.read(Master::SecureCpu, first_range(&old).start(), &mut bytes).is_ok(), "the old buffer still works");
     drop(old);
     r.check(
-        heap.info().state == "unbound" && heap.info().used == 0,
+        heap.info().state.presence == teeheap_kernel::dma_heap::Presence::Unbound
+            && heap.info().state.draining.is_empty()
+            && heap.info().used == 0,
         "its pool is destroyed once the last buffer is gone",
     );
 
