@@ -29,6 +29,23 @@ fn threads_are_served_while_one_sits_in_a_ta_call_and_cancel_ends_it() {
     );
 }
 
+/// The same through our libteec-style client (tests/clients/teec.h):
+/// TEEC_RequestCancellation from another thread ends a TEEC_InvokeCommand.
+#[test]
+fn libteec_style_client_cancels_from_another_thread() {
+    let exe = compile("conc_teec.c", "conc_teec", &["-pthread"]);
+    let out = teeheap().arg("run").arg("--").arg(&exe).output().expect("teeheap run");
+    assert_all_ok(
+        &out,
+        &[
+            "TEEC_OpenSession trusted_ui",
+            "ALLOC during TEEC_InvokeCommand on another thread",
+            "TEEC_RequestCancellation: TEEC_ERROR_CANCEL",
+            "TEEC_RequestCancellation ends the call within 50 ms",
+        ],
+    );
+}
+
 /// tee-supplicant's protocol, with a supplicant of our own
 /// (tests/clients/supp_client.c): teepriv0 single-open, SUPPL_RECV/SEND
 /// argument checks, LOAD_TA for a TA that is not built in.
