@@ -6,6 +6,7 @@
 //! wait is an RPC that suspends the thread, it does not free it).
 
 use std::sync::Mutex;
+use teeheap_sync::Recover;
 
 /// The secure threads. See the module docs.
 #[derive(Debug)]
@@ -29,21 +30,21 @@ impl Threads {
 
     /// A free thread, or `None` if every one runs a call.
     pub(crate) fn take(&self) -> Option<Thread<'_>> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = self.free.lock().recover();
         *free = free.checked_sub(1)?;
         Some(Thread { threads: self })
     }
 
     /// `(busy, total)`.
     pub(crate) fn usage(&self) -> (u32, u32) {
-        let free = *self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let free = *self.free.lock().recover();
         (self.total - free, self.total)
     }
 }
 
 impl Drop for Thread<'_> {
     fn drop(&mut self) {
-        *self.threads.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        *self.threads.free.lock().recover() += 1;
     }
 }
 

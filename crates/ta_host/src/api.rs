@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::ffi::{CStr, c_char, c_void};
 use std::time::Duration;
+use teeheap_sync::Recover;
 
 use crate::runner::STATE;
 use crate::wire::{Channel, Down, NUM_PARAMS, Up, WireParam, ptype};
@@ -137,7 +138,7 @@ impl State {
 }
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> Option<T> {
-    STATE.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(f)
+    STATE.lock().recover().as_mut().map(f)
 }
 
 /// Cancellation is masked when an entry point is called.
@@ -147,7 +148,7 @@ pub(crate) fn reset_cancel_mask() {
 
 /// Sends `up` and waits for its [`Down::Reply`].
 fn ask(up: &Up) -> Option<(u32, u32, u32, [WireParam; NUM_PARAMS])> {
-    let g = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let g = STATE.lock().recover();
     let chan = &g.as_ref()?.chan;
     chan.send(&up.encode(), &[]).ok()?;
     match chan.recv(None) {

@@ -10,6 +10,7 @@
 use std::ffi::{CString, c_void};
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
+use teeheap_sync::Recover;
 
 use rustix::mm::{MapFlags, ProtFlags};
 
@@ -90,7 +91,7 @@ pub fn run(ta: &std::path::Path) -> ! {
     };
 
     let Ok(api_chan) = chan.try_clone() else { die("cannot keep the socket") };
-    *STATE.lock().unwrap_or_else(|e| e.into_inner()) = Some(State::new(api_chan));
+    *STATE.lock().recover() = Some(State::new(api_chan));
     if let Err(e) = sandbox::enter() {
         die(&format!("cannot enter the sandbox: {e}"));
     }
@@ -159,7 +160,7 @@ fn results(inp: &[WireParam; NUM_PARAMS], out: &[Param; NUM_PARAMS]) -> [WirePar
 }
 
 fn set_windows(w: Vec<Window>) -> Vec<Window> {
-    let mut g = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = STATE.lock().recover();
     match g.as_mut() {
         Some(s) => std::mem::replace(&mut s.windows, w),
         None => Vec::new(),

@@ -18,6 +18,7 @@ pub mod pool;
 
 use std::sync::Arc;
 use std::time::Duration;
+use teeheap_sync::Recover;
 
 pub use pool::{Next, Pool};
 
@@ -89,14 +90,14 @@ impl<J: Send + 'static> Workers<J> {
         let job = Arc::new(std::sync::Mutex::new(Some(job)));
         let mine = Arc::clone(&job);
         let started = std::thread::Builder::new().name(format!("{}-urgent", self.name)).spawn(move || {
-            if let Some(job) = mine.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(job) = mine.lock().recover().take() {
                 serve(job);
             }
             urgent.fetch_sub(1, Ordering::SeqCst);
         });
         if started.is_err() {
             self.urgent.fetch_sub(1, Ordering::SeqCst);
-            if let Some(job) = job.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(job) = job.lock().recover().take() {
                 self.submit(job);
             }
         }

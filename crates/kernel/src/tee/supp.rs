@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
+use teeheap_sync::Recover;
 
 use teeheap_uapi::tee::gp::TEEC_ERROR_COMMUNICATION;
 use teeheap_uapi::tee::{
@@ -72,7 +73,7 @@ const RECV_POLL: Duration = Duration::from_millis(50);
 
 impl Supp {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().recover()
     }
 
     /// `ctx` opens the supplicant's node.
@@ -136,9 +137,9 @@ impl Supp {
             s.reqs.push_back(Arc::clone(&req));
         }
         self.reqs_c.notify_all();
-        let mut st = req.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = req.state.lock().recover();
         while st.ret.is_none() {
-            st = req.done.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = req.done.wait(st).recover();
         }
         params.clone_from_slice(&st.params);
         st.ret.unwrap_or(TEEC_ERROR_COMMUNICATION)
@@ -167,7 +168,7 @@ impl Supp {
         s.serving = true;
         let (id, req) = loop {
             if let Some(front) = s.reqs.front() {
-                let n = front.state.lock().unwrap_or_else(|e| e.into_inner()).params.len();
+                let n = front.state.lock().recover().params.len();
                 if room < n {
                     return Err(einval("fewer parameters than the request has"));
                 }
@@ -184,7 +185,7 @@ impl Supp {
             if gave_up() {
                 return Err(Error::new(Errno::EINTR, "interrupted while waiting for a request"));
             }
-            s = self.reqs_c.wait_timeout(s, RECV_POLL).unwrap_or_else(|e| e.into_inner()).0;
+            s = self.reqs_c.wait_timeout(s, RECV_POLL).recover().0;
         };
         if meta == 0 {
             s.req_id = Some(id);
@@ -194,7 +195,7 @@ impl Supp {
         if meta == 1 {
             out.push(TeeParam::Value { attr: META_ID, a: u64::from(id), b: 0, c: 0 });
         }
-        out.extend(req.state.lock().unwrap_or_else(|e| e.into_inner()).params.iter().cloned());
+        out.extend(req.state.lock().recover().params.iter().cloned());
         Ok((req.func, out))
     }
 
@@ -220,7 +221,7 @@ impl Supp {
                 },
             };
             let req = s.taken.get(&id).cloned().ok_or(Error::new(Errno::ENOENT, "no such request"))?;
-            let n = req.state.lock().unwrap_or_else(|e| e.into_inner()).params.len();
+            let n = req.state.lock().recover().params.len();
             if params.len() - meta != n {
                 return Err(einval("parameter count differs from the request's"));
             }
@@ -237,7 +238,7 @@ impl Req {
     /// Completes the request with `ret`, taking output values and memref
     /// sizes from `answer`.
     fn answer(&self, ret: u32, answer: Option<&[TeeParam]>) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock().recover();
         if let Some(answer) = answer {
             for (p, a) in st.params.iter_mut().zip(answer) {
                 let kind = p.attr() & TEE_IOCTL_PARAM_ATTR_TYPE_MASK;

@@ -19,6 +19,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use teeheap_sync::Recover;
 
 use teeheap_platform::devices::fwht::{self, RawFormat, RawFrame};
 use teeheap_platform::devices::{fwht_codec, read_sg};
@@ -195,7 +196,7 @@ impl CodecFile {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Instance> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().recover()
     }
 
     /// Readiness as V4L2's poll gives it for a mem2mem file: `POLLIN` when

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use teeheap_sync::Recover;
 
 use teeheap_secure_world::{FastCall, Msg, SecureWorld, Smc, SmcResult};
 
@@ -49,7 +50,7 @@ impl SmcPort {
     pub fn std(&self, msg: &mut Msg) -> Result<()> {
         let mut queued = false;
         loop {
-            let seen = *self.returned.lock().unwrap_or_else(|e| e.into_inner());
+            let seen = *self.returned.lock().recover();
             let r = self.world.smc(Smc::Std(msg));
             if r == SmcResult::ThreadLimit {
                 if !queued {
@@ -57,13 +58,13 @@ impl SmcPort {
                     self.waits.fetch_add(1, Ordering::Relaxed);
                 }
                 // Wait for any std call to return after our attempt.
-                let mut n = self.returned.lock().unwrap_or_else(|e| e.into_inner());
+                let mut n = self.returned.lock().recover();
                 while *n == seen {
-                    n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
+                    n = self.freed.wait(n).recover();
                 }
                 continue;
             }
-            *self.returned.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            *self.returned.lock().recover() += 1;
             self.freed.notify_all();
             return match r {
                 SmcResult::Done => Ok(()),
