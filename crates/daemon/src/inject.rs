@@ -293,6 +293,7 @@ impl Injector {
                     shared.host.world().panic();
                     format!("the secure world panicked; {unbound}")
                 }
+                Spec::SupplicantGone { .. } => cut_supplicant(shared),
                 _ => continue,
             };
             self.fired(&spec, format!("{why}: {outcome}"));
@@ -318,10 +319,29 @@ impl Injector {
     }
 }
 
+/// Cuts off the bound backend's supplicant queue (the privileged node's
+/// driver); says what it did.
+fn cut_supplicant(shared: &Shared) -> String {
+    let queue = shared.kernel.tee().list().into_iter().filter(|d| d.is_privileged()).find_map(|d| {
+        let driver = d.driver().ok().flatten()?;
+        driver.supplicant().map(|s| (d.name().to_owned(), s.cut()))
+    });
+    match queue {
+        Some((node, n)) => format!(
+            "tee-supplicant is gone ({node}): {n} pending request{} failed with TEEC_ERROR_COMMUNICATION",
+            if n == 1 { "" } else { "s" }
+        ),
+        None => "no backend with a supplicant is bound; nothing to cut".to_owned(),
+    }
+}
+
 /// The `when` of a timed spec.
 fn timed_when(spec: &Spec) -> Option<When> {
     match spec {
-        Spec::Backend { when, .. } | Spec::HeapRm { when, .. } | Spec::SecureWorldPanic { when } => Some(*when),
+        Spec::Backend { when, .. }
+        | Spec::HeapRm { when, .. }
+        | Spec::SecureWorldPanic { when }
+        | Spec::SupplicantGone { when } => Some(*when),
         _ => None,
     }
 }

@@ -19,11 +19,11 @@ pub const OPTEE_RPC_CMD_LOAD_TA: u32 = 0;
 /// `optee_supp_thrd_req`).
 pub trait SupplicantRpc: Send + Sync + fmt::Debug {
     /// Sends request `func` with `params` to the supplicant, waits for its
-    /// answer and returns its result (`TEEC_ERROR_COMMUNICATION` if no
-    /// supplicant serves it); output values and memref sizes are updated
-    /// in `params`. Memrefs are [`MsgParam::Tmem`] with physical address 0
-    /// for NULL.
-    fn call(&self, func: u32, params: &mut [MsgParam]) -> u32;
+    /// answer and returns its result (`TEEC_ERROR_COMMUNICATION` if the
+    /// supplicant went away); `None` if no supplicant is attached. Output
+    /// values and memref sizes are updated in `params`. Memrefs are
+    /// [`MsgParam::Tmem`] with physical address 0 for NULL.
+    fn call(&self, func: u32, params: &mut [MsgParam]) -> Option<u32>;
 }
 
 /// The parameters of a first `LOAD_TA` for `uuid`: its octets, and a

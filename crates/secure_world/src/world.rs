@@ -310,9 +310,11 @@ impl SecureWorld {
     /// round: the size), as OP-TEE's REE FS TA store does for a TA it does
     /// not have. Returns the error the open session fails with:
     /// ITEM_NOT_FOUND when no supplicant is attached or it has no such TA
-    /// (or the supplicant's own error), and ITEM_NOT_FOUND too when it has
-    /// one, as teeheap does not yet fetch a TA's bytes through the
-    /// supplicant (TAs come from `[tee] ta_dirs`).
+    /// (or the supplicant's own error, such as COMMUNICATION from a
+    /// supplicant that went away: OP-TEE's store lookup stops at any error
+    /// other than ITEM_NOT_FOUND), and ITEM_NOT_FOUND too when it has one,
+    /// as teeheap does not yet fetch a TA's bytes through the supplicant
+    /// (TAs come from `[tee] ta_dirs`).
     fn load_through_supplicant(&self, uuid: &Uuid) -> TeeError {
         let rpc = self.rpc.read().recover().clone();
         let Some(rpc) = rpc else {
@@ -320,19 +322,18 @@ impl SecureWorld {
             return TeeError::ITEM_NOT_FOUND;
         };
         let mut params = crate::rpc::load_ta_size_query(uuid);
-        let ret = rpc.call(crate::rpc::OPTEE_RPC_CMD_LOAD_TA, &mut params);
-        match ret {
-            0 => {
+        match rpc.call(crate::rpc::OPTEE_RPC_CMD_LOAD_TA, &mut params) {
+            Some(0) => {
                 let size = params[1].memref_size().unwrap_or(0);
                 tracing::warn!(%uuid, size, "the supplicant has this TA; loading TA bytes through it is not supported yet");
                 TeeError::ITEM_NOT_FOUND
             }
-            teeheap_uapi::tee::gp::TEEC_ERROR_COMMUNICATION => {
+            None => {
                 tracing::info!(%uuid, "secure world: no such TA (no supplicant)");
                 TeeError::ITEM_NOT_FOUND
             }
-            code => {
-                tracing::info!(%uuid, ret = format_args!("{code:#x}"), "secure world: the supplicant has no such TA");
+            Some(code) => {
+                tracing::info!(%uuid, ret = format_args!("{code:#x}"), "secure world: LOAD_TA through the supplicant failed");
                 TeeError::from_code(code).unwrap_or(TeeError::ITEM_NOT_FOUND)
             }
         }

@@ -291,3 +291,45 @@ fn teeheap_inject_is_for_admins_only() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("firewall:display:fault:every=1"));
 }
+
+/// `supplicant:gone:after=DUR` (tests/clients/supp_gone.c): the LOAD_TA
+/// request the program's own supplicant took and kept fails with
+/// TEEC_ERROR_COMMUNICATION when the fault fires (the open session waiting
+/// on it answers that, origin TEE, as OP-TEE does), the supplicant's
+/// blocked SUPPL_RECV ends with EINTR, later requests fail at once; one
+/// `injected` event; nothing left.
+#[test]
+fn supplicant_gone_fails_its_requests_with_communication() {
+    let d = Daemon::start("supp-gone");
+    let exe = compile("supp_gone.c", "supp_gone", &["-pthread"]);
+    let spec = "supplicant:gone:after=2s";
+    let out = teeheap()
+        .arg("run")
+        .arg("--connect")
+        .arg(&d.0.socket)
+        .arg("--inject")
+        .arg(spec)
+        .arg("--")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let out = lines(&out);
+    has(
+        &out,
+        &[
+            "ok teepriv0 and tee0 open",
+            "ok SUPPL_RECV takes LOAD_TA before the fault",
+            "ok the pending open session fails with COMMUNICATION from the TEE",
+            "ok the blocked SUPPL_RECV ends with EINTR",
+            "ok answering the aborted request is ENOENT",
+            "ok a later open session fails with COMMUNICATION at once",
+            "ok a later SUPPL_RECV ends with EINTR at once",
+            "0 failed",
+        ],
+    );
+    let fired = d.injected();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].spec.as_deref(), Some(spec));
+    assert!(fired[0].message.contains("1 pending request failed"), "{fired:?}");
+    d.assert_nothing_left();
+}

@@ -53,6 +53,8 @@ struct State {
     req_id: Option<u32>,
     /// Whether the supplicant context has waited for requests at all.
     serving: bool,
+    /// An injected `supplicant:gone` cut the supplicant off for good.
+    gone: bool,
 }
 
 /// The supplicant's queue. See the module docs.
@@ -99,31 +101,55 @@ impl Supp {
     /// every request it took or that waits fails with
     /// `TEEC_ERROR_COMMUNICATION`.
     pub fn release(&self, ctx: ContextId) {
-        let mut s = self.lock();
+        let s = self.lock();
         if s.ctx != Some(ctx) {
             return;
         }
+        Self::abort_all(s);
+    }
+
+    /// The supplicant process is gone for good (fault injection,
+    /// `supplicant:gone`): as [`Self::release`] of whichever context is
+    /// the supplicant, and from now on every request fails with
+    /// `TEEC_ERROR_COMMUNICATION` at once and every `TEE_IOC_SUPPL_RECV`
+    /// (a blocked one too) ends with `EINTR`, as the dead supplicant's
+    /// interrupted wait did. Returns how many requests it failed.
+    pub fn cut(&self) -> usize {
+        let mut s = self.lock();
+        s.gone = true;
+        let n = Self::abort_all(s);
+        self.reqs_c.notify_all();
+        n
+    }
+
+    /// Fails every taken and queued request with
+    /// `TEEC_ERROR_COMMUNICATION` and detaches the supplicant context.
+    fn abort_all(mut s: MutexGuard<'_, State>) -> usize {
         let taken = std::mem::take(&mut s.taken);
         let queued = std::mem::take(&mut s.reqs);
         s.ctx = None;
         s.req_id = None;
         s.serving = false;
         drop(s);
+        let n = taken.len() + queued.len();
         for r in taken.into_values().chain(queued) {
             r.answer(TEEC_ERROR_COMMUNICATION, None);
         }
+        n
     }
 
     /// A request of the secure world (`optee_supp_thrd_req`): queues it,
     /// waits for the answer and returns its result, with `params` updated
-    /// (output values, output memref sizes).
+    /// (output values, output memref sizes). A supplicant that goes away
+    /// meanwhile, or one cut off by [`Self::cut`], answers
+    /// `TEEC_ERROR_COMMUNICATION`.
     ///
     /// With no supplicant serving (none attached, or the context on the
-    /// supplicant's node never asked for a request) it returns
-    /// `TEEC_ERROR_COMMUNICATION` at once (Linux does so for kernel
-    /// clients; user clients would wait for a supplicant to start, which
-    /// under teeheap is seldom coming).
-    pub fn request(&self, func: u32, params: &mut [TeeParam]) -> u32 {
+    /// supplicant's node never asked for a request) it returns `None` at
+    /// once (Linux answers `TEEC_ERROR_COMMUNICATION` to kernel clients;
+    /// user clients would wait for a supplicant to start, which under
+    /// teeheap is seldom coming; the caller decides).
+    pub fn request(&self, func: u32, params: &mut [TeeParam]) -> Option<u32> {
         let req = Arc::new(Req {
             func,
             state: Mutex::new(ReqState { params: params.to_vec(), ret: None }),
@@ -131,8 +157,11 @@ impl Supp {
         });
         {
             let mut s = self.lock();
+            if s.gone {
+                return Some(TEEC_ERROR_COMMUNICATION);
+            }
             if s.ctx.is_none() || !s.serving {
-                return TEEC_ERROR_COMMUNICATION;
+                return None;
             }
             s.reqs.push_back(Arc::clone(&req));
         }
@@ -142,14 +171,15 @@ impl Supp {
             st = req.done.wait(st).recover();
         }
         params.clone_from_slice(&st.params);
-        st.ret.unwrap_or(TEEC_ERROR_COMMUNICATION)
+        Some(st.ret.unwrap_or(TEEC_ERROR_COMMUNICATION))
     }
 
     /// `TEE_IOC_SUPPL_RECV` (`optee_supp_recv`): waits for a request and
     /// returns its function and parameters, with a first META value
     /// parameter carrying the request id if `params` began with a META
     /// parameter. `gave_up` is asked while waiting: once it says so, the
-    /// call ends with `EINTR` (the kernel's `-ERESTARTSYS`).
+    /// call ends with `EINTR` (the kernel's `-ERESTARTSYS`), as it does
+    /// once the supplicant was cut off ([`Self::cut`]).
     ///
     /// # Errors
     /// `EINVAL` for no parameters, a parameter other than NONE (with or
@@ -181,6 +211,9 @@ impl Supp {
                 };
                 s.taken.insert(id, Arc::clone(&req));
                 break (id, req);
+            }
+            if s.gone {
+                return Err(Error::new(Errno::EINTR, "the supplicant is gone (injected)"));
             }
             if gave_up() {
                 return Err(Error::new(Errno::EINTR, "interrupted while waiting for a request"));

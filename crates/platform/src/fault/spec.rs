@@ -14,6 +14,7 @@
 //! ta:UUID:open[:TRIGGER]:panic | busy | delay=DUR
 //! secure-world:panic:WHEN
 //! firewall:MASTER:fault[:TRIGGER]
+//! supplicant:gone[:WHEN]                       (default: at once)
 //! TRIGGER: nth=N | every=N | prob=P        (default every=1)
 //! WHEN:    after=DUR | after-allocs=N
 //! DUR:     N followed by us, ms or s
@@ -154,6 +155,13 @@ pub enum Spec {
         master: Master,
         /// Which of its accesses.
         trigger: Trigger,
+    },
+    /// tee-supplicant goes away for good, as when its process closed the
+    /// supplicant's node: its requests fail with
+    /// `TEEC_ERROR_COMMUNICATION`, its `TEE_IOC_SUPPL_RECV` ends.
+    SupplicantGone {
+        /// When (`After(0)`: at once).
+        when: When,
     },
 }
 
@@ -303,9 +311,11 @@ fn parse(text: &str) -> Result<Spec, String> {
             Ok(Spec::Firewall { master, trigger: firewall_trigger(rest)? })
         }
         ["firewall", ..] => Err("expected firewall:MASTER:fault[:nth=N|every=N|prob=P]".into()),
-        ["supplicant", ..] => Err("supplicant faults are not implemented yet (docs/fault-injection.md)".into()),
+        ["supplicant", "gone"] => Ok(Spec::SupplicantGone { when: When::After(Duration::ZERO) }),
+        ["supplicant", "gone", rest @ ..] => Ok(Spec::SupplicantGone { when: when(rest)? }),
+        ["supplicant", ..] => Err("expected supplicant:gone[:after=DURATION|after-allocs=N]".into()),
         [kind, ..] => Err(format!(
-            "unknown fault kind {kind:?}; the kinds are alloc, backend, heap-rm, ta, secure-world, firewall"
+            "unknown fault kind {kind:?}; the kinds are alloc, backend, heap-rm, ta, secure-world, firewall, supplicant"
         )),
         [] => Err("empty".into()),
     }
@@ -408,6 +418,8 @@ impl fmt::Display for Spec {
             }
             Spec::SecureWorldPanic { when } => write!(f, "secure-world:panic:{when}"),
             Spec::Firewall { master, trigger } => write!(f, "firewall:{master}:fault:{trigger}"),
+            Spec::SupplicantGone { when: When::After(Duration::ZERO) } => f.write_str("supplicant:gone"),
+            Spec::SupplicantGone { when } => write!(f, "supplicant:gone:{when}"),
         }
     }
 }
@@ -504,6 +516,9 @@ mod tests {
             Spec::Firewall { master: Master::VideoDecoder, trigger: Trigger::Nth(4) },
         );
         ok("firewall:secure-cpu:fault", Spec::Firewall { master: Master::SecureCpu, trigger: Trigger::Every(1) });
+        ok("supplicant:gone", Spec::SupplicantGone { when: When::After(Duration::ZERO) });
+        ok("supplicant:gone:after=500ms", Spec::SupplicantGone { when: When::After(Duration::from_millis(500)) });
+        ok("supplicant:gone:after-allocs=2", Spec::SupplicantGone { when: When::AfterAllocs(2) });
     }
 
     #[test]
@@ -528,7 +543,8 @@ mod tests {
         bad("secure-world:reboot:after=1s", "secure-world:panic");
         bad("firewall:gpu:fault", "unknown bus master");
         bad("firewall:display:fault:ENOMEM", "expected nth=N");
-        bad("supplicant:gone", "supplicant");
+        bad("supplicant:leave", "expected supplicant:gone");
+        bad("supplicant:gone:after=1s:after=2s", "one after=");
         bad("meteor:strike", "unknown fault kind");
         bad(&"x".repeat(MAX_SPEC_LEN + 1), "longer than");
     }

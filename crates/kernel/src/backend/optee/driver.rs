@@ -186,7 +186,7 @@ impl TeeDriver for OpteeDriver {
 pub struct SuppRpc(pub Arc<Supp>);
 
 impl teeheap_secure_world::rpc::SupplicantRpc for SuppRpc {
-    fn call(&self, func: u32, params: &mut [MsgParam]) -> u32 {
+    fn call(&self, func: u32, params: &mut [MsgParam]) -> Option<u32> {
         let attr = |dir: ParamDir, value: bool| match (dir, value) {
             (ParamDir::In, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
             (ParamDir::Out, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT,
@@ -205,9 +205,9 @@ impl teeheap_secure_world::rpc::SupplicantRpc for SuppRpc {
                 _ => TeeParam::None { attr: 0 },
             })
             .collect();
-        let ret = self.0.request(func, &mut tee);
+        let ret = self.0.request(func, &mut tee)?;
         from_msgs_rev(params, &tee);
-        ret
+        Some(ret)
     }
 }
 
