@@ -15,6 +15,7 @@ use crate::abi::Uuid;
 use crate::error::{TeeError, TeeResult};
 use crate::memref::TaMemref;
 use crate::ta::host::LOGIN_TRUSTED_APP;
+use crate::ta::sdp_basic::{copy_all, negate};
 use crate::ta::{ParamType, TaEnv, TaParam, TrustedApp, check_types, memref_pair};
 
 /// `d96a5b40-c3e5-21e3-8794-1002a5d5c61b`.
@@ -26,9 +27,6 @@ pub const CMD_COPY_NSEC_TO_SEC: u32 = 3;
 pub const CMD_READ_MODIFY_SEC: u32 = 4;
 /// Copy protected → normal.
 pub const CMD_COPY_SEC_TO_NSEC: u32 = 5;
-
-/// Bytes processed at a time by READ_MODIFY_SEC.
-const CHUNK: u64 = 64 << 10;
 
 /// The pseudo-TA. Stateless.
 #[derive(Debug, Default)]
@@ -45,9 +43,7 @@ fn copy(env: &TaEnv<'_>, params: &mut [TaParam], src_secure: bool) -> TeeResult 
     if !kinds_ok(src, src_secure) || !kinds_ok(dst, !src_secure) {
         return Err(TeeError::BAD_PARAMETERS);
     }
-    env.memory.copy(src, 0, dst, 0, src.size())?;
-    dst.set_out_size(src.size());
-    Ok(())
+    copy_all(env, src, dst)
 }
 
 fn read_modify(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
@@ -56,15 +52,7 @@ fn read_modify(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
     if m.size() > 0 && !m.is_protected() {
         return Err(TeeError::BAD_PARAMETERS);
     }
-    let mut off = 0;
-    while off < m.size() {
-        let n = CHUNK.min(m.size() - off);
-        let mut buf = env.memory.read_vec(m, off, n)?;
-        buf.iter_mut().for_each(|b| *b = (!*b).wrapping_add(1));
-        env.memory.write(m, off, &buf)?;
-        off += n;
-    }
-    Ok(())
+    negate(env, m)
 }
 
 impl TrustedApp for InvokeTests {

@@ -46,7 +46,7 @@ fn protected(m: &TaMemref) -> TeeResult {
 
 /// Copies all of `src` into the start of `dst` (SHORT_BUFFER with the size
 /// needed if `dst` is smaller): the body of INJECT and DUMP.
-fn copy_all(env: &TaEnv<'_>, src: &TaMemref, dst: &mut TaMemref) -> TeeResult {
+pub(super) fn copy_all(env: &TaEnv<'_>, src: &TaMemref, dst: &mut TaMemref) -> TeeResult {
     if dst.size() < src.size() {
         dst.set_out_size(src.size());
         return Err(TeeError::SHORT_BUFFER);
@@ -67,6 +67,12 @@ fn transform(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
     check_types(params, &[ParamType::MemrefInOut])?;
     let m = params[0].memref().ok_or(TeeError::BAD_PARAMETERS)?;
     protected(m)?;
+    negate(env, m)
+}
+
+/// Negates (two's complement) every byte of `m` in place, a chunk at a
+/// time: the body of TRANSFORM and of invoke_tests' READ_MODIFY_SEC.
+pub(super) fn negate(env: &TaEnv<'_>, m: &TaMemref) -> TeeResult {
     let mut off = 0;
     while off < m.size() {
         let n = CHUNK.min(m.size() - off);
