@@ -157,3 +157,34 @@ impl Prog {
         assert!(self.child.wait().unwrap().success());
     }
 }
+
+/// The repository's root.
+pub(crate) fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the TA in `src` (its `ta.c` and `include/`) into
+/// `tadir/UUID.ta` with the build line of the README, word for word but
+/// for the paths (`teeheap ta-dev-kit` from the binary under test).
+pub(crate) fn build_ta(src: &Path, tadir: &Path, uuid: &str) -> PathBuf {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("cc -shared -fPIC $(teeheap ta-dev-kit --cflags)"))
+        .expect("README.md shows how to build a TA");
+    let line = line
+        .replace("my_ta", &src.display().to_string())
+        .replace("tadir/<uuid>.ta", &format!("{}/{uuid}.ta", tadir.display()));
+    std::fs::create_dir_all(tadir).unwrap();
+    let bin = Path::new(TEEHEAP).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh")
+        .args(["-c", &line])
+        .env("PATH", path)
+        .env("XDG_CACHE_HOME", tmp().join(format!("ta-cache-{}", std::process::id())))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{line}\n{}", String::from_utf8_lossy(&out.stderr));
+    tadir.join(format!("{uuid}.ta"))
+}
