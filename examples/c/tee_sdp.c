@@ -150,7 +150,8 @@ int main(void) {
 	printf("%d of %d bytes differ from the expected output\n", bad, LEN);
 
 	/* Protected memory is only for the TA: handing it normal memory where
-	 * it expects protected memory is refused (TEE_ERROR_SECURITY). */
+	 * it expects protected memory is refused: the TA asks
+	 * TEE_CheckMemoryAccessRights and answers TEE_ERROR_ACCESS_DENIED. */
 	struct tee_ioctl_param wrong[1] = { memref(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, shm.id, 0, LEN) };
 	long r4 = invoke(tee, session, CMD_TRANSFORM, wrong, 1);
 	printf("transform on normal memory: %#lx\n", r4);
@@ -161,5 +162,5 @@ int main(void) {
 	close(normal_shm);
 	close(protected_shm); /* releases the registration and the buffer */
 	close(tee);
-	return r1 == 0 && r2 == 0 && r3 == 0 && bad == 0 && r4 == 0xffff000f ? 0 : 1;
+	return r1 == 0 && r2 == 0 && r3 == 0 && bad == 0 && r4 == 0xffff0001 ? 0 : 1;
 }

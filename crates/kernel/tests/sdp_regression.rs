@@ -4,7 +4,10 @@
 //! registered with SHM_REGISTER_FD (its dma-buf fd closed right after),
 //! then inject → transform → dump at random windows with every byte
 //! checked, then out-of-bounds memrefs that must never reach the TA. Runs
-//! on the static secure-video heap and on the dynamic trusted-UI heap.
+//! on the static secure-video heap and on the dynamic trusted-UI heap, and
+//! (as xtest 1014's other parts) with the SDP TA handing the work to a
+//! second instance of itself (commands 3–5) and to the `invoke_tests`
+//! pseudo-TA (commands 6–8).
 
 mod tee_client;
 
@@ -29,6 +32,8 @@ struct Sdp {
     c: Client,
     ctx: i32,
     session: u32,
+    /// The command of INJECT: 0 direct, 3 TA to TA, 6 TA to pseudo-TA.
+    base: u32,
     secure: i32,
     secure_size: u64,
     normal_fd: i32,
@@ -41,15 +46,19 @@ impl Sdp {
         let len = data.len() as u64;
         self.c.shm_write(self.normal_fd, 0, data);
         let p = [memref(MEM_IN, self.normal, 0, len), memref(MEM_OUT, self.secure, offset, len)];
-        let (outcome, back) = self.c.call(self.ctx, self.session, CMD_INJECT, &p);
+        let (outcome, back) = self.c.call(self.ctx, self.session, self.base + CMD_INJECT, &p);
         assert_eq!(outcome, OK, "inject {len} bytes at {offset}");
         assert_eq!(back[1].b, len);
         self.model[offset as usize..][..data.len()].copy_from_slice(data);
     }
 
     fn transform(&mut self, offset: u64, len: u64) {
-        let (outcome, back) =
-            self.c.call(self.ctx, self.session, CMD_TRANSFORM, &[memref(MEM_INOUT, self.secure, offset, len)]);
+        let (outcome, back) = self.c.call(
+            self.ctx,
+            self.session,
+            self.base + CMD_TRANSFORM,
+            &[memref(MEM_INOUT, self.secure, offset, len)],
+        );
         assert_eq!(outcome, OK, "transform {len} bytes at {offset}");
         assert_eq!(back[0].b, len);
         self.model[offset as usize..][..len as usize].iter_mut().for_each(|b| *b = b.wrapping_neg());
@@ -58,7 +67,7 @@ impl Sdp {
     /// Dumps `[offset, offset + len)` and checks every byte against the model.
     fn dump_and_check(&mut self, offset: u64, len: u64) {
         let p = [memref(MEM_IN, self.secure, offset, len), memref(MEM_OUT, self.normal, 0, len)];
-        let (outcome, back) = self.c.call(self.ctx, self.session, CMD_DUMP, &p);
+        let (outcome, back) = self.c.call(self.ctx, self.session, self.base + CMD_DUMP, &p);
         assert_eq!(outcome, OK, "dump {len} bytes at {offset}");
         assert_eq!(back[1].b, len);
         let got = self.c.shm_read(self.normal_fd, 0, len as usize);
@@ -82,8 +91,9 @@ impl Sdp {
     }
 }
 
-/// xtest 1014 on `heap`; returns the backend for end-of-test checks.
-fn regression_1014(heap: UseCase, seed: u64) -> teeheap_kernel::backend::optee::OpteeBackend {
+/// xtest 1014 on `heap`, the SDP commands from `base`; returns the
+/// backend for end-of-test checks.
+fn regression_1014(heap: UseCase, seed: u64, base: u32) -> teeheap_kernel::backend::optee::OpteeBackend {
     let (kernel, backend) = tee_client::boot_with(|_| {});
     let mut c = Client::new(&kernel);
     let baseline = kernel.system_heap().pages_used();
@@ -105,6 +115,7 @@ fn regression_1014(heap: UseCase, seed: u64) -> teeheap_kernel::backend::optee::
         c,
         ctx,
         session,
+        base,
         secure: registered.id,
         secure_size: registered.size,
         normal_fd,
@@ -176,14 +187,24 @@ fn regression_1014(heap: UseCase, seed: u64) -> teeheap_kernel::backend::optee::
 
 #[test]
 fn regression_1014_static_secure_video() {
-    let backend = regression_1014(UseCase::SecureVideo, 0x1014);
+    let backend = regression_1014(UseCase::SecureVideo, 0x1014, CMD_INJECT);
     assert_eq!(backend.world().stats().lent, 0, "a carveout: nothing lent");
 }
 
 #[test]
 fn regression_1014_dynamic_trusted_ui() {
-    let backend = regression_1014(UseCase::TrustedUi, 0x1014_0002);
+    let backend = regression_1014(UseCase::TrustedUi, 0x1014_0002, CMD_INJECT);
     let stats = backend.world().stats();
     assert_eq!((stats.lent, stats.reclaimed, stats.outstanding), (1, 1, 0), "one chunk lent and reclaimed");
     assert!(backend.world().lent_objects().is_empty());
+}
+
+#[test]
+fn regression_1014_sdp_ta_invokes_sdp_ta() {
+    regression_1014(UseCase::SecureVideo, 0x1014_0003, 3);
+}
+
+#[test]
+fn regression_1014_sdp_ta_invokes_test_pseudo_ta() {
+    regression_1014(UseCase::TrustedUi, 0x1014_0006, 6);
 }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use teeheap_platform::{AccessError, Master, PhysRange, Platform, UseCase};
+use teeheap_platform::{AccessError, Master, PAGE_SIZE, PhysRange, Platform, UseCase};
 use zeroize::Zeroizing;
 
 use crate::error::{TeeError, TeeResult};
@@ -120,6 +120,30 @@ impl TaMemref {
         self.out_size = size;
     }
 
+    /// `TEE_CheckMemoryAccessRights` for this memref as a whole: an empty
+    /// one passes (as OP-TEE's libutee answers for size 0); `WRITE` needs
+    /// an output memref, `SECURE` protected and `NONSECURE` normal memory.
+    /// Reading is always allowed.
+    ///
+    /// # Errors
+    /// ACCESS_DENIED otherwise.
+    pub fn check_access_rights(&self, flags: AccessRights) -> TeeResult {
+        let ok = self.size() == 0
+            || ((!flags.contains(AccessRights::WRITE) || self.writable)
+                && (!flags.contains(AccessRights::SECURE) || self.is_protected())
+                && (!flags.contains(AccessRights::NONSECURE) || !self.is_protected()));
+        if ok { Ok(()) } else { Err(TeeError::ACCESS_DENIED) }
+    }
+
+    /// How many bytes from its start a TA's page-granular mapping of this
+    /// memref reaches: to the end of its last page (0 for a null memref).
+    pub fn mapped_len(&self) -> u64 {
+        self.range.map_or(0, |r| {
+            let end = r.end().raw();
+            end.checked_next_multiple_of(PAGE_SIZE).unwrap_or(end) - r.start().raw()
+        })
+    }
+
     fn sub(&self, offset: u64, len: u64) -> TeeResult<Option<PhysRange>> {
         if len == 0 {
             return match offset <= self.size() {
@@ -128,6 +152,24 @@ impl TaMemref {
             };
         }
         self.range.and_then(|r| r.subrange(offset, len)).map(Some).ok_or(TeeError::BAD_PARAMETERS)
+    }
+}
+
+bitflags::bitflags! {
+    /// The flags of `TEE_CheckMemoryAccessRights` (GP's READ, WRITE,
+    /// ANY_OWNER and OP-TEE's NONSECURE, SECURE), with their values.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct AccessRights: u32 {
+        /// `TEE_MEMORY_ACCESS_READ`.
+        const READ = 0x1;
+        /// `TEE_MEMORY_ACCESS_WRITE`.
+        const WRITE = 0x2;
+        /// `TEE_MEMORY_ACCESS_ANY_OWNER`.
+        const ANY_OWNER = 0x4;
+        /// `TEE_MEMORY_ACCESS_NONSECURE` (OP-TEE).
+        const NONSECURE = 0x1000_0000;
+        /// `TEE_MEMORY_ACCESS_SECURE` (OP-TEE).
+        const SECURE = 0x2000_0000;
     }
 }
 
@@ -193,6 +235,29 @@ impl<'a> TaMemory<'a> {
             None => Ok(()),
             Some(r) => self.platform.write(Master::SecureCpu, r.start(), data).map_err(denied),
         }
+    }
+
+    /// Copies `len` bytes from the start of `src` to the start of `dst` the
+    /// way a TA that dereferences `src`'s pointer does: past `src`'s end it
+    /// reads what its page-granular mapping of `src` holds (the rest of the
+    /// last page, as on OP-TEE), and beyond that it faults.
+    ///
+    /// # Errors
+    /// TARGET_DEAD where the TA would fault (past the mapping); otherwise
+    /// as [`Self::copy`] (a firewall refusal is ACCESS_DENIED).
+    pub fn copy_as_mapped(&self, src: &TaMemref, dst: &TaMemref, len: u64) -> TeeResult {
+        if len == 0 {
+            return Ok(());
+        }
+        if !dst.writable {
+            return Err(TeeError::ACCESS_DENIED);
+        }
+        let d = dst.sub(0, len)?.ok_or(TeeError::BAD_PARAMETERS)?;
+        let (Some(s), true) = (src.range, len <= src.mapped_len()) else {
+            tracing::warn!(len, mapped = src.mapped_len(), "secure world: TA read past its mapping of a memref");
+            return Err(TeeError::TARGET_DEAD);
+        };
+        self.platform.copy(Master::SecureCpu, s.start(), d.start(), len).map_err(denied)
     }
 
     /// Copies `len` bytes from `src` at `src_off` to `dst` at `dst_off`.

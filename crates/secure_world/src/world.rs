@@ -156,7 +156,7 @@ impl SecureWorld {
         let pa_width = (u64::BITS - last.leading_zeros()).max(32);
 
         let mut registry = TaRegistry::default();
-        registry.register(sdp_basic::UUID, "sdp_basic", Arc::new(|| Box::new(SdpBasic)));
+        registry.register(sdp_basic::UUID, "sdp_basic", Arc::new(|| Box::<SdpBasic>::default()));
         let keys = config.content_keys.clone();
         registry.register(
             content_decrypt::UUID,

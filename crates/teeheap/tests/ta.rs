@@ -78,6 +78,44 @@ fn example_c_ta_runs_the_sdp_flow_through_the_uapi() {
     );
 }
 
+/// The xtest 1014 sequence (tests/clients/sdp_1014.c) under `teeheap
+/// run`: against the built-in sdp_basic TA and against the example C TA,
+/// which answer alike.
+#[test]
+fn xtest_1014_sequence_passes_against_builtin_and_c_ta() {
+    let tadir = tmp().join("ta-1014");
+    build_ta(&repo().join("examples/ta/sdp"), &tadir, EXAMPLE_UUID);
+    let client = compile("sdp_1014.c", "sdp_1014", &[]);
+    let want = [
+        "1014.1 NS client invokes the SDP TA",
+        "1014.2 SDP TA invokes an SDP TA",
+        "1014.3 SDP TA invokes the test pseudo-TA",
+        "1014.4 out-of-bounds memref: last byte reaches the TA",
+        "1014.4 out-of-bounds memref: overflows the buffer by 1 byte",
+        "1014.4 out-of-bounds memref: overflows the buffer by more than 4 KiB",
+        "1014.4 out-of-bounds memref: offset 1 byte past the size",
+        "1014.4 out-of-bounds memref: offset 4 KiB past the size",
+        "1014.4 out-of-bounds memref: offset + size overflows",
+        "inject into a smaller secure memref: SHORT_BUFFER, no size written back",
+        "inject into normal memory: ACCESS_DENIED from the TA",
+        "unknown command: BAD_PARAMETERS from the TA",
+        "inject from a NULL input: the TA faults (TARGET_DEAD) and stays dead",
+        "another session of the TA carries on",
+    ];
+    for uuid in ["12345678-5b69-11e4-9dbb-101f74f00099", EXAMPLE_UUID] {
+        let out = teeheap_private("ta-1014")
+            .arg("run")
+            .arg("--ta-dir")
+            .arg(&tadir)
+            .arg("--")
+            .arg(&client)
+            .arg(uuid)
+            .output()
+            .unwrap();
+        assert_all_ok(&out, &want);
+    }
+}
+
 #[test]
 fn misbehaving_ta_dies_alone_and_stays_in_its_sandbox() {
     let tadir = tmp().join("ta-misbehave");

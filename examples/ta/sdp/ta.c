@@ -9,7 +9,11 @@
  * It moves bytes between normal and protected (secure) memory, checking the
  * kind of each memref with TEE_CheckMemoryAccessRights first, and can
  * delegate the same work to a second instance of itself or to OP-TEE's
- * invoke_tests pseudo-TA. */
+ * invoke_tests pseudo-TA. Commands 0-8 answer as OP-TEE's sdp_basic test TA
+ * (optee_test) does: SHORT_BUFFER before the rights checks and with no size
+ * written back, ACCESS_DENIED from the rights checks, INJECT copying the
+ * secure memref's size, BAD_PARAMETERS for an unknown command, and a
+ * delegated session dropped after a failed call. */
 #include <pta_invoke_tests.h>
 #include <tee_internal_api.h>
 #include <tee_internal_api_extensions.h>
@@ -31,21 +35,28 @@ static TEE_Result need(TEE_Param *p, uint32_t rights)
 	return res;
 }
 
-/* Copies all of `src` into `dst` after checking both. */
-static TEE_Result copy_checked(TEE_Param *src, uint32_t src_rights, TEE_Param *dst, uint32_t dst_rights)
+/* Copies `n` bytes of `src` into `dst` after checking both (the normal
+ * side first, as OP-TEE's test TA orders its checks). */
+static TEE_Result copy_checked(TEE_Param *src, uint32_t src_rights, TEE_Param *dst, uint32_t dst_rights, size_t n)
 {
 	TEE_Result res;
 
 	if (SIZE(*dst) < SIZE(*src))
 		return TEE_ERROR_SHORT_BUFFER;
-	res = need(src, TEE_MEMORY_ACCESS_READ | src_rights);
-	if (res == TEE_SUCCESS)
+	if (src_rights & TEE_MEMORY_ACCESS_NONSECURE) {
+		res = need(src, TEE_MEMORY_ACCESS_READ | src_rights);
+		if (res == TEE_SUCCESS)
+			res = need(dst, TEE_MEMORY_ACCESS_WRITE | dst_rights);
+	} else {
 		res = need(dst, TEE_MEMORY_ACCESS_WRITE | dst_rights);
+		if (res == TEE_SUCCESS)
+			res = need(src, TEE_MEMORY_ACCESS_READ | src_rights);
+	}
 	if (res != TEE_SUCCESS)
 		return res;
-	TEE_CacheInvalidate(MEMREF(*src), SIZE(*src));
-	TEE_MemMove(MEMREF(*dst), MEMREF(*src), SIZE(*src));
-	TEE_CacheFlush(MEMREF(*dst), SIZE(*src));
+	TEE_CacheInvalidate(MEMREF(*src), n);
+	TEE_MemMove(MEMREF(*dst), MEMREF(*src), n);
+	TEE_CacheFlush(MEMREF(*dst), n);
 	return TEE_SUCCESS;
 }
 
@@ -57,14 +68,16 @@ static TEE_Result inject(uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
 	if (types != copy_types)
 		return TEE_ERROR_BAD_PARAMETERS;
-	return copy_checked(&p[0], TEE_MEMORY_ACCESS_NONSECURE, &p[1], TEE_MEMORY_ACCESS_SECURE);
+	/* The secure memref's size, as OP-TEE's test TA copies: a shorter
+	 * input is read past its end (and faults past its last page). */
+	return copy_checked(&p[0], TEE_MEMORY_ACCESS_NONSECURE, &p[1], TEE_MEMORY_ACCESS_SECURE, SIZE(p[1]));
 }
 
 static TEE_Result dump(uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
 	if (types != copy_types)
 		return TEE_ERROR_BAD_PARAMETERS;
-	return copy_checked(&p[0], TEE_MEMORY_ACCESS_SECURE, &p[1], TEE_MEMORY_ACCESS_NONSECURE);
+	return copy_checked(&p[0], TEE_MEMORY_ACCESS_SECURE, &p[1], TEE_MEMORY_ACCESS_NONSECURE, SIZE(p[0]));
 }
 
 static TEE_Result transform(uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
@@ -97,7 +110,7 @@ static TEE_Result where(uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 }
 
 /* Forwards a call with our own parameters to `uuid`, keeping one session
- * per target for the life of this session. */
+ * per target for the life of this session; a failed call drops it. */
 static TEE_Result forward(TEE_TASessionHandle *sess, const TEE_UUID *uuid, uint32_t cmd, uint32_t types,
 			  TEE_Param p[TEE_NUM_PARAMS])
 {
@@ -113,8 +126,11 @@ static TEE_Result forward(TEE_TASessionHandle *sess, const TEE_UUID *uuid, uint3
 		}
 	}
 	res = TEE_InvokeTACommand(*sess, TEE_TIMEOUT_INFINITE, cmd, types, p, &origin);
-	if (res != TEE_SUCCESS)
+	if (res != TEE_SUCCESS) {
 		DMSG("command %u: %#x (origin %u)", cmd, res, origin);
+		TEE_CloseTASession(*sess);
+		*sess = TEE_HANDLE_NULL;
+	}
 	return res;
 }
 
@@ -182,6 +198,6 @@ TEE_Result TA_InvokeCommandEntryPoint(void *ctx, uint32_t cmd, uint32_t types, T
 	case TA_SDP_EXAMPLE_CMD_WHERE:
 		return where(types, p);
 	default:
-		return TEE_ERROR_NOT_SUPPORTED;
+		return TEE_ERROR_BAD_PARAMETERS;
 	}
 }

@@ -8,14 +8,16 @@
 //! | READ_MODIFY_SEC 4 | memref inout (protected) | each byte `b` becomes `(!b).wrapping_add(1)` |
 //! | COPY_SEC_TO_NSEC 5 | memref in (protected), memref out (normal) | copies the protected bytes out |
 //!
-//! Wrong types, or memory of the wrong kind: BAD_PARAMETERS. Output
-//! smaller than the input: SHORT_BUFFER with the size needed.
+//! Wrong types, memory of the wrong kind or an unknown command:
+//! BAD_PARAMETERS. Output smaller than the input: SHORT_BUFFER with the
+//! size needed in the output memref; on success sizes are left as given
+//! (OP-TEE's pseudo-TA copies the input's size and reports nothing back).
 
 use crate::abi::Uuid;
 use crate::error::{TeeError, TeeResult};
 use crate::memref::TaMemref;
 use crate::ta::host::LOGIN_TRUSTED_APP;
-use crate::ta::sdp_basic::{copy_all, negate};
+use crate::ta::sdp_basic::negate;
 use crate::ta::{ParamType, TaEnv, TaParam, TrustedApp, check_types, memref_pair};
 
 /// `d96a5b40-c3e5-21e3-8794-1002a5d5c61b`.
@@ -43,7 +45,7 @@ fn copy(env: &TaEnv<'_>, params: &mut [TaParam], src_secure: bool) -> TeeResult 
     if !kinds_ok(src, src_secure) || !kinds_ok(dst, !src_secure) {
         return Err(TeeError::BAD_PARAMETERS);
     }
-    copy_all(env, src, dst)
+    env.memory.copy(src, 0, dst, 0, src.size())
 }
 
 fn read_modify(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
@@ -65,7 +67,7 @@ impl TrustedApp for InvokeTests {
             CMD_COPY_NSEC_TO_SEC => copy(env, params, false),
             CMD_READ_MODIFY_SEC => read_modify(env, params),
             CMD_COPY_SEC_TO_NSEC => copy(env, params, true),
-            _ => Err(TeeError::NOT_SUPPORTED),
+            _ => Err(TeeError::BAD_PARAMETERS),
         }
     }
 }

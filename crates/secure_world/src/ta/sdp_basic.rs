@@ -1,72 +1,87 @@
-//! The secure data path test TA, with the UUID and commands of OP-TEE's
-//! `sdp_basic` test TA so that existing SDP test clients work unchanged.
+//! The secure data path test TA, with the UUID, commands and answers of
+//! OP-TEE's `sdp_basic` test TA (optee_test), so that existing SDP test
+//! clients such as xtest 1014 work unchanged.
 //!
 //! | cmd | params | does |
 //! |---|---|---|
-//! | INJECT 0 | memref in (any), memref out (protected) | copies the input into the protected buffer |
-//! | TRANSFORM 1 | memref inout (protected) | each byte `b` becomes `(!b).wrapping_add(1)` |
-//! | DUMP 2 | memref in (protected), memref out (any) | copies the protected bytes out |
-//! | DIGEST 9 | memref in (protected), memref out (≥ 32 bytes) | SHA-256 of the protected bytes |
+//! | INJECT 0 | memref in (normal), memref out (secure) | copies the secure memref's size from the input |
+//! | TRANSFORM 1 | memref inout (secure) | each byte `b` becomes `(!b).wrapping_add(1)` |
+//! | DUMP 2 | memref in (secure), memref out (normal) | copies the secure bytes out |
+//! | INVOKE_INJECT/TRANSFORM/DUMP 3–5 | as 0–2 | the same, done by a second instance of this TA (TA to TA) |
+//! | PTA_INJECT/TRANSFORM/DUMP 6–8 | as 0–2 | the same, done by the `invoke_tests` pseudo-TA |
+//! | DIGEST 9 | memref in (secure), memref out (≥ 32 bytes) | SHA-256 of the secure bytes (teeheap's addition) |
 //!
-//! Wrong parameter types: BAD_PARAMETERS. A "protected" memref that points
-//! to normal memory: SECURITY (both with origin TRUSTED_APP). Output too
-//! small: SHORT_BUFFER with the size needed in the output memref. DIGEST is
-//! teeheap's addition (3–8 are taken by OP-TEE's TA-to-TA and pseudo-TA
-//! variants, which are not provided).
+//! As OP-TEE's TA: wrong parameter types or an unknown command →
+//! BAD_PARAMETERS; the output smaller than the input → SHORT_BUFFER, with
+//! the sizes left as given (the TA writes no size back); a memref of the
+//! wrong kind → `TEE_CheckMemoryAccessRights`' ACCESS_DENIED; INJECT copies
+//! the *secure* memref's size, so an input shorter than that is read past
+//! its end as far as the TA's page-granular mapping of it goes, and beyond
+//! that the TA faults (TARGET_DEAD, origin TEE, and the session stays
+//! dead). Commands 3–8 keep one session per target for the life of the
+//! session and drop it after a failed call, as OP-TEE's TA does.
 
 use sha2::{Digest, Sha256};
 
 use crate::abi::Uuid;
 use crate::error::{TeeError, TeeResult};
-use crate::memref::TaMemref;
-use crate::ta::{ParamType, TaEnv, TaParam, TrustedApp, check_types, memref_pair};
+use crate::memref::{AccessRights as R, TaMemref};
+use crate::ta::host::LOGIN_TRUSTED_APP;
+use crate::ta::{ClientIdentity, ParamType, TaEnv, TaParam, TrustedApp, check_types, invoke_tests, memref_pair};
 
 /// `12345678-5b69-11e4-9dbb-101f74f00099`.
 pub const UUID: Uuid = Uuid::from_fields(0x1234_5678, 0x5b69, 0x11e4, [0x9d, 0xbb, 0x10, 0x1f, 0x74, 0xf0, 0x00, 0x99]);
 
-/// Copy normal → protected.
+/// Copy normal → secure.
 pub const CMD_INJECT: u32 = 0;
-/// Negate every protected byte in place.
+/// Negate every secure byte in place.
 pub const CMD_TRANSFORM: u32 = 1;
-/// Copy protected → normal.
+/// Copy secure → normal.
 pub const CMD_DUMP: u32 = 2;
-/// SHA-256 of a protected range.
+/// INJECT through a second instance of this TA.
+pub const CMD_INVOKE_INJECT: u32 = 3;
+/// TRANSFORM through a second instance of this TA.
+pub const CMD_INVOKE_TRANSFORM: u32 = 4;
+/// DUMP through a second instance of this TA.
+pub const CMD_INVOKE_DUMP: u32 = 5;
+/// INJECT through the `invoke_tests` pseudo-TA (its COPY_NSEC_TO_SEC).
+pub const CMD_PTA_INJECT: u32 = 6;
+/// TRANSFORM through the pseudo-TA (its READ_MODIFY_SEC).
+pub const CMD_PTA_TRANSFORM: u32 = 7;
+/// DUMP through the pseudo-TA (its COPY_SEC_TO_NSEC).
+pub const CMD_PTA_DUMP: u32 = 8;
+/// SHA-256 of a secure range (teeheap's addition).
 pub const CMD_DIGEST: u32 = 9;
 
 /// Bytes processed at a time by TRANSFORM and DIGEST.
 const CHUNK: u64 = 64 << 10;
 
-/// The SDP test TA. Stateless.
+/// The SDP test TA: one instance per session (multi-instance, as OP-TEE's).
 #[derive(Debug, Default)]
-pub struct SdpBasic;
-
-fn protected(m: &TaMemref) -> TeeResult {
-    if m.is_protected() { Ok(()) } else { Err(TeeError::SECURITY) }
-}
-
-/// Copies all of `src` into the start of `dst` (SHORT_BUFFER with the size
-/// needed if `dst` is smaller): the body of INJECT and DUMP.
-pub(super) fn copy_all(env: &TaEnv<'_>, src: &TaMemref, dst: &mut TaMemref) -> TeeResult {
-    if dst.size() < src.size() {
-        dst.set_out_size(src.size());
-        return Err(TeeError::SHORT_BUFFER);
-    }
-    env.memory.copy(src, 0, dst, 0, src.size())?;
-    dst.set_out_size(src.size());
-    Ok(())
+pub struct SdpBasic {
+    /// The session on a second instance of this TA (commands 3–5).
+    peer: Option<u32>,
+    /// The session on the pseudo-TA (commands 6–8).
+    pta: Option<u32>,
+    /// The instance faulted: every later call is TARGET_DEAD.
+    dead: bool,
 }
 
 fn inject(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
     check_types(params, &[ParamType::MemrefIn, ParamType::MemrefOut])?;
-    let (src, dst) = memref_pair(params, 0, 1)?;
-    protected(dst)?;
-    copy_all(env, src, dst)
+    let (ns, sec) = memref_pair(params, 0, 1)?;
+    if sec.size() < ns.size() {
+        return Err(TeeError::SHORT_BUFFER);
+    }
+    ns.check_access_rights(R::ANY_OWNER | R::READ | R::NONSECURE)?;
+    sec.check_access_rights(R::ANY_OWNER | R::WRITE | R::SECURE)?;
+    env.memory.copy_as_mapped(ns, sec, sec.size())
 }
 
 fn transform(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
     check_types(params, &[ParamType::MemrefInOut])?;
     let m = params[0].memref().ok_or(TeeError::BAD_PARAMETERS)?;
-    protected(m)?;
+    m.check_access_rights(R::ANY_OWNER | R::READ | R::WRITE | R::SECURE)?;
     negate(env, m)
 }
 
@@ -86,15 +101,19 @@ pub(super) fn negate(env: &TaEnv<'_>, m: &TaMemref) -> TeeResult {
 
 fn dump(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
     check_types(params, &[ParamType::MemrefIn, ParamType::MemrefOut])?;
-    let (src, dst) = memref_pair(params, 0, 1)?;
-    protected(src)?;
-    copy_all(env, src, dst)
+    let (sec, ns) = memref_pair(params, 0, 1)?;
+    if ns.size() < sec.size() {
+        return Err(TeeError::SHORT_BUFFER);
+    }
+    ns.check_access_rights(R::ANY_OWNER | R::WRITE | R::NONSECURE)?;
+    sec.check_access_rights(R::ANY_OWNER | R::READ | R::SECURE)?;
+    env.memory.copy(sec, 0, ns, 0, sec.size())
 }
 
 fn digest(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
     check_types(params, &[ParamType::MemrefIn, ParamType::MemrefOut])?;
     let (src, dst) = memref_pair(params, 0, 1)?;
-    protected(src)?;
+    src.check_access_rights(R::ANY_OWNER | R::READ | R::SECURE)?;
     if dst.size() < 32 {
         dst.set_out_size(32);
         return Err(TeeError::SHORT_BUFFER);
@@ -111,14 +130,64 @@ fn digest(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
     Ok(())
 }
 
+/// Runs `cmd` of TA `uuid` with this call's own params, on the session in
+/// `slot` (opened first if there is none, with no params, logged in as
+/// this TA); a failed call closes it, as OP-TEE's test TA does.
+fn forward(env: &TaEnv<'_>, slot: &mut Option<u32>, uuid: Uuid, cmd: u32, params: &mut [TaParam]) -> TeeResult {
+    let id = match *slot {
+        Some(id) => id,
+        None => {
+            let me = ClientIdentity { login: LOGIN_TRUSTED_APP, uuid: UUID };
+            let (r, origin, id) = env.world.open_for_ta(uuid, me, &mut []);
+            if let Err(e) = r {
+                tracing::error!(%uuid, code = format_args!("{:#x}", e.code()), origin, "sdp_basic: open session failed");
+                return Err(e);
+            }
+            *slot = Some(id);
+            id
+        }
+    };
+    let (r, origin) = env.world.invoke_for_ta(id, cmd, params);
+    if let Err(e) = r {
+        tracing::error!(%uuid, cmd, code = format_args!("{:#x}", e.code()), origin, "sdp_basic: invoke failed");
+        let _ = env.world.close_session(id);
+        *slot = None;
+    }
+    r
+}
+
 impl TrustedApp for SdpBasic {
     fn invoke(&mut self, env: &TaEnv<'_>, cmd: u32, params: &mut [TaParam]) -> TeeResult {
-        match cmd {
+        if self.dead {
+            return Err(TeeError::TARGET_DEAD);
+        }
+        let r = match cmd {
             CMD_INJECT => inject(env, params),
             CMD_TRANSFORM => transform(env, params),
             CMD_DUMP => dump(env, params),
+            CMD_INVOKE_INJECT..=CMD_INVOKE_DUMP => {
+                forward(env, &mut self.peer, UUID, cmd - CMD_INVOKE_INJECT + CMD_INJECT, params)
+            }
+            CMD_PTA_INJECT..=CMD_PTA_DUMP => forward(
+                env,
+                &mut self.pta,
+                invoke_tests::UUID,
+                cmd - CMD_PTA_INJECT + invoke_tests::CMD_COPY_NSEC_TO_SEC,
+                params,
+            ),
             CMD_DIGEST => digest(env, params),
             _ => Err(TeeError::BAD_PARAMETERS),
+        };
+        // Only the TA's own fault kills it (a peer's TARGET_DEAD is its answer).
+        if r == Err(TeeError::TARGET_DEAD) && matches!(cmd, CMD_INJECT) {
+            self.dead = true;
+        }
+        r
+    }
+
+    fn close_session(&mut self, env: &TaEnv<'_>) {
+        for id in [self.peer.take(), self.pta.take()].into_iter().flatten() {
+            let _ = env.world.close_session(id);
         }
     }
 }
