@@ -11,7 +11,7 @@
 //! gone from a probe description of the same node and releases the
 //! context.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Mutex;
@@ -31,6 +31,9 @@ use teeheap_kernel::file::File;
 struct Live {
     contexts: HashMap<(FileId, Tag), File>,
     probes: HashMap<FileId, OwnedFd>,
+    /// Nodes whose probe was given ([`Contexts::pin_probe`]): kept while
+    /// no context is live, and the daemon opens no other.
+    pinned: HashSet<FileId>,
 }
 
 /// The live TEE contexts, by node inode and tag.
@@ -80,8 +83,10 @@ impl Contexts {
             return Ok(f);
         }
         // Opened for every new context (rare) and kept if the node has no
-        // probe then: a sweep may drop the node's probe meanwhile.
-        let probe = reopen(desc).map_err(ContextError::Host)?;
+        // probe then: a sweep may drop the node's probe meanwhile. None
+        // for a node with a pinned probe (an open of it would be counted).
+        let pinned = lock(&self.live).pinned.contains(&node);
+        let probe = if pinned { None } else { Some(reopen(desc).map_err(ContextError::Host)?) };
         let file = open().map_err(ContextError::Kernel)?;
         for _ in 0..16 {
             let tag = self.draw();
@@ -92,7 +97,9 @@ impl Contexts {
                 Ok(true) => {
                     let mut live = lock(&self.live);
                     live.contexts.insert((node, tag), file.clone());
-                    live.probes.entry(node).or_insert(probe);
+                    if let Some(probe) = probe {
+                        live.probes.entry(node).or_insert(probe);
+                    }
                     return Ok(file);
                 }
                 Ok(false) => continue,
@@ -143,14 +150,14 @@ impl Contexts {
     pub fn sweep(&self) -> usize {
         let gone: Vec<File> = {
             let mut live = lock(&self.live);
-            let Live { contexts, probes } = &mut *live;
+            let Live { contexts, probes, pinned } = &mut *live;
             let dead: Vec<(FileId, Tag)> = contexts
                 .keys()
                 .filter(|(node, t)| probes.get(node).is_none_or(|p| !t.held(p).unwrap_or(false)))
                 .copied()
                 .collect();
             let gone = dead.iter().filter_map(|k| contexts.remove(k)).collect();
-            probes.retain(|node, _| contexts.keys().any(|(n, _)| n == node));
+            probes.retain(|node, _| pinned.contains(node) || contexts.keys().any(|(n, _)| n == node));
             gone
         };
         let n = gone.len();
@@ -159,6 +166,29 @@ impl Contexts {
         }
         drop(gone);
         n
+    }
+
+    /// Uses `probe` (a description of the node `node` the daemon opened
+    /// before anyone could count it) as the node's probe until
+    /// [`Contexts::unpin_probe`]; no other description of the node is
+    /// opened meanwhile (`/dev/teepriv0` under the open gate, supp_gate.rs).
+    pub fn pin_probe(&self, node: FileId, probe: OwnedFd) {
+        let old = {
+            let mut live = lock(&self.live);
+            live.pinned.insert(node);
+            live.probes.insert(node, probe)
+        };
+        drop(old);
+    }
+
+    /// Ends [`Contexts::pin_probe`] for `node` (its run is over).
+    pub fn unpin_probe(&self, node: FileId) {
+        let old = {
+            let mut live = lock(&self.live);
+            live.pinned.remove(&node);
+            live.probes.remove(&node)
+        };
+        drop(old);
     }
 
     /// Live contexts.
@@ -176,6 +206,7 @@ impl Contexts {
         let all: Vec<File> = {
             let mut live = lock(&self.live);
             live.probes.clear();
+            live.pinned.clear();
             live.contexts.drain().map(|(_, f)| f).collect()
         };
         drop(all);

@@ -37,6 +37,7 @@ pub mod report;
 pub mod rundev;
 pub mod served;
 pub mod session;
+pub mod supp_gate;
 pub mod views;
 pub mod workers;
 
@@ -79,13 +80,20 @@ impl Drop for SessionEnd {
     fn drop(&mut self) {
         let s = &self.shared;
         s.end_run(self.pid, self.gone);
-        s.runs.lock().recover().remove(&self.id);
+        let dev = s.runs.lock().recover().remove(&self.id);
+        if let Some(node) = dev.as_ref().and_then(|d| d.gated_node()) {
+            s.contexts.unpin_probe(node);
+        }
+        drop(dev);
         if self.gone {
             s.identities.remove(self.id);
         }
         s.sessions_live.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+/// How long the gate thread waits for events before it looks at shutdown.
+const GATE_WAIT: Duration = Duration::from_millis(200);
 
 /// Most program trees one daemon supervises at once; more are refused.
 pub const MAX_SESSIONS: u64 = 1024;
@@ -152,6 +160,9 @@ pub struct Shared {
     identities: Runs,
     /// The fault injector (docs/fault-injection.md).
     inject: Arc<inject::Injector>,
+    /// `/dev/teepriv0` single-open at `open`; `None` where fanotify
+    /// cannot answer opens (supp_gate.rs).
+    supp_gate: Option<supp_gate::SuppGate>,
 }
 
 /// A running daemon. See the crate documentation.
@@ -159,6 +170,7 @@ pub struct Shared {
 pub struct Daemon {
     shared: Arc<Shared>,
     reaper: Option<JoinHandle<()>>,
+    gate: Option<JoinHandle<()>>,
     views: Option<JoinHandle<()>>,
     spares: Option<JoinHandle<()>>,
     injecting: Option<JoinHandle<()>>,
@@ -252,11 +264,34 @@ impl Daemon {
             identities: Runs::new(),
             contexts: contexts::Contexts::default(),
             inject: Arc::clone(&injector),
+            supp_gate: supp_gate::SuppGate::new()
+                .inspect_err(
+                    |e| tracing::info!(error = %e, "no open gate: a second teepriv0 open fails at its first ioctl"),
+                )
+                .ok(),
             views: views::Views::create(&views::parent_dir())
                 .inspect_err(|e| tracing::warn!(error = %e, "no sysfs/debugfs views for programs"))
                 .ok(),
         });
         injector.attach(Arc::downgrade(&shared));
+        let gate = match shared.supp_gate.is_some() {
+            true => {
+                let s = Arc::clone(&shared);
+                Some(std::thread::Builder::new().name("teeheap-gate".into()).spawn(move || {
+                    let Some(gate) = &s.supp_gate else { return };
+                    while !s.shutdown.load(Ordering::Relaxed) {
+                        // A panic is logged as a bug; an unanswered open is
+                        // allowed when its request is dropped.
+                        let r = s.serve_one(|| "the teepriv0 open gate".into(), None, || gate.serve(GATE_WAIT));
+                        if let Ok(Err(e)) = r {
+                            tracing::error!(error = %e, "the teepriv0 open gate failed; it allows every open now");
+                            break;
+                        }
+                    }
+                })?)
+            }
+            false => None,
+        };
         let s = Arc::clone(&shared);
         let reaper = std::thread::Builder::new().name("teeheap-reaper".into()).spawn(move || {
             while !s.shutdown.load(Ordering::Relaxed) {
@@ -353,6 +388,7 @@ impl Daemon {
         Ok(Daemon {
             shared,
             reaper: Some(reaper),
+            gate,
             spares: Some(spares),
             views: Some(views),
             injecting: Some(injecting),
@@ -416,6 +452,15 @@ impl Daemon {
         if let Some(t) = self.views.take() {
             let _ = t.join();
         }
+        if let Some(t) = self.gate.take() {
+            let _ = t.join();
+            // No node gated any more; opens queued meanwhile are allowed.
+            let runs = std::mem::take(&mut *self.shared.runs.lock().recover());
+            drop(runs);
+            if let Some(g) = &self.shared.supp_gate {
+                let _ = g.serve(Duration::ZERO);
+            }
+        }
         if let Some(r) = self.reaper.take() {
             let _ = r.join();
             // Last events, then whatever is left.
@@ -435,6 +480,28 @@ impl Drop for Daemon {
 }
 
 impl Shared {
+    /// Makes the run's `/dev/teepriv0` (if served) single-open at `open`:
+    /// a regular file (fanotify reports no device nodes) marked in the
+    /// daemon's gate, its probe pinned for the TEE contexts. Without a gate,
+    /// or if a step fails, the node stays as it is (a second context is
+    /// refused at its first ioctl).
+    fn gate_supplicant_node(&self, dev: &mut rundev::RunDev, ids: &[(String, FileId)]) {
+        let Some(gate) = &self.supp_gate else { return };
+        for (path, _) in ids {
+            if !self.kernel.tee().list().iter().any(|d| d.name() == path && d.is_privileged()) {
+                continue;
+            }
+            let marked = dev.regular_tee_node(path).and_then(|probe| gate.watch(probe));
+            match marked.and_then(|mark| mark.probe().map(|p| (mark, p))) {
+                Ok((mark, probe)) => {
+                    self.contexts.pin_probe(mark.node(), probe);
+                    dev.set_gate(mark);
+                }
+                Err(e) => tracing::warn!(node = %path, error = %e, "no open gate on the node"),
+            }
+        }
+    }
+
     /// Node paths (relative to `/dev`) for a program's private `/dev`.
     pub fn node_paths(&self) -> Vec<String> {
         let mut v: Vec<String> =
@@ -612,7 +679,8 @@ impl Shared {
         let map: rundev::NodeMap = Arc::new(Mutex::new(map));
         if !ids.is_empty() {
             match rundev::RunDev::open(pid, &ids, Arc::clone(&map)) {
-                Ok(dev) => {
+                Ok(mut dev) => {
+                    self.gate_supplicant_node(&mut dev, &ids);
                     self.runs.lock().recover().insert(id, dev);
                 }
                 // The run is served; only heap rm/add will not reach its /dev.

@@ -62,6 +62,8 @@ pub struct RunDev {
     dev: OwnedFd,
     kind: NodeKind,
     nodes: NodeMap,
+    /// The teepriv0 node's open gate, if it has one (supp_gate.rs).
+    gate: Option<crate::supp_gate::GateMark>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -91,7 +93,48 @@ impl RunDev {
                 kind = NodeKind::CharDevice;
             }
         }
-        Ok(RunDev { dev, kind, nodes: map })
+        Ok(RunDev { dev, kind, nodes: map, gate: None })
+    }
+
+    /// Makes the TEE node `name` (directly under `/dev`) a regular file if
+    /// it is a device node, served as before, and returns a read-only
+    /// description of it opened now. Only before the program runs: a
+    /// description of the old node would name nothing served.
+    ///
+    /// # Errors
+    /// Those of `openat`/`renameat`/`statat` on the run's `/dev`.
+    pub fn regular_tee_node(&self, name: &str) -> Result<OwnedFd, Errno> {
+        let st = rustix::fs::statat(&self.dev, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let old = FileId { dev: st.st_dev, ino: st.st_ino };
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            let tmp = format!(".{name}.teeheap");
+            match NodeKind::File.make_at(&self.dev, &tmp) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(e),
+            }
+            rustix::fs::renameat(&self.dev, tmp.as_str(), &self.dev, name)?;
+        }
+        let probe = rustix::fs::openat(
+            &self.dev,
+            name,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let new = teeheap_intercept::memfd::FileId::of(&probe)?;
+        let mut nodes = lock(&self.nodes);
+        nodes.remove(&old);
+        nodes.insert(new, Node::Tee(name.to_owned()));
+        Ok(probe)
+    }
+
+    /// Keeps `mark` (the gate of a TEE node) as long as the run.
+    pub fn set_gate(&mut self, mark: crate::supp_gate::GateMark) {
+        self.gate = Some(mark);
+    }
+
+    /// The gated node, if any.
+    pub fn gated_node(&self) -> Option<FileId> {
+        self.gate.as_ref().map(|g| g.node())
     }
 
     /// Removes `/dev/dma_heap/<name>`. Fds already open on it stay (their

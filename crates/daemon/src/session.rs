@@ -305,7 +305,15 @@ impl Session {
     /// A new context on TEE device `name`, for the first TEE ioctl on a
     /// description of its node.
     fn open_context(&self, name: &str) -> teeheap_kernel::Result<File> {
-        let file = self.shared.kernel.tee_open(name)?;
+        let file = match self.shared.kernel.tee_open(name) {
+            // The supplicant's description may be gone already (closed
+            // right before this open) while the reaper has not seen it yet:
+            // its context is released now and the open tried again.
+            Err(e) if e.errno() == teeheap_kernel::Errno::EBUSY && self.shared.contexts.sweep() > 0 => {
+                self.shared.kernel.tee_open(name)?
+            }
+            r => r?,
+        };
         tracing::debug!(session = self.id, dev = name, "TEE context opened");
         Ok(file)
     }

@@ -12,7 +12,8 @@
 //!   [`sigpipe`] gives commands that print the default `SIGPIPE` back.
 //! - [`ns`] names namespaces and socket peers: which run a process is in.
 //! - [`target`] reads and writes the program's memory behind ioctl pointers.
-//! - [`tag`] names an open file description (a TEE context) by an OFD lock.
+//! - [`tag`] names an open file description (a TEE context) by an OFD lock;
+//!   [`fanotify`] answers opens of single inodes (`/dev/teepriv0`: `EBUSY`).
 //! - [`memfd`] makes the file a program gets for a buffer, [`signal`] the
 //!   one it gets for a sync_file, and [`watch`] reports when the last
 //!   reference to such a file is gone.
@@ -21,6 +22,7 @@
 
 pub mod arch;
 pub mod devns;
+pub mod fanotify;
 pub mod filter;
 pub mod launch;
 pub mod memfd;

@@ -75,6 +75,70 @@ fn a_supplicant_of_our_own_serves_load_ta() {
     );
 }
 
+/// Where `teeheap run` can answer opens (root: fanotify permission events;
+/// Linux >= 6.14: an errno in the denial), teepriv0's second open is
+/// EBUSY at `open`, else at the second description's first ioctl.
+fn open_gate_expected() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = release.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+    let new_enough = matches!((v.next(), v.next()), (Some(a), Some(b)) if (a, b) >= (6, 14));
+    rustix::process::geteuid().is_root() && new_enough
+}
+
+const SUPP_OPEN_CHECKS: &[&str] = &[
+    "the first teepriv0 open is the supplicant",
+    "a second open while it is open is EBUSY",
+    "another process's open is EBUSY",
+    "a dup keeps the supplicant's file: still EBUSY",
+    "after the last close the next open is the supplicant",
+    "close then open, 20 times: each is the supplicant",
+    "tee0 opens twice",
+];
+
+/// teepriv0 is single-open as upstream OP-TEE's (tests/clients/supp_open.c):
+/// open, open → EBUSY (from another process and through a dup too), close,
+/// open → the supplicant at once.
+#[test]
+fn teepriv0_is_single_open() {
+    let exe = compile("supp_open.c", "supp_open", &[]);
+    let mode = if open_gate_expected() { "open" } else { "ioctl" };
+    let out = teeheap().arg("run").arg("--").arg(&exe).arg(mode).output().expect("teeheap run");
+    assert_all_ok(&out, SUPP_OPEN_CHECKS);
+}
+
+/// Without the open gate (an ordinary user: no fanotify permission events)
+/// the second context is refused at its first ioctl, and a closed
+/// supplicant's context is released before the next one is refused.
+#[test]
+fn teepriv0_is_single_open_at_the_first_ioctl_for_an_ordinary_user() {
+    if !rustix::process::geteuid().is_root() {
+        return; // teepriv0_is_single_open runs in this mode already
+    }
+    let Some(setpriv) = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().find(|p| std::path::Path::new(p).exists())
+    else {
+        return;
+    };
+    let exe = compile("supp_open.c", "supp_open_user", &[]);
+    let dir = common::tmp().join(format!("supp-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (copy, bin) = (dir.join("supp_open"), dir.join("teeheap"));
+    std::fs::copy(&exe, &copy).unwrap();
+    std::fs::copy(common::TEEHEAP, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&dir, &copy, &bin] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut cmd = std::process::Command::new(setpriv);
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&bin).args(["run", "--"]).arg(&copy);
+    cmd.arg("ioctl").env_remove("XDG_RUNTIME_DIR").env_remove("TEEHEAP_SOCKET").env("TMPDIR", "/tmp");
+    let out = cmd.output().unwrap();
+    if String::from_utf8_lossy(&out.stderr).contains("Permission denied") && out.stdout.is_empty() {
+        eprintln!("skipped: the target directory is not reachable by nobody");
+        return;
+    }
+    assert_all_ok(&out, SUPP_OPEN_CHECKS);
+}
+
 /// The issue 12 benchmark (tests/clients/conc_bench.c) keeps compiling and
 /// running, in a short mode; its numbers come from the documented command
 /// in BENCHMARKS.md, not from this test.
