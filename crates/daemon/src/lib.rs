@@ -507,9 +507,24 @@ impl Shared {
         let mut v: Vec<String> =
             self.kernel.dma_heaps().list().iter().map(|h| format!("dma_heap/{}", h.name().as_str())).collect();
         v.extend(self.kernel.tee().list().iter().map(|d| d.name().to_owned()));
-        v.extend(self.kernel.drm_cards().into_iter().map(str::to_owned));
-        v.extend(teeheap_kernel::v4l2::NODES.iter().map(|(p, _)| (*p).to_owned()));
+        v.extend(self.kernel.device_nodes().into_iter().map(|d| d.path));
         v
+    }
+
+    /// The device nodes among [`Self::node_paths`] with their sysfs identity.
+    pub fn device_infos(&self) -> Vec<protocol::DeviceInfo> {
+        let own = |v: Vec<(&'static str, String)>| v.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        self.kernel
+            .device_nodes()
+            .into_iter()
+            .map(|d| protocol::DeviceInfo {
+                path: d.path,
+                class: d.sysfs.class.to_owned(),
+                name: d.sysfs.name,
+                attrs: own(d.sysfs.attrs),
+                uevent: own(d.sysfs.uevent),
+            })
+            .collect()
     }
 
     /// The heaps, as `teeheap ls` shows them.
@@ -558,6 +573,7 @@ impl Shared {
                 platform: self.kernel.platform().config().name.clone(),
                 backend: self.backend_name.to_owned(),
                 nodes: self.node_paths(),
+                devices: self.device_infos(),
                 views: self.views.as_ref().map(|v| v.root().to_owned()),
             },
             Request::Ls => Reply::Ls { listing: self.listing() },

@@ -53,6 +53,24 @@ pub struct NodeId {
     pub ino: u64,
 }
 
+/// A device node's sysfs identity, for the launcher to show in the run's
+/// `/sys` (see `teeheap_kernel::device_node`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Path relative to `/dev` (`video0`, `dri/card1`), one of the nodes.
+    pub path: String,
+    /// Class (`video4linux`, `drm`).
+    pub class: String,
+    /// Name in the class (`video0`, `card1`).
+    pub name: String,
+    /// Attribute files and their contents.
+    #[serde(default)]
+    pub attrs: Vec<(String, String)>,
+    /// Extra `uevent` lines.
+    #[serde(default)]
+    pub uevent: Vec<(String, String)>,
+}
+
 /// A request to the daemon.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -274,6 +292,10 @@ pub enum Reply {
         backend: String,
         /// Node paths relative to `/dev` that a launcher should create.
         nodes: Vec<String>,
+        /// The nodes among them that are devices with a sysfs identity
+        /// (each gets a device number of its own); absent from older daemons.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        devices: Vec<DeviceInfo>,
         /// The directory of the daemon's accounting views
         /// ([`crate::views`]) a launcher mounts under `/sys/kernel`;
         /// absent from daemons without them.

@@ -11,6 +11,14 @@
 //! device nodes cannot be opened, empty regular files. A [`DevPlan`] is
 //! computed in the parent, so the child runs syscalls only (no allocation
 //! between `fork` and `exec`).
+//!
+//! Device nodes with a sysfs identity ([`DevNodes::device`]: V4L2, DRM)
+//! get numbers of their own from [`OWN_NUMBERS`] (host devices whose
+//! `open` is harmless and that have no `mmap` of consequence), and the run
+//! gets `/sys/class/<class>/<name>/` and `/sys/dev/char/MAJ:MIN` for them
+//! (tmpfs over the host's `/sys/class` and `/sys/dev/char`, every host
+//! entry put back except the ones a served device replaces), which is how
+//! v4l-utils and libudev find out what a node is.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -23,10 +31,56 @@ use rustix::thread::UnshareFlags;
 use crate::memfd::FileId;
 use crate::{Errno, Result};
 
+/// The device numbers served device nodes take, in order: the host's
+/// `/dev/full`, `/dev/random`, `/dev/urandom` and `/dev/zero` (major 1).
+/// Opening them natively is harmless (no state, no privilege), ioctls on
+/// the node are the supervisor's (it recognises the node by inode, not by
+/// number), and the first three have no `mmap` at all; `/dev/zero`'s maps
+/// fresh zero pages, and only when a `dup2` races the supervisor's refusal.
+/// In the run, `/sys/dev/char` names the served device for these numbers
+/// (so the program's own `/dev/full` looks like that device in sysfs).
+pub const OWN_NUMBERS: [(u32, u32); 4] = [(1, 7), (1, 8), (1, 9), (1, 5)];
+
+/// The number of nodes without a sysfs identity (heap and TEE nodes):
+/// `/dev/null`'s.
+pub const NULL_NUMBER: (u32, u32) = (1, 3);
+
+/// A device's sysfs entry in the run: `/sys/class/<class>/<name>/` with
+/// `dev`, `uevent` (`MAJOR`, `MINOR`, `DEVNAME`, then [`Self::uevent`]),
+/// [`Self::attrs`] and a `subsystem` link to the class, and
+/// `/sys/dev/char/MAJ:MIN` linking to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SysfsDev {
+    /// The class (`video4linux`, `drm`).
+    pub class: String,
+    /// The device's directory name in its class (`video0`, `card1`).
+    pub name: String,
+    /// Attribute files and their contents (a newline is added).
+    pub attrs: Vec<(String, String)>,
+    /// Extra `uevent` lines, `KEY` and value.
+    pub uevent: Vec<(String, String)>,
+}
+
+/// Whether `s` is one path component (no `/`, NUL, newline, not `.`/`..`).
+fn is_component(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\0', '\n'])
+}
+
+impl SysfsDev {
+    fn valid(&self) -> bool {
+        is_component(&self.class)
+            && is_component(&self.name)
+            && self.attrs.iter().all(|(k, v)| is_component(k) && k != "dev" && k != "uevent" && !v.contains('\0'))
+            && self.uevent.iter().all(|(k, v)| is_component(k) && !k.contains('=') && !v.contains(['\0', '\n']))
+    }
+}
+
 /// The nodes to serve under `/dev`, as paths relative to `/dev`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DevNodes {
     nodes: Vec<String>,
+    /// Nodes with a sysfs identity, by index into `nodes`.
+    devices: Vec<(usize, SysfsDev)>,
     views: Option<std::path::PathBuf>,
 }
 
@@ -52,9 +106,38 @@ impl DevNodes {
         Ok(self)
     }
 
+    /// Adds the device node `rel` with its sysfs identity: it gets the
+    /// next of [`OWN_NUMBERS`]. Errors: as [`Self::node`]; `EINVAL` for a
+    /// class, name or attribute that is not one path component (or a
+    /// `uevent` value with a newline), or a node already added; `ENOSPC`
+    /// once every own number is taken.
+    pub fn device(self, rel: &str, sysfs: SysfsDev) -> Result<DevNodes> {
+        if !sysfs.valid() || self.nodes.iter().any(|n| n == rel) {
+            return Err(Errno::INVAL);
+        }
+        if self.devices.len() >= OWN_NUMBERS.len() {
+            return Err(Errno::NOSPC);
+        }
+        let mut d = self.node(rel)?;
+        let i = d.nodes.len() - 1;
+        d.devices.push((i, sysfs));
+        Ok(d)
+    }
+
     /// The node paths relative to `/dev`.
     pub fn nodes(&self) -> &[String] {
         &self.nodes
+    }
+
+    /// The device number node `i` gets as a character device.
+    fn number(&self, i: usize) -> (u32, u32) {
+        self.devices.iter().position(|(n, _)| *n == i).map_or(NULL_NUMBER, |k| OWN_NUMBERS[k])
+    }
+
+    /// Each node path with the device number it gets as a character
+    /// device (as root).
+    pub fn numbers(&self) -> Vec<(String, (u32, u32))> {
+        self.nodes.iter().enumerate().map(|(i, n)| (n.clone(), self.number(i))).collect()
     }
 
     /// Also shows the daemon's accounting views: `dir/dmabuf` at
@@ -102,8 +185,107 @@ pub struct DevPlan {
     user_ns: Option<[CString; 2]>,
     host: Vec<HostEntry>,
     dirs: Vec<CString>,
-    nodes: Vec<CString>,
+    nodes: Vec<(CString, (u32, u32))>,
     sys: Option<SysPlan>,
+    devices: Option<SysDevPlan>,
+}
+
+/// The served devices' sysfs entries, precomputed: tmpfs on `/sys/class`
+/// and `/sys/dev/char` with the host's entries put back (less the replaced
+/// ones), then the devices' directories, files and links.
+#[derive(Debug)]
+struct SysDevPlan {
+    class_host: Vec<HostEntry>,
+    char_host: Vec<HostEntry>,
+    dirs: Vec<CString>,
+    files: Vec<(CString, Vec<u8>)>,
+    links: Vec<(CString, CString)>,
+}
+
+impl SysDevPlan {
+    /// The plan for `nodes`' devices, or `None` without devices or without
+    /// the host directories.
+    fn prepare(nodes: &DevNodes) -> Result<Option<SysDevPlan>> {
+        if nodes.devices.is_empty()
+            || !std::path::Path::new("/sys/class").is_dir()
+            || !std::path::Path::new("/sys/dev/char").is_dir()
+        {
+            return Ok(None);
+        }
+        let classes: Vec<&str> = nodes.devices.iter().map(|(_, d)| d.class.as_str()).collect();
+        let numbers: Vec<String> =
+            nodes.devices.iter().map(|(i, _)| nodes.number(*i)).map(|(a, b)| format!("{a}:{b}")).collect();
+        let numbers_ref: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        let mut p = SysDevPlan {
+            class_host: plan_host("/sys/class", &classes)?,
+            char_host: plan_host("/sys/dev/char", &numbers_ref)?,
+            dirs: Vec::new(),
+            files: Vec::new(),
+            links: Vec::new(),
+        };
+        for ((i, d), num) in nodes.devices.iter().zip(&numbers) {
+            let (major, minor) = nodes.number(*i);
+            let class_dir = format!("/sys/class/{}", d.class);
+            let c = cpath(class_dir.as_bytes())?;
+            if !p.dirs.contains(&c) {
+                p.dirs.push(c);
+            }
+            let dir = format!("{class_dir}/{}", d.name);
+            p.dirs.push(cpath(dir.as_bytes())?);
+            let mut uevent = format!("MAJOR={major}\nMINOR={minor}\nDEVNAME={}\n", nodes.nodes[*i]);
+            for (k, v) in &d.uevent {
+                uevent.push_str(&format!("{k}={v}\n"));
+            }
+            p.files.push((cpath(format!("{dir}/uevent").as_bytes())?, uevent.into_bytes()));
+            p.files.push((cpath(format!("{dir}/dev").as_bytes())?, format!("{num}\n").into_bytes()));
+            for (k, v) in &d.attrs {
+                p.files.push((cpath(format!("{dir}/{k}").as_bytes())?, format!("{v}\n").into_bytes()));
+            }
+            // libudev takes the subsystem from the link's last component.
+            p.links
+                .push((cpath(format!("{dir}/subsystem").as_bytes())?, cpath(format!("../../{}", d.class).as_bytes())?));
+            p.links.push((
+                cpath(format!("/sys/dev/char/{num}").as_bytes())?,
+                cpath(format!("../../class/{}/{}", d.class, d.name).as_bytes())?,
+            ));
+        }
+        Ok(Some(p))
+    }
+
+    /// Mounts and fills the entries, or changes nothing if the host
+    /// directories cannot be cloned. Does not allocate.
+    fn apply(&self) {
+        let (Ok(class), Ok(chr)) = (clone_tree(CWD, c"/sys/class"), clone_tree(CWD, c"/sys/dev/char")) else {
+            return;
+        };
+        let flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
+        if mount::mount(c"teeheap", c"/sys/class", c"tmpfs", flags, c"mode=0755").is_err() {
+            return;
+        }
+        bind_back(class.as_fd(), &self.class_host);
+        if mount::mount(c"teeheap", c"/sys/dev/char", c"tmpfs", flags, c"mode=0755").is_ok() {
+            bind_back(chr.as_fd(), &self.char_host);
+        }
+        for d in &self.dirs {
+            let _ = fs::mkdir(d.as_c_str(), Mode::from_raw_mode(0o755));
+        }
+        for (path, data) in &self.files {
+            let _ = write_new(path, data);
+        }
+        for (path, target) in &self.links {
+            let _ = fs::symlink(target.as_c_str(), path.as_c_str());
+        }
+    }
+}
+
+/// Creates the file `path` (mode 0444) holding `data`. Does not allocate.
+fn write_new(path: &CStr, data: &[u8]) -> Result<()> {
+    let f =
+        fs::open(path, OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o444))?;
+    if rustix::io::write(&f, data)? != data.len() {
+        return Err(Errno::IO);
+    }
+    Ok(())
 }
 
 /// The `/sys/kernel` with the daemon's views, precomputed.
@@ -202,7 +384,7 @@ impl DevPlan {
         };
         let mut dirs = Vec::new();
         let mut out_nodes = Vec::new();
-        for n in &nodes.nodes {
+        for (i, n) in nodes.nodes.iter().enumerate() {
             let comps: Vec<&str> = n.split('/').collect();
             for i in 1..comps.len() {
                 let d = format!("/dev/{}", comps[..i].join("/"));
@@ -211,7 +393,7 @@ impl DevPlan {
                     dirs.push(d);
                 }
             }
-            out_nodes.push(cpath(format!("/dev/{n}").as_bytes())?);
+            out_nodes.push((cpath(format!("/dev/{n}").as_bytes())?, nodes.number(i)));
         }
         let user_ns = if rustix::process::geteuid().is_root() {
             None
@@ -220,7 +402,8 @@ impl DevPlan {
             let gid = rustix::process::getgid().as_raw();
             Some([cpath(format!("{uid} {uid} 1").as_bytes())?, cpath(format!("{gid} {gid} 1").as_bytes())?])
         };
-        Ok(DevPlan { user_ns, host, dirs, nodes: out_nodes, sys })
+        let devices = SysDevPlan::prepare(nodes)?;
+        Ok(DevPlan { user_ns, host, dirs, nodes: out_nodes, sys, devices })
     }
 
     /// Whether the plan enters a user namespace (non-root callers).
@@ -268,10 +451,10 @@ impl DevPlan {
             }
         }
         let mode = Mode::from_raw_mode(0o666);
-        for n in &self.nodes {
+        for (n, (major, minor)) in &self.nodes {
             if self.user_ns.is_none() {
-                // Root: a device node the host will not mmap.
-                fs::mknodat(CWD, n.as_c_str(), FileType::CharacterDevice, mode, fs::makedev(1, 3))?;
+                // Root: a device node the host will not mmap (see OWN_NUMBERS).
+                fs::mknodat(CWD, n.as_c_str(), FileType::CharacterDevice, mode, fs::makedev(*major, *minor))?;
             } else {
                 drop(fs::open(n.as_c_str(), OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC, mode)?);
             }
@@ -279,6 +462,9 @@ impl DevPlan {
         }
         if let Some(sys) = &self.sys {
             sys.apply();
+        }
+        if let Some(devices) = &self.devices {
+            devices.apply();
         }
         Ok(())
     }
@@ -368,6 +554,49 @@ mod tests {
         for bad in ["", "/abs", "a/../b", "a//b", "./x", "x\0"] {
             assert_eq!(DevNodes::new().node(bad), Err(Errno::INVAL), "{bad:?}");
         }
+    }
+
+    fn video(name: &str) -> SysfsDev {
+        SysfsDev {
+            class: "video4linux".into(),
+            name: name.into(),
+            attrs: vec![("name".into(), "codec".into())],
+            uevent: vec![],
+        }
+    }
+
+    #[test]
+    fn devices_get_numbers_of_their_own() {
+        let mut n = DevNodes::new().node("tee0").unwrap();
+        for (i, v) in ["video0", "video1", "dri/card0", "dri/card1"].iter().enumerate() {
+            n = n.device(v, video(&format!("v{i}"))).unwrap();
+        }
+        assert_eq!(n.clone().device("video9", video("v9")), Err(Errno::NOSPC));
+        assert_eq!(n.clone().device("video0", video("again")), Err(Errno::INVAL));
+        let nums: Vec<_> = n.numbers().into_iter().map(|(_, d)| d).collect();
+        assert_eq!(nums, [NULL_NUMBER, OWN_NUMBERS[0], OWN_NUMBERS[1], OWN_NUMBERS[2], OWN_NUMBERS[3]]);
+        for bad in [
+            SysfsDev { class: "a/b".into(), ..video("v") },
+            SysfsDev { name: "..".into(), ..video("v") },
+            SysfsDev { attrs: vec![("dev".into(), "1".into())], ..video("v") },
+            SysfsDev { uevent: vec![("K".into(), "a\nb".into())], ..video("v") },
+        ] {
+            assert_eq!(DevNodes::new().device("video0", bad), Err(Errno::INVAL));
+        }
+    }
+
+    #[test]
+    fn device_sysfs_plan() {
+        let n = DevNodes::new().device("video1", video("video1")).unwrap();
+        let Some(p) = SysDevPlan::prepare(&n).unwrap() else { return }; // no /sys here
+        assert!(p.class_host.iter().all(|e| e.name.as_bytes() != b"video4linux"));
+        assert!(p.char_host.iter().all(|e| e.name.as_bytes() != b"1:7"));
+        let uevent = p.files.iter().find(|(f, _)| f.as_bytes().ends_with(b"video1/uevent")).unwrap();
+        assert_eq!(uevent.1, b"MAJOR=1\nMINOR=7\nDEVNAME=video1\n");
+        assert!(p.links.contains(&(c"/sys/dev/char/1:7".to_owned(), c"../../class/video4linux/video1".to_owned())));
+        assert!(
+            p.links.contains(&(c"/sys/class/video4linux/video1/subsystem".to_owned(), c"../../video4linux".to_owned()))
+        );
     }
 
     #[test]

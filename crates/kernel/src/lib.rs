@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod device_node;
 pub mod dma_buf;
 pub mod dma_heap;
 pub mod drm;
@@ -242,6 +243,14 @@ impl Kernel {
     /// The DRM card nodes, as paths relative to `/dev` (`dri/card1`: vgem).
     pub fn drm_cards(&self) -> Vec<&'static str> {
         self.drm_cards.keys().copied().collect()
+    }
+
+    /// Every device node with a sysfs identity (DRM cards, V4L2 nodes), for
+    /// the run's `/dev` and `/sys`.
+    pub fn device_nodes(&self) -> Vec<device_node::DeviceNode> {
+        let mut v: Vec<_> = self.drm_cards.keys().map(|p| device_node::DeviceNode::drm(p)).collect();
+        v.extend(v4l2::device_nodes());
+        v
     }
 
     /// Opens the DRM card node `path` (relative to `/dev`): a new file with

@@ -12,7 +12,7 @@ use std::process::{Child, Command};
 
 use teeheap_daemon::paths::SOCKET_ENV;
 use teeheap_daemon::protocol::{Client, NodeId, Reply, Request, unexpected};
-use teeheap_intercept::devns::DevNodes;
+use teeheap_intercept::devns::{DevNodes, SysfsDev};
 use teeheap_intercept::launch::Launch;
 use teeheap_intercept::sentinel::Sentinel;
 
@@ -74,13 +74,25 @@ fn start_inner(
     sentinel: Option<&Sentinel>,
 ) -> Result<(Child, UnixStream), Error> {
     let mut client = Client::connect(socket).map_err(|source| Error::Connect { socket: socket.to_owned(), source })?;
-    let (nodes, views) = match client.request(&Request::Hello, None)? {
-        Reply::Hello { nodes, views, .. } => (nodes, views),
+    let (nodes, devices, views) = match client.request(&Request::Hello, None)? {
+        Reply::Hello { nodes, devices, views, .. } => (nodes, devices, views),
         other => return Err(unexpected(&other).into()),
     };
     let mut dev = DevNodes::new();
     for n in &nodes {
-        dev = dev.node(n).map_err(|e| Error::Dev(e.into()))?;
+        dev = match devices.iter().find(|d| d.path == *n) {
+            Some(d) => dev.device(
+                n,
+                SysfsDev {
+                    class: d.class.clone(),
+                    name: d.name.clone(),
+                    attrs: d.attrs.clone(),
+                    uevent: d.uevent.clone(),
+                },
+            ),
+            None => dev.node(n),
+        }
+        .map_err(|e| Error::Dev(e.into()))?;
     }
     if let Some(v) = views {
         dev = dev.views(v);

@@ -71,3 +71,47 @@ fn fwht_codec_round_trip_with_dmabuf_buffers() {
     let out = teeheap_private("devices").arg("run").arg("--").arg(&exe).output().unwrap();
     assert_all_ok(&out, CODEC_CHECKS);
 }
+
+/// Each device node has a number of its own, and the run's
+/// `/sys/dev/char/MAJ:MIN` leads to its `/sys/class/<class>/<name>`
+/// (uevent, `dev`, `name`, `subsystem`), as v4l-utils and libudev look it
+/// up. As root the nodes are character devices; in a user namespace they
+/// are regular files, and only `/sys/class` is there to find.
+#[test]
+fn device_nodes_have_sysfs_entries_of_their_own() {
+    let script = r#"
+set -e
+for n in video0 video1 dri/card1; do
+  if [ -c /dev/$n ]; then
+    num=$(printf '%d:%d' 0x$(stat -c %t /dev/$n) 0x$(stat -c %T /dev/$n))
+    d=/sys/dev/char/$num
+    echo "$n $num $(cat $d/dev) $(basename $(readlink $d/subsystem)) $(grep DEVNAME $d/uevent)"
+  else
+    echo "$n file"
+  fi
+done
+cat /sys/class/video4linux/video1/name /sys/class/video4linux/video0/index
+"#;
+    let out = teeheap_private("devices").arg("run").arg("--").arg("sh").arg("-c").arg(script).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut numbers = Vec::new();
+    for (line, (node, class)) in
+        lines.iter().zip([("video0", "video4linux"), ("video1", "video4linux"), ("dri/card1", "drm")])
+    {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f[0], node, "{stdout}");
+        if f[1] == "file" {
+            assert!(!rustix::process::geteuid().is_root(), "root gets character devices: {stdout}");
+            continue;
+        }
+        assert_eq!((f[2], f[3], f[4]), (f[1], class, format!("DEVNAME={node}").as_str()), "{stdout}");
+        assert_ne!(f[1], "1:3", "a number of its own, not /dev/null's: {stdout}");
+        numbers.push(f[1]);
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert!(numbers.len() == 3 || numbers.is_empty(), "distinct numbers: {stdout}");
+    assert_eq!(&lines[3..], ["vicodec-decoder", "0"], "{stdout}");
+}

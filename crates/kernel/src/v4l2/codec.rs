@@ -44,6 +44,16 @@ pub enum Role {
     Decoder,
 }
 
+impl Role {
+    /// The device's name: `VIDIOC_QUERYCAP`'s card and sysfs `name`.
+    pub fn card(self) -> &'static str {
+        match self {
+            Role::Encoder => "vicodec-encoder",
+            Role::Decoder => "vicodec-decoder",
+        }
+    }
+}
+
 /// Default width and height (vicodec's).
 const DEFAULT_SIZE: (u32, u32) = (1280, 720);
 
@@ -264,7 +274,7 @@ impl CodecFile {
     fn querycap(&self, c: &mut V4l2Capability) -> Result<()> {
         *c = V4l2Capability::default();
         put_str(&mut c.driver, "vicodec");
-        put_str(&mut c.card, if self.role == Role::Encoder { "vicodec-encoder" } else { "vicodec-decoder" });
+        put_str(&mut c.card, self.role.card());
         put_str(&mut c.bus_info, "platform:vicodec");
         c.version = 0x0006_0100;
         c.device_caps = V4L2_CAP_VIDEO_M2M | V4L2_CAP_STREAMING | V4L2_CAP_EXT_PIX_FORMAT;

@@ -14,3 +14,8 @@ pub use codec::{CodecFile, Role};
 
 /// The V4L2 nodes, as paths relative to `/dev`, and what each opens.
 pub const NODES: [(&str, Role); 2] = [("video0", Role::Encoder), ("video1", Role::Decoder)];
+
+/// The V4L2 nodes with their sysfs identities (class `video4linux`).
+pub fn device_nodes() -> Vec<crate::device_node::DeviceNode> {
+    NODES.iter().map(|(path, role)| crate::device_node::DeviceNode::video(path, role.card())).collect()
+}
