@@ -15,7 +15,7 @@ use teeheap_sync::Recover;
 
 use teeheap_platform::fault::{Fault, Point};
 use teeheap_platform::{PAGE_SIZE, PhysRange, Platform, UseCase};
-use teeheap_uapi::tee::gp::{TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP};
+use teeheap_uapi::tee::gp::TEEC_ORIGIN_TEE;
 
 use crate::abi::{
     ABI_VERSION, Capabilities, Command, FastCall, Msg, MsgParam, ParamDir, ProtmemAttr, Smc, SmcResult, Uuid,
@@ -30,7 +30,7 @@ use crate::protmem::{LentInfo, Protmem, ProtmemStats, ScrubObserver};
 use crate::rpc::SupplicantRpc;
 use crate::session::{Session, Sessions};
 use crate::ta::content_decrypt::{self, ContentDecrypt};
-use crate::ta::host::{self, HostTa, HostTaConfig};
+use crate::ta::host::{self, HostInstances, HostTaConfig};
 use crate::ta::invoke_tests::{self, InvokeTests};
 use crate::ta::sdp_basic::{self, SdpBasic};
 use crate::ta::trusted_ui::{self, TrustedUi};
@@ -69,6 +69,8 @@ pub struct SecureWorld {
     pa_width: u32,
     ta_dirs: Vec<std::path::PathBuf>,
     host_tas: HostTaConfig,
+    /// The running instances of host-built TAs.
+    host: HostInstances,
     threads: Threads,
     /// Set once by [`SecureWorld::panic`]; never cleared.
     dead: AtomicBool,
@@ -78,14 +80,6 @@ pub struct SecureWorld {
 
 /// `TEE_ORIGIN_TEE`.
 pub(crate) const ORIGIN_TEE: u32 = TEEC_ORIGIN_TEE;
-
-/// Who reports `r`: the TEE for a dead TA, else the TA.
-fn origin_of(r: &TeeResult) -> u32 {
-    match r {
-        Err(e) if *e == TeeError::TARGET_DEAD => TEEC_ORIGIN_TEE,
-        _ => TEEC_ORIGIN_TRUSTED_APP,
-    }
-}
 
 impl fmt::Debug for SecureWorld {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -181,6 +175,7 @@ impl SecureWorld {
             pa_width,
             ta_dirs: config.ta_dirs.clone(),
             host_tas,
+            host: HostInstances::default(),
             threads: Threads::new(config.threads),
             dead: AtomicBool::new(false),
             rpc: RwLock::new(None),
@@ -253,14 +248,19 @@ impl SecureWorld {
         params::resolve(&self.platform, &self.protmem, &msg.params)
     }
 
-    /// A new instance of TA `uuid`: built in, else `<uuid>.ta` in a TA
-    /// directory (run in its own process).
-    fn instantiate(&self, uuid: &Uuid) -> Option<Box<dyn TrustedApp>> {
+    /// The TA `uuid` for a new session: a new built-in instance, else a
+    /// session on an instance of `<uuid>.ta` in a TA directory (in its own
+    /// process, shared by sessions as its flags say); `None` if there is
+    /// no such TA.
+    ///
+    /// # Errors
+    /// BUSY, or the error of loading the TA (reported by the TEE).
+    fn instantiate(&self, uuid: &Uuid) -> Option<TeeResult<Box<dyn TrustedApp>>> {
         if let Some(ta) = self.registry.read().recover().instantiate(uuid) {
-            return Some(ta);
+            return Some(Ok(ta));
         }
         let path = host::find(&self.ta_dirs, uuid)?;
-        Some(Box::new(HostTa::new(*uuid, path, self.host_tas.clone())))
+        Some(self.host.session(*uuid, path, &self.host_tas).map(|t| Box::new(t) as Box<dyn TrustedApp>))
     }
 
     /// Opens a session on the new instance `ta`; returns the session id
@@ -276,18 +276,20 @@ impl SecureWorld {
         let call = self.sessions.begin_call(0, cancel_id);
         let r = ta.open_session(&self.env(0, client, call.flag()), ta_params);
         drop(call);
+        let origin = ta.origin(&r);
         let mut session = 0;
         if r.is_ok() {
             session = self.sessions.insert(Session { uuid, client, ta, panicked: false });
             tracing::debug!(%uuid, session, "secure world: session opened");
         }
-        let origin = origin_of(&r);
         (r, origin, session)
     }
 
     fn open_session(&self, msg: &mut Msg) -> Outcome {
-        let Some(ta) = self.instantiate(&msg.uuid) else {
-            return tee(Err(self.load_through_supplicant(&msg.uuid)));
+        let ta = match self.instantiate(&msg.uuid) {
+            None => return tee(Err(self.load_through_supplicant(&msg.uuid))),
+            Some(Err(e)) => return tee(Err(e)),
+            Some(Ok(ta)) => ta,
         };
         let mut ta_params = match self.resolve(msg) {
             Ok(p) => p,
@@ -355,7 +357,8 @@ impl SecureWorld {
     ) -> (TeeResult, u32, u32) {
         match self.instantiate(&uuid) {
             None => (Err(TeeError::ITEM_NOT_FOUND), TEEC_ORIGIN_TEE, 0),
-            Some(ta) => self.open_instance(ta, uuid, client, params, 0),
+            Some(Err(e)) => (Err(e), TEEC_ORIGIN_TEE, 0),
+            Some(Ok(ta)) => self.open_instance(ta, uuid, client, params, 0),
         }
     }
 
@@ -368,7 +371,7 @@ impl SecureWorld {
         let mut s = session.lock().recover();
         let client = s.client;
         let r = s.ta.invoke(&self.env(id, client, call.flag()), func, params);
-        let origin = origin_of(&r);
+        let origin = s.ta.origin(&r);
         (r, origin)
     }
 
@@ -398,9 +401,9 @@ impl SecureWorld {
         let client = s.client;
         let r = s.ta.invoke(&self.env(msg.session, client, call.flag()), msg.func, &mut ta_params);
         tracing::debug!(uuid = %s.uuid, session = msg.session, func = msg.func, result = ?r.err(), "secure world: invoke");
+        let origin = s.ta.origin(&r);
         drop(s);
         params::write_back(&ta_params, &mut msg.params);
-        let origin = origin_of(&r);
         (r, origin)
     }
 

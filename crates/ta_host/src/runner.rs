@@ -1,5 +1,6 @@
 //! The TA process: loads one `<uuid>.ta`, locks itself into its sandbox and
-//! serves the calls of one session (see [`run`]).
+//! serves the calls of one TA instance, for as many sessions as the secure
+//! world opens on it (see [`run`]), one call at a time.
 //!
 //! Memref parameters arrive as windows: a descriptor of the memory that
 //! holds the bytes (platform DRAM, or a bounce file) and the offset of the
@@ -168,7 +169,8 @@ fn set_windows(w: Vec<Window>) -> Vec<Window> {
 }
 
 fn serve(chan: &Channel, e: &Entries) -> ! {
-    let mut session: *mut c_void = std::ptr::null_mut();
+    // Each open session's context, as its open entry point returned it.
+    let mut sessions: std::collections::BTreeMap<u32, *mut c_void> = std::collections::BTreeMap::new();
     loop {
         let msg = match chan.recv(None) {
             Ok(Some((b, fds))) => Down::decode(&b).map(|d| (d, fds)),
@@ -176,27 +178,41 @@ fn serve(chan: &Channel, e: &Entries) -> ! {
         };
         let (ret, params) = match msg {
             Err(_) => (TEE_ERROR_BAD_FORMAT, [WireParam::default(); NUM_PARAMS]),
-            Ok((Down::Close, _)) => {
-                // SAFETY: the TA's own entry points, with the context its
-                // open returned; destroy is the last call.
-                unsafe {
-                    (e.close)(session);
-                    (e.destroy)();
-                }
+            Ok((Down::Destroy, _)) => {
+                // SAFETY: the TA's own entry point; the last call.
+                unsafe { (e.destroy)() };
                 let _ = chan.send(&Up::Done { ret: 0, params: [WireParam::default(); NUM_PARAMS] }.encode(), &[]);
                 std::process::exit(0);
             }
+            Ok((Down::Close { session }, _)) => {
+                if let Some(ctx) = sessions.remove(&session) {
+                    // SAFETY: the TA's close entry point with the context its
+                    // open returned, once per opened session.
+                    unsafe { (e.close)(ctx) };
+                }
+                (0, [WireParam::default(); NUM_PARAMS])
+            }
             Ok((Down::Reply { .. }, _)) => (TEE_ERROR_BAD_FORMAT, [WireParam::default(); NUM_PARAMS]),
-            Ok((Down::Open { params }, fds)) => call(&params, fds, |types, p| {
-                // SAFETY: the TA's open entry point with a 4-element array
-                // and a place for its session context.
-                unsafe { (e.open)(types, p, &mut session) }
-            }),
-            Ok((Down::Invoke { cmd, params }, fds)) => call(&params, fds, |types, p| {
-                // SAFETY: the TA's invoke entry point with its session
-                // context and a 4-element array.
-                unsafe { (e.invoke)(session, cmd, types, p) }
-            }),
+            Ok((Down::Open { session, params }, fds)) => {
+                let mut ctx: *mut c_void = std::ptr::null_mut();
+                let r = call(&params, fds, |types, p| {
+                    // SAFETY: the TA's open entry point with a 4-element
+                    // array and a place for its session context.
+                    unsafe { (e.open)(types, p, &mut ctx) }
+                });
+                if r.0 == 0 {
+                    sessions.insert(session, ctx);
+                }
+                r
+            }
+            Ok((Down::Invoke { session, cmd, params }, fds)) => match sessions.get(&session).copied() {
+                None => (TEE_ERROR_BAD_PARAMETERS, params),
+                Some(ctx) => call(&params, fds, |types, p| {
+                    // SAFETY: the TA's invoke entry point with the session's
+                    // context and a 4-element array.
+                    unsafe { (e.invoke)(ctx, cmd, types, p) }
+                }),
+            },
         };
         if chan.send(&Up::Done { ret, params }.encode(), &[]).is_err() {
             std::process::exit(0);

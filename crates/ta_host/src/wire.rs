@@ -72,20 +72,31 @@ impl WireParam {
 /// Secure world → TA process.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Down {
-    /// Open a session (`TA_OpenSessionEntryPoint`).
+    /// Open session `session` (`TA_OpenSessionEntryPoint`); the id is
+    /// the secure world's choice, unique in the instance.
     Open {
+        /// The session's id in this instance.
+        session: u32,
         /// Parameters.
         params: [WireParam; NUM_PARAMS],
     },
     /// Invoke a command (`TA_InvokeCommandEntryPoint`).
     Invoke {
+        /// The session's id in this instance.
+        session: u32,
         /// Command id.
         cmd: u32,
         /// Parameters.
         params: [WireParam; NUM_PARAMS],
     },
-    /// Close the session; the process ends after answering.
-    Close,
+    /// Close a session (`TA_CloseSessionEntryPoint`).
+    Close {
+        /// The session's id in this instance.
+        session: u32,
+    },
+    /// End the instance (`TA_DestroyEntryPoint`); the process ends after
+    /// answering.
+    Destroy,
     /// Answer to an [`Up`] request.
     Reply {
         /// GP result.
@@ -217,9 +228,10 @@ impl Down {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = W::default();
         match self {
-            Down::Open { params } => w.u32(1).params(params),
-            Down::Invoke { cmd, params } => w.u32(2).u32(*cmd).params(params),
-            Down::Close => w.u32(3),
+            Down::Open { session, params } => w.u32(1).u32(*session).params(params),
+            Down::Invoke { session, cmd, params } => w.u32(2).u32(*session).u32(*cmd).params(params),
+            Down::Close { session } => w.u32(3).u32(*session),
+            Down::Destroy => w.u32(5),
             Down::Reply { ret, origin, handle, params } => w.u32(4).u32(*ret).u32(*origin).u32(*handle).params(params),
         };
         w.0
@@ -232,9 +244,10 @@ impl Down {
     pub fn decode(b: &[u8]) -> Result<Down, BadPacket> {
         let mut r = R(b);
         let d = match r.u32()? {
-            1 => Down::Open { params: r.params()? },
-            2 => Down::Invoke { cmd: r.u32()?, params: r.params()? },
-            3 => Down::Close,
+            1 => Down::Open { session: r.u32()?, params: r.params()? },
+            2 => Down::Invoke { session: r.u32()?, cmd: r.u32()?, params: r.params()? },
+            3 => Down::Close { session: r.u32()? },
+            5 => Down::Destroy,
             4 => Down::Reply { ret: r.u32()?, origin: r.u32()?, handle: r.u32()?, params: r.params()? },
             _ => return Err(BadPacket),
         };
@@ -245,7 +258,7 @@ impl Down {
     /// The parameters whose memrefs come with a window descriptor.
     pub fn windows(&self) -> usize {
         match self {
-            Down::Open { params } | Down::Invoke { params, .. } => params.iter().filter(|p| p.has_window()).count(),
+            Down::Open { params, .. } | Down::Invoke { params, .. } => params.iter().filter(|p| p.has_window()).count(),
             _ => 0,
         }
     }
@@ -320,9 +333,10 @@ mod tests {
         let mut p = [WireParam::default(); NUM_PARAMS];
         p[1] = WireParam { ptype: ptype::MEMREF_INOUT, a: 1, b: 0, size: 17, file_offset: 4096, page_offset: 3 };
         for d in [
-            Down::Open { params: p },
-            Down::Invoke { cmd: 7, params: p },
-            Down::Close,
+            Down::Open { session: 3, params: p },
+            Down::Invoke { session: 3, cmd: 7, params: p },
+            Down::Close { session: 3 },
+            Down::Destroy,
             Down::Reply { ret: 0xffff_0010, origin: 4, handle: 9, params: p },
         ] {
             let b = d.encode();
@@ -332,7 +346,7 @@ mod tests {
             longer.push(0);
             assert_eq!(Down::decode(&longer), Err(BadPacket));
         }
-        assert_eq!(Down::Invoke { cmd: 0, params: p }.windows(), 1);
+        assert_eq!(Down::Invoke { session: 1, cmd: 0, params: p }.windows(), 1);
         for u in [
             Up::Hello { uuid: [1; 16], flags: 0x20, ret: 0 },
             Up::Done { ret: 0, params: p },

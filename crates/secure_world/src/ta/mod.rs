@@ -1,8 +1,9 @@
 //! Trusted applications: the [`TrustedApp`] trait, the parameters a TA
 //! sees, and the registry that finds a TA by UUID.
 //!
-//! Each session gets a fresh TA instance from its registered factory; the
-//! instance lives until the session is closed. A TA sees only resolved
+//! Each session of a built-in TA gets a fresh instance from its registered
+//! factory, which lives until the session is closed; host-built TAs follow
+//! OP-TEE's instance rules ([`host`]). A TA sees only resolved
 //! parameters ([`TaParam`]) and reaches memory only through
 //! [`TaEnv::memory`].
 
@@ -202,6 +203,21 @@ pub trait TrustedApp: Send {
     /// Called when the session closes.
     fn close_session(&mut self, env: &TaEnv<'_>) {
         let _ = env;
+    }
+
+    /// Who reports `r`, this instance's last result (`TEEC_ORIGIN_*`): by
+    /// default the TEE for TARGET_DEAD (a dead TA answers nothing), else
+    /// the TA. A TA the TEE itself may refuse (a busy instance) says so.
+    fn origin(&self, r: &TeeResult) -> u32 {
+        default_origin(r)
+    }
+}
+
+/// The TEE for TARGET_DEAD, else the TA (see [`TrustedApp::origin`]).
+pub fn default_origin(r: &TeeResult) -> u32 {
+    match r {
+        Err(e) if *e == TeeError::TARGET_DEAD => teeheap_uapi::tee::gp::TEEC_ORIGIN_TEE,
+        _ => teeheap_uapi::tee::gp::TEEC_ORIGIN_TRUSTED_APP,
     }
 }
 
