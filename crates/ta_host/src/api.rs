@@ -147,7 +147,7 @@ pub(crate) fn reset_cancel_mask() {
 }
 
 /// Sends `up` and waits for its [`Down::Reply`].
-fn ask(up: &Up) -> Option<(u32, u32, u32, [WireParam; NUM_PARAMS])> {
+pub(crate) fn ask(up: &Up) -> Option<(u32, u32, u32, [WireParam; NUM_PARAMS])> {
     let g = STATE.lock().recover();
     let chan = &g.as_ref()?.chan;
     chan.send(&up.encode(), &[]).ok()?;

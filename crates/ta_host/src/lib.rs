@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod crypto;
+pub mod property;
 pub mod runner;
 mod sandbox;
 pub mod wire;
@@ -21,5 +22,7 @@ pub mod devkit;
 /// Keeps the exported GP API functions in a binary that runs TAs (call it
 /// from `main`, and link the binary with `-rdynamic`).
 pub fn exports() -> usize {
-    std::hint::black_box(api::EXPORTS).len() + std::hint::black_box(crypto::EXPORTS).len()
+    std::hint::black_box(api::EXPORTS).len()
+        + std::hint::black_box(crypto::EXPORTS).len()
+        + std::hint::black_box(property::EXPORTS).len()
 }

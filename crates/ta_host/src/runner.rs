@@ -91,6 +91,8 @@ pub fn run(ta: &std::path::Path) -> ! {
         (crate::api::uuid_bytes(&*uuid_p.cast::<crate::api::TeeUuid>()), std::ptr::read(flags_p.cast::<u32>()))
     };
 
+    // SAFETY: `lib` stays loaded for the life of the process.
+    unsafe { crate::property::load(lib, uuid, flags) };
     let Ok(api_chan) = chan.try_clone() else { die("cannot keep the socket") };
     *STATE.lock().recover() = Some(State::new(api_chan));
     if let Err(e) = sandbox::enter() {
@@ -98,6 +100,7 @@ pub fn run(ta: &std::path::Path) -> ! {
     }
     // SAFETY: the TA's own entry point, called once, before any other.
     let ret = unsafe { (entries.create)() };
+    crate::property::created();
     if chan.send(&Up::Hello { uuid, flags, ret }.encode(), &[]).is_err() || ret != 0 {
         std::process::exit(0);
     }

@@ -159,6 +159,10 @@ pub enum Up {
     },
     /// `TEE_GetCancellationFlag`: the reply's handle is 1 if cancelled.
     IsCancelled,
+    /// The current call's client (`gpd.client.identity`): the reply's
+    /// handle is the login, params[0].a/.b the UUID's bytes 0..8 / 8..16
+    /// (big-endian).
+    ClientIdentity,
     /// `TEE_Panic`: the process ends right after.
     Panic {
         /// The panic code.
@@ -293,6 +297,7 @@ impl Up {
             Up::CloseTa { session } => w.u32(15).u32(*session),
             Up::IsCancelled => w.u32(16),
             Up::Panic { code } => w.u32(17).u32(*code),
+            Up::ClientIdentity => w.u32(18),
         };
         w.0
     }
@@ -317,6 +322,7 @@ impl Up {
             15 => Up::CloseTa { session: r.u32()? },
             16 => Up::IsCancelled,
             17 => Up::Panic { code: r.u32()? },
+            18 => Up::ClientIdentity,
             _ => return Err(BadPacket),
         };
         r.end()?;
@@ -356,6 +362,7 @@ mod tests {
             Up::CloseTa { session: 1 },
             Up::IsCancelled,
             Up::Panic { code: 42 },
+            Up::ClientIdentity,
         ] {
             assert_eq!(Up::decode(&u.encode()), Ok(u));
         }

@@ -335,6 +335,13 @@ impl HostInstance {
                     return Err(self.kill(inner, "TEE_Panic"));
                 }
                 Ok(Up::IsCancelled) => reply(0, 0, u32::from(env.is_cancelled()), [WireParam::default(); NUM_PARAMS]),
+                Ok(Up::ClientIdentity) => {
+                    let u = env.client.uuid.0;
+                    let mut p = [WireParam::default(); NUM_PARAMS];
+                    p[0].a = u64::from_be_bytes([u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7]]);
+                    p[0].b = u64::from_be_bytes([u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]]);
+                    reply(0, 0, env.client.login, p)
+                }
                 Ok(Up::OpenTa { uuid, params: p }) => {
                     // The callee sees what this TA wrote so far, and this TA
                     // what the callee wrote.

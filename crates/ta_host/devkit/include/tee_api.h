@@ -6,6 +6,27 @@
 
 #include <tee_api_types.h>
 
+/* Properties */
+TEE_Result TEE_GetPropertyAsString(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+				   char *valueBuffer, size_t *valueBufferLen);
+TEE_Result TEE_GetPropertyAsBool(TEE_PropSetHandle propsetOrEnumerator, const char *name, bool *value);
+TEE_Result TEE_GetPropertyAsU32(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+				uint32_t *value);
+TEE_Result TEE_GetPropertyAsU64(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+				uint64_t *value);
+TEE_Result TEE_GetPropertyAsBinaryBlock(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+					void *valueBuffer, size_t *valueBufferLen);
+TEE_Result TEE_GetPropertyAsUUID(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+				 TEE_UUID *value);
+TEE_Result TEE_GetPropertyAsIdentity(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+				     TEE_Identity *value);
+TEE_Result TEE_AllocatePropertyEnumerator(TEE_PropSetHandle *enumerator);
+void TEE_FreePropertyEnumerator(TEE_PropSetHandle enumerator);
+void TEE_StartPropertyEnumerator(TEE_PropSetHandle enumerator, TEE_PropSetHandle propSet);
+void TEE_ResetPropertyEnumerator(TEE_PropSetHandle enumerator);
+TEE_Result TEE_GetPropertyName(TEE_PropSetHandle enumerator, void *nameBuffer, size_t *nameBufferLen);
+TEE_Result TEE_GetNextProperty(TEE_PropSetHandle enumerator);
+
 /* Panics */
 void TEE_Panic(TEE_Result panicCode) __attribute__((noreturn));
 

@@ -11,6 +11,8 @@
 
 enum {
 	CMD_ECB, CMD_CBC, CMD_CTR, CMD_GCM, CMD_SHA256, CMD_HMAC, CMD_GENERATE, CMD_SHORT_BUFFER, CMD_INFO,
+	/* Not crypto: asks the property test TA who its client is (TA to TA). */
+	CMD_PROPS_CLIENT = 10,
 	MISUSE_UPDATE_BEFORE_INIT = 20, MISUSE_BAD_HANDLE, MISUSE_DIGEST_ON_CIPHER, MISUSE_WRONG_KEY_TYPE,
 	MISUSE_AAD_AFTER_PAYLOAD, MISUSE_FREED_OBJECT,
 };
@@ -414,6 +416,18 @@ TEE_Result TA_InvokeCommandEntryPoint(void *c, uint32_t cmd, uint32_t t, TEE_Par
 	if (t != TEE_PARAM_TYPES(TEE_PARAM_TYPE_VALUE_OUTPUT, TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE,
 				 TEE_PARAM_TYPE_NONE))
 		return TEE_ERROR_BAD_PARAMETERS;
+	if (cmd == CMD_PROPS_CLIENT) {
+		static const TEE_UUID props = { 0x8aa2f1e3, 0x4b2c, 0x4f0e,
+						{ 0x9d, 0x51, 0x6c, 0x7e, 0x2b, 0x0a, 0x9c, 0x03 } };
+		TEE_TASessionHandle s;
+		uint32_t origin, ret = TEE_OpenTASession(&props, TEE_TIMEOUT_INFINITE, 0, NULL, &s, &origin);
+
+		if (ret)
+			return ret;
+		ret = TEE_InvokeTACommand(s, TEE_TIMEOUT_INFINITE, 1, t, p, &origin);
+		TEE_CloseTASession(s);
+		return ret;
+	}
 	bad_step = 0;
 	switch (cmd) {
 	case CMD_ECB: cipher_vector(TEE_ALG_AES_ECB_NOPAD, NULL, 0, ECB_CT); break;

@@ -1,8 +1,11 @@
-/* Host program of the crypto test TA (tests/tas/crypto, tests/ta_crypto.rs),
- * through /dev/tee0 with our libteec-style helpers: each published test
- * vector is one command of the TA; each GP misuse is a command in a
- * session of its own that must end with TARGET_DEAD (origin TEE) while the
- * first session carries on. One "ok"/"FAIL" line per check, "N failed" last. */
+/* Host program of the GP API test TAs (tests/tas/crypto, tests/tas/props;
+ * tests/ta_api.rs), through /dev/tee0 with our libteec-style helpers.
+ * `ta_api_client crypto`: each published test vector is one command of the
+ * crypto TA; each GP misuse is a command in a session of its own that must
+ * end with TARGET_DEAD (origin TEE) while the first session carries on.
+ * `ta_api_client props`: the property TA's checks, and its client's
+ * identity seen from the normal world and from another TA.
+ * One "ok"/"FAIL" line per check, "N failed" last. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +19,8 @@
 
 static const TEEC_UUID CRYPTO = { { 0x8a, 0xa2, 0xf1, 0xe3, 0x4b, 0x2c, 0x4f, 0x0e, 0x9d, 0x51, 0x6c, 0x7e, 0x2b,
 				    0x0a, 0x9c, 0x02 } };
+static const TEEC_UUID PROPS = { { 0x8a, 0xa2, 0xf1, 0xe3, 0x4b, 0x2c, 0x4f, 0x0e, 0x9d, 0x51, 0x6c, 0x7e, 0x2b,
+				   0x0a, 0x9c, 0x03 } };
 
 static const struct {
 	uint32_t cmd;
@@ -39,22 +44,68 @@ static const struct {
 	{ 25, "a freed object panics" },
 };
 
-static TEEC_Result run(TEEC_Session *s, uint32_t cmd, uint32_t *step, uint32_t *origin) {
+/* Command `cmd` with one value output: its a in *step (b in *b if asked). */
+static TEEC_Result run2(TEEC_Session *s, uint32_t cmd, uint32_t *step, uint32_t *b, uint32_t *origin) {
 	TEEC_Operation op;
 	memset(&op, 0, sizeof op);
 	op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
 	op.params[0].value.a = 0xffffffff;
 	TEEC_Result r = TEEC_InvokeCommand(s, cmd, &op, origin);
 	*step = op.params[0].value.a;
+	if (b)
+		*b = op.params[0].value.b;
 	return r;
 }
 
-int main(void) {
+static TEEC_Result run(TEEC_Session *s, uint32_t cmd, uint32_t *step, uint32_t *origin) {
+	return run2(s, cmd, step, NULL, origin);
+}
+
+static void props(TEEC_Context *ctx) {
+	char msg[160];
+	TEEC_Session s, c;
+	uint32_t origin = 0, a = 0, b = 0;
+	TEEC_Result r = TEEC_OpenSession(ctx, &s, &PROPS, 0, NULL, NULL, &origin);
+	snprintf(msg, sizeof msg, "ret %#x origin %u", r, origin);
+	check("open session with the property TA", r == TEEC_SUCCESS, msg);
+	if (r != TEEC_SUCCESS)
+		return;
+	r = run(&s, 0, &a, &origin);
+	snprintf(msg, sizeof msg, "ret %#x origin %u, first bad step %u", r, origin, a);
+	check("TA, client and TEE properties through every getter and enumerators", r == TEEC_SUCCESS && a == 0, msg);
+	r = run2(&s, 1, &a, &b, &origin);
+	snprintf(msg, sizeof msg, "ret %#x login %#x uuid %#x", r, a, b);
+	check("gpd.client.identity of a normal-world client: public login", r == TEEC_SUCCESS && a == 0 && b == 0, msg);
+	r = TEEC_OpenSession(ctx, &c, &CRYPTO, 0, NULL, NULL, &origin);
+	if (r == TEEC_SUCCESS) {
+		r = run2(&c, 10, &a, &b, &origin);
+		TEEC_CloseSession(&c);
+	}
+	snprintf(msg, sizeof msg, "ret %#x origin %u login %#x uuid %#x", r, origin, a, b);
+	check("gpd.client.identity of a TA client: TRUSTED_APP and its UUID",
+	      r == TEEC_SUCCESS && a == 0xf0000000u && b == 0x8aa2f1e3u, msg);
+	TEEC_Session m;
+	r = TEEC_OpenSession(ctx, &m, &PROPS, 0, NULL, NULL, &origin);
+	if (r == TEEC_SUCCESS) {
+		r = run(&m, 2, &a, &origin);
+		TEEC_CloseSession(&m);
+	}
+	snprintf(msg, sizeof msg, "ret %#x origin %u", r, origin);
+	check("a made-up property set handle panics", r == TARGET_DEAD && origin == ORIGIN_TEE, msg);
+	TEEC_CloseSession(&s);
+}
+
+int main(int argc, char **argv) {
 	char msg[160];
 	TEEC_Context ctx;
 	TEEC_Session s;
 	uint32_t origin = 0, step = 0;
 	check("open /dev/tee0", TEEC_InitializeContext(NULL, &ctx) == TEEC_SUCCESS, "no /dev/tee0");
+	if (argc > 1 && !strcmp(argv[1], "props")) {
+		props(&ctx);
+		printf("%d failed\n", failed);
+		return failed != 0;
+	}
 	TEEC_Result r = TEEC_OpenSession(&ctx, &s, &CRYPTO, 0, NULL, NULL, &origin);
 	snprintf(msg, sizeof msg, "ret %#x origin %u", r, origin);
 	check("open session with the crypto TA", r == TEEC_SUCCESS, msg);
