@@ -78,6 +78,7 @@ impl Kernel {
             .add(SYSTEM_HEAP_NAME, Arc::clone(&system) as Arc<dyn dma_heap::DmaHeapOps>)
             .expect("the first heap of an empty registry is accepted");
         let mut drm_cards: BTreeMap<&'static str, Arc<dyn drm::DrmDriver>> = BTreeMap::new();
+        drm_cards.insert("dri/card0", drm::vkms::Vkms::new(Arc::clone(&platform), Arc::clone(&system)));
         drm_cards.insert("dri/card1", drm::vgem::Vgem::new(Arc::clone(&system)));
         Arc::new(Kernel {
             platform,
@@ -240,7 +241,13 @@ impl Kernel {
         Ok(file::File::new(tee::context::TeeFile::open(dev, Arc::clone(&self.platform), Arc::clone(&self.system))?))
     }
 
-    /// The DRM card nodes, as paths relative to `/dev` (`dri/card1`: vgem).
+    /// The display (`/dev/dri/card0`, vkms): its state and frame CRCs.
+    pub fn display(&self) -> Option<&Arc<drm::kms::KmsDevice>> {
+        self.drm_cards.get("dri/card0").and_then(|d| d.kms())
+    }
+
+    /// The DRM card nodes, as paths relative to `/dev` (`dri/card0`: vkms,
+    /// `dri/card1`: vgem).
     pub fn drm_cards(&self) -> Vec<&'static str> {
         self.drm_cards.keys().copied().collect()
     }

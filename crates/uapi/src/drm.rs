@@ -81,6 +81,8 @@ pub const DRM_IOCTL_MODE_ATOMIC: u32 = iowr(DRM_IOCTL_BASE, 0xbc, size_of::<DrmM
 pub const DRM_IOCTL_MODE_CREATEPROPBLOB: u32 = iowr(DRM_IOCTL_BASE, 0xbd, size_of::<DrmModeCreateBlob>());
 /// Destroys a blob; takes a [`DrmModeDestroyBlob`].
 pub const DRM_IOCTL_MODE_DESTROYPROPBLOB: u32 = iowr(DRM_IOCTL_BASE, 0xbe, size_of::<DrmModeDestroyBlob>());
+/// Sets a CRTC's gamma ramp; takes a [`DrmModeCrtcLut`].
+pub const DRM_IOCTL_MODE_SETGAMMA: u32 = iowr(DRM_IOCTL_BASE, 0xa5, size_of::<DrmModeCrtcLut>());
 
 /// Capability: dumb buffers are supported.
 pub const DRM_CAP_DUMB_BUFFER: u64 = 0x1;
@@ -748,3 +750,20 @@ pub struct DrmModeDestroyBlob {
     pub blob_id: u32,
 }
 const _: () = assert!(size_of::<DrmModeDestroyBlob>() == 4);
+
+/// `struct drm_mode_crtc_lut`: the argument of [`DRM_IOCTL_MODE_SETGAMMA`].
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct DrmModeCrtcLut {
+    /// The CRTC.
+    pub crtc_id: u32,
+    /// Entries per channel.
+    pub gamma_size: u32,
+    /// User pointer to the red ramp (`u16`s).
+    pub red: u64,
+    /// User pointer to the green ramp.
+    pub green: u64,
+    /// User pointer to the blue ramp.
+    pub blue: u64,
+}
+const _: () = assert!(size_of::<DrmModeCrtcLut>() == 32);

@@ -284,6 +284,7 @@ fn drm_table() -> Vec<Check> {
         }),
         layout!(DrmModeCreateBlob = "struct drm_mode_create_blob" { data, length, blob_id }),
         layout!(DrmModeDestroyBlob = "struct drm_mode_destroy_blob" { blob_id }),
+        layout!(DrmModeCrtcLut = "struct drm_mode_crtc_lut" { crtc_id, gamma_size, red, green, blue }),
         konst!(
             DRM_IOCTL_BASE,
             DRM_COMMAND_BASE,
@@ -318,6 +319,7 @@ fn drm_table() -> Vec<Check> {
             DRM_IOCTL_MODE_ATOMIC,
             DRM_IOCTL_MODE_CREATEPROPBLOB,
             DRM_IOCTL_MODE_DESTROYPROPBLOB,
+            DRM_IOCTL_MODE_SETGAMMA,
             DRM_CAP_DUMB_BUFFER,
             DRM_CAP_VBLANK_HIGH_CRTC,
             DRM_CAP_DUMB_PREFERRED_DEPTH,

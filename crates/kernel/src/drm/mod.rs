@@ -6,18 +6,22 @@
 //! handles ([`gem::GemHandles`]), so the buffers they name live until the
 //! handles are closed or the file is released. What differs between
 //! drivers (name, features, how dumb buffers are made) is a [`DrmDriver`];
-//! each driver is one module ([`vgem`]).
+//! each driver is one module ([`vgem`], [`vkms`]). A driver with a display
+//! has a [`kms::KmsDevice`]; each file then has its [`kms::KmsFile`]
+//! (framebuffers, blobs, events, master).
 //!
-//! Implemented core ioctls: `VERSION`, `GET_CAP`, `SET_CLIENT_CAP`,
-//! `GEM_CLOSE`, `PRIME_HANDLE_TO_FD`, `PRIME_FD_TO_HANDLE`, `MODE_CREATE_DUMB`,
-//! `MODE_MAP_DUMB`, `MODE_DESTROY_DUMB`. Mode-setting and sync-object ioctls
-//! of a driver without them are `EOPNOTSUPP`, as in Linux; every other
-//! number is `EINVAL` (the kernel's answer for a number it has no handler
-//! for; a few core ioctls Linux has, such as `GET_UNIQUE` and
-//! `SET_MASTER`, are not modelled and answer that too).
+//! Implemented core ioctls: `VERSION`, `GET_UNIQUE`, `GET_CAP`,
+//! `SET_CLIENT_CAP`, `SET_MASTER`/`DROP_MASTER` (display drivers),
+//! `GEM_CLOSE`, `PRIME_HANDLE_TO_FD`, `PRIME_FD_TO_HANDLE`,
+//! `MODE_CREATE_DUMB`, `MODE_MAP_DUMB`, `MODE_DESTROY_DUMB`, and the
+//! mode-setting ioctls of [`kms`]. Mode-setting and sync-object ioctls of a
+//! driver without them are `EOPNOTSUPP`, as in Linux; every other number is
+//! `EINVAL` (the kernel's answer for a number it has no handler for).
 
 pub mod gem;
+pub mod kms;
 pub mod vgem;
+pub mod vkms;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -30,7 +34,7 @@ use zerocopy::FromBytes;
 
 use crate::dma_buf::DmaBuf;
 use crate::error::{Errno, Error, Result, efault, einval};
-use crate::file::{File, FileKind, FileOps, Files};
+use crate::file::{File, FileKind, FileOps, Files, PollEvents, ReadyWatch};
 use crate::uaccess::{UserMemory, UserPtr};
 
 use gem::GemHandles;
@@ -60,6 +64,11 @@ pub trait DrmDriver: Send + Sync + fmt::Debug {
     /// # Errors
     /// `ENOMEM` when memory is short.
     fn dumb_create(&self, size: Len) -> Result<Arc<DmaBuf>>;
+
+    /// The display, for a mode-setting driver.
+    fn kms(&self) -> Option<&Arc<kms::KmsDevice>> {
+        None
+    }
 }
 
 /// Per-file state the core keeps.
@@ -67,7 +76,7 @@ pub trait DrmDriver: Send + Sync + fmt::Debug {
 struct FileState {
     handles: GemHandles,
     stereo_allowed: bool,
-    universal_planes: bool,
+    caps: kms::Caps,
 }
 
 /// One open file of a DRM card node (`struct drm_file`).
@@ -75,6 +84,7 @@ struct FileState {
 pub struct DrmFile {
     driver: Arc<dyn DrmDriver>,
     state: Mutex<FileState>,
+    kms: Option<Arc<kms::KmsFile>>,
 }
 
 /// Fake mmap offsets of dumb buffers start here, as the kernel's GEM
@@ -85,7 +95,25 @@ const MMAP_OFFSET_BASE: u64 = 1 << 32;
 impl DrmFile {
     /// Opens a card node of `driver`.
     pub fn open(driver: Arc<dyn DrmDriver>) -> Arc<DrmFile> {
-        Arc::new(DrmFile { driver, state: Mutex::new(FileState::default()) })
+        let kms = driver.kms().map(|k| k.open());
+        Arc::new(DrmFile { driver, state: Mutex::new(FileState::default()), kms })
+    }
+
+    /// This file's mode-setting part, for a display driver.
+    pub fn kms(&self) -> Option<&Arc<kms::KmsFile>> {
+        self.kms.as_ref()
+    }
+
+    /// `drm_read` without blocking: whole events, as many as fit in
+    /// `count` bytes (an empty read if the first does not fit).
+    ///
+    /// # Errors
+    /// `EAGAIN` with no event queued (also for a driver without events).
+    pub fn read_events(&self, count: usize) -> Result<Vec<u8>> {
+        match &self.kms {
+            Some(k) => k.events.read(count),
+            None => Err(Error::new(Errno::EAGAIN, "no event queued")),
+        }
     }
 
     /// The driver's name and features.
@@ -114,6 +142,9 @@ impl DrmFile {
     pub fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
         let kcmd = match ioc::nr(cmd) {
             0x00 => DRM_IOCTL_VERSION,
+            0x01 => DRM_IOCTL_GET_UNIQUE,
+            0x1e if self.kms.is_some() => DRM_IOCTL_SET_MASTER,
+            0x1f if self.kms.is_some() => DRM_IOCTL_DROP_MASTER,
             0x09 => DRM_IOCTL_GEM_CLOSE,
             0x0c => DRM_IOCTL_GET_CAP,
             0x0d => DRM_IOCTL_SET_CLIENT_CAP,
@@ -122,9 +153,26 @@ impl DrmFile {
             0xb2 => DRM_IOCTL_MODE_CREATE_DUMB,
             0xb3 => DRM_IOCTL_MODE_MAP_DUMB,
             0xb4 => DRM_IOCTL_MODE_DESTROY_DUMB,
-            0xa0..=0xcf if !self.info().modeset => {
+            0xa0..=0xcf if !self.info().modeset || self.kms.is_none() => {
                 return Err(Error::new(Errno::EOPNOTSUPP, "not a mode-setting driver"));
             }
+            0xa0 => DRM_IOCTL_MODE_GETRESOURCES,
+            0xa1 => DRM_IOCTL_MODE_GETCRTC,
+            0xa2 => DRM_IOCTL_MODE_SETCRTC,
+            0xa5 => DRM_IOCTL_MODE_SETGAMMA,
+            0xa6 => DRM_IOCTL_MODE_GETENCODER,
+            0xa7 => DRM_IOCTL_MODE_GETCONNECTOR,
+            0xaa => DRM_IOCTL_MODE_GETPROPERTY,
+            0xac => DRM_IOCTL_MODE_GETPROPBLOB,
+            0xaf => DRM_IOCTL_MODE_RMFB,
+            0xb0 => DRM_IOCTL_MODE_PAGE_FLIP,
+            0xb5 => DRM_IOCTL_MODE_GETPLANERESOURCES,
+            0xb6 => DRM_IOCTL_MODE_GETPLANE,
+            0xb8 => DRM_IOCTL_MODE_ADDFB2,
+            0xb9 => DRM_IOCTL_MODE_OBJ_GETPROPERTIES,
+            0xbc => DRM_IOCTL_MODE_ATOMIC,
+            0xbd => DRM_IOCTL_MODE_CREATEPROPBLOB,
+            0xbe => DRM_IOCTL_MODE_DESTROYPROPBLOB,
             _ => return Err(einval("no handler for this DRM ioctl number")),
         };
         let kernel_size = ioc::size(kcmd);
@@ -146,7 +194,23 @@ impl DrmFile {
             DRM_IOCTL_MODE_CREATE_DUMB => self.create_dumb(parse(k)?),
             DRM_IOCTL_MODE_MAP_DUMB => self.map_dumb(parse(k)?),
             DRM_IOCTL_MODE_DESTROY_DUMB => self.destroy_dumb(parse(k)?),
-            _ => Err(einval("no handler for this DRM ioctl")),
+            DRM_IOCTL_GET_UNIQUE => {
+                // No bus id is set before SET_VERSION: the unique name is empty.
+                parse::<DrmUnique>(k)?.unique_len = 0;
+                Ok(())
+            }
+            DRM_IOCTL_SET_MASTER | DRM_IOCTL_DROP_MASTER => {
+                let kms = self.kms.as_ref().ok_or(einval("no master for this driver"))?;
+                if kcmd == DRM_IOCTL_SET_MASTER { kms.set_master() } else { kms.drop_master() }
+            }
+            _ => match &self.kms {
+                Some(kms) => {
+                    let caps = self.lock().caps;
+                    let gem = |h: u32| self.lock().handles.get(h);
+                    kms.ioctl(caps, kcmd, k, mem, files, &gem)
+                }
+                None => Err(einval("no handler for this DRM ioctl")),
+            },
         };
         mem.write(arg, &kdata[..out_size]).map_err(|_| efault("cannot write the ioctl argument"))?;
         ret.map(|()| 0)
@@ -187,7 +251,7 @@ impl DrmFile {
     /// driver with `DRIVER_ATOMIC` (mode-setting here).
     fn set_client_cap(&self, c: &mut DrmSetClientCap) -> Result<()> {
         match c.capability {
-            DRM_CLIENT_CAP_STEREO_3D | DRM_CLIENT_CAP_UNIVERSAL_PLANES if c.value > 1 => {
+            DRM_CLIENT_CAP_STEREO_3D | DRM_CLIENT_CAP_UNIVERSAL_PLANES | DRM_CLIENT_CAP_ASPECT_RATIO if c.value > 1 => {
                 Err(einval("client cap value must be 0 or 1"))
             }
             DRM_CLIENT_CAP_STEREO_3D => {
@@ -195,12 +259,24 @@ impl DrmFile {
                 Ok(())
             }
             DRM_CLIENT_CAP_UNIVERSAL_PLANES => {
-                self.lock().universal_planes = c.value == 1;
+                self.lock().caps.universal_planes = c.value == 1;
                 Ok(())
             }
-            DRM_CLIENT_CAP_ATOMIC if !self.info().modeset => {
+            DRM_CLIENT_CAP_ATOMIC if self.kms.is_none() => {
                 Err(Error::new(Errno::EOPNOTSUPP, "driver without atomic mode setting"))
             }
+            DRM_CLIENT_CAP_ATOMIC if c.value > 2 => Err(einval("atomic cap value must be 0, 1 or 2")),
+            DRM_CLIENT_CAP_ATOMIC => {
+                // Atomic implies universal planes (and aspect-ratio modes).
+                let caps = &mut self.lock().caps;
+                (caps.atomic, caps.universal_planes) = (c.value != 0, c.value != 0);
+                Ok(())
+            }
+            DRM_CLIENT_CAP_ASPECT_RATIO => Ok(()),
+            DRM_CLIENT_CAP_WRITEBACK_CONNECTORS if !self.lock().caps.atomic || c.value > 1 => {
+                Err(einval("writeback connectors need atomic; value 0 or 1"))
+            }
+            DRM_CLIENT_CAP_WRITEBACK_CONNECTORS => Ok(()),
             _ => Err(einval("unknown or unsupported client cap")),
         }
     }
@@ -277,6 +353,20 @@ impl FileOps for DrmFile {
 
     fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
         DrmFile::ioctl(self, cmd, arg, mem, files)
+    }
+
+    /// `drm_poll`: readable while an event is queued.
+    fn poll(&self) -> PollEvents {
+        match &self.kms {
+            Some(k) if k.events.readable() => PollEvents::IN,
+            _ => PollEvents::NONE,
+        }
+    }
+
+    fn watch_ready(&self, wake: Box<dyn FnOnce() + Send>) -> Option<ReadyWatch> {
+        let k = self.kms.as_ref()?;
+        k.events.on_ready(wake);
+        Some(ReadyWatch::new("drm events"))
     }
 }
 

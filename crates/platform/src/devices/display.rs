@@ -24,6 +24,22 @@ struct State {
     shown: u64,
 }
 
+/// One plane of a frame to scan out: `rows` rows of `row_bytes` visible
+/// bytes, `pitch` bytes apart, from byte `offset` of the buffer `sg`.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanPlane<'a> {
+    /// The buffer's scatter list.
+    pub sg: &'a [PhysRange],
+    /// Byte offset of the first row.
+    pub offset: u64,
+    /// Bytes from one row to the next.
+    pub pitch: u64,
+    /// Visible bytes of a row.
+    pub row_bytes: u64,
+    /// Number of rows.
+    pub rows: u64,
+}
+
 /// The display controller. See the module documentation.
 #[derive(Debug, Default)]
 pub struct Display {
@@ -50,6 +66,45 @@ impl Display {
             Ok(())
         })?;
         let crc = hasher.finalize();
+        self.record(crc);
+        Ok(crc)
+    }
+
+    /// Scans out a frame given plane by plane (a framebuffer's planes, each
+    /// in its own buffer at its own offset and pitch), reading each row of
+    /// each plane through the firewall as [`Master::Display`], and returns
+    /// the CRC32 of the rows' visible bytes in plane order (the bytes of a
+    /// tightly packed frame), also appended to [`Self::crc_history`].
+    ///
+    /// # Errors
+    /// [`DeviceError::BufferTooSmall`] if a row lies past its buffer;
+    /// [`DeviceError::Access`] if the firewall refuses a read (nothing is
+    /// recorded then).
+    pub fn scan_out_planes(&self, platform: &Platform, planes: &[ScanPlane<'_>]) -> Result<u32, DeviceError> {
+        let mut hasher = crc32fast::Hasher::new();
+        for p in planes {
+            if p.pitch == p.row_bytes {
+                let len = p.row_bytes.saturating_mul(p.rows);
+                read_sg_bursts(platform, Master::Display, p.sg, p.offset, len, |burst| {
+                    hasher.update(burst);
+                    Ok(())
+                })?;
+                continue;
+            }
+            for row in 0..p.rows {
+                let at = p.offset.saturating_add(row.saturating_mul(p.pitch));
+                read_sg_bursts(platform, Master::Display, p.sg, at, p.row_bytes, |burst| {
+                    hasher.update(burst);
+                    Ok(())
+                })?;
+            }
+        }
+        let crc = hasher.finalize();
+        self.record(crc);
+        Ok(crc)
+    }
+
+    fn record(&self, crc: u32) {
         let mut s = self.state.lock().recover();
         if s.crcs.len() == CRC_HISTORY {
             s.crcs.pop_front();
@@ -57,7 +112,6 @@ impl Display {
         s.crcs.push_back(crc);
         s.shown += 1;
         tracing::trace!(crc = format_args!("{crc:08x}"), shown = s.shown, "display: frame scanned out");
-        Ok(crc)
     }
 
     /// The CRCs of the last frames shown (at most [`CRC_HISTORY`]), oldest
@@ -135,6 +189,29 @@ mod tests {
         // Too small a buffer is not an access at all.
         let small = [carve(&p, UseCase::TrustedUi, 0, 0x1000)];
         assert!(matches!(display.scan_out(&p, &small, frame), Err(DeviceError::BufferTooSmall { .. })));
+    }
+
+    #[test]
+    fn planes_with_a_pitch_crc_their_visible_bytes() {
+        let p = platform();
+        let display = Display::new();
+        // A 4x2 NV12 frame: Y rows of 4 bytes at pitch 8, UV row at offset 64.
+        let fb = [carve(&p, UseCase::TrustedUi, 0, 0x1000)];
+        let mut mem = vec![0xeeu8; 128];
+        mem[0..4].copy_from_slice(b"abcd");
+        mem[8..12].copy_from_slice(b"efgh");
+        mem[64..68].copy_from_slice(b"ijkl");
+        write_sg(&p, Master::SecureCpu, &fb, 0, &mem).unwrap();
+        let planes = [
+            ScanPlane { sg: &fb, offset: 0, pitch: 8, row_bytes: 4, rows: 2 },
+            ScanPlane { sg: &fb, offset: 64, pitch: 4, row_bytes: 4, rows: 1 },
+        ];
+        assert_eq!(display.scan_out_planes(&p, &planes).unwrap(), crc32fast::hash(b"abcdefghijkl"));
+        assert_eq!(display.frames_shown(), 1);
+        let rec = [carve(&p, UseCase::SecureVideoRecord, 0, 0x1000)];
+        let err = display.scan_out_planes(&p, &[ScanPlane { sg: &rec, offset: 0, pitch: 4, row_bytes: 4, rows: 1 }]);
+        assert!(err.unwrap_err().violation().is_some());
+        assert_eq!(display.frames_shown(), 1, "a refused frame is not shown");
     }
 
     #[test]

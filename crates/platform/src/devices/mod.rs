@@ -50,7 +50,7 @@ pub mod video_decoder;
 pub mod video_encoder;
 
 pub use camera::{Camera, capture_reference};
-pub use display::Display;
+pub use display::{Display, ScanPlane};
 pub use format::{Frame, PixelFormat};
 pub use tbs::{TbsError, TbsHeader, decode_to_vec, encode_test_stream, render_reference};
 pub use video_decoder::{FrameInfo, VideoDecoder};
