@@ -154,6 +154,47 @@ fn misbehaving_ta_dies_alone_and_stays_in_its_sandbox() {
     );
 }
 
+/// TEEC_RequestCancellation (TEE_IOC_CANCEL from another thread) under
+/// `teeheap run` reaches a host-built TA within 50 ms, in its loop on the
+/// cancellation flag and in TEE_Wait; a loop that never looks is ended at
+/// the call timeout.
+#[test]
+fn teec_request_cancellation_ends_a_looping_ta_through_the_uapi() {
+    let tadir = tmp().join("ta-cancel-uapi");
+    build_ta(&repo().join("crates/teeheap/tests/tas/misbehave"), &tadir, MISBEHAVE_UUID);
+    let client = compile("ta_cancel.c", "ta_cancel", &["-lpthread"]);
+    let cfg = tmp().join("ta-cancel-uapi.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"ta-cancel\"\ndram = { base = 0x4000_0000, size = \"64 MiB\" }\n[tee]\nta_call_timeout_ms = 1000\n",
+    )
+    .unwrap();
+    let out = teeheap_private("ta-cancel-uapi")
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--ta-dir")
+        .arg(&tadir)
+        .arg("--")
+        .arg(&client)
+        .arg("1000")
+        .output()
+        .unwrap();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    assert_all_ok(
+        &out,
+        &[
+            "a TA looping on TEE_GetCancellationFlag: TEEC_ERROR_CANCEL, origin TRUSTED_APP",
+            "a TA looping on TEE_GetCancellationFlag: cancelled within 50 ms",
+            "a TA in TEE_Wait(TEE_TIMEOUT_INFINITE): TEEC_ERROR_CANCEL, origin TRUSTED_APP",
+            "a TA in TEE_Wait(TEE_TIMEOUT_INFINITE): cancelled within 50 ms",
+            "the cancelled session carries on",
+            "a TA looping without looking: TARGET_DEAD, origin TEE, at the call timeout",
+            "another session carries on",
+        ],
+    );
+}
+
 /// The misbehaving TA's LOOP_CANCELLABLE (3) and WAIT (8), cancelled by a
 /// CANCEL message with the call's cancel id, in a secure world whose TA
 /// process is the `teeheap` binary under test.
