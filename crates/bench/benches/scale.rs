@@ -12,12 +12,13 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion};
 use teeheap_bench::counting::{self, CountingAlloc};
 use teeheap_kernel::Kernel;
-use teeheap_kernel::backend::optee::OpteeBackend;
+use teeheap_kernel::backend::optee::{OpteeBackend, OpteeConfig};
 use teeheap_kernel::dma_buf::{DmaBuf, SgTable};
 use teeheap_kernel::dma_heap::DmaHeap;
 use teeheap_kernel::tee::heap::ProtectedBuffer;
 use teeheap_platform::config::ByteSize;
 use teeheap_platform::{PAGE_SIZE, Platform, PlatformConfig};
+use teeheap_secure_world::SecureWorld;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -27,13 +28,15 @@ const COUNTS: [usize; 3] = [1_000, 10_000, 100_000];
 
 /// The default platform with a 1 GiB secure-video carveout, room for 200k
 /// one-page buffers.
-fn boot() -> (Arc<Kernel>, OpteeBackend, Arc<DmaHeap>) {
+fn boot() -> (Arc<Kernel>, OpteeBackend<SecureWorld>, Arc<DmaHeap>) {
     let mut config = PlatformConfig::embedded_default();
     let top = config.dram.base + config.dram.size.0;
     config.carveout[0].size = ByteSize(1 << 30);
     config.carveout[0].base = top - (1 << 30);
     let kernel = Kernel::boot(Arc::new(Platform::new(config).expect("platform")));
-    let backend = OpteeBackend::boot(&kernel).expect("OP-TEE backend");
+    let world = SecureWorld::boot(kernel.platform()).expect("secure world");
+    let backend =
+        OpteeBackend::probe(&kernel, world, OpteeConfig::for_platform(kernel.platform())).expect("OP-TEE backend");
     let heap = kernel.dma_heaps().open(HEAP).expect("secure-video heap");
     (kernel, backend, heap)
 }

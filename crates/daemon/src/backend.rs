@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use teeheap_kernel::Kernel;
 use teeheap_kernel::backend::optee::{OpteeBackend, OpteeConfig};
-use teeheap_secure_world::{SecureConfig, SecureWorld, SecureWorldError};
+use teeheap_secure_world::{SecureWorld, SecureWorldError};
 
 /// The secure world and what it takes to probe a backend on it.
 #[derive(Debug)]
@@ -29,9 +29,7 @@ impl Host {
     /// bad PIN).
     pub fn boot(kernel: &Arc<Kernel>) -> Result<Host, SecureWorldError> {
         let platform = kernel.platform();
-        let world = SecureWorld::new(Arc::clone(platform), SecureConfig::for_platform(platform))?;
-        let config = OpteeConfig { dynamic_max: platform.config().tee.dynamic_max.0 };
-        Ok(Host { world: Arc::new(world), config })
+        Ok(Host { world: SecureWorld::boot(platform)?, config: OpteeConfig::for_platform(platform) })
     }
 
     /// The OP-TEE driver settings a probe uses.

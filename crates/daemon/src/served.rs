@@ -729,7 +729,7 @@ mod tests {
     fn the_daemon_holds_no_descriptor_per_served_file() {
         let platform = Arc::new(Platform::embedded_default().unwrap());
         let kernel = Kernel::boot(Arc::clone(&platform));
-        let _backend = teeheap_kernel::backend::optee::OpteeBackend::boot(&kernel).unwrap();
+        let _backend = crate::backend::Host::boot(&kernel).unwrap().probe(&kernel).unwrap();
         let reg = Registry::new(Arc::clone(&platform)).unwrap();
         let system = kernel.dma_heaps().open("system").unwrap();
         let protected = kernel.dma_heaps().open("protected,secure-video").unwrap();

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use tee_client::{CMD_DUMP, CMD_INJECT, Client, MEM_IN, MEM_OUT, MIB, SDP_UUID, memref};
 use teeheap_kernel::backend::optee::OpteeBackend;
 use teeheap_platform::{Master, PhysRange, Platform, UseCase};
+use teeheap_secure_world::SecureWorld;
 use teeheap_secure_world::{LentInfo, ScrubEvent};
 use teeheap_uapi::tee::gp::{TEEC_ORIGIN_TRUSTED_APP, TEEC_SUCCESS};
 
@@ -34,7 +35,7 @@ struct Scrub {
 
 type Seen = Arc<Mutex<Vec<Scrub>>>;
 
-fn boot() -> (Client, OpteeBackend, Seen) {
+fn boot() -> (Client, OpteeBackend<SecureWorld>, Seen) {
     let seen: Seen = Arc::default();
     let log = Arc::clone(&seen);
     let (kernel, backend) = tee_client::boot_with(move |w| {

@@ -507,7 +507,7 @@ struct Machine {
     world: Arc<SecureWorld>,
     /// Taken by Unbind, put back by Bind; operations of concurrent
     /// sequences serialize on it.
-    backend: Mutex<Option<OpteeBackend>>,
+    backend: Mutex<Option<OpteeBackend<SecureWorld>>>,
     /// Normal memory in use with the backend bound and nothing open.
     pages_bound: u64,
     /// The firewall regions at boot (the static carveouts).
@@ -526,7 +526,7 @@ impl Machine {
         m
     }
 
-    fn probe(&self) -> teeheap_kernel::Result<OpteeBackend> {
+    fn probe(&self) -> teeheap_kernel::Result<OpteeBackend<SecureWorld>> {
         OpteeBackend::probe(&self.kernel, Arc::clone(&self.world), OpteeConfig { dynamic_max: DYNAMIC_MAX })
     }
 }

@@ -16,6 +16,7 @@ use teeheap_kernel::Errno;
 use teeheap_kernel::tee::shm::ShmBacking;
 use teeheap_kernel::tee::shm::flags::TEE_SHM_DMA_BUF;
 use teeheap_platform::{Master, UseCase};
+use teeheap_secure_world::SecureWorld;
 use teeheap_testkit::Rng;
 use teeheap_uapi::tee::gp::*;
 
@@ -93,7 +94,7 @@ impl Sdp {
 
 /// xtest 1014 on `heap`, the SDP commands from `base`; returns the
 /// backend for end-of-test checks.
-fn regression_1014(heap: UseCase, seed: u64, base: u32) -> teeheap_kernel::backend::optee::OpteeBackend {
+fn regression_1014(heap: UseCase, seed: u64, base: u32) -> teeheap_kernel::backend::optee::OpteeBackend<SecureWorld> {
     let (kernel, backend) = tee_client::boot_with(|_| {});
     let mut c = Client::new(&kernel);
     let baseline = kernel.system_heap().pages_used();

@@ -12,6 +12,7 @@ use teeheap_kernel::Errno;
 use teeheap_kernel::backend::optee::OpteeBackend;
 use teeheap_kernel::tee::shm::flags::{TEE_SHM_DMA_BUF, TEE_SHM_DYNAMIC, TEE_SHM_USER_MAPPED};
 use teeheap_kernel::uaccess::{Credentials, UserMemory, UserPtr};
+use teeheap_secure_world::SecureWorld;
 use teeheap_secure_world::ta::sdp_basic;
 use teeheap_secure_world::{TaEnv, TaParam, TeeError, TeeResult, TrustedApp, Uuid};
 use teeheap_uapi::ioc;
@@ -86,7 +87,7 @@ impl TrustedApp for ProbeTa {
     }
 }
 
-fn boot() -> (Client, OpteeBackend) {
+fn boot() -> (Client, OpteeBackend<SecureWorld>) {
     let (kernel, backend) = boot_with(|w| w.register_ta(Uuid(PROBE_UUID), "probe", Arc::new(|| Box::new(ProbeTa))));
     (Client::new(&kernel), backend)
 }
@@ -101,7 +102,7 @@ struct State {
     sessions: usize,
 }
 
-fn state(c: &Client, b: &OpteeBackend) -> State {
+fn state(c: &Client, b: &OpteeBackend<SecureWorld>) -> State {
     State {
         fds: c.files.len(),
         shm_ids: b.device().shm_ids().len(),

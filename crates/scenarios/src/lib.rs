@@ -17,11 +17,14 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use teeheap_kernel::{Kernel, backend::optee::OpteeBackend};
+//! use teeheap_kernel::Kernel;
+//! use teeheap_kernel::backend::optee::{OpteeBackend, OpteeConfig};
 //! use teeheap_platform::Platform;
+//! use teeheap_secure_world::SecureWorld;
 //!
 //! let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
-//! let backend = OpteeBackend::boot(&kernel).unwrap();
+//! let world = SecureWorld::boot(kernel.platform()).unwrap();
+//! let backend = OpteeBackend::probe(&kernel, world, OpteeConfig::for_platform(kernel.platform())).unwrap();
 //! let report = teeheap_scenarios::run_all(&kernel, &backend).unwrap();
 //! assert!(report.failed_checks().is_empty(), "{report}");
 //! println!("{report}");
@@ -42,6 +45,7 @@ use std::fmt;
 use serde::Serialize;
 use teeheap_kernel::Kernel;
 use teeheap_kernel::backend::optee::OpteeBackend;
+use teeheap_secure_world::SecureWorld;
 
 pub use error::ScenarioError;
 
@@ -86,7 +90,7 @@ pub struct Cleanup {
 
 impl Cleanup {
     /// Measures the kernel and the secure world now.
-    pub fn measure(kernel: &Kernel, backend: &OpteeBackend) -> Cleanup {
+    pub fn measure(kernel: &Kernel, backend: &OpteeBackend<SecureWorld>) -> Cleanup {
         let stats = backend.world().stats();
         Cleanup {
             live_dma_bufs: kernel.dma_bufs().len(),
@@ -187,7 +191,7 @@ pub(crate) fn write_checks(f: &mut fmt::Formatter<'_>, checks: &[Check]) -> fmt:
 ///
 /// # Errors
 /// The first [`ScenarioError`]: a step of a pipeline failed.
-pub fn run_all(kernel: &Kernel, backend: &OpteeBackend) -> Result<Report, ScenarioError> {
+pub fn run_all(kernel: &Kernel, backend: &OpteeBackend<SecureWorld>) -> Result<Report, ScenarioError> {
     let secure_video = secure_video::run(kernel, backend, &secure_video::SecureVideoConfig::default())?;
     let trusted_ui = trusted_ui::run(kernel, backend, &trusted_ui::TrustedUiConfig::for_platform(kernel.platform()))?;
     let secure_record = secure_record::run(kernel, backend, &secure_record::SecureRecordConfig::default())?;

@@ -28,6 +28,7 @@ use crate::error::{ScenarioError, Step};
 use crate::key_slot::EncoderKeySlot;
 use crate::ns_cpu::{self, NsCpuAttempts};
 use crate::{Check, Cleanup, write_checks};
+use teeheap_secure_world::SecureWorld;
 
 /// How the recording runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,7 +167,7 @@ pub fn decrypt_recording(recording: &[u8], key: &[u8; 16]) -> Vec<(EncodedHeader
 /// camera or the encoder). Everything made so far is released either way.
 pub fn run(
     kernel: &Kernel,
-    backend: &OpteeBackend,
+    backend: &OpteeBackend<SecureWorld>,
     config: &SecureRecordConfig,
 ) -> Result<SecureRecordReport, ScenarioError> {
     let mut report = record(kernel, backend, config)?;
@@ -186,7 +187,7 @@ pub fn run(
 
 fn record(
     kernel: &Kernel,
-    backend: &OpteeBackend,
+    backend: &OpteeBackend<SecureWorld>,
     config: &SecureRecordConfig,
 ) -> Result<SecureRecordReport, ScenarioError> {
     let platform = kernel.platform();

@@ -34,6 +34,7 @@ use crate::client::{Client, DeviceMapping, Fd, memref_in, memref_out, value_in};
 use crate::error::{ScenarioError, Step};
 use crate::ns_cpu::{self, NsCpuAttempts};
 use crate::{Check, Cleanup, write_checks};
+use teeheap_secure_world::SecureWorld;
 
 /// How the playback runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,7 +196,7 @@ impl fmt::Display for SecureVideoReport {
 /// display). Everything made so far is released either way.
 pub fn run(
     kernel: &Kernel,
-    backend: &OpteeBackend,
+    backend: &OpteeBackend<SecureWorld>,
     config: &SecureVideoConfig,
 ) -> Result<SecureVideoReport, ScenarioError> {
     let mut report = play(kernel, config)?;

@@ -26,6 +26,7 @@ use crate::error::{ScenarioError, Step};
 use crate::memscan::{self, MemoryScan};
 use crate::ns_cpu::{self, NsCpuAttempts};
 use crate::{Check, Cleanup, write_checks};
+use teeheap_secure_world::SecureWorld;
 
 /// How long INPUT waits for the first key, in milliseconds.
 const INPUT_WAIT_MS: u64 = 1000;
@@ -190,7 +191,7 @@ impl fmt::Display for TrustedUiReport {
 /// either way.
 pub fn run(
     kernel: &Kernel,
-    backend: &OpteeBackend,
+    backend: &OpteeBackend<SecureWorld>,
     config: &TrustedUiConfig,
 ) -> Result<TrustedUiReport, ScenarioError> {
     let mut report = show(kernel, backend, config)?;
@@ -205,7 +206,11 @@ pub fn run(
     Ok(report)
 }
 
-fn show(kernel: &Kernel, backend: &OpteeBackend, config: &TrustedUiConfig) -> Result<TrustedUiReport, ScenarioError> {
+fn show(
+    kernel: &Kernel,
+    backend: &OpteeBackend<SecureWorld>,
+    config: &TrustedUiConfig,
+) -> Result<TrustedUiReport, ScenarioError> {
     let platform = kernel.platform();
     let frame = config.frame;
     if frame.format() != PixelFormat::Xrgb8888 {

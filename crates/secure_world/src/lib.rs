@@ -1,11 +1,13 @@
 //! teeheap's emulated TrustZone secure world.
 //!
-//! The normal world reaches it only through [`SecureWorld::smc`], with the
-//! message ABI of [`abi`] (modelled on OP-TEE's `optee_msg`). It owns the
-//! protected memory it is lent (it alone programs the firewall for it, and
-//! scrubs it before giving it back), checks every memref against what was
-//! lent or carved out, and runs trusted applications found by UUID: the
-//! SDP test TA, content decryption into protected buffers, and a trusted UI.
+//! The normal world reaches it only through [`SecureWorld::smc`] (its
+//! [`SecureMonitor`] implementation), with the message ABI of the
+//! `teeheap-optee-abi` crate (modelled on OP-TEE's `optee_msg`; re-exported
+//! as [`abi`]). It owns the protected memory it is lent (it alone programs
+//! the firewall for it, and scrubs it before giving it back), checks every
+//! memref against what was lent or carved out, and runs trusted
+//! applications found by UUID: the SDP test TA, content decryption into
+//! protected buffers, and a trusted UI.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -50,7 +52,9 @@ pub mod ta;
 mod threads;
 pub mod world;
 
-pub use abi::{ABI_VERSION, Capabilities, Command, FastCall, Msg, MsgParam, ParamDir, Smc, SmcResult, Uuid};
+pub use abi::{
+    ABI_VERSION, Capabilities, Command, FastCall, Msg, MsgParam, ParamDir, SecureMonitor, Smc, SmcResult, Uuid,
+};
 pub use config::{DynamicProtmem, Key128, ProtmemKind, ProtmemMode, SecureConfig};
 pub use encoder_key::KeySlot;
 pub use error::{TeeError, TeeResult};

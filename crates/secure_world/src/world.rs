@@ -18,7 +18,8 @@ use teeheap_platform::{PAGE_SIZE, PhysRange, Platform, UseCase};
 use teeheap_uapi::tee::gp::TEEC_ORIGIN_TEE;
 
 use crate::abi::{
-    ABI_VERSION, Capabilities, Command, FastCall, Msg, MsgParam, ParamDir, ProtmemAttr, Smc, SmcResult, Uuid,
+    ABI_VERSION, Capabilities, Command, FastCall, Msg, MsgParam, ParamDir, ProtmemAttr, SecureMonitor, Smc, SmcResult,
+    Uuid,
 };
 use crate::config::{DynamicProtmem, Key128, ProtmemKind, ProtmemMode, SecureConfig};
 use crate::encoder_key::{self, KeySlot};
@@ -124,6 +125,16 @@ fn resolve_kinds(
 }
 
 impl SecureWorld {
+    /// Boots the secure world the platform description asks for
+    /// ([`SecureConfig::for_platform`]): the one way `teeheap` boots it.
+    ///
+    /// # Errors
+    /// [`SecureWorldError`] if the description's `[tee]` settings do not
+    /// fit (e.g. a bad PIN).
+    pub fn boot(platform: &Arc<Platform>) -> Result<Arc<SecureWorld>, SecureWorldError> {
+        SecureWorld::new(Arc::clone(platform), SecureConfig::for_platform(platform)).map(Arc::new)
+    }
+
     /// Boots the secure world on `platform` with `config`, with the
     /// built-in TAs registered.
     ///
@@ -540,5 +551,15 @@ fn tmem_range(msg: &Msg, i: usize) -> TeeResult<PhysRange> {
     match msg.params.get(i) {
         Some(MsgParam::Tmem { phys, size, .. }) => PhysRange::new(*phys, *size).ok_or(TeeError::BAD_PARAMETERS),
         _ => Err(TeeError::BAD_PARAMETERS),
+    }
+}
+
+impl SecureMonitor for SecureWorld {
+    fn smc(&self, call: Smc<'_>) -> SmcResult {
+        SecureWorld::smc(self, call)
+    }
+
+    fn set_supplicant_rpc(&self, rpc: Option<Arc<dyn SupplicantRpc>>) {
+        SecureWorld::set_supplicant_rpc(self, rpc);
     }
 }

@@ -48,7 +48,7 @@ pub const MEM_INOUT: u64 = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT;
 /// Boots the default platform with its secure world (after `provision`
 /// ran on it, e.g. to install a TA or a scrub observer) and probes the
 /// OP-TEE-style backend on it.
-pub fn boot_with(provision: impl FnOnce(&SecureWorld)) -> (Arc<Kernel>, OpteeBackend) {
+pub fn boot_with(provision: impl FnOnce(&SecureWorld)) -> (Arc<Kernel>, OpteeBackend<SecureWorld>) {
     let platform = Arc::new(Platform::embedded_default().unwrap());
     let kernel = Kernel::boot(Arc::clone(&platform));
     let world = SecureWorld::new(Arc::clone(&platform), SecureConfig::for_platform(&platform)).unwrap();

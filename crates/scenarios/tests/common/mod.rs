@@ -4,19 +4,21 @@
 use std::sync::Arc;
 
 use teeheap_kernel::Kernel;
-use teeheap_kernel::backend::optee::OpteeBackend;
+use teeheap_kernel::backend::optee::{OpteeBackend, OpteeConfig};
 use teeheap_platform::{Platform, UseCase};
+use teeheap_secure_world::SecureWorld;
 
 /// The embedded default platform with its secure world bound.
-pub(crate) fn boot() -> (Arc<Kernel>, OpteeBackend) {
+pub(crate) fn boot() -> (Arc<Kernel>, OpteeBackend<SecureWorld>) {
     let kernel = Kernel::boot(Arc::new(Platform::embedded_default().unwrap()));
-    let backend = OpteeBackend::boot(&kernel).unwrap();
+    let world = SecureWorld::boot(kernel.platform()).unwrap();
+    let backend = OpteeBackend::probe(&kernel, world, OpteeConfig::for_platform(kernel.platform())).unwrap();
     (kernel, backend)
 }
 
 /// Every buffer released, every heap back to 0 bytes, every lent region
 /// reclaimed, no session left.
-pub(crate) fn assert_all_released(kernel: &Kernel, backend: &OpteeBackend) {
+pub(crate) fn assert_all_released(kernel: &Kernel, backend: &OpteeBackend<SecureWorld>) {
     assert!(kernel.dma_bufs().is_empty(), "live buffers: {:?}", kernel.dma_bufs().snapshot());
     for h in kernel.dma_heaps().list() {
         let info = h.info();

@@ -24,11 +24,12 @@ use teeheap_daemon::backend::Host;
 use teeheap_kernel::Kernel;
 use teeheap_kernel::backend::optee::OpteeBackend;
 use teeheap_platform::{Platform, PlatformConfig};
+use teeheap_secure_world::SecureWorld;
 
 /// A booted platform with its kernel model and backend.
 pub(crate) struct System {
     pub(crate) kernel: Arc<Kernel>,
-    pub(crate) backend: Option<OpteeBackend>,
+    pub(crate) backend: Option<OpteeBackend<SecureWorld>>,
 }
 
 /// Boots the platform described by `config` (the embedded default when

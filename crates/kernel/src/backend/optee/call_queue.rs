@@ -11,14 +11,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use teeheap_sync::Recover;
 
-use teeheap_secure_world::{FastCall, Msg, SecureWorld, Smc, SmcResult};
+use teeheap_optee_abi::{FastCall, Msg, SecureMonitor, Smc, SmcResult};
 
 use crate::error::{Errno, Error, Result};
 
 /// The SMC entry with its call queue. See the module docs.
 #[derive(Debug)]
 pub struct SmcPort {
-    world: Arc<SecureWorld>,
+    world: Arc<dyn SecureMonitor>,
     /// Std calls returned so far (the queue's wake-up generation).
     returned: Mutex<u64>,
     freed: Condvar,
@@ -27,13 +27,8 @@ pub struct SmcPort {
 
 impl SmcPort {
     /// The port of `world`.
-    pub fn new(world: Arc<SecureWorld>) -> SmcPort {
+    pub fn new(world: Arc<dyn SecureMonitor>) -> SmcPort {
         SmcPort { world, returned: Mutex::new(0), freed: Condvar::new(), waits: AtomicU64::new(0) }
-    }
-
-    /// The secure world behind it.
-    pub fn world(&self) -> &Arc<SecureWorld> {
-        &self.world
     }
 
     /// A fast call (they need no thread).
@@ -86,17 +81,18 @@ impl SmcPort {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+    use teeheap_optee_abi::{MsgParam, ParamDir, Uuid};
     use teeheap_platform::{Platform, PlatformConfig};
-    use teeheap_secure_world::{MsgParam, ParamDir, SecureConfig, Uuid};
+    use teeheap_secure_world::{SecureConfig, SecureWorld};
 
     /// The trusted-UI TA (its INPUT waits for the secure input device).
     const TUI: Uuid = teeheap_secure_world::ta::trusted_ui::UUID;
 
-    fn port(threads: u32) -> Arc<SmcPort> {
+    fn port(threads: u32) -> (Arc<SmcPort>, Arc<SecureWorld>) {
         let cfg = PlatformConfig::from_toml("name = \"q\"\ndram = { base = 0x4000_0000, size = \"16 MiB\" }").unwrap();
         let platform = Arc::new(Platform::new(cfg).unwrap());
-        let world = SecureWorld::new(platform, SecureConfig { threads, ..SecureConfig::default() }).unwrap();
-        Arc::new(SmcPort::new(Arc::new(world)))
+        let world = Arc::new(SecureWorld::new(platform, SecureConfig { threads, ..SecureConfig::default() }).unwrap());
+        (Arc::new(SmcPort::new(Arc::clone(&world) as Arc<dyn SecureMonitor>)), world)
     }
 
     fn open(p: &SmcPort) -> u32 {
@@ -114,7 +110,7 @@ mod tests {
     /// first runs, then runs: it does not fail.
     #[test]
     fn calls_past_the_threads_wait_then_run() {
-        let p = port(1);
+        let (p, world) = port(1);
         let (s1, s2) = (open(&p), open(&p));
         let call = |s, wait| {
             let p = Arc::clone(&p);
@@ -125,14 +121,14 @@ mod tests {
             })
         };
         let long = call(s1, 30_000);
-        wait_until(|| p.world().thread_usage().0 == 1);
+        wait_until(|| world.thread_usage().0 == 1);
         let queued = call(s2, 0);
         wait_until(|| p.queued_calls() == 1);
         assert!(!queued.is_finished(), "ran while the only thread was busy");
-        p.world().secure_input().type_and_enter("");
+        world.secure_input().type_and_enter("");
         assert_eq!(long.join().unwrap(), 0);
         assert_eq!(queued.join().unwrap(), 0);
-        assert_eq!(p.world().thread_usage(), (0, 1));
+        assert_eq!(world.thread_usage(), (0, 1));
     }
 
     fn wait_until(cond: impl Fn() -> bool) {
@@ -146,7 +142,7 @@ mod tests {
     /// With two threads, two long calls are in the secure world at once.
     #[test]
     fn calls_within_the_threads_run_at_once() {
-        let p = port(2);
+        let (p, world) = port(2);
         let (s1, s2) = (open(&p), open(&p));
         let calls: Vec<_> = [s1, s2]
             .into_iter()
@@ -155,10 +151,10 @@ mod tests {
                 std::thread::spawn(move || p.std(&mut input(s, 30_000)).unwrap())
             })
             .collect();
-        wait_until(|| p.world().thread_usage().0 == 2);
+        wait_until(|| world.thread_usage().0 == 2);
         // End both waits: each INPUT takes events up to an Enter.
-        p.world().secure_input().type_and_enter("");
-        p.world().secure_input().type_and_enter("");
+        world.secure_input().type_and_enter("");
+        world.secure_input().type_and_enter("");
         calls.into_iter().for_each(|c| c.join().unwrap());
         assert_eq!(p.queued_calls(), 0);
     }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use teeheap_secure_world::{Msg, MsgParam, ParamDir, Uuid};
+use teeheap_optee_abi::{Msg, MsgParam, ParamDir, Uuid};
 use teeheap_uapi::tee::{
     TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT,
     TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
@@ -185,7 +185,7 @@ impl TeeDriver for OpteeDriver {
 #[derive(Debug)]
 pub struct SuppRpc(pub Arc<Supp>);
 
-impl teeheap_secure_world::rpc::SupplicantRpc for SuppRpc {
+impl teeheap_optee_abi::SupplicantRpc for SuppRpc {
     fn call(&self, func: u32, params: &mut [MsgParam]) -> Option<u32> {
         let attr = |dir: ParamDir, value: bool| match (dir, value) {
             (ParamDir::In, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use teeheap_optee_abi::Msg;
 use teeheap_platform::{PhysRange, UseCase};
-use teeheap_secure_world::Msg;
 use teeheap_uapi::tee::gp;
 
 use crate::backend::optee::call_queue::SmcPort;

@@ -1,5 +1,6 @@
-//! An OP-TEE-style backend driver: probes the emulated secure world through
-//! its SMC entry, registers `tee0`/`teepriv0`, and binds every protected
+//! An OP-TEE-style backend driver: probes a secure world through its SMC
+//! entry (any [`SecureMonitor`]; the driver knows the message ABI of
+//! `teeheap-optee-abi`, not the secure world's implementation), registers `tee0`/`teepriv0`, and binds every protected
 //! heap the secure world supports to a pool — the static carveout it
 //! reports, or a dynamic pool that lends normal memory on demand.
 //!
@@ -12,9 +13,9 @@ pub mod lender;
 
 use std::sync::Arc;
 
+use teeheap_optee_abi::{ABI_VERSION, Capabilities, FastCall, Msg, ProtmemAttr, SecureMonitor, Smc, SmcResult};
+use teeheap_platform::Platform;
 use teeheap_platform::{Len, Master, PAGE_SIZE, UseCase};
-use teeheap_secure_world::abi::ProtmemAttr;
-use teeheap_secure_world::{ABI_VERSION, Capabilities, FastCall, Msg, SecureConfig, SecureWorld, Smc, SmcResult};
 use teeheap_uapi::tee::{
     TEE_GEN_CAP_GP, TEE_GEN_CAP_MEMREF_NULL, TEE_GEN_CAP_PRIVILEGED, TEE_GEN_CAP_REG_MEM, TEE_IMPL_ID_OPTEE,
     TEE_OPTEE_CAP_TZ, gp,
@@ -40,6 +41,13 @@ pub struct OpteeConfig {
 impl Default for OpteeConfig {
     fn default() -> Self {
         OpteeConfig { dynamic_max: 256 << 20 }
+    }
+}
+
+impl OpteeConfig {
+    /// The settings the platform description asks for (`[tee] dynamic_max`).
+    pub fn for_platform(platform: &Platform) -> OpteeConfig {
+        OpteeConfig { dynamic_max: platform.config().tee.dynamic_max.0 }
     }
 }
 
@@ -71,24 +79,28 @@ pub enum Bound {
     },
 }
 
-/// The OP-TEE-style backend. See the module documentation.
+/// The OP-TEE-style backend over the secure world `W`. See the module
+/// documentation.
 #[derive(Debug)]
-pub struct OpteeBackend {
+pub struct OpteeBackend<W: SecureMonitor + 'static> {
     kernel: Arc<Kernel>,
-    world: Arc<SecureWorld>,
+    world: Arc<W>,
     port: Arc<SmcPort>,
     devices: Vec<Arc<TeeDevice>>,
     bound: Vec<(UseCase, Bound)>,
 }
 
-impl OpteeBackend {
-    /// Probes `world` and registers devices and heaps.
+impl<W: SecureMonitor + 'static> OpteeBackend<W> {
+    /// Probes `world` and registers devices and heaps: the one way a
+    /// backend is bound (`teeheap` boots its secure world with
+    /// `SecureWorld::boot` and probes it with
+    /// [`OpteeConfig::for_platform`]).
     ///
     /// # Errors
     /// `ENODEV` if the secure world speaks an incompatible ABI; `EEXIST` if
     /// TEE devices are registered already; `EBUSY` if a use case is still
     /// held by an earlier registration. What was registered is undone then.
-    pub fn probe(kernel: &Arc<Kernel>, world: Arc<SecureWorld>, config: OpteeConfig) -> Result<OpteeBackend> {
+    pub fn probe(kernel: &Arc<Kernel>, world: Arc<W>, config: OpteeConfig) -> Result<OpteeBackend<W>> {
         match world.smc(Smc::Fast(FastCall::GetAbiVersion)) {
             SmcResult::AbiVersion(v) if v.is_compatible_with(ABI_VERSION) => {}
             other => {
@@ -100,7 +112,8 @@ impl OpteeBackend {
             SmcResult::Capabilities(c) => c,
             _ => return Err(Error::new(Errno::ENODEV, "secure world did not report capabilities")),
         };
-        let port = Arc::new(SmcPort::new(Arc::clone(&world)));
+        let monitor: Arc<dyn SecureMonitor> = Arc::clone(&world) as Arc<dyn SecureMonitor>;
+        let port = Arc::new(SmcPort::new(monitor));
         let supp = Arc::new(crate::tee::supp::Supp::default());
         let driver = Arc::new(OpteeDriver::new(Arc::clone(&port), Arc::clone(&supp)));
         world.set_supplicant_rpc(Some(Arc::new(driver::SuppRpc(supp))));
@@ -208,29 +221,13 @@ impl OpteeBackend {
         self.port.std(msg)
     }
 
-    /// Boots the secure world the platform description asks for and probes
-    /// it: the standard backend of `teeheap`.
-    ///
-    /// # Errors
-    /// `EINVAL` if the secure world rejects its provisioning (e.g. a bad
-    /// PIN), else as [`Self::probe`].
-    pub fn boot(kernel: &Arc<Kernel>) -> Result<OpteeBackend> {
-        let platform = kernel.platform();
-        let world = SecureWorld::new(Arc::clone(platform), SecureConfig::for_platform(platform)).map_err(|e| {
-            tracing::error!(error = %e, "secure world refused its configuration");
-            Error::new(Errno::EINVAL, "bad secure world configuration")
-        })?;
-        let config = OpteeConfig { dynamic_max: platform.config().tee.dynamic_max.0 };
-        OpteeBackend::probe(kernel, Arc::new(world), config)
-    }
-
     /// The client device (`tee0`).
     pub fn device(&self) -> &Arc<TeeDevice> {
         &self.devices[0]
     }
 
     /// The secure world.
-    pub fn world(&self) -> &Arc<SecureWorld> {
+    pub fn world(&self) -> &Arc<W> {
         &self.world
     }
 
@@ -248,7 +245,7 @@ impl OpteeBackend {
     pub fn remove(self) {}
 }
 
-impl Drop for OpteeBackend {
+impl<W: SecureMonitor + 'static> Drop for OpteeBackend<W> {
     fn drop(&mut self) {
         self.world.set_supplicant_rpc(None);
         for dev in &self.devices {
