@@ -316,7 +316,7 @@ impl Daemon {
         const VIEWS_EVERY: Duration = Duration::from_millis(50);
         let s = Arc::clone(&shared);
         let views = std::thread::Builder::new().name("teeheap-views".into()).spawn(move || {
-            let (mut seen, mut shown_at) = (u64::MAX, Instant::now());
+            let (mut seen, mut shown_at, mut frames) = (u64::MAX, Instant::now(), 0);
             while !s.shutdown.load(Ordering::Relaxed) {
                 let _ = s.serve_one(
                     || "the sysfs/debugfs views".into(),
@@ -334,6 +334,12 @@ impl Daemon {
                                 v.refresh(&s.registry.dma_bufs());
                                 took = t0.elapsed();
                                 (seen, shown_at) = (changes, Instant::now());
+                            }
+                            if let Some(d) = s.kernel.display()
+                                && d.frames() != frames
+                            {
+                                frames = d.frames();
+                                v.refresh_crcs(&d.crcs());
                             }
                         }
                         std::thread::sleep(VIEWS_EVERY.max(took * 9));

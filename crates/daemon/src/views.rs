@@ -1,7 +1,9 @@
 //! The kernel's accounting views of dma-bufs, for programs in a run:
 //! `/sys/kernel/dmabuf/buffers/<ino>/{size,exporter_name}` (per-buffer
 //! sysfs stats) and `/sys/kernel/debug/dma_buf/bufinfo` (debugfs), in the
-//! kernel's format, for the buffers this daemon serves.
+//! kernel's format, for the buffers this daemon serves; and the display's
+//! frame CRCs at `/sys/kernel/debug/dri/0/crtc-0/crc/{control,data}`, as
+//! vkms exposes them.
 //!
 //! The daemon keeps them as plain files in a private directory
 //! ([`Views::root`]: `dmabuf/` and `debug/`) that each run's launcher
@@ -19,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use teeheap_sync::Recover;
 
 use teeheap_kernel::dma_buf::DmaBuf;
+use teeheap_kernel::drm::kms::FrameCrc;
 
 /// What a buffer shows in sysfs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +36,9 @@ pub struct Views {
     root: PathBuf,
     shown: Mutex<(BTreeMap<u64, Shown>, Vec<u8>)>,
 }
+
+/// The display's CRC directory in debugfs (vkms is DRM minor 0).
+const CRC_DIR: &str = "debug/dri/0/crtc-0/crc";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().recover()
@@ -71,6 +77,9 @@ impl Views {
         let v = Views { root, shown: Mutex::default() };
         std::fs::DirBuilder::new().mode(0o755).recursive(true).create(v.root.join("dmabuf/buffers"))?;
         std::fs::DirBuilder::new().mode(0o755).recursive(true).create(v.root.join("debug/dma_buf"))?;
+        std::fs::DirBuilder::new().mode(0o755).recursive(true).create(v.root.join(CRC_DIR))?;
+        write_file(&v.root.join(CRC_DIR).join("control"), b"auto\n")?;
+        v.refresh_crcs(&[]);
         v.refresh(&[]);
         Ok(v)
     }
@@ -79,6 +88,18 @@ impl Views {
     /// at `/sys/kernel/debug`.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Shows the display's frame CRCs in `dri/0/crtc-0/crc/data`, one line
+    /// per frame as vkms's CRC interface prints them (`0x<frame> 0x<crc>`).
+    pub fn refresh_crcs(&self, crcs: &[FrameCrc]) {
+        let mut text = String::with_capacity(crcs.len() * 22);
+        for c in crcs {
+            text.push_str(&format!("0x{:08x} 0x{:08x}\n", c.frame as u32, c.crc));
+        }
+        if let Err(e) = write_file(&self.root.join(CRC_DIR).join("data"), text.as_bytes()) {
+            tracing::warn!(error = %e, "cannot write the display CRCs");
+        }
     }
 
     /// Shows exactly `bufs` (inode of the served file, the buffer).
