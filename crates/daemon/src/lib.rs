@@ -527,7 +527,6 @@ impl Shared {
                 path: d.path,
                 class: d.sysfs.class.to_owned(),
                 name: d.sysfs.name,
-                attrs: own(d.sysfs.attrs),
                 uevent: own(d.sysfs.uevent),
             })
             .collect()

@@ -63,9 +63,6 @@ pub struct DeviceInfo {
     pub class: String,
     /// Name in the class (`video0`, `card1`).
     pub name: String,
-    /// Attribute files and their contents.
-    #[serde(default)]
-    pub attrs: Vec<(String, String)>,
     /// Extra `uevent` lines.
     #[serde(default)]
     pub uevent: Vec<(String, String)>,

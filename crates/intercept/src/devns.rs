@@ -45,18 +45,16 @@ pub const OWN_NUMBERS: [(u32, u32); 4] = [(1, 7), (1, 8), (1, 9), (1, 5)];
 /// `/dev/null`'s.
 pub const NULL_NUMBER: (u32, u32) = (1, 3);
 
-/// A device's sysfs entry in the run: `/sys/class/<class>/<name>/` with
-/// `dev`, `uevent` (`MAJOR`, `MINOR`, `DEVNAME`, then [`Self::uevent`]),
-/// [`Self::attrs`] and a `subsystem` link to the class, and
-/// `/sys/dev/char/MAJ:MIN` linking to it.
+/// A device's sysfs entry in the run: `/sys/class/<class>/<name>` linking
+/// to the directory `/sys/dev/char/MAJ:MIN` leads to, whose `uevent`
+/// (`MAJOR`, `MINOR`, `DEVNAME`, then [`Self::uevent`]) and `subsystem`
+/// link (to the class) are the device's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SysfsDev {
     /// The class (`video4linux`, `drm`).
     pub class: String,
     /// The device's directory name in its class (`video0`, `card1`).
     pub name: String,
-    /// Attribute files and their contents (a newline is added).
-    pub attrs: Vec<(String, String)>,
     /// Extra `uevent` lines, `KEY` and value.
     pub uevent: Vec<(String, String)>,
 }
@@ -70,7 +68,6 @@ impl SysfsDev {
     fn valid(&self) -> bool {
         is_component(&self.class)
             && is_component(&self.name)
-            && self.attrs.iter().all(|(k, v)| is_component(k) && k != "dev" && k != "uevent" && !v.contains('\0'))
             && self.uevent.iter().all(|(k, v)| is_component(k) && !k.contains('=') && !v.contains(['\0', '\n']))
     }
 }
@@ -190,98 +187,134 @@ pub struct DevPlan {
     devices: Option<SysDevPlan>,
 }
 
-/// The served devices' sysfs entries, precomputed: tmpfs on `/sys/class`
-/// and `/sys/dev/char` with the host's entries put back (less the replaced
-/// ones), then the devices' directories, files and links.
+/// The served devices' sysfs entries, precomputed. libudev accepts only
+/// device directories on sysfs itself (it checks the file system type), so
+/// each device borrows the host directory its number already leads to
+/// (`/sys/dev/char/1:7` is `/sys/devices/virtual/mem/full`): its `uevent`
+/// and `subsystem` link are covered by mounts of our own (staged in a
+/// detached tmpfs), and `/sys/class/<class>/<name>` (a tmpfs over the
+/// host's `/sys/class` with every host entry put back) links to it.
 #[derive(Debug)]
 struct SysDevPlan {
     class_host: Vec<HostEntry>,
-    char_host: Vec<HostEntry>,
     dirs: Vec<CString>,
-    files: Vec<(CString, Vec<u8>)>,
     links: Vec<(CString, CString)>,
+    /// Per device: staged name, target path, `uevent` bytes; then the
+    /// staged link's name, its target path and the link text.
+    overlays: Vec<Overlay>,
+}
+
+#[derive(Debug)]
+struct Overlay {
+    uevent_stage: CString,
+    uevent_at: CString,
+    uevent: Vec<u8>,
+    subsystem_stage: CString,
+    subsystem_at: CString,
+    subsystem: CString,
 }
 
 impl SysDevPlan {
     /// The plan for `nodes`' devices, or `None` without devices or without
-    /// the host directories.
+    /// the host directories. A device whose number the host's
+    /// `/sys/dev/char` does not list is left out.
     fn prepare(nodes: &DevNodes) -> Result<Option<SysDevPlan>> {
-        if nodes.devices.is_empty()
-            || !std::path::Path::new("/sys/class").is_dir()
-            || !std::path::Path::new("/sys/dev/char").is_dir()
-        {
+        if nodes.devices.is_empty() || !std::path::Path::new("/sys/class").is_dir() {
             return Ok(None);
         }
         let classes: Vec<&str> = nodes.devices.iter().map(|(_, d)| d.class.as_str()).collect();
-        let numbers: Vec<String> =
-            nodes.devices.iter().map(|(i, _)| nodes.number(*i)).map(|(a, b)| format!("{a}:{b}")).collect();
-        let numbers_ref: Vec<&str> = numbers.iter().map(String::as_str).collect();
         let mut p = SysDevPlan {
             class_host: plan_host("/sys/class", &classes)?,
-            char_host: plan_host("/sys/dev/char", &numbers_ref)?,
             dirs: Vec::new(),
-            files: Vec::new(),
             links: Vec::new(),
+            overlays: Vec::new(),
         };
-        for ((i, d), num) in nodes.devices.iter().zip(&numbers) {
+        for (k, (i, d)) in nodes.devices.iter().enumerate() {
             let (major, minor) = nodes.number(*i);
-            let class_dir = format!("/sys/class/{}", d.class);
-            let c = cpath(class_dir.as_bytes())?;
-            if !p.dirs.contains(&c) {
-                p.dirs.push(c);
+            let by_number = format!("/sys/dev/char/{major}:{minor}");
+            let (Ok(link), Ok(real)) = (std::fs::read_link(&by_number), std::fs::canonicalize(&by_number)) else {
+                continue;
+            };
+            let Some(below_sys) = real.strip_prefix("/sys").ok().filter(|r| r.components().count() > 0) else {
+                continue;
+            };
+            let class_dir = cpath(format!("/sys/class/{}", d.class).as_bytes())?;
+            if !p.dirs.contains(&class_dir) {
+                p.dirs.push(class_dir);
             }
-            let dir = format!("{class_dir}/{}", d.name);
-            p.dirs.push(cpath(dir.as_bytes())?);
-            let mut uevent = format!("MAJOR={major}\nMINOR={minor}\nDEVNAME={}\n", nodes.nodes[*i]);
-            for (k, v) in &d.uevent {
-                uevent.push_str(&format!("{k}={v}\n"));
-            }
-            p.files.push((cpath(format!("{dir}/uevent").as_bytes())?, uevent.into_bytes()));
-            p.files.push((cpath(format!("{dir}/dev").as_bytes())?, format!("{num}\n").into_bytes()));
-            for (k, v) in &d.attrs {
-                p.files.push((cpath(format!("{dir}/{k}").as_bytes())?, format!("{v}\n").into_bytes()));
-            }
-            // libudev takes the subsystem from the link's last component.
-            p.links
-                .push((cpath(format!("{dir}/subsystem").as_bytes())?, cpath(format!("../../{}", d.class).as_bytes())?));
+            // /sys/class/<class>/<name> is as deep as /sys/dev/char/M:m.
             p.links.push((
-                cpath(format!("/sys/dev/char/{num}").as_bytes())?,
-                cpath(format!("../../class/{}/{}", d.class, d.name).as_bytes())?,
+                cpath(format!("/sys/class/{}/{}", d.class, d.name).as_bytes())?,
+                cpath(link.as_os_str().as_bytes())?,
             ));
+            let mut uevent = format!("MAJOR={major}\nMINOR={minor}\nDEVNAME={}\n", nodes.nodes[*i]);
+            for (key, v) in &d.uevent {
+                uevent.push_str(&format!("{key}={v}\n"));
+            }
+            let up = "../".repeat(below_sys.components().count());
+            let real = real.as_os_str().as_bytes();
+            p.overlays.push(Overlay {
+                uevent_stage: cpath(format!("u{k}").as_bytes())?,
+                uevent_at: cpath(&[real, b"/uevent"].concat())?,
+                uevent: uevent.into_bytes(),
+                subsystem_stage: cpath(format!("s{k}").as_bytes())?,
+                subsystem_at: cpath(&[real, b"/subsystem"].concat())?,
+                // libudev takes the subsystem from the link's last component.
+                subsystem: cpath(format!("{up}class/{}", d.class).as_bytes())?,
+            });
         }
         Ok(Some(p))
     }
 
-    /// Mounts and fills the entries, or changes nothing if the host
-    /// directories cannot be cloned. Does not allocate.
+    /// Mounts the entries, or changes nothing (or less) if the host
+    /// directories cannot be cloned or covered. Does not allocate.
     fn apply(&self) {
-        let (Ok(class), Ok(chr)) = (clone_tree(CWD, c"/sys/class"), clone_tree(CWD, c"/sys/dev/char")) else {
-            return;
-        };
+        let Ok(class) = clone_tree(CWD, c"/sys/class") else { return };
         let flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
         if mount::mount(c"teeheap", c"/sys/class", c"tmpfs", flags, c"mode=0755").is_err() {
             return;
         }
         bind_back(class.as_fd(), &self.class_host);
-        if mount::mount(c"teeheap", c"/sys/dev/char", c"tmpfs", flags, c"mode=0755").is_ok() {
-            bind_back(chr.as_fd(), &self.char_host);
-        }
         for d in &self.dirs {
             let _ = fs::mkdir(d.as_c_str(), Mode::from_raw_mode(0o755));
-        }
-        for (path, data) in &self.files {
-            let _ = write_new(path, data);
         }
         for (path, target) in &self.links {
             let _ = fs::symlink(target.as_c_str(), path.as_c_str());
         }
+        let Ok(stage) = stage_tmpfs() else { return };
+        for o in &self.overlays {
+            if write_new_at(&stage, &o.uevent_stage, &o.uevent).is_ok() {
+                let _ = cover(&stage, &o.uevent_stage, &o.uevent_at, OpenTreeFlags::empty());
+            }
+            if fs::symlinkat(o.subsystem.as_c_str(), &stage, o.subsystem_stage.as_c_str()).is_ok() {
+                let _ = cover(&stage, &o.subsystem_stage, &o.subsystem_at, OpenTreeFlags::AT_SYMLINK_NOFOLLOW);
+            }
+        }
     }
 }
 
-/// Creates the file `path` (mode 0444) holding `data`. Does not allocate.
-fn write_new(path: &CStr, data: &[u8]) -> Result<()> {
-    let f =
-        fs::open(path, OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o444))?;
+/// A detached tmpfs (no path leads to it) to stage files in.
+fn stage_tmpfs() -> Result<OwnedFd> {
+    let fs = mount::fsopen(c"tmpfs", mount::FsOpenFlags::FSOPEN_CLOEXEC)?;
+    mount::fsconfig_create(&fs)?;
+    mount::fsmount(&fs, mount::FsMountFlags::FSMOUNT_CLOEXEC, mount::MountAttrFlags::MOUNT_ATTR_NODEV)
+}
+
+/// Mounts `name` of `stage` on `at` (a file on a file, a link on a link:
+/// `at` itself is covered, not followed).
+fn cover(stage: &OwnedFd, name: &CStr, at: &CStr, extra: OpenTreeFlags) -> Result<()> {
+    let t = mount::open_tree(stage, name, OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | extra)?;
+    mount::move_mount(&t, c"", CWD, at, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+}
+
+/// Creates `name` in the directory `dir` (mode 0444) holding `data`.
+fn write_new_at(dir: &OwnedFd, name: &CStr, data: &[u8]) -> Result<()> {
+    let f = fs::openat(
+        dir,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o444),
+    )?;
     if rustix::io::write(&f, data)? != data.len() {
         return Err(Errno::IO);
     }
@@ -557,12 +590,7 @@ mod tests {
     }
 
     fn video(name: &str) -> SysfsDev {
-        SysfsDev {
-            class: "video4linux".into(),
-            name: name.into(),
-            attrs: vec![("name".into(), "codec".into())],
-            uevent: vec![],
-        }
+        SysfsDev { class: "video4linux".into(), name: name.into(), uevent: vec![] }
     }
 
     #[test]
@@ -578,7 +606,6 @@ mod tests {
         for bad in [
             SysfsDev { class: "a/b".into(), ..video("v") },
             SysfsDev { name: "..".into(), ..video("v") },
-            SysfsDev { attrs: vec![("dev".into(), "1".into())], ..video("v") },
             SysfsDev { uevent: vec![("K".into(), "a\nb".into())], ..video("v") },
         ] {
             assert_eq!(DevNodes::new().device("video0", bad), Err(Errno::INVAL));
@@ -589,13 +616,27 @@ mod tests {
     fn device_sysfs_plan() {
         let n = DevNodes::new().device("video1", video("video1")).unwrap();
         let Some(p) = SysDevPlan::prepare(&n).unwrap() else { return }; // no /sys here
+        let Some(o) = p.overlays.first() else { return }; // no /dev/full here
         assert!(p.class_host.iter().all(|e| e.name.as_bytes() != b"video4linux"));
-        assert!(p.char_host.iter().all(|e| e.name.as_bytes() != b"1:7"));
-        let uevent = p.files.iter().find(|(f, _)| f.as_bytes().ends_with(b"video1/uevent")).unwrap();
-        assert_eq!(uevent.1, b"MAJOR=1\nMINOR=7\nDEVNAME=video1\n");
-        assert!(p.links.contains(&(c"/sys/dev/char/1:7".to_owned(), c"../../class/video4linux/video1".to_owned())));
-        assert!(
-            p.links.contains(&(c"/sys/class/video4linux/video1/subsystem".to_owned(), c"../../video4linux".to_owned()))
+        assert_eq!(o.uevent, b"MAJOR=1\nMINOR=7\nDEVNAME=video1\n");
+        let real = std::fs::canonicalize("/sys/dev/char/1:7").unwrap();
+        assert_eq!(o.uevent_at.as_bytes(), real.join("uevent").as_os_str().as_bytes());
+        // The link text resolves to /sys/class/video4linux from the device's directory.
+        let resolved = real.join(o.subsystem.to_str().unwrap());
+        let norm: std::path::PathBuf = resolved.components().fold(std::path::PathBuf::new(), |mut acc, c| {
+            match c {
+                std::path::Component::ParentDir => {
+                    acc.pop();
+                }
+                c => acc.push(c),
+            }
+            acc
+        });
+        assert_eq!(norm, std::path::Path::new("/sys/class/video4linux"));
+        let link = std::fs::read_link("/sys/dev/char/1:7").unwrap();
+        assert_eq!(
+            p.links,
+            [(c"/sys/class/video4linux/video1".to_owned(), cpath(link.as_os_str().as_bytes()).unwrap())]
         );
     }
 

@@ -8,18 +8,17 @@
 //! launcher gives each node a number of its own when it builds the run's
 //! `/dev` (see docs/serving.md, "Devices").
 
-/// A device's sysfs entry: `/sys/class/<class>/<name>/` with `dev`,
-/// `uevent` (`MAJOR`, `MINOR`, `DEVNAME` and [`Self::uevent`]) and
-/// [`Self::attrs`], and a `subsystem` link naming the class.
+/// A device's sysfs entry: `/sys/class/<class>/<name>`, its `uevent`
+/// (`MAJOR`, `MINOR`, `DEVNAME` and [`Self::uevent`]) and a `subsystem`
+/// link naming the class. (Class attributes such as V4L2's `name` are not
+/// shown: the directory is borrowed from the host's sysfs, see
+/// docs/serving.md.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SysfsIdentity {
     /// The class (subsystem): `video4linux`, `drm`.
     pub class: &'static str,
     /// The device's name in its class: `video0`, `card1`.
     pub name: String,
-    /// Attribute files of the class, name and content (without the
-    /// trailing newline): V4L2's `name` and `index`.
-    pub attrs: Vec<(&'static str, String)>,
     /// `uevent` lines after `DEVNAME`, as `KEY`, value (DRM's `DEVTYPE`).
     pub uevent: Vec<(&'static str, String)>,
 }
@@ -34,17 +33,11 @@ pub struct DeviceNode {
 }
 
 impl DeviceNode {
-    /// A V4L2 video node: class `video4linux`, `name` the device's name
-    /// (as `VIDIOC_QUERYCAP`'s card), `index` 0 (one node per device).
-    pub fn video(path: &str, card: &str) -> DeviceNode {
+    /// A V4L2 video node: class `video4linux`.
+    pub fn video(path: &str) -> DeviceNode {
         DeviceNode {
             path: path.to_owned(),
-            sysfs: SysfsIdentity {
-                class: "video4linux",
-                name: path.to_owned(),
-                attrs: vec![("name", card.to_owned()), ("index", "0".to_owned())],
-                uevent: Vec::new(),
-            },
+            sysfs: SysfsIdentity { class: "video4linux", name: path.to_owned(), uevent: Vec::new() },
         }
     }
 
@@ -53,12 +46,7 @@ impl DeviceNode {
         let name = path.rsplit('/').next().unwrap_or(path).to_owned();
         DeviceNode {
             path: path.to_owned(),
-            sysfs: SysfsIdentity {
-                class: "drm",
-                name,
-                attrs: Vec::new(),
-                uevent: vec![("DEVTYPE", "drm_minor".to_owned())],
-            },
+            sysfs: SysfsIdentity { class: "drm", name, uevent: vec![("DEVTYPE", "drm_minor".to_owned())] },
         }
     }
 }
@@ -69,9 +57,8 @@ mod tests {
 
     #[test]
     fn identities() {
-        let v = DeviceNode::video("video1", "vicodec-decoder");
+        let v = DeviceNode::video("video1");
         assert_eq!((v.sysfs.class, v.sysfs.name.as_str()), ("video4linux", "video1"));
-        assert_eq!(v.sysfs.attrs, [("name", "vicodec-decoder".to_owned()), ("index", "0".to_owned())]);
         let d = DeviceNode::drm("dri/card1");
         assert_eq!((d.path.as_str(), d.sysfs.class, d.sysfs.name.as_str()), ("dri/card1", "drm", "card1"));
     }

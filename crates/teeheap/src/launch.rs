@@ -81,15 +81,9 @@ fn start_inner(
     let mut dev = DevNodes::new();
     for n in &nodes {
         dev = match devices.iter().find(|d| d.path == *n) {
-            Some(d) => dev.device(
-                n,
-                SysfsDev {
-                    class: d.class.clone(),
-                    name: d.name.clone(),
-                    attrs: d.attrs.clone(),
-                    uevent: d.uevent.clone(),
-                },
-            ),
+            Some(d) => {
+                dev.device(n, SysfsDev { class: d.class.clone(), name: d.name.clone(), uevent: d.uevent.clone() })
+            }
             None => dev.node(n),
         }
         .map_err(|e| Error::Dev(e.into()))?;

@@ -73,10 +73,11 @@ fn fwht_codec_round_trip_with_dmabuf_buffers() {
 }
 
 /// Each device node has a number of its own, and the run's
-/// `/sys/dev/char/MAJ:MIN` leads to its `/sys/class/<class>/<name>`
-/// (uevent, `dev`, `name`, `subsystem`), as v4l-utils and libudev look it
-/// up. As root the nodes are character devices; in a user namespace they
-/// are regular files, and only `/sys/class` is there to find.
+/// `/sys/dev/char/MAJ:MIN` names it (`uevent`'s `DEVNAME`, a `subsystem`
+/// link to its class) as v4l-utils reads it; `/sys/class/<class>/<name>`
+/// leads to the same directory, which is on sysfs, as libudev (GStreamer's
+/// device scan) insists. As root the nodes are character devices; in a
+/// user namespace they are regular files and only `/sys/class` is checked.
 #[test]
 fn device_nodes_have_sysfs_entries_of_their_own() {
     let script = r#"
@@ -85,35 +86,42 @@ for n in video0 video1 dri/card1; do
   if [ -c /dev/$n ]; then
     num=$(printf '%d:%d' 0x$(stat -c %t /dev/$n) 0x$(stat -c %T /dev/$n))
     d=/sys/dev/char/$num
-    echo "$n $num $(cat $d/dev) $(basename $(readlink $d/subsystem)) $(grep DEVNAME $d/uevent)"
+    echo "$n $num $(cat $d/dev) $(basename $(readlink $d/subsystem)) $(grep DEVNAME $d/uevent) $(stat -f -c %T $d/)"
   else
     echo "$n file"
   fi
 done
-cat /sys/class/video4linux/video1/name /sys/class/video4linux/video0/index
+for c in video4linux/video0 video4linux/video1 drm/card1; do
+  d=/sys/class/$c
+  echo "$c $(basename $(readlink $d/subsystem)) $(grep DEVNAME $d/uevent) $(stat -f -c %T $d/)"
+done
 "#;
     let out = teeheap_private("devices").arg("run").arg("--").arg("sh").arg("-c").arg(script).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
     let mut numbers = Vec::new();
-    for (line, (node, class)) in
-        lines.iter().zip([("video0", "video4linux"), ("video1", "video4linux"), ("dri/card1", "drm")])
-    {
+    let nodes = [("video0", "video4linux"), ("video1", "video4linux"), ("dri/card1", "drm")];
+    for (line, (node, class)) in lines.iter().zip(nodes) {
         let f: Vec<&str> = line.split(' ').collect();
         assert_eq!(f[0], node, "{stdout}");
         if f[1] == "file" {
             assert!(!rustix::process::geteuid().is_root(), "root gets character devices: {stdout}");
             continue;
         }
-        assert_eq!((f[2], f[3], f[4]), (f[1], class, format!("DEVNAME={node}").as_str()), "{stdout}");
+        let devname = format!("DEVNAME={node}");
+        assert_eq!((f[2], f[3], f[4], f[5]), (f[1], class, devname.as_str(), "sysfs"), "{stdout}");
         assert_ne!(f[1], "1:3", "a number of its own, not /dev/null's: {stdout}");
         numbers.push(f[1]);
     }
     numbers.sort_unstable();
     numbers.dedup();
     assert!(numbers.len() == 3 || numbers.is_empty(), "distinct numbers: {stdout}");
-    assert_eq!(&lines[3..], ["vicodec-decoder", "0"], "{stdout}");
+    for (line, (node, class)) in lines[3..].iter().zip(nodes) {
+        let devname = format!("DEVNAME={node}");
+        assert_eq!(line.split(' ').skip(1).collect::<Vec<_>>(), [class, devname.as_str(), "sysfs"], "{stdout}");
+    }
 }
 
 /// `modetest` (libdrm-tests, installed by `.ci/run`) found by name.

@@ -45,7 +45,7 @@ pub enum Role {
 }
 
 impl Role {
-    /// The device's name: `VIDIOC_QUERYCAP`'s card and sysfs `name`.
+    /// The device's name (`VIDIOC_QUERYCAP`'s card).
     pub fn card(self) -> &'static str {
         match self {
             Role::Encoder => "vicodec-encoder",

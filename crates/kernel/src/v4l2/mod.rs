@@ -17,5 +17,5 @@ pub const NODES: [(&str, Role); 2] = [("video0", Role::Encoder), ("video1", Role
 
 /// The V4L2 nodes with their sysfs identities (class `video4linux`).
 pub fn device_nodes() -> Vec<crate::device_node::DeviceNode> {
-    NODES.iter().map(|(path, role)| crate::device_node::DeviceNode::video(path, role.card())).collect()
+    NODES.iter().map(|(path, _)| crate::device_node::DeviceNode::video(path)).collect()
 }
