@@ -157,7 +157,7 @@ fn answers_as_optee_test_ta() {
     // Through a peer instance the peer dies, not this one.
     let s3 = open(&w, sdp_basic::UUID);
     let m = invoke(&w, s3, CMD_INVOKE_INJECT, vec![tin(0, 0), tout(CARVEOUT, 16)]);
-    assert_eq!(m.result(), Err(TeeError::TARGET_DEAD));
+    assert_eq!(ta(&m), (Err(TeeError::TARGET_DEAD), TEEC_ORIGIN_TRUSTED_APP), "the peer's answer, from this TA");
     let m = invoke(&w, s3, CMD_INVOKE_INJECT, vec![tin(SHM, 16), tout(CARVEOUT, 16)]);
     assert_eq!(ta(&m), (Ok(()), TEEC_ORIGIN_TRUSTED_APP), "a new peer after the failed call");
     // The pseudo-TA's own answers, through the TA: wrong kinds are

@@ -29,8 +29,14 @@ pub const TEE_ERROR_BAD_PARAMETERS: u32 = 0xffff_0006;
 pub const TEE_ERROR_NOT_SUPPORTED: u32 = 0xffff_000a;
 /// `TEE_ERROR_COMMUNICATION`.
 pub const TEE_ERROR_COMMUNICATION: u32 = 0xffff_000e;
+/// `TEE_ERROR_OUT_OF_MEMORY`.
+pub const TEE_ERROR_OUT_OF_MEMORY: u32 = 0xffff_000c;
+/// `TEE_ERROR_TARGET_DEAD`.
+pub const TEE_ERROR_TARGET_DEAD: u32 = 0xffff_3024;
 /// `TEE_ORIGIN_TEE`.
 pub const TEE_ORIGIN_TEE: u32 = 3;
+/// `TEE_ORIGIN_TRUSTED_APP`.
+pub const TEE_ORIGIN_TRUSTED_APP: u32 = 4;
 
 const ACCESS_WRITE: u32 = 0x2;
 const ACCESS_NONSECURE: u32 = 0x1000_0000;
@@ -452,10 +458,15 @@ pub unsafe extern "C" fn TEE_InvokeTACommand(
     };
     let Some((ret, org, _, back)) = ask(&Up::InvokeTa { session: session as u32, cmd, params: w }) else {
         set_origin(origin, TEE_ORIGIN_TEE);
-        return TEE_ERROR_COMMUNICATION;
+        TEE_Panic(TEE_ERROR_COMMUNICATION);
     };
     from_wire(types, params, &back);
     set_origin(origin, org);
+    // As OP-TEE's libutee: an error not from the called TA other than
+    // OUT_OF_MEMORY and TARGET_DEAD panics the caller.
+    if org != TEE_ORIGIN_TRUSTED_APP && !matches!(ret, TEE_SUCCESS | TEE_ERROR_OUT_OF_MEMORY | TEE_ERROR_TARGET_DEAD) {
+        TEE_Panic(ret);
+    }
     ret
 }
 

@@ -148,6 +148,7 @@ fn misbehaving_ta_dies_alone_and_stays_in_its_sandbox() {
             "TEE_Panic gives TARGET_DEAD",
             "a crash gives TARGET_DEAD",
             "a TA looping past the call timeout gives TARGET_DEAD",
+            "TEE_InvokeTACommand refused by the TEE panics the TA",
             "the dead session stays dead",
             "another session carries on",
         ],

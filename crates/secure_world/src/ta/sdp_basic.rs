@@ -19,9 +19,14 @@
 //! its end as far as the TA's page-granular mapping of it goes, and beyond
 //! that the TA faults (TARGET_DEAD, origin TEE, and the session stays
 //! dead). Commands 3–8 keep one session per target for the life of the
-//! session and drop it after a failed call, as OP-TEE's TA does.
+//! session and drop it after a failed call, as OP-TEE's TA does; the
+//! callee's answer is this TA's answer (origin TRUSTED_APP, a peer's
+//! TARGET_DEAD included), but an invoke error the TEE itself reports
+//! (other than OUT_OF_MEMORY and TARGET_DEAD) kills this TA, as OP-TEE's
+//! libutee panics it.
 
 use sha2::{Digest, Sha256};
+use teeheap_uapi::tee::gp::{TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP};
 
 use crate::abi::Uuid;
 use crate::error::{TeeError, TeeResult};
@@ -133,7 +138,12 @@ fn digest(env: &TaEnv<'_>, params: &mut [TaParam]) -> TeeResult {
 /// Runs `cmd` of TA `uuid` with this call's own params, on the session in
 /// `slot` (opened first if there is none, with no params, logged in as
 /// this TA); a failed call closes it, as OP-TEE's test TA does.
-fn forward(env: &TaEnv<'_>, slot: &mut Option<u32>, uuid: Uuid, cmd: u32, params: &mut [TaParam]) -> TeeResult {
+///
+/// # Errors
+/// The callee's error; [`Fault`] where OP-TEE's libutee panics the
+/// caller: an invoke error the TEE reports (not the called TA) other than
+/// OUT_OF_MEMORY or TARGET_DEAD.
+fn forward(env: &TaEnv<'_>, slot: &mut Option<u32>, uuid: Uuid, cmd: u32, params: &mut [TaParam]) -> Result<(), Fault> {
     let id = match *slot {
         Some(id) => id,
         None => {
@@ -141,19 +151,35 @@ fn forward(env: &TaEnv<'_>, slot: &mut Option<u32>, uuid: Uuid, cmd: u32, params
             let (r, origin, id) = env.world.open_for_ta(uuid, me, &mut []);
             if let Err(e) = r {
                 tracing::error!(%uuid, code = format_args!("{:#x}", e.code()), origin, "sdp_basic: open session failed");
-                return Err(e);
+                return Err(Fault::Returned(e));
             }
             *slot = Some(id);
             id
         }
     };
     let (r, origin) = env.world.invoke_for_ta(id, cmd, params);
-    if let Err(e) = r {
-        tracing::error!(%uuid, cmd, code = format_args!("{:#x}", e.code()), origin, "sdp_basic: invoke failed");
-        let _ = env.world.close_session(id);
-        *slot = None;
+    let Err(e) = r else { return Ok(()) };
+    tracing::error!(%uuid, cmd, code = format_args!("{:#x}", e.code()), origin, "sdp_basic: invoke failed");
+    let _ = env.world.close_session(id);
+    *slot = None;
+    if origin != TEEC_ORIGIN_TRUSTED_APP && e != TeeError::OUT_OF_MEMORY && e != TeeError::TARGET_DEAD {
+        return Err(Fault::Died);
     }
-    r
+    Err(Fault::Returned(e))
+}
+
+/// How a call of this TA failed.
+enum Fault {
+    /// The TA returned this error.
+    Returned(TeeError),
+    /// The TA died (a fault, or a panic of the API on its behalf).
+    Died,
+}
+
+impl From<TeeError> for Fault {
+    fn from(e: TeeError) -> Fault {
+        Fault::Returned(e)
+    }
 }
 
 impl TrustedApp for SdpBasic {
@@ -162,9 +188,13 @@ impl TrustedApp for SdpBasic {
             return Err(TeeError::TARGET_DEAD);
         }
         let r = match cmd {
-            CMD_INJECT => inject(env, params),
-            CMD_TRANSFORM => transform(env, params),
-            CMD_DUMP => dump(env, params),
+            // Its own read past the input's mapping is the TA's fault.
+            CMD_INJECT => inject(env, params).map_err(|e| match e {
+                TeeError::TARGET_DEAD => Fault::Died,
+                e => Fault::Returned(e),
+            }),
+            CMD_TRANSFORM => transform(env, params).map_err(Fault::from),
+            CMD_DUMP => dump(env, params).map_err(Fault::from),
             CMD_INVOKE_INJECT..=CMD_INVOKE_DUMP => {
                 forward(env, &mut self.peer, UUID, cmd - CMD_INVOKE_INJECT + CMD_INJECT, params)
             }
@@ -175,19 +205,29 @@ impl TrustedApp for SdpBasic {
                 cmd - CMD_PTA_INJECT + invoke_tests::CMD_COPY_NSEC_TO_SEC,
                 params,
             ),
-            CMD_DIGEST => digest(env, params),
-            _ => Err(TeeError::BAD_PARAMETERS),
+            CMD_DIGEST => digest(env, params).map_err(Fault::from),
+            _ => Err(Fault::Returned(TeeError::BAD_PARAMETERS)),
         };
-        // Only the TA's own fault kills it (a peer's TARGET_DEAD is its answer).
-        if r == Err(TeeError::TARGET_DEAD) && matches!(cmd, CMD_INJECT) {
-            self.dead = true;
+        match r {
+            Ok(()) => Ok(()),
+            Err(Fault::Returned(e)) => Err(e),
+            Err(Fault::Died) => {
+                tracing::warn!("sdp_basic: the TA instance died");
+                self.dead = true;
+                Err(TeeError::TARGET_DEAD)
+            }
         }
-        r
     }
 
     fn close_session(&mut self, env: &TaEnv<'_>) {
         for id in [self.peer.take(), self.pta.take()].into_iter().flatten() {
             let _ = env.world.close_session(id);
         }
+    }
+
+    /// The TEE reports a dead instance; anything else (a peer's
+    /// TARGET_DEAD included) is this TA's own answer.
+    fn origin(&self, r: &TeeResult) -> u32 {
+        if self.dead && r.is_err() { TEEC_ORIGIN_TEE } else { TEEC_ORIGIN_TRUSTED_APP }
     }
 }

@@ -228,8 +228,9 @@ static void misbehave(int tee, int with_cancel) {
 		uint32_t cmd;
 		const char *what;
 	} deaths[] = { { 1, "TEE_Panic gives TARGET_DEAD" }, { 2, "a crash gives TARGET_DEAD" },
-		       { 4, "a TA looping past the call timeout gives TARGET_DEAD" } };
-	for (unsigned k = 0; k < 3; k++) {
+		       { 4, "a TA looping past the call timeout gives TARGET_DEAD" },
+		       { 9, "TEE_InvokeTACommand refused by the TEE panics the TA" } };
+	for (unsigned k = 0; k < 4; k++) {
 		uint32_t d;
 		r = open_session(tee, MISBEHAVE, &d, &ret, &origin);
 		struct prm p = { TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, 0, 0, 0 };

@@ -13,7 +13,7 @@
 #include <tee_internal_api.h>
 #include <tee_ta_api.h>
 
-enum { PING, PANIC, CRASH, LOOP_CANCELLABLE, LOOP_FOREVER, OPEN_FILE, READ_DAEMON, OPEN_SOCKET, WAIT };
+enum { PING, PANIC, CRASH, LOOP_CANCELLABLE, LOOP_FOREVER, OPEN_FILE, READ_DAEMON, OPEN_SOCKET, WAIT, BAD_HANDLE };
 
 static TEE_Result probe(TEE_Param *out, long r)
 {
@@ -66,6 +66,10 @@ TEE_Result TA_InvokeCommandEntryPoint(void *c, uint32_t cmd, uint32_t t, TEE_Par
 	case WAIT:
 		TEE_UnmaskCancellation();
 		return TEE_Wait(TEE_TIMEOUT_INFINITE);
+	case BAD_HANDLE:
+		/* The TEE refuses a session this TA never opened; as OP-TEE's
+		 * libutee, the API panics the TA for it. */
+		return TEE_InvokeTACommand((TEE_TASessionHandle)12345, TEE_TIMEOUT_INFINITE, 0, 0, NULL, NULL);
 	default:
 		return TEE_ERROR_NOT_SUPPORTED;
 	}
