@@ -9,7 +9,8 @@
 //! cancellation flag) while the call runs, and turns a dead, panicking or
 //! overdue process into TARGET_DEAD for every session of the instance.
 //! An instance runs one call at a time: a call from another session waits
-//! until the instance is free (OP-TEE's busy TA), and a call that would
+//! until the instance is free (OP-TEE's busy TA; at most the call timeout,
+//! then BUSY), and a call that would
 //! re-enter an instance already in a call on the same thread (a TA opening
 //! a session on itself) is BUSY, as on OP-TEE.
 //!
@@ -256,18 +257,32 @@ impl HostInstance {
         self.dead.load(Ordering::SeqCst)
     }
 
-    /// Waits until no call runs on the instance and takes it.
+    /// Waits until no call runs on the instance and takes it. The wait is
+    /// bounded by the call timeout, so that two instances calling each
+    /// other from two threads cannot hold both calls for ever.
     ///
     /// # Errors
-    /// BUSY if this thread is in a call on the instance already.
+    /// BUSY if this thread is in a call on the instance already, or the
+    /// instance stayed busy for the whole call timeout.
     fn take(&self) -> TeeResult<Busy<'_>> {
         let me = std::thread::current().id();
+        let deadline = self.config.call_timeout.map(|t| Instant::now() + t);
         let mut b = self.busy.lock().recover();
         if *b == Some(me) {
             return Err(TeeError::BUSY);
         }
         while b.is_some() {
-            b = self.idle.wait(b).recover();
+            b = match deadline {
+                None => self.idle.wait(b).recover(),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        tracing::warn!(uuid = %self.uuid, "TA instance busy for the whole call timeout");
+                        return Err(TeeError::BUSY);
+                    }
+                    self.idle.wait_timeout(b, left).recover().0
+                }
+            };
         }
         *b = Some(me);
         Ok(Busy(self))
