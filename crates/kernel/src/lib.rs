@@ -66,6 +66,8 @@ pub struct Kernel {
     removed_heaps: Mutex<BTreeMap<String, dma_heap::RemovedHeap>>,
     carveouts: Mutex<Vec<Weak<CarveoutSpace>>>,
     drm_cards: BTreeMap<&'static str, Arc<dyn drm::DrmDriver>>,
+    /// Each V4L2 node's priorities, shared by its open files.
+    v4l2_prio: BTreeMap<&'static str, Arc<v4l2::prio::PrioState>>,
 }
 
 impl Kernel {
@@ -85,6 +87,7 @@ impl Kernel {
             dma_heaps,
             dma_bufs,
             drm_cards,
+            v4l2_prio: v4l2::NODES.iter().map(|(p, _)| (*p, Arc::default())).collect(),
             system,
             tee: TeeRegistry::default(),
             tee_heaps: Mutex::new(BTreeMap::new()),
@@ -278,7 +281,8 @@ impl Kernel {
     pub fn v4l2_open(&self, path: &str) -> Result<Arc<v4l2::CodecFile>> {
         let (_, role) =
             v4l2::NODES.iter().find(|(p, _)| *p == path).ok_or(Error::new(Errno::ENOENT, "no such V4L2 node"))?;
-        Ok(v4l2::CodecFile::open(*role, Arc::clone(&self.platform), Arc::clone(&self.system)))
+        let prio = self.v4l2_prio.get(path).map(Arc::clone).unwrap_or_default();
+        Ok(v4l2::CodecFile::open(*role, Arc::clone(&self.platform), Arc::clone(&self.system), prio))
     }
 
     /// Opens `/dev/dma_heap/<name>`: a new file holding the heap (see

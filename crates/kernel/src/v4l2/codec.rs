@@ -27,6 +27,7 @@ use teeheap_platform::{Len, Master, Platform};
 use teeheap_uapi::v4l2::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use super::prio::{FilePrio, PrioState};
 use super::queue::{Queue, State};
 use crate::dma_buf::DmaBuf;
 use crate::dma_heap::DmaHeapOps;
@@ -57,10 +58,39 @@ impl Role {
 /// Default width and height (vicodec's).
 const DEFAULT_SIZE: (u32, u32) = (1280, 720);
 
-/// The instance's negotiated formats: one geometry and one raw layout.
+/// The instance's negotiated formats: one geometry and one raw layout,
+/// and the colorimetry the OUTPUT side set, which CAPTURE reports too
+/// (mem2mem codecs pass it through, as vicodec).
 #[derive(Clone, Copy, Debug)]
 struct Formats {
     frame: RawFrame,
+    color: Color,
+}
+
+/// `colorspace`, `xfer_func`, `ycbcr_enc`, `quantization` of a pix format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Color {
+    colorspace: u32,
+    xfer_func: u32,
+    ycbcr_enc: u32,
+    quantization: u32,
+}
+
+impl Color {
+    const DEFAULT: Color = Color { colorspace: V4L2_COLORSPACE_REC709, xfer_func: 0, ycbcr_enc: 0, quantization: 0 };
+
+    /// What a program asked for; the default colorspace for 0 (`DEFAULT`).
+    fn asked(p: &V4l2PixFormat) -> Color {
+        let colorspace = if p.colorspace == 0 { Color::DEFAULT.colorspace } else { p.colorspace };
+        Color { colorspace, xfer_func: p.xfer_func, ycbcr_enc: p.ycbcr_enc, quantization: p.quantization }
+    }
+
+    fn fill(self, p: &mut V4l2PixFormat) {
+        p.colorspace = self.colorspace;
+        p.xfer_func = self.xfer_func;
+        p.ycbcr_enc = self.ycbcr_enc;
+        p.quantization = self.quantization;
+    }
 }
 
 impl Formats {
@@ -72,29 +102,31 @@ impl Formats {
     }
 
     fn raw_pix(&self) -> V4l2PixFormat {
-        V4l2PixFormat {
+        let mut p = V4l2PixFormat {
             width: self.frame.width(),
             height: self.frame.height(),
             pixelformat: self.raw_fourcc(),
             field: V4L2_FIELD_NONE,
             bytesperline: self.frame.width(),
             sizeimage: self.frame.size() as u32,
-            colorspace: V4L2_COLORSPACE_REC709,
             ..V4l2PixFormat::default()
-        }
+        };
+        self.color.fill(&mut p);
+        p
     }
 
     fn coded_pix(&self) -> V4l2PixFormat {
-        V4l2PixFormat {
+        let mut p = V4l2PixFormat {
             width: self.frame.width(),
             height: self.frame.height(),
             pixelformat: V4L2_PIX_FMT_FWHT,
             field: V4L2_FIELD_NONE,
             bytesperline: 0,
             sizeimage: self.frame.max_coded_size() as u32,
-            colorspace: V4L2_COLORSPACE_REC709,
             ..V4l2PixFormat::default()
-        }
+        };
+        self.color.fill(&mut p);
+        p
     }
 }
 
@@ -171,17 +203,18 @@ pub struct CodecFile {
     role: Role,
     platform: Arc<Platform>,
     system: Arc<SystemHeap>,
+    prio: FilePrio,
     inner: Mutex<Instance>,
 }
 
 impl CodecFile {
     /// Opens an encoder or decoder instance on `platform`; MMAP buffers come
-    /// from `system`'s memory.
-    pub fn open(role: Role, platform: Arc<Platform>, system: Arc<SystemHeap>) -> Arc<CodecFile> {
+    /// from `system`'s memory; `prio` is the node's priority state.
+    pub fn open(role: Role, platform: Arc<Platform>, system: Arc<SystemHeap>, prio: Arc<PrioState>) -> Arc<CodecFile> {
         let frame = RawFrame::new(RawFormat::Nv12, DEFAULT_SIZE.0, DEFAULT_SIZE.1).expect("the default size is valid");
         let controls: &[Control] = if role == Role::Encoder { &ENC_CONTROLS } else { &DEC_CONTROLS };
         let inner = Instance {
-            formats: Formats { frame },
+            formats: Formats { frame, color: Color::DEFAULT },
             out: Queue::new(V4L2_BUF_TYPE_VIDEO_OUTPUT),
             cap: Queue::new(V4L2_BUF_TYPE_VIDEO_CAPTURE),
             values: controls.iter().map(|c| (c.id, c.default)).collect(),
@@ -193,7 +226,7 @@ impl CodecFile {
             draining: false,
             stopped: false,
         };
-        Arc::new(CodecFile { role, platform, system, inner: Mutex::new(inner) })
+        Arc::new(CodecFile { role, platform, system, prio: FilePrio::open(prio), inner: Mutex::new(inner) })
     }
 
     /// Encoder or decoder.
@@ -239,33 +272,45 @@ impl CodecFile {
     /// `ENOTTY` for an unknown request; `EFAULT` for unreadable or
     /// unwritable arguments; then each request's errno.
     pub fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        // Requests that change the device need the file's priority
+        // (`INFO_FL_PRIO`), checked after the copy-in, before the handler.
+        let prio = || if PRIO_IOCTLS.contains(&cmd) { self.prio.check() } else { Ok(()) };
         match cmd {
-            VIDIOC_QUERYCAP => call(mem, arg, cmd, |c: &mut V4l2Capability| self.querycap(c)),
-            VIDIOC_ENUM_FMT => call(mem, arg, cmd, |f: &mut V4l2Fmtdesc| self.enum_fmt(f)),
-            VIDIOC_G_FMT => call(mem, arg, cmd, |f: &mut V4l2Format| self.g_fmt(f)),
-            VIDIOC_TRY_FMT => call(mem, arg, cmd, |f: &mut V4l2Format| self.try_fmt(f).map(drop)),
-            VIDIOC_S_FMT => call(mem, arg, cmd, |f: &mut V4l2Format| self.s_fmt(f)),
-            VIDIOC_ENUM_FRAMESIZES => call(mem, arg, cmd, |f: &mut V4l2Frmsizeenum| self.enum_framesizes(f)),
-            VIDIOC_REQBUFS => call(mem, arg, cmd, |r: &mut V4l2Requestbuffers| self.reqbufs(r)),
-            VIDIOC_QUERYBUF => call(mem, arg, cmd, |b: &mut V4l2Buffer| self.querybuf(b)),
-            VIDIOC_QBUF => call(mem, arg, cmd, |b: &mut V4l2Buffer| self.qbuf(b, files)),
-            VIDIOC_DQBUF => call(mem, arg, cmd, |b: &mut V4l2Buffer| self.dqbuf(b)),
-            VIDIOC_EXPBUF => call(mem, arg, cmd, |e: &mut V4l2Exportbuffer| self.expbuf(e, files)),
-            VIDIOC_STREAMON => call(mem, arg, cmd, |t: &mut u32| self.streamon(*t)),
-            VIDIOC_STREAMOFF => call(mem, arg, cmd, |t: &mut u32| self.streamoff(*t)),
-            VIDIOC_QUERYCTRL => call(mem, arg, cmd, |q: &mut V4l2Queryctrl| self.queryctrl(q)),
-            VIDIOC_G_CTRL => call(mem, arg, cmd, |c: &mut V4l2Control| self.g_ctrl(c)),
-            VIDIOC_S_CTRL => call(mem, arg, cmd, |c: &mut V4l2Control| self.s_ctrl(c)),
-            VIDIOC_SUBSCRIBE_EVENT => call(mem, arg, cmd, |s: &mut V4l2EventSubscription| self.subscribe(s, true)),
-            VIDIOC_UNSUBSCRIBE_EVENT => call(mem, arg, cmd, |s: &mut V4l2EventSubscription| self.subscribe(s, false)),
-            VIDIOC_DQEVENT => call(mem, arg, cmd, |e: &mut V4l2Event| self.dqevent(e)),
+            VIDIOC_QUERYCAP => call(mem, arg, cmd, prio, |c: &mut V4l2Capability| self.querycap(c)),
+            VIDIOC_ENUM_FMT => call(mem, arg, cmd, prio, |f: &mut V4l2Fmtdesc| self.enum_fmt(f)),
+            VIDIOC_G_FMT => call(mem, arg, cmd, prio, |f: &mut V4l2Format| self.g_fmt(f)),
+            VIDIOC_TRY_FMT => call(mem, arg, cmd, prio, |f: &mut V4l2Format| self.try_fmt(f).map(drop)),
+            VIDIOC_S_FMT => call(mem, arg, cmd, prio, |f: &mut V4l2Format| self.s_fmt(f)),
+            VIDIOC_ENUM_FRAMESIZES => call(mem, arg, cmd, prio, |f: &mut V4l2Frmsizeenum| self.enum_framesizes(f)),
+            VIDIOC_REQBUFS => call(mem, arg, cmd, prio, |r: &mut V4l2Requestbuffers| self.reqbufs(r)),
+            VIDIOC_QUERYBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.querybuf(b)),
+            VIDIOC_QBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.qbuf(b, files)),
+            VIDIOC_DQBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.dqbuf(b)),
+            VIDIOC_EXPBUF => call(mem, arg, cmd, prio, |e: &mut V4l2Exportbuffer| self.expbuf(e, files)),
+            VIDIOC_STREAMON => call(mem, arg, cmd, prio, |t: &mut u32| self.streamon(*t)),
+            VIDIOC_STREAMOFF => call(mem, arg, cmd, prio, |t: &mut u32| self.streamoff(*t)),
+            VIDIOC_QUERYCTRL => call(mem, arg, cmd, prio, |q: &mut V4l2Queryctrl| self.queryctrl(q)),
+            VIDIOC_G_CTRL => call(mem, arg, cmd, prio, |c: &mut V4l2Control| self.g_ctrl(c)),
+            VIDIOC_S_CTRL => call(mem, arg, cmd, prio, |c: &mut V4l2Control| self.s_ctrl(c)),
+            VIDIOC_SUBSCRIBE_EVENT => {
+                call(mem, arg, cmd, prio, |s: &mut V4l2EventSubscription| self.subscribe(s, true))
+            }
+            VIDIOC_UNSUBSCRIBE_EVENT => {
+                call(mem, arg, cmd, prio, |s: &mut V4l2EventSubscription| self.subscribe(s, false))
+            }
+            VIDIOC_DQEVENT => call(mem, arg, cmd, prio, |e: &mut V4l2Event| self.dqevent(e)),
+            VIDIOC_G_PRIORITY => call(mem, arg, cmd, prio, |p: &mut u32| {
+                *p = self.prio.device_max();
+                Ok(())
+            }),
+            VIDIOC_S_PRIORITY => call(mem, arg, cmd, prio, |p: &mut u32| self.prio.change(*p)),
             VIDIOC_ENCODER_CMD | VIDIOC_TRY_ENCODER_CMD if self.role == Role::Encoder => {
                 let try_only = cmd == VIDIOC_TRY_ENCODER_CMD;
-                call(mem, arg, cmd, |c: &mut V4l2EncoderCmd| self.command(c.cmd, c.flags, try_only))
+                call(mem, arg, cmd, prio, |c: &mut V4l2EncoderCmd| self.command(c.cmd, c.flags, try_only))
             }
             VIDIOC_DECODER_CMD | VIDIOC_TRY_DECODER_CMD if self.role == Role::Decoder => {
                 let try_only = cmd == VIDIOC_TRY_DECODER_CMD;
-                call(mem, arg, cmd, |c: &mut V4l2DecoderCmd| self.command(c.cmd, c.flags, try_only))
+                call(mem, arg, cmd, prio, |c: &mut V4l2DecoderCmd| self.command(c.cmd, c.flags, try_only))
             }
             _ => Err(Error::new(Errno::ENOTTY, "unknown V4L2 ioctl")),
         }
@@ -294,15 +339,16 @@ impl CodecFile {
     fn enum_fmt(&self, f: &mut V4l2Fmtdesc) -> Result<()> {
         let coded = self.is_coded(f.type_)?;
         let (fourcc, desc, flags) = match (coded, f.index) {
+            // Descriptions as `v4l_fill_fmtdesc` gives them.
             (true, 0) => {
                 let flags = if self.role == Role::Decoder {
                     V4L2_FMT_FLAG_COMPRESSED | V4L2_FMT_FLAG_DYN_RESOLUTION
                 } else {
                     V4L2_FMT_FLAG_COMPRESSED
                 };
-                (V4L2_PIX_FMT_FWHT, "FWHT Compressed", flags)
+                (V4L2_PIX_FMT_FWHT, "FWHT", flags)
             }
-            (false, 0) => (V4L2_PIX_FMT_NV12, "Y/UV 4:2:0", 0),
+            (false, 0) => (V4L2_PIX_FMT_NV12, "Y/CbCr 4:2:0", 0),
             (false, 1) => (V4L2_PIX_FMT_YUV420, "Planar YUV 4:2:0", 0),
             _ => return Err(einval("format index out of range")),
         };
@@ -334,7 +380,9 @@ impl CodecFile {
         } else {
             RawFormat::Nv12
         };
-        let fm = Formats { frame: RawFrame::new(layout, w, h).map_err(|_| einval("bad frame size"))? };
+        // OUTPUT sets the colorimetry; CAPTURE reports the instance's.
+        let color = if f.type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT { Color::asked(&f.pix) } else { cur.color };
+        let fm = Formats { frame: RawFrame::new(layout, w, h).map_err(|_| einval("bad frame size"))?, color };
         f.pix = if coded { fm.coded_pix() } else { fm.raw_pix() };
         f.fmt_rest = [0; 152];
         Ok(fm)
@@ -358,7 +406,8 @@ impl CodecFile {
             (g.formats.frame.width(), g.formats.frame.height())
         };
         let frame = RawFrame::new(layout, w, h).map_err(|_| einval("bad frame size"))?;
-        g.formats = Formats { frame };
+        let color = if f.type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT { fm.color } else { g.formats.color };
+        g.formats = Formats { frame, color };
         let gop = g.value(V4L2_CID_MPEG_VIDEO_GOP_SIZE).unwrap_or(10) as u32;
         g.encoder = fwht::Encoder::new(frame, gop);
         g.decoder.reset();
@@ -373,6 +422,8 @@ impl CodecFile {
         if ![V4L2_PIX_FMT_FWHT, V4L2_PIX_FMT_NV12, V4L2_PIX_FMT_YUV420].contains(&f.pixel_format) {
             return Err(einval("format not supported"));
         }
+        // `video_ioctl2` clears everything after `pixel_format`.
+        f.reserved = [0; 2];
         f.type_ = V4L2_FRMSIZE_TYPE_STEPWISE;
         f.stepwise = V4l2FrmsizeStepwise {
             min_width: fwht::MIN_DIMENSION,
@@ -694,7 +745,7 @@ impl Instance {
                 && (h.width, h.height) != (frame.width(), frame.height())
                 && let Ok(nf) = RawFrame::new(frame.format(), h.width, h.height)
             {
-                self.formats = Formats { frame: nf };
+                self.formats = Formats { frame: nf, color: self.formats.color };
                 self.decoder.reset();
                 self.cap.queued.pop_front();
                 self.cap.complete(dst, 0, V4L2_BUF_FLAG_LAST, ts);
@@ -756,12 +807,30 @@ impl FileOps for CodecFile {
     }
 }
 
+/// The requests `video_ioctl2` checks the file's priority for.
+/// (S_PARM, S_CROP, S_INPUT, ... are not served: `ENOTTY` comes first.)
+const PRIO_IOCTLS: [u32; 11] = [
+    VIDIOC_S_FMT,
+    VIDIOC_REQBUFS,
+    VIDIOC_CREATE_BUFS,
+    VIDIOC_STREAMON,
+    VIDIOC_STREAMOFF,
+    VIDIOC_S_CTRL,
+    VIDIOC_S_EXT_CTRLS,
+    VIDIOC_S_PRIORITY,
+    VIDIOC_S_SELECTION,
+    VIDIOC_ENCODER_CMD,
+    VIDIOC_DECODER_CMD,
+];
+
 /// `video_usercopy` for one request: the struct in (when the request
-/// writes), the handler, the struct out (when it reads and succeeded).
+/// writes), the priority check, the handler, the struct out (when it
+/// reads and succeeded).
 fn call<T: FromBytes + IntoBytes + Immutable + KnownLayout>(
     mem: &dyn UserMemory,
     arg: UserPtr,
     cmd: u32,
+    prio: impl FnOnce() -> Result<()>,
     f: impl FnOnce(&mut T) -> Result<()>,
 ) -> Result<i64> {
     use teeheap_uapi::ioc;
@@ -769,6 +838,7 @@ fn call<T: FromBytes + IntoBytes + Immutable + KnownLayout>(
     if ioc::dir(cmd) & ioc::IOC_WRITE != 0 {
         mem.read(arg, v.as_mut_bytes()).map_err(|_| efault("cannot read the ioctl argument"))?;
     }
+    prio()?;
     f(&mut v)?;
     if ioc::dir(cmd) & ioc::IOC_READ != 0 {
         mem.write(arg, v.as_bytes()).map_err(|_| efault("cannot write the ioctl argument"))?;

@@ -8,6 +8,7 @@
 //! `teeheap_platform::devices::fwht_codec`.
 
 pub mod codec;
+pub mod prio;
 pub mod queue;
 
 pub use codec::{CodecFile, Role};
