@@ -31,28 +31,10 @@ use teeheap_intercept::watch::CloseWatcher;
 use teeheap_kernel::file::{Backing, File, FileKind, ReadyWatch};
 use teeheap_platform::{PhysRange, Platform};
 
-/// What `mmap(MAP_SHARED)` of a served file does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MmapPolicy {
-    /// The kernel maps the memfd natively (`system` buffer, SHM_ALLOC),
-    /// within `size` bytes (past it, `EINVAL` as the kernel's
-    /// `dma_buf_mmap_internal` and `tee_shm_fop_mmap` answer).
-    Native {
-        /// The file's size in bytes (page-aligned).
-        size: u64,
-    },
-    /// Refused with this errno (protected buffer: `EINVAL`; registered
-    /// shm: `EINVAL`; TEE context: `ENODEV`).
-    Refuse(Errno),
-}
-
 /// One served file. The daemon holds no descriptor of its memfd.
 #[derive(Debug)]
 struct Served {
     file: File,
-    /// The memfd's size in bytes (page-aligned).
-    size: u64,
-    cpu: CpuAccess,
     /// Physical ranges, with their file offsets, that the memfd is mapped
     /// over in DRAM (CPU-mappable files; empty for the others).
     backed: Vec<(PhysRange, u64)>,
@@ -324,30 +306,6 @@ impl Registry {
         lock(&self.syncs).get(id).map(|s| s.file.clone())
     }
 
-    /// What a shared mmap of the served inode `id` does, or `None` if the
-    /// inode is not ours. `fits(size)` says whether the call's pages fit in
-    /// a CPU-mappable file of `size` bytes; if not, the answer is `EINVAL`.
-    /// A CPU-mappable file's memfd is mapped over its DRAM since it was
-    /// served, so the program's mapping and the devices' view agree.
-    pub fn mmap_policy(&self, id: &FileId, fits: impl FnOnce(u64) -> bool) -> Option<MmapPolicy> {
-        let policy = {
-            let entries = lock(&self.entries);
-            let Some(s) = entries.get(id) else {
-                // A sync_file has no mmap.
-                return lock(&self.syncs).contains_key(id).then_some(MmapPolicy::Refuse(Errno::NODEV));
-            };
-            match (s.file.mmap(), s.cpu) {
-                (Err(e), _) => MmapPolicy::Refuse(host_errno(&e)),
-                (Ok(()), CpuAccess::Mappable) => MmapPolicy::Native { size: s.size },
-                (Ok(()), CpuAccess::None) => MmapPolicy::Refuse(Errno::INVAL),
-            }
-        };
-        match policy {
-            MmapPolicy::Native { size } if !fits(size) => Some(MmapPolicy::Refuse(Errno::INVAL)),
-            p => Some(p),
-        }
-    }
-
     /// Maps `backing` over `ranges` in DRAM. All or nothing. `ENOMEM`
     /// (logged once per burst) when the mappings would come within
     /// [`MAP_RESERVE`] of `vm.max_map_count`.
@@ -443,7 +401,7 @@ impl Registry {
         self.back(&ranges, &backing)?;
         // Entry first, watch second: the reaper may report the key as soon
         // as the watch exists and must then find the entry.
-        lock(&self.entries).insert(id, Served { file, size, cpu, backed: ranges });
+        lock(&self.entries).insert(id, Served { file, backed: ranges });
         self.served.fetch_add(1, Ordering::Relaxed);
         let client = match client {
             Some(c) => Ok(c),
@@ -637,16 +595,45 @@ impl Registry {
     }
 }
 
-/// The host errno of a model error.
-fn host_errno(e: &teeheap_kernel::Error) -> Errno {
-    Errno::from_raw_os_error(e.errno().raw())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use teeheap_kernel::Kernel;
     use teeheap_platform::Master;
+
+    use rustix::mm::MapFlags;
+
+    /// What the host answers a one-page mmap of `fd` (unmapped again).
+    fn host_mmap(fd: &OwnedFd, flags: MapFlags) -> Result<(), Errno> {
+        use rustix::mm::ProtFlags;
+        // SAFETY: a fresh mapping at an address the kernel picks; it aliases
+        // no Rust object and is unmapped before returning.
+        let p = unsafe { rustix::mm::mmap(std::ptr::null_mut(), 4096, ProtFlags::READ, flags, fd, 0) }?;
+        // SAFETY: the mapping made above, used by nothing else.
+        unsafe { rustix::mm::munmap(p, 4096) }.unwrap();
+        Ok(())
+    }
+
+    /// No mmap goes to the daemon (issue 16): a protected buffer's file
+    /// must be one the host refuses to map, shared or private, whatever
+    /// access the program asked for; a `system` buffer's maps.
+    #[test]
+    fn the_host_refuses_to_map_protected_buffers() {
+        let platform = Arc::new(Platform::embedded_default().unwrap());
+        let kernel = Kernel::boot(Arc::clone(&platform));
+        let _backend = crate::backend::Host::boot(&kernel).unwrap().probe(&kernel).unwrap();
+        let reg = Registry::new(Arc::clone(&platform)).unwrap();
+        let protected = kernel.dma_heaps().open("protected,secure-video").unwrap();
+        for access in [Access::ReadWrite, Access::ReadOnly, Access::WriteOnly, Access::IoctlOnly] {
+            let c = reg.serve(File::new(protected.allocate(4096, 0, 0).unwrap()), access).unwrap();
+            assert_eq!(host_mmap(&c, MapFlags::SHARED), Err(Errno::ACCESS), "{access:?}");
+            assert_eq!(host_mmap(&c, MapFlags::SHARED_VALIDATE), Err(Errno::ACCESS), "{access:?}");
+            assert_eq!(host_mmap(&c, MapFlags::PRIVATE), Err(Errno::ACCESS), "{access:?}");
+        }
+        let system = kernel.dma_heaps().open("system").unwrap();
+        let c = reg.serve(File::new(system.allocate(4096, 0, 0).unwrap()), Access::ReadWrite).unwrap();
+        assert_eq!(host_mmap(&c, MapFlags::SHARED), Ok(()));
+    }
 
     fn map(fd: &OwnedFd, len: usize) -> *mut u8 {
         use rustix::mm::{MapFlags, ProtFlags};
@@ -684,9 +671,6 @@ mod tests {
         assert!(ranges[0].len() >= 2 * 4096, "the system heap gives contiguous pages here");
         let at = ranges[0].start().checked_add(4096 + 5).unwrap();
         platform.write(Master::VideoDecoder, at, b"from the device").unwrap();
-        let id = FileId::of(&client).unwrap();
-        assert_eq!(reg.mmap_policy(&id, |_| true), Some(MmapPolicy::Native { size: 3 * 4096 }));
-        assert_eq!(reg.mmap_policy(&id, |_| false), Some(MmapPolicy::Refuse(Errno::INVAL)));
         let p = map(&client, 3 * 4096);
         // SAFETY: inside the 3-page mapping made above.
         let seen = unsafe { std::slice::from_raw_parts(p.add(4096 + 5), 15).to_vec() };
@@ -801,7 +785,8 @@ mod tests {
         let client = reg.serve_sync(File::new(Arc::clone(&sync))).unwrap();
         let id = FileId::of(&client).unwrap();
         assert!(reg.file(&id).and_then(|f| f.downcast::<SyncFile>()).is_some_and(|s| Arc::ptr_eq(&s, &sync)));
-        assert_eq!(reg.mmap_policy(&id, |_| true), Some(MmapPolicy::Refuse(Errno::NODEV)));
+        // The kernel itself refuses to map it (a pipe has no mmap).
+        assert_eq!(host_mmap(&client, MapFlags::SHARED), Err(Errno::NODEV));
         assert_eq!(reg.counts().sync_files, 1);
         assert!(ready(&client).is_empty(), "pending fence: not readable");
         fence.signal();

@@ -10,7 +10,6 @@
 //! the secure world (docs/concurrency.md).
 
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +18,6 @@ use teeheap_sync::Recover;
 use teeheap_intercept::Errno;
 use teeheap_intercept::memfd::FileId;
 use teeheap_intercept::notify::{Listener, Notification, Readiness, Response};
-use teeheap_intercept::request::MmapCall;
 use teeheap_intercept::target::Target;
 use teeheap_kernel::file::File;
 use teeheap_kernel::uaccess::UserPtr;
@@ -28,7 +26,6 @@ use crate::Shared;
 use crate::client::{ClientFiles, ClientMemory};
 use crate::contexts::ContextError;
 pub use crate::rundev::Node;
-use crate::served::MmapPolicy;
 use crate::workers::{self, Workers};
 use teeheap_uapi::tee::{TEE_IOC_SUPPL_RECV, TEE_IOC_SUPPL_SEND};
 
@@ -178,31 +175,6 @@ impl Session {
         if n.nr == teeheap_intercept::arch::Sysno::LSEEK {
             return self.lseek(n);
         }
-        if let Some(m) = n.mmap() {
-            let (target, f) = self.get_fd(n, m.fd);
-            if target.is_err() {
-                return Response::Errno(Errno::SRCH);
-            }
-            let Ok(f) = f else {
-                return Response::Continue; // the kernel reports EBADF itself
-            };
-            let Ok(id) = FileId::of(&f) else { return Response::Continue };
-            // Whatever is answered here, the file at `m.fd` may be another
-            // by the time the kernel runs a CONTINUE (a dup2 from another
-            // thread): the files that must never be mapped are ones the
-            // host itself refuses (write-only descriptions, device nodes),
-            // so such a race only maps what the program could map anyway.
-            return match self.shared.registry.mmap_policy(&id, |size| fits(&m, size, &f)) {
-                // The kernel checks the file's access mode before it asks the
-                // file: an ioctl-only (O_ACCMODE) dma-buf is EACCES.
-                Some(MmapPolicy::Refuse(_)) if ioctl_only(&f) => Response::Errno(Errno::ACCESS),
-                Some(MmapPolicy::Refuse(e)) => Response::Errno(e),
-                Some(MmapPolicy::Native { .. }) => Response::Continue,
-                // The kernel's dma-heap and TEE nodes have no mmap.
-                None if self.node(&id).is_some() => Response::Errno(Errno::NODEV),
-                None => Response::Continue,
-            };
-        }
         let Some(call) = n.ioctl() else { return Response::Continue };
         let (target, f) = self.get_fd(n, call.fd);
         let Ok(target) = target else { return Response::Errno(Errno::SRCH) };
@@ -318,40 +290,6 @@ impl Session {
         Ok(file)
     }
 }
-
-/// Whether `m` maps only pages within a file of `size` bytes, the check
-/// `dma_buf_mmap_internal` and `tee_shm_fop_mmap` make (`EINVAL` if not).
-/// Calls that the kernel refuses before it asks the file (zero or huge
-/// length, unaligned offset, offset overflow, `PROT_WRITE` on a read-only
-/// description) count as fitting, so the kernel gives its own errno.
-fn fits(m: &MmapCall, size: u64, f: &OwnedFd) -> bool {
-    let page = rustix::param::page_size() as u64;
-    if m.len == 0 || m.offset % page != 0 || m.len > MAX_USER_MAP {
-        return true;
-    }
-    let pages = m.len.div_ceil(page);
-    let Some(end) = (m.offset / page).checked_add(pages) else { return true };
-    if end <= size / page {
-        return true;
-    }
-    // Beyond the size, unless the kernel's EACCES comes first.
-    m.prot & PROT_WRITE != 0
-        && rustix::fs::fcntl_getfl(f)
-            .is_ok_and(|fl| !fl.intersects(rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::RDWR))
-}
-
-/// Whether `f` is an ioctl-only description (access mode `O_ACCMODE`, 3):
-/// no read, no write, every mmap `EACCES`.
-fn ioctl_only(f: &OwnedFd) -> bool {
-    rustix::fs::fcntl_getfl(f).is_ok_and(|fl| fl & rustix::fs::OFlags::ACCMODE == rustix::fs::OFlags::ACCMODE)
-}
-
-/// Past this length the kernel finds no room for a mapping (`ENOMEM`)
-/// before it asks the file (a 47-bit user address space).
-const MAX_USER_MAP: u64 = 1 << 47;
-
-/// `PROT_WRITE`.
-const PROT_WRITE: u32 = 2;
 
 fn errno(e: &teeheap_kernel::Error) -> Response {
     Response::Errno(Errno::from_raw_os_error(e.errno().raw()))

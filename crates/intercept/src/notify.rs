@@ -8,7 +8,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use crate::arch::Sysno;
-use crate::request::{IoctlCall, MmapCall};
+use crate::request::IoctlCall;
 use crate::{Errno, Result, last_errno};
 
 /// One intercepted syscall, waiting for an answer.
@@ -32,11 +32,6 @@ impl Notification {
     /// The call as an `ioctl`, if it is one.
     pub fn ioctl(&self) -> Option<IoctlCall> {
         (self.nr == Sysno::IOCTL).then(|| IoctlCall::from_args(&self.args))
-    }
-
-    /// The call as an `mmap`, if it is one.
-    pub fn mmap(&self) -> Option<MmapCall> {
-        (self.nr == Sysno::MMAP).then(|| MmapCall::from_args(&self.args))
     }
 }
 

@@ -49,37 +49,6 @@ impl IoctlCall {
     }
 }
 
-/// `mmap(addr, len, prot, flags, fd, offset)` as the program issued it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MmapCall {
-    /// Address hint.
-    pub addr: UserAddr,
-    /// Length in bytes.
-    pub len: u64,
-    /// `PROT_*`.
-    pub prot: u32,
-    /// `MAP_*`.
-    pub flags: u32,
-    /// The file's fd number in the calling process.
-    pub fd: i32,
-    /// Byte offset into the file.
-    pub offset: u64,
-}
-
-impl MmapCall {
-    /// Splits raw syscall arguments.
-    pub fn from_args(args: &[u64; 6]) -> MmapCall {
-        MmapCall {
-            addr: UserAddr(args[0]),
-            len: args[1],
-            prot: args[2] as u32,
-            flags: args[3] as u32,
-            fd: args[4] as i32,
-            offset: args[5],
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

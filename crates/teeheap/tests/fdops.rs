@@ -31,21 +31,26 @@ fn file_operations_answer_as_documented() {
     let exe = compile("fdops_client.c", "fdops_client", &[]);
     let out = run(&[exe.to_str().unwrap()]);
     let mut want = vec![
-        "mmap system 3 pages of 2 is EINVAL",
-        "mmap system 2 pages at page 1 is EINVAL",
-        "mmap system 1 byte at page 2 is EINVAL",
-        "mmap TEE shm 2 pages of 1 is EINVAL",
-        "mmap TEE shm at page 1 is EINVAL",
-        "mmap protected shared is EINVAL",
+        "mmap system whole",
+        "mmap system 3 pages of 2 maps (teeheap; Linux EINVAL)",
+        "mmap system 2 pages at page 1 maps (teeheap; Linux EINVAL)",
+        "mmap system 1 byte at page 2 maps (teeheap; Linux EINVAL)",
+        "touching page 3 of a 2-page system buffer raises SIGBUS",
+        "touching page 2 of a 2-page system buffer reads",
+        "mmap TEE shm 2 pages of 1 maps (teeheap; Linux EINVAL)",
+        "mmap TEE shm at page 1 maps (teeheap; Linux EINVAL)",
+        "touching page 2 of a 1-page TEE shm raises SIGBUS",
+        "mmap protected shared fails (teeheap EACCES)",
+        "mmap protected shared validate fails (teeheap EACCES)",
         "mmap protected private fails (teeheap EACCES)",
         "read of a protected buffer fails (teeheap EBADF)",
         "pread of a protected buffer fails (teeheap EBADF)",
         "sendfile from a protected buffer fails (teeheap EBADF)",
         "write to a protected buffer fails (teeheap EPERM)",
-        "mmap of a heap node is ENODEV",
-        "mmap of /dev/tee0 is ENODEV",
-        "mmap of a TEE context is ENODEV",
-        "mmap of registered shm is EINVAL",
+        "mmap of a heap node is the host node's answer",
+        "mmap of /dev/tee0 is the host node's answer",
+        "mmap of a TEE context is the host node's answer",
+        "mmap of registered shm fails (teeheap EACCES)",
     ];
     want.push("lseek SEEK_END 0 of a dma-buf is its size");
     want.push("heap ioctl of type 'X' nr 0 allocates");
@@ -132,7 +137,9 @@ fn file_operations_as_an_ordinary_user() {
         }
         let want: &[&str] = if exe.ends_with("fdops_client") {
             &[
-                "mmap of a heap node is ENODEV",
+                "mmap of a heap node is the host node's answer",
+                "mmap protected shared fails (teeheap EACCES)",
+                "touching page 3 of a 2-page system buffer raises SIGBUS",
                 "a forked child shares the context",
                 "lseek SEEK_CUR 0 of a dma-buf is EINVAL",
             ]
@@ -160,8 +167,7 @@ fn mmap_vs_dup2_race_never_maps_a_protected_buffer() {
 
 /// Heap and TEE nodes are device nodes the host refuses to map only when
 /// the run's `/dev` allows devices (root); in a user namespace they are
-/// regular files and the supervisor's ENODEV holds only without a race
-/// (docs/serving.md).
+/// empty regular files, which map (docs/serving.md).
 #[test]
 fn mmap_vs_dup2_race_never_maps_a_node() {
     if !root() {

@@ -447,6 +447,8 @@ fn daemon_shutdown_with_a_live_client() {
     // The program's fds are still real files: native calls work.
     assert_eq!(a.cmd(&format!("size {buf}")), "size 8192");
     assert_eq!(a.cmd(&format!("size {protected}")), "size 4096");
+    // mmap never needs the daemon (issue 16): a system buffer still maps.
+    assert_eq!(a.cmd(&format!("mmap {buf} 8192")), "ok");
     // Calls that needed the daemon fail cleanly (no supervisor): ENOSYS, no hang, no crash.
     assert_eq!(a.cmd(&format!("alloc {heap} 4096")), "err ENOSYS");
     assert_eq!(a.cmd(&format!("sync {buf}")), "err ENOSYS");

@@ -26,7 +26,7 @@ fn run(args: &[&str]) -> Output {
 const CORE_CHECKS: &[&str] = &[
     "alloc system",
     "alloc protected,secure-video",
-    "mmap protected,secure-video is EINVAL",
+    "mmap protected,secure-video is refused (teeheap EACCES)",
     "alloc fd!=0 is EINVAL",
     "alloc bad fd_flags is EINVAL",
     "alloc heap_flags is EINVAL",
