@@ -35,8 +35,9 @@ use crate::{Errno, Result};
 /// `/dev/full`, `/dev/random`, `/dev/urandom` and `/dev/zero` (major 1).
 /// Opening them natively is harmless (no state, no privilege), ioctls on
 /// the node are the supervisor's (it recognises the node by inode, not by
-/// number), and the first three have no `mmap` at all; `/dev/zero`'s maps
-/// fresh zero pages, and only when a `dup2` races the supervisor's refusal.
+/// number), and the first three have no `mmap` at all (`ENODEV`);
+/// `/dev/zero`'s maps fresh zero pages, since no mmap is intercepted
+/// (docs/serving.md, "mmap").
 /// In the run, `/sys/dev/char` names the served device for these numbers
 /// (so the program's own `/dev/full` looks like that device in sysfs).
 pub const OWN_NUMBERS: [(u32, u32); 4] = [(1, 7), (1, 8), (1, 9), (1, 5)];
