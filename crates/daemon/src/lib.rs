@@ -591,6 +591,11 @@ impl Shared {
             Request::Stat => Reply::Stat { stat: self.stat() },
             Request::Log { after } => Reply::Log { log: self.log(*after) },
             Request::Map => Reply::Map { map: self.memory_map() },
+            Request::Crc => Reply::Crc {
+                crcs: self.kernel.display().map_or_else(Vec::new, |d| {
+                    d.crcs().iter().map(|c| protocol::FrameCrcRow { frame: c.frame, crc: c.crc }).collect()
+                }),
+            },
             Request::Devmem { master, addr, len, write } => self.devmem_as(master, *addr, *len, *write, caller),
             Request::Inject { spec } => match spec.parse() {
                 Ok(spec) => match self.inject.add(spec) {

@@ -120,6 +120,8 @@ pub enum Request {
     },
     /// (v2) The physical memory map.
     Map,
+    /// (v2) The display's frame CRCs (`/dev/dri/card0`), oldest first.
+    Crc,
     /// (v2) A bus access by `master` through the firewall (diagnostics:
     /// like `devmem`, it can provoke and show a firewall violation).
     Devmem {
@@ -164,7 +166,8 @@ impl Request {
             | Request::Bufinfo
             | Request::Stat
             | Request::Log { .. }
-            | Request::Map => false,
+            | Request::Map
+            | Request::Crc => false,
             Request::Supervise { admin, .. } => *admin,
             Request::Backend { .. } | Request::HeapRm { .. } | Request::HeapAdd { .. } | Request::Inject { .. } => true,
             // An unknown master is answered `bad_request` by the request itself.
@@ -187,6 +190,17 @@ impl Request {
                 | Request::Inject { .. }
         )
     }
+}
+
+/// One scanned-out frame of the display: its number and the CRC32 of its
+/// visible bytes (a digest the display computes, as hardware CRCs are: it
+/// shows no byte of a protected frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameCrcRow {
+    /// The frame (vblank) number.
+    pub frame: u64,
+    /// The CRC.
+    pub crc: u32,
 }
 
 /// What [`Request::Backend`] does.
@@ -328,6 +342,11 @@ pub enum Reply {
     Log {
         /// The entries.
         log: crate::report::Log,
+    },
+    /// Answer to [`Request::Crc`].
+    Crc {
+        /// The CRC of each kept frame, oldest first.
+        crcs: Vec<FrameCrcRow>,
     },
     /// Answer to [`Request::Map`].
     Map {
@@ -639,6 +658,17 @@ impl Client {
         }
     }
 
+    /// [`Request::Crc`].
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn crc(&mut self) -> Result<Vec<FrameCrcRow>, ClientError> {
+        match self.request(&Request::Crc, None)? {
+            Reply::Crc { crcs } => Ok(crcs),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// [`Request::Map`].
     ///
     /// # Errors
@@ -740,6 +770,7 @@ mod tests {
             (Request::Stat, false),
             (Request::Log { after: 0 }, false),
             (Request::Map, false),
+            (Request::Crc, false),
             (devmem("ns-cpu"), false),
             (devmem("no-such-master"), false),
             (devmem("secure-cpu"), true),

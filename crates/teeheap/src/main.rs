@@ -160,6 +160,14 @@ enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
+    /// The display's frame CRCs (/dev/dri/card0), one "0x<frame> 0x<crc>" line per frame, as vkms's debugfs shows them.
+    Crc {
+        /// Print JSON instead of text (schema teeheap-crc/1).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// One bus access through the platform firewall (a refusal is logged as a violation).
     Devmem {
         /// Physical address (0x... or decimal).
@@ -362,6 +370,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stat { json, watch, socket } => cmd::stat::run(socket.socket.as_deref(), json, watch)?,
         Command::Log { json, follow, socket } => cmd::log::run(socket.socket.as_deref(), json, follow)?,
         Command::Map { json, svg, socket } => cmd::map::run(socket.socket.as_deref(), json, svg.as_deref())?,
+        Command::Crc { json, socket } => cmd::crc::run(socket.socket.as_deref(), json)?,
         Command::Devmem { addr, len, master, write, socket } => {
             cmd::devmem::run(socket.socket.as_deref(), &master, addr, len, write)?
         }

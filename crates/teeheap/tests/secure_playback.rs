@@ -10,7 +10,7 @@
 mod common;
 
 use aes::cipher::{KeyIvInit, StreamCipher};
-use common::{assert_all_ok, compile, teeheap_private, tmp};
+use common::{TEEHEAP, assert_all_ok, compile, teeheap_private, tmp};
 use teeheap_platform::devices::fwht::{Encoder, RawFormat, RawFrame};
 
 /// The content key the default secure world provisions as key id 1.
@@ -62,6 +62,13 @@ fn secure_playback_crcs_equal_the_plaintext_and_the_cpu_is_refused() {
     let dir = tmp().join(format!("secure-playback-{}", std::process::id()));
     write_stream(&dir);
     let exe = compile("secure_playback.c", "secure_playback", &["-Werror"]);
-    let out = teeheap_private("playback").arg("run").arg("--").arg(&exe).arg(&dir).output().unwrap();
+    // `teeheap crc` inside the run shows the same CRCs as debugfs did.
+    let script = format!("{} {} && {TEEHEAP} crc", exe.display(), dir.display());
+    let out = teeheap_private("playback").args(["run", "--", "sh", "-c", &script]).output().unwrap();
     assert_all_ok(&out, CHECKS);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let reference: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("reference crc ")).collect();
+    let shown: Vec<&str> = stdout.lines().filter(|l| l.starts_with("0x") && l.len() == 21).map(|l| &l[11..]).collect();
+    assert_eq!(reference.len(), FRAMES, "{stdout}");
+    assert_eq!(shown, reference, "teeheap crc:\n{stdout}");
 }

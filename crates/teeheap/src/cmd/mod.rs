@@ -2,6 +2,7 @@
 
 pub(crate) mod bufinfo;
 pub(crate) mod client;
+pub(crate) mod crc;
 pub(crate) mod demo;
 pub(crate) mod devmem;
 pub(crate) mod generate;
