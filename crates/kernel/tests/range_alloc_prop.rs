@@ -7,6 +7,10 @@
 //! fit the bitmap allows (so an allocation fails only when no free run fits),
 //! and that rejected frees change nothing. `huge_ranges_partition` does the
 //! same near `u64::MAX` against a list of live runs, for overflow.
+//!
+//! CI runs a few thousand cases (a few seconds in a debug build); set
+//! `RANGE_ALLOC_PROP_CASES` to run more, e.g. 100000 before changing the
+//! allocator's structure.
 
 use proptest::prelude::*;
 use teeheap_kernel::pool::range_alloc::{FreeError, HIGH_RUN_PAGES, PageRun, RangeAllocator};
@@ -233,8 +237,13 @@ fn run_bitmap_scenario(total: u64, ops: &[Op]) {
     assert_eq!(ra.hole_count(), usize::from(total > 0));
 }
 
+/// Cases per property: `RANGE_ALLOC_PROP_CASES`, else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("RANGE_ALLOC_PROP_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(3_000), ..ProptestConfig::default() })]
 
     #[test]
     fn matches_bitmap_model((total, ops) in scenario()) {
@@ -282,7 +291,7 @@ fn huge_scenario() -> impl Strategy<Value = (u64, Vec<Op>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(1_000), ..ProptestConfig::default() })]
 
     #[test]
     fn huge_ranges_partition((total, ops) in huge_scenario()) {

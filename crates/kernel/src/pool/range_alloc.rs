@@ -18,15 +18,18 @@
 //!   end and the overlap check (is any page of the run free?) are a
 //!   next/previous-member query of a few word operations, with no nodes to
 //!   allocate, split or merge.
-//! - in segregated size classes, TLSF-style: lengths below 32 pages have a
-//!   class each, longer ones 16 classes per power of two. Each class keeps
-//!   its holes ordered by `(len, start)`, and a two-level bitmap of the
-//!   non-empty classes finds the next candidate class in `O(1)`. The best
-//!   fit is the first hole of at least the requested size in the request's
-//!   own class, or else the first hole of the next non-empty class: exactly
-//!   the smallest fitting hole, lowest address among equals, as with one
-//!   global `(len, start)` index, but each search and update touches only
-//!   the sorted `Vec` (or, past 128 holes, the B-tree) of one class.
+//! - in segregated size classes, TLSF-style: lengths below [`EXACT_PAGES`]
+//!   (256) have a class each, whose holes all have that length and are
+//!   kept by start alone (one `u64` each); longer lengths have 16 classes
+//!   per power of two, each keeping its holes ordered by `(len, start)` (one
+//!   `u128` each). A two-level bitmap of the non-empty classes finds the
+//!   next candidate class in `O(1)`. The best fit is the lowest hole of the
+//!   request's exact class or of the next non-empty class above, or for a
+//!   ranged request the first hole of at least its size in its own class:
+//!   exactly the smallest fitting hole, lowest address among equals, as
+//!   with one global `(len, start)` index, but each search and update
+//!   touches only the sorted `Vec` (or, past 128 holes, the B-tree) of one
+//!   class.
 //!
 //! # Invariants
 //!
@@ -100,26 +103,35 @@ pub enum FreeError {
 /// 2048 is the one no worse than low-end placement on every trace).
 pub const HIGH_RUN_PAGES: u64 = 2048;
 
-/// Size classes per power of two (and the number of exact classes below
-/// the first split power): `1 << SUB_BITS`.
+/// Holes shorter than this many pages have a size class per length, keyed
+/// by start alone; longer ones share ranged classes keyed by `(len, start)`.
+pub const EXACT_PAGES: u64 = 1 << EXACT_BITS;
+/// `log2(EXACT_PAGES)`.
+const EXACT_BITS: u32 = 8;
+/// Exact classes: class `c < EXACT` holds holes of `c` pages (0 is unused).
+const EXACT: usize = 1 << EXACT_BITS;
+/// Ranged size classes per power of two: `1 << SUB_BITS`.
 const SUB_BITS: u32 = 4;
-/// Number of size classes: exact lengths `0..32`, then 16 per power of two
-/// from `2^5` to `2^63`.
-const CLASSES: usize = ((64 - SUB_BITS as usize) << SUB_BITS) + (1 << SUB_BITS);
+/// Number of size classes: exact lengths `0..EXACT`, then 16 per power of
+/// two from `EXACT_PAGES` to `2^63`.
+const CLASSES: usize = EXACT + ((64 - EXACT_BITS as usize) << SUB_BITS);
 /// 64-bit words of the class bitmap.
 const WORDS: usize = CLASSES.div_ceil(64);
+/// Bits of the summary word.
+type Summary = u32;
+const _: () = assert!(WORDS <= Summary::BITS as usize);
 
 /// The size class of a hole of `len` pages. Non-decreasing in `len`, so
 /// every hole of a higher class is longer than every hole of a lower one.
 #[inline]
 const fn class_of(len: u64) -> usize {
-    if len < (1 << (SUB_BITS + 1)) {
+    if len < EXACT_PAGES {
         return len as usize;
     }
-    // `len >= 32`, so `bit >= SUB_BITS + 1`.
+    // `len >= EXACT_PAGES`, so `bit >= EXACT_BITS > SUB_BITS`.
     let bit = 63 - len.leading_zeros();
     let sub = (len >> (bit - SUB_BITS)) as usize & ((1 << SUB_BITS) - 1);
-    (((bit - SUB_BITS + 1) as usize) << SUB_BITS) + sub
+    EXACT + (((bit - EXACT_BITS) as usize) << SUB_BITS) + sub
 }
 
 /// A class holding at most this many holes keeps them in a sorted `Vec`;
@@ -129,17 +141,21 @@ const SMALL_MAX: usize = 128;
 /// (hysteresis, so a class at the boundary does not flip on every update).
 const SMALL_MIN: usize = 64;
 
-/// The holes of one size class, ordered by `(len, start)`: a sorted `Vec`
-/// while small (the common case: a binary search and a short move of at
-/// most [`SMALL_MAX`] entries, no node allocations), a B-tree when many holes
-/// share a class, so that updates stay `O(log k)` for `k` holes in the class.
+/// The holes of one size class in best-fit order, as keys `K`: a sorted
+/// `Vec` while small (the common case: a binary search and a short move of
+/// at most [`SMALL_MAX`] entries, no node allocations), a B-tree when many
+/// holes share a class, so that updates stay `O(log k)` for `k` holes in
+/// the class.
 ///
-/// The `Vec` is sorted in *descending* order, so that the best fit of a
-/// higher class (its smallest hole) is the last entry: taking it is a pop.
+/// An exact class (one length) keys its holes by start (`u64`); a ranged
+/// class by `(len, start)` as one `u128` ([`key`]).
+///
+/// The `Vec` is sorted in *descending* order, so that the best fit (the
+/// smallest key) is the last entry: taking it is a pop.
 #[derive(Debug, Clone)]
-enum Class {
-    Small(Vec<u128>),
-    Large(BTreeSet<u128>),
+enum Class<K> {
+    Small(Vec<K>),
+    Large(BTreeSet<K>),
 }
 
 /// A hole `(len, start)` as one integer with the same order, so that the
@@ -155,13 +171,13 @@ const fn unkey(k: u128) -> (u64, u64) {
     ((k >> 64) as u64, k as u64)
 }
 
-impl Default for Class {
+impl<K> Default for Class<K> {
     fn default() -> Self {
         Class::Small(Vec::new())
     }
 }
 
-impl Class {
+impl<K: Ord + Copy> Class<K> {
     fn len(&self) -> usize {
         match self {
             Class::Small(v) => v.len(),
@@ -175,13 +191,13 @@ impl Class {
 
     /// Where `k` is, or would go, in a descending `Vec`.
     #[inline]
-    fn search(v: &[u128], k: u128) -> Result<usize, usize> {
+    fn search(v: &[K], k: K) -> Result<usize, usize> {
         v.binary_search_by(|h| k.cmp(h))
     }
 
-    /// Adds `hole`; `false` if it was already there.
-    fn insert(&mut self, hole: (u64, u64)) -> bool {
-        let k = key(hole);
+    /// Adds `k`; `false` if it was already there.
+    #[inline]
+    fn insert(&mut self, k: K) -> bool {
         match self {
             Class::Small(v) => {
                 let Err(i) = Self::search(v, k) else { return false };
@@ -199,9 +215,9 @@ impl Class {
         }
     }
 
-    /// Removes `hole`; `false` if it was not there.
-    fn remove(&mut self, hole: (u64, u64)) -> bool {
-        let k = key(hole);
+    /// Removes `k`; `false` if it was not there.
+    #[inline]
+    fn remove(&mut self, k: K) -> bool {
         match self {
             Class::Small(v) => {
                 let Ok(i) = Self::search(v, k) else { return false };
@@ -230,49 +246,59 @@ impl Class {
         }
     }
 
-    /// Removes and returns the first hole at or after `from`.
+    /// Removes and returns the smallest key.
     #[inline]
-    fn take_first_from(&mut self, from: (u64, u64)) -> Option<(u64, u64)> {
-        let from = key(from);
+    fn pop_first(&mut self) -> Option<K> {
+        match self {
+            Class::Small(v) => v.pop(),
+            Class::Large(s) => {
+                let k = s.pop_first();
+                self.shrink();
+                k
+            }
+        }
+    }
+
+    /// Removes and returns the first key at or after `from`.
+    #[inline]
+    fn take_first_from(&mut self, from: K) -> Option<K> {
         match self {
             Class::Small(v) => {
                 // Entries `..i` are at or after `from`; the last of them is
                 // the first in order.
                 let i = v.partition_point(|&h| h >= from).checked_sub(1)?;
-                let k = if i + 1 == v.len() { v.pop()? } else { v.remove(i) };
-                Some(unkey(k))
+                Some(if i + 1 == v.len() { v.pop()? } else { v.remove(i) })
             }
             Class::Large(s) => {
                 let k = *s.range(from..).next()?;
                 s.remove(&k);
                 self.shrink();
-                Some(unkey(k))
+                Some(k)
             }
         }
     }
 
-    /// The holes at or after `from`, in order.
-    fn iter_from(&self, from: (u64, u64)) -> impl Iterator<Item = (u64, u64)> + '_ {
-        let from = key(from);
+    /// The keys at or after `from`, in order.
+    fn iter_from(&self, from: K) -> impl Iterator<Item = K> + '_ {
         let (small, large) = match self {
             Class::Small(v) => (Some(v[..v.partition_point(|&h| h >= from)].iter().rev()), None),
             Class::Large(s) => (None, Some(s.range(from..))),
         };
-        small.into_iter().flatten().chain(large.into_iter().flatten()).map(|&k| unkey(k))
+        small.into_iter().flatten().chain(large.into_iter().flatten()).copied()
     }
 
-    /// The last (longest, highest) hole.
-    fn last(&self) -> Option<(u64, u64)> {
+    /// The last (largest) key.
+    fn last(&self) -> Option<K> {
         match self {
-            Class::Small(v) => v.first().copied().map(unkey),
-            Class::Large(s) => s.last().copied().map(unkey),
+            Class::Small(v) => v.first().copied(),
+            Class::Large(s) => s.last().copied(),
         }
     }
 
-    fn contains(&self, hole: (u64, u64)) -> bool {
+    fn contains(&self, k: K) -> bool {
         match self {
-            Class::Small(v) => Self::search(v, key(hole)).is_ok(),
-            Class::Large(s) => s.contains(&key(hole)),
+            Class::Small(v) => Self::search(v, k).is_ok(),
+            Class::Large(s) => s.contains(&k),
         }
     }
 }
@@ -316,21 +342,24 @@ pub struct RangeAllocator {
     starts: BitSet,
     /// The last page of every hole (`start + len - 1`).
     lasts: BitSet,
-    /// Holes by size class ([`class_of`] their length), each class ordered
-    /// by `(len, start)`. One per class up to that of `total` pages.
-    classes: Vec<Class>,
-    /// Bit `c` set when `classes[c]` is non-empty.
+    /// Exact classes (`c < EXACT`): the starts of the holes of `c` pages.
+    /// One per class up to that of `total` pages.
+    exact: Vec<Class<u64>>,
+    /// Ranged classes (`EXACT + i` at `ranged[i]`): the holes as [`key`]s.
+    /// One per class up to that of `total` pages.
+    ranged: Vec<Class<u128>>,
+    /// Bit `c` set when class `c` is non-empty.
     words: [u64; WORDS],
     /// Bit `w` set when `words[w]` is non-zero.
-    summary: u32,
+    summary: Summary,
 }
 
 impl PartialEq for RangeAllocator {
     fn eq(&self, other: &Self) -> bool {
-        // `classes` may hold trailing empty classes, and a class may be a
-        // `Vec` or a B-tree, depending on history: compare the contents.
-        fn class(ra: &RangeAllocator, c: usize) -> impl Iterator<Item = (u64, u64)> + '_ {
-            ra.classes.get(c).map(|k| k.iter_from((0, 0))).into_iter().flatten()
+        // A class may be a `Vec` or a B-tree, depending on history: compare
+        // the contents.
+        fn same<K: Ord + Copy>(a: &[Class<K>], b: &[Class<K>], from: K) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.iter_from(from).eq(y.iter_from(from)))
         }
         self.total == other.total
             && self.free == other.free
@@ -339,7 +368,8 @@ impl PartialEq for RangeAllocator {
             && self.lasts == other.lasts
             && self.words == other.words
             && self.summary == other.summary
-            && (0..CLASSES).all(|c| class(self, c).eq(class(other, c)))
+            && same(&self.exact, &other.exact, 0)
+            && same(&self.ranged, &other.ranged, 0)
     }
 }
 
@@ -356,7 +386,8 @@ impl RangeAllocator {
             starts: BitSet::new(pages),
             lasts: BitSet::new(pages),
             // Every hole fits in `[0, pages)`: no class above `pages`'s.
-            classes: (0..=class_of(pages)).map(|_| Class::default()).collect(),
+            exact: (0..=class_of(pages).min(EXACT - 1)).map(|_| Class::default()).collect(),
+            ranged: (EXACT..=class_of(pages)).map(|_| Class::default()).collect(),
             words: [0; WORDS],
             summary: 0,
         };
@@ -383,21 +414,31 @@ impl RangeAllocator {
         }
         let c = class_of(pages);
         let mut class = self.next_class(c)?;
-        // The request's own class may hold holes shorter than `pages`; every
-        // hole of a higher class fits: take the class's best.
-        let hole = if class == c { self.classes[c].take_first_from((pages, 0)) } else { None };
-        let (len, start) = match hole {
-            Some(h) => h,
-            None => {
-                if class == c {
-                    class = self.next_class(c + 1)?;
-                }
-                self.classes[class].take_first_from((0, 0))?
+        let (len, start) = if class < EXACT {
+            // Every hole of an exact class at or above `pages`'s fits: take
+            // the lowest.
+            let k = &mut self.exact[class];
+            let start = k.pop_first()?;
+            if k.is_empty() {
+                self.clear_bit(class);
             }
+            (class as u64, start)
+        } else {
+            // A ranged request's own class may hold holes shorter than
+            // `pages`; every hole of a higher class fits: take its best.
+            let from = if class == c { key((pages, 0)) } else { 0 };
+            let k = match self.ranged[class - EXACT].take_first_from(from) {
+                Some(k) => k,
+                None => {
+                    class = self.next_class(c + 1)?;
+                    self.ranged[class - EXACT].pop_first()?
+                }
+            };
+            if self.ranged[class - EXACT].is_empty() {
+                self.clear_bit(class);
+            }
+            unkey(k)
         };
-        if self.classes[class].is_empty() {
-            self.clear_bit(class);
-        }
         let at = if pages >= HIGH_RUN_PAGES { start + len - pages } else { start };
         Some(self.carve_taken(start, len, at, pages))
     }
@@ -429,8 +470,12 @@ impl RangeAllocator {
         let first = class_of(pages);
         let mut class = self.next_class(first)?;
         let (len, start, at) = loop {
-            let from = if class == first { (pages, 0) } else { (0, 0) };
-            let found = self.classes[class].iter_from(from).find_map(fit);
+            let found = if class < EXACT {
+                self.exact[class].iter_from(0).find_map(|start| fit((class as u64, start)))
+            } else {
+                let from = if class == first { key((pages, 0)) } else { 0 };
+                self.ranged[class - EXACT].iter_from(from).find_map(|k| fit(unkey(k)))
+            };
             if let Some(f) = found {
                 break f;
             }
@@ -543,9 +588,9 @@ impl RangeAllocator {
         if self.summary == 0 {
             return 0;
         }
-        let w = 31 - self.summary.leading_zeros() as usize;
+        let w = (Summary::BITS - 1 - self.summary.leading_zeros()) as usize;
         let class = w * 64 + 63 - self.words[w].leading_zeros() as usize;
-        self.classes[class].last().map_or(0, |(len, _)| len)
+        if class < EXACT { class as u64 } else { self.ranged[class - EXACT].last().map_or(0, |k| unkey(k).0) }
     }
 
     /// The holes, by address. Each is a maximal free run.
@@ -568,7 +613,8 @@ impl RangeAllocator {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.starts.check().map_err(|e| format!("first pages: {e}"))?;
         self.lasts.check().map_err(|e| format!("last pages: {e}"))?;
-        let classed: usize = self.classes.iter().map(Class::len).sum();
+        let classed: usize =
+            self.exact.iter().map(Class::len).sum::<usize>() + self.ranged.iter().map(Class::len).sum::<usize>();
         let (firsts, lasts) = (self.starts.iter().count(), self.lasts.iter().count());
         if firsts != self.holes || lasts != self.holes || classed != self.holes {
             return Err(format!(
@@ -577,7 +623,7 @@ impl RangeAllocator {
             ));
         }
         for c in 0..CLASSES {
-            let non_empty = self.classes.get(c).is_some_and(|s| !s.is_empty());
+            let non_empty = self.class_len(c) > 0;
             if non_empty != (self.words[c / 64] >> (c % 64) & 1 == 1) {
                 return Err(format!("bitmap bit of class {c} is wrong (class non-empty: {non_empty})"));
             }
@@ -604,7 +650,7 @@ impl RangeAllocator {
             if prev_end.is_some_and(|p| p >= start) {
                 return Err(format!("hole {start} +{len} overlaps or touches the previous one"));
             }
-            if !self.classes.get(class_of(len)).is_some_and(|s| s.contains((len, start))) {
+            if !self.class_contains(len, start) {
                 return Err(format!("hole {start} +{len} missing from its size class"));
             }
             sum += len;
@@ -665,7 +711,7 @@ impl RangeAllocator {
         if here != 0 {
             return Some(w * 64 + here.trailing_zeros() as usize);
         }
-        let above = self.summary & (u32::MAX << w << 1);
+        let above = self.summary & (Summary::MAX << w << 1);
         if above == 0 {
             return None;
         }
@@ -677,7 +723,8 @@ impl RangeAllocator {
     #[inline]
     fn class_insert(&mut self, len: u64, start: u64) {
         let c = class_of(len);
-        let fresh = self.classes[c].insert((len, start));
+        let fresh =
+            if c < EXACT { self.exact[c].insert(start) } else { self.ranged[c - EXACT].insert(key((len, start))) };
         debug_assert!(fresh, "hole {start} +{len} filed twice");
         self.words[c / 64] |= 1 << (c % 64);
         self.summary |= 1 << (c / 64);
@@ -687,11 +734,34 @@ impl RangeAllocator {
     #[inline]
     fn class_remove(&mut self, len: u64, start: u64) {
         let c = class_of(len);
-        let set = &mut self.classes[c];
-        let found = set.remove((len, start));
+        let (found, empty) = if c < EXACT {
+            let k = &mut self.exact[c];
+            (k.remove(start), k.is_empty())
+        } else {
+            let k = &mut self.ranged[c - EXACT];
+            (k.remove(key((len, start))), k.is_empty())
+        };
         debug_assert!(found, "hole {start} +{len} not filed");
-        if set.is_empty() {
+        if empty {
             self.clear_bit(c);
+        }
+    }
+
+    /// Holes in class `c` (0 past the table).
+    fn class_len(&self, c: usize) -> usize {
+        if c < EXACT { self.exact.get(c) } else { None }
+            .map(Class::len)
+            .or_else(|| c.checked_sub(EXACT).and_then(|i| self.ranged.get(i)).map(Class::len))
+            .unwrap_or(0)
+    }
+
+    /// Whether hole `(len, start)` is filed in its class.
+    fn class_contains(&self, len: u64, start: u64) -> bool {
+        let c = class_of(len);
+        if c < EXACT {
+            self.exact.get(c).is_some_and(|k| k.contains(start))
+        } else {
+            self.ranged.get(c - EXACT).is_some_and(|k| k.contains(key((len, start))))
         }
     }
 
@@ -1008,14 +1078,14 @@ mod tests {
         let mut sorted = free.clone();
         sorted.sort_unstable();
         let mut ra = with_holes(6 * N, &sorted);
-        assert!(matches!(ra.classes[1], Class::Large(_)) && matches!(ra.classes[2], Class::Large(_)));
+        assert!(matches!(ra.exact[1], Class::Large(_)) && matches!(ra.exact[2], Class::Large(_)));
         let before = ra.clone();
         // Best fit, lowest address first, from the crowded classes.
         for i in 0..N {
             assert_eq!(ra.alloc(1), Some(run(i * 6, 1)));
             ra.check_invariants().unwrap();
         }
-        assert!(matches!(ra.classes[1], Class::Small(_)));
+        assert!(matches!(ra.exact[1], Class::Small(_)));
         // Every two-page hole starts at an odd page: none holds an aligned run.
         let full = ra.clone();
         assert_eq!(ra.alloc_aligned(2, 2), None);
@@ -1038,7 +1108,7 @@ mod tests {
             |ra| ra.free += 1,
             |ra| ra.total = 9,
             |ra| {
-                ra.classes[class_of(2)].remove((2, 8));
+                ra.exact[2].remove(8);
             },
             |ra| {
                 // Adjacent to the hole at 0.
@@ -1060,7 +1130,7 @@ mod tests {
             // A hole filed in the wrong class.
             |ra| {
                 ra.class_remove(2, 8);
-                ra.classes[3].insert((2, 8));
+                ra.exact[3].insert(8);
                 ra.words[0] |= 1 << 3;
             },
             // Bitmap out of step with the classes.
