@@ -178,6 +178,15 @@ pub struct TeeConfig {
     /// (OP-TEE's `CFG_NUM_THREADS`); more wait in the driver's call queue.
     #[serde(default = "default_threads")]
     pub threads: u32,
+    /// Largest TA image the secure world fetches through tee-supplicant
+    /// (`LOAD_TA`): a bigger size answered is refused before any memory is
+    /// allocated for it (TEE_ERROR_OUT_OF_MEMORY).
+    #[serde(default = "default_max_ta_size")]
+    pub max_ta_size: ByteSize,
+}
+
+fn default_max_ta_size() -> ByteSize {
+    ByteSize(16 << 20)
 }
 
 fn default_ta_call_timeout_ms() -> u64 {
@@ -221,6 +230,7 @@ impl Default for TeeConfig {
             ta_dirs: Vec::new(),
             ta_call_timeout_ms: default_ta_call_timeout_ms(),
             threads: default_threads(),
+            max_ta_size: default_max_ta_size(),
         }
     }
 }

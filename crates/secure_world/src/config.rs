@@ -95,6 +95,8 @@ pub struct SecureConfig {
     /// Secure threads (OP-TEE's `CFG_NUM_THREADS`, default 2): std calls
     /// running at once; one more is answered [`crate::SmcResult::ThreadLimit`].
     pub threads: u32,
+    /// Largest TA image fetched through tee-supplicant (`LOAD_TA`).
+    pub max_ta_size: u64,
 }
 
 /// Most secure threads a configuration may ask for.
@@ -111,6 +113,7 @@ impl Default for SecureConfig {
             ta_runner: None,
             ta_call_timeout: None,
             threads: 2,
+            max_ta_size: 16 << 20,
         }
     }
 }
@@ -158,6 +161,7 @@ impl SecureConfig {
             ta_call_timeout: (tee.ta_call_timeout_ms > 0)
                 .then(|| std::time::Duration::from_millis(tee.ta_call_timeout_ms)),
             threads: tee.threads,
+            max_ta_size: tee.max_ta_size.0,
             ..SecureConfig::default()
         }
     }

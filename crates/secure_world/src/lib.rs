@@ -49,6 +49,7 @@ pub mod protmem;
 pub mod rpc;
 mod session;
 pub mod ta;
+pub mod ta_load;
 mod threads;
 pub mod world;
 

@@ -72,6 +72,8 @@ pub struct SecureWorld {
     host_tas: HostTaConfig,
     /// The running instances of host-built TAs.
     host: HostInstances,
+    /// `[tee] max_ta_size`: the largest image fetched through the supplicant.
+    max_ta_size: u64,
     threads: Threads,
     /// Set once by [`SecureWorld::panic`]; never cleared.
     dead: AtomicBool,
@@ -187,6 +189,7 @@ impl SecureWorld {
             ta_dirs: config.ta_dirs.clone(),
             host_tas,
             host: HostInstances::default(),
+            max_ta_size: config.max_ta_size,
             threads: Threads::new(config.threads),
             dead: AtomicBool::new(false),
             rpc: RwLock::new(None),
@@ -271,7 +274,11 @@ impl SecureWorld {
             return Some(Ok(ta));
         }
         let path = host::find(&self.ta_dirs, uuid)?;
-        Some(self.host.session(*uuid, path, &self.host_tas).map(|t| Box::new(t) as Box<dyn TrustedApp>))
+        Some(
+            self.host
+                .session(*uuid, host::TaFile::Path(path), &self.host_tas)
+                .map(|t| Box::new(t) as Box<dyn TrustedApp>),
+        )
     }
 
     /// Opens a session on the new instance `ta`; returns the session id
@@ -298,7 +305,10 @@ impl SecureWorld {
 
     fn open_session(&self, msg: &mut Msg) -> Outcome {
         let ta = match self.instantiate(&msg.uuid) {
-            None => return tee(Err(self.load_through_supplicant(&msg.uuid))),
+            None => match self.load_through_supplicant(&msg.uuid) {
+                Ok(ta) => ta,
+                Err(e) => return tee(Err(e)),
+            },
             Some(Err(e)) => return tee(Err(e)),
             Some(Ok(ta)) => ta,
         };
@@ -319,35 +329,29 @@ impl SecureWorld {
         (r, origin)
     }
 
-    /// Asks tee-supplicant for TA `uuid` (`OPTEE_RPC_CMD_LOAD_TA`, first
-    /// round: the size), as OP-TEE's REE FS TA store does for a TA it does
-    /// not have. Returns the error the open session fails with:
-    /// ITEM_NOT_FOUND when no supplicant is attached or it has no such TA
-    /// (or the supplicant's own error, such as COMMUNICATION from a
-    /// supplicant that went away: OP-TEE's store lookup stops at any error
-    /// other than ITEM_NOT_FOUND), and ITEM_NOT_FOUND too when it has one,
-    /// as teeheap does not yet fetch a TA's bytes through the supplicant
-    /// (TAs come from `[tee] ta_dirs`).
-    fn load_through_supplicant(&self, uuid: &Uuid) -> TeeError {
+    /// Fetches TA `uuid` through tee-supplicant (`OPTEE_RPC_CMD_LOAD_TA`
+    /// in two rounds, the bytes through supplicant shared memory:
+    /// [`crate::ta_load`]), as OP-TEE's REE FS TA store does for a TA it
+    /// does not have, and opens an instance of it (a TA process loading
+    /// the sealed image; a running single instance is joined instead). The
+    /// error is the one the open session fails with: ITEM_NOT_FOUND with no
+    /// supplicant serving or none that has the TA, else what
+    /// [`crate::ta_load::fetch`] or the loading says.
+    fn load_through_supplicant(&self, uuid: &Uuid) -> TeeResult<Box<dyn TrustedApp>> {
         let rpc = self.rpc.read().recover().clone();
         let Some(rpc) = rpc else {
             tracing::info!(%uuid, "secure world: no such TA");
-            return TeeError::ITEM_NOT_FOUND;
+            return Err(TeeError::ITEM_NOT_FOUND);
         };
-        let mut params = crate::rpc::load_ta_size_query(uuid);
-        match rpc.call(crate::rpc::OPTEE_RPC_CMD_LOAD_TA, &mut params) {
-            Some(0) => {
-                let size = params[1].memref_size().unwrap_or(0);
-                tracing::warn!(%uuid, size, "the supplicant has this TA; loading TA bytes through it is not supported yet");
-                TeeError::ITEM_NOT_FOUND
+        match crate::ta_load::fetch(rpc.as_ref(), &self.platform, uuid, self.max_ta_size) {
+            Ok(image) => {
+                tracing::info!(%uuid, "secure world: TA fetched through the supplicant");
+                let file = host::TaFile::Image(image.into_fd());
+                Ok(Box::new(self.host.session(*uuid, file, &self.host_tas)?))
             }
-            None => {
-                tracing::info!(%uuid, "secure world: no such TA (no supplicant)");
-                TeeError::ITEM_NOT_FOUND
-            }
-            Some(code) => {
-                tracing::info!(%uuid, ret = format_args!("{code:#x}"), "secure world: LOAD_TA through the supplicant failed");
-                TeeError::from_code(code).unwrap_or(TeeError::ITEM_NOT_FOUND)
+            Err(e) => {
+                tracing::info!(%uuid, error = %e, "secure world: LOAD_TA through the supplicant failed");
+                Err(e)
             }
         }
     }

@@ -139,6 +139,36 @@ fn teepriv0_is_single_open_at_the_first_ioctl_for_an_ordinary_user() {
     assert_all_ok(&out, SUPP_OPEN_CHECKS);
 }
 
+/// A TA only tee-supplicant has (tests/clients/supp_ta.c serves
+/// tests/tas/misbehave from a directory teeheap is not told about): its
+/// bytes come through LOAD_TA in two rounds and supplicant shared memory
+/// (SHM_ALLOC/SHM_FREE), the session opens and invokes; a missing TA, a
+/// truncated image, SHORT_BUFFER and an oversized image fail as OP-TEE's.
+#[test]
+fn a_ta_is_loaded_through_the_supplicant() {
+    let tadir = common::tmp().join(format!("supp-tas-{}", std::process::id()));
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tas/misbehave");
+    common::build_ta(&src, &tadir, MISBEHAVE_UUID);
+    let exe = compile("supp_ta.c", "supp_ta", &["-pthread"]);
+    let out = teeheap().arg("run").arg("--").arg(&exe).arg(&tadir).arg(MISBEHAVE_UUID).output().expect("teeheap run");
+    assert_all_ok(
+        &out,
+        &[
+            "a session opens to a TA only the supplicant has",
+            "LOAD_TA asked the size, then the bytes into supplicant shm",
+            "the shm is given back (SHM_FREE)",
+            "the loaded TA answers an invoke",
+            "a TA the supplicant lacks: ITEM_NOT_FOUND from the TEE",
+            "a truncated image: SECURITY from the TEE",
+            "SHORT_BUFFER in the second round fails the session with it",
+            "an image past [tee] max_ta_size: OUT_OF_MEMORY, nothing allocated",
+        ],
+    );
+}
+
+/// The test TA of tests/tas/misbehave.
+const MISBEHAVE_UUID: &str = "3c0c2a51-7d5e-4b1a-8f0e-5a6b7c8d9e01";
+
 /// The issue 12 benchmark (tests/clients/conc_bench.c) keeps compiling and
 /// running, in a short mode; its numbers come from the documented command
 /// in BENCHMARKS.md, not from this test.

@@ -92,6 +92,11 @@ impl Supp {
         Ok(())
     }
 
+    /// The supplicant's context, while one is attached.
+    pub fn context(&self) -> Option<ContextId> {
+        self.lock().ctx
+    }
+
     /// Whether a supplicant is attached.
     pub fn attached(&self) -> bool {
         self.lock().ctx.is_some()

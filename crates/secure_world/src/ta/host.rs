@@ -161,13 +161,19 @@ impl HostInstance {
     /// # Errors
     /// ITEM_NOT_FOUND if the process does not load the TA `uuid`;
     /// OUT_OF_MEMORY if it cannot start; the create entry point's error.
-    fn start(uuid: Uuid, path: PathBuf, config: HostTaConfig) -> TeeResult<Arc<HostInstance>> {
+    fn start(uuid: Uuid, file: TaFile, config: HostTaConfig) -> TeeResult<Arc<HostInstance>> {
         let (ours, theirs) = Channel::pair().map_err(|_| TeeError::OUT_OF_MEMORY)?;
+        // An image is the process's standard output (sealed: writes to it
+        // fail), loaded from /proc/self/fd/1.
+        let (path, stdout) = match file {
+            TaFile::Path(p) => (p, Stdio::null()),
+            TaFile::Image(fd) => (PathBuf::from("/proc/self/fd/1"), Stdio::from(fd)),
+        };
         let child = Command::new(&config.runner)
             .arg("__ta-runner")
             .arg(&path)
             .stdin(Stdio::from(theirs.into_fd()))
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit())
             .env_clear()
             .spawn()
@@ -479,6 +485,16 @@ fn invoke_nested(
     reply(r.err().map_or(0, TeeError::code), origin, 0, nested_out(w, &params))
 }
 
+/// Where a host TA's shared object is.
+#[derive(Debug)]
+pub enum TaFile {
+    /// `<uuid>.ta` in a TA directory.
+    Path(PathBuf),
+    /// An image fetched through tee-supplicant, in a sealed memfd
+    /// (crate::ta_load).
+    Image(OwnedFd),
+}
+
 /// The host TAs' instances by UUID: for each, its flags once loaded and
 /// the single instance of a single-instance TA.
 #[derive(Default)]
@@ -500,12 +516,12 @@ impl HostInstances {
     /// # Errors
     /// BUSY for a second session of a single-instance TA without
     /// MULTI_SESSION; the loading's errors.
-    pub(crate) fn session(&self, uuid: Uuid, path: PathBuf, config: &HostTaConfig) -> TeeResult<HostTa> {
+    pub(crate) fn session(&self, uuid: Uuid, file: TaFile, config: &HostTaConfig) -> TeeResult<HostTa> {
         let slot = Arc::clone(self.slots.lock().recover().entry(uuid).or_default());
         let mut s = slot.lock().recover();
         if s.flags.is_some_and(|f| f & flags::SINGLE_INSTANCE == 0) {
             drop(s);
-            let inst = HostInstance::start(uuid, path, config.clone())?;
+            let inst = HostInstance::start(uuid, file, config.clone())?;
             return HostTa::first(inst, None);
         }
         if let Some(inst) = s.single.clone() {
@@ -517,7 +533,7 @@ impl HostInstances {
             }
             s.single = None;
         }
-        let inst = HostInstance::start(uuid, path, config.clone())?;
+        let inst = HostInstance::start(uuid, file, config.clone())?;
         s.flags = Some(inst.flags);
         if inst.flags & flags::SINGLE_INSTANCE == 0 {
             drop(s);

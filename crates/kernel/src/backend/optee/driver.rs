@@ -6,7 +6,14 @@
 //! by the lend cookie plus offset (`Rmem`). The driver never touches secure
 //! state; it only sends messages.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use teeheap_optee_abi::rpc::{
+    OPTEE_RPC_CMD_SHM_ALLOC, OPTEE_RPC_CMD_SHM_FREE, OPTEE_RPC_SHM_TYPE_APPL, Payload, SupplicantRpc,
+};
+use teeheap_platform::PhysAddr;
+use teeheap_sync::Recover;
 
 use teeheap_optee_abi::{Msg, MsgParam, ParamDir, Uuid};
 use teeheap_uapi::tee::{
@@ -21,7 +28,7 @@ use crate::error::{Result, einval};
 use crate::pool::ProtMemRef;
 use crate::tee::driver::{TeeDriver, TeeParam};
 use crate::tee::login::{self, Credentials};
-use crate::tee::shm::ShmBacking;
+use crate::tee::shm::{Shm, ShmBacking, ShmIds};
 use crate::tee::supp::Supp;
 
 /// The driver of an OP-TEE-style backend. See the module documentation.
@@ -179,13 +186,40 @@ impl TeeDriver for OpteeDriver {
 }
 
 /// The secure world's supplicant RPCs, forwarded to the supplicant queue
-/// (`optee_supp_thrd_req` from the RPC handler): values as values, a
-/// memref as a NULL memref of its size (the secure world sends no other
-/// kind yet).
+/// (`optee_supp_thrd_req` from the RPC handler): values as values; a
+/// memref inside supplicant shared memory the secure world holds
+/// ([`SupplicantRpc::alloc_payload`]) as a memref of that shm (the
+/// supplicant sees its id and the offset), any other as a NULL memref of
+/// its size.
 #[derive(Debug)]
-pub struct SuppRpc(pub Arc<Supp>);
+pub struct SuppRpc {
+    supp: Arc<Supp>,
+    /// The supplicant node's shm ids (`tee_shm_get_from_id`).
+    ids: Arc<ShmIds>,
+    /// Supplicant shm the secure world holds, by id: a reference of ours,
+    /// as `optee_rpc_cmd_alloc_suppl` takes one (the secure world has none).
+    payloads: Mutex<HashMap<u64, Arc<Shm>>>,
+}
 
-impl teeheap_optee_abi::SupplicantRpc for SuppRpc {
+impl SuppRpc {
+    /// The RPC path to the supplicant queue `supp`, whose shared memory
+    /// has the ids `ids`.
+    pub fn new(supp: Arc<Supp>, ids: Arc<ShmIds>) -> SuppRpc {
+        SuppRpc { supp, ids, payloads: Mutex::default() }
+    }
+
+    /// The payload shm holding `size` bytes at `phys`, and the offset.
+    fn payload_at(&self, phys: PhysAddr, size: u64) -> Option<(Arc<Shm>, u64)> {
+        let payloads = self.payloads.lock().recover();
+        payloads.values().find_map(|shm| {
+            let ShmBacking::Pages { range, .. } = shm.backing() else { return None };
+            let offset = phys.checked_offset_from(range.start())?;
+            (offset.checked_add(size)? <= range.len()).then(|| (Arc::clone(shm), offset))
+        })
+    }
+}
+
+impl SupplicantRpc for SuppRpc {
     fn call(&self, func: u32, params: &mut [MsgParam]) -> Option<u32> {
         let attr = |dir: ParamDir, value: bool| match (dir, value) {
             (ParamDir::In, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
@@ -199,15 +233,65 @@ impl teeheap_optee_abi::SupplicantRpc for SuppRpc {
             .iter()
             .map(|p| match *p {
                 MsgParam::Value { dir, a, b, c } => TeeParam::Value { attr: attr(dir, true), a, b, c },
+                MsgParam::Tmem { dir, phys, size } if phys.0 != 0 => match self.payload_at(phys, size) {
+                    Some((shm, offset)) => TeeParam::Memref { attr: attr(dir, false), shm: Some(shm), offset, size },
+                    None => TeeParam::Memref { attr: attr(dir, false), shm: None, offset: 0, size },
+                },
                 MsgParam::Tmem { dir, size, .. } | MsgParam::Rmem { dir, size, .. } => {
                     TeeParam::Memref { attr: attr(dir, false), shm: None, offset: 0, size }
                 }
                 _ => TeeParam::None { attr: 0 },
             })
             .collect();
-        let ret = self.0.request(func, &mut tee)?;
+        let ret = self.supp.request(func, &mut tee)?;
         from_msgs_rev(params, &tee);
         Some(ret)
+    }
+
+    fn alloc_payload(&self, size: u64) -> Option<Payload> {
+        // optee_rpc_cmd_alloc_suppl: the supplicant allocates on its own
+        // context and answers the id.
+        let mut p = [TeeParam::Value {
+            attr: TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
+            a: OPTEE_RPC_SHM_TYPE_APPL,
+            b: size,
+            c: 0,
+        }];
+        if self.supp.request(OPTEE_RPC_CMD_SHM_ALLOC, &mut p)? != 0 {
+            return None;
+        }
+        let TeeParam::Value { c: id, .. } = p[0] else { return None };
+        let shm = self.ids.get(self.supp.context()?, id as i64).ok()?;
+        let found = match shm.backing() {
+            ShmBacking::Pages { range, .. } if shm.size() >= size => Some(range.start()),
+            _ => None,
+        };
+        let Some(phys) = found else {
+            // Memory the secure world cannot use (too small, or registered
+            // user memory): given back at once.
+            self.free_id(id);
+            return None;
+        };
+        let payload = Payload { phys, size: shm.size(), cookie: id };
+        self.payloads.lock().recover().insert(id, shm);
+        Some(payload)
+    }
+
+    fn free_payload(&self, payload: Payload) {
+        let shm = self.payloads.lock().recover().remove(&payload.cookie);
+        if shm.is_some() {
+            self.free_id(payload.cookie);
+        }
+        drop(shm);
+    }
+}
+
+impl SuppRpc {
+    /// `optee_rpc_cmd_free_suppl`: tells the supplicant to free shm `id`.
+    fn free_id(&self, id: u64) {
+        let mut p =
+            [TeeParam::Value { attr: TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, a: OPTEE_RPC_SHM_TYPE_APPL, b: id, c: 0 }];
+        let _ = self.supp.request(OPTEE_RPC_CMD_SHM_FREE, &mut p);
     }
 }
 

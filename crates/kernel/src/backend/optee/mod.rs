@@ -116,7 +116,6 @@ impl<W: SecureMonitor + 'static> OpteeBackend<W> {
         let port = Arc::new(SmcPort::new(monitor));
         let supp = Arc::new(crate::tee::supp::Supp::default());
         let driver = Arc::new(OpteeDriver::new(Arc::clone(&port), Arc::clone(&supp)));
-        world.set_supplicant_rpc(Some(Arc::new(driver::SuppRpc(supp))));
         // As optee_get_version (SMC ABI): both nodes report the same
         // version; the core adds PRIVILEGED on the supplicant's node.
         let gen_caps = TEE_GEN_CAP_GP | TEE_GEN_CAP_REG_MEM | TEE_GEN_CAP_MEMREF_NULL;
@@ -128,10 +127,10 @@ impl<W: SecureMonitor + 'static> OpteeBackend<W> {
             devices: Vec::new(),
             bound: Vec::new(),
         };
-        for dev in [
-            TeeDevice::with_driver("tee0", desc(gen_caps), driver.clone()),
-            TeeDevice::with_driver("teepriv0", desc(gen_caps | TEE_GEN_CAP_PRIVILEGED), driver),
-        ] {
+        let privileged = TeeDevice::with_driver("teepriv0", desc(gen_caps | TEE_GEN_CAP_PRIVILEGED), driver.clone());
+        // The supplicant's shared memory is found by id on its node.
+        world.set_supplicant_rpc(Some(Arc::new(driver::SuppRpc::new(supp, Arc::clone(privileged.shm_ids())))));
+        for dev in [TeeDevice::with_driver("tee0", desc(gen_caps), driver), privileged] {
             kernel.tee().register(&dev)?;
             backend.devices.push(dev);
         }
