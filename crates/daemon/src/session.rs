@@ -27,7 +27,7 @@ use crate::client::{ClientFiles, ClientMemory};
 use crate::contexts::ContextError;
 pub use crate::rundev::Node;
 use crate::workers::{self, Workers};
-use teeheap_uapi::tee::{TEE_IOC_SUPPL_RECV, TEE_IOC_SUPPL_SEND};
+use teeheap_uapi::tee::{TEE_IOC_SHM_ALLOC, TEE_IOC_SUPPL_RECV, TEE_IOC_SUPPL_SEND};
 
 /// A supervised program tree.
 #[derive(Debug)]
@@ -94,9 +94,14 @@ impl Session {
                 panic!("test hook: the session thread itself fails");
             }
             // A supplicant's calls never wait behind calls that wait for
-            // them (an open session waiting on LOAD_TA holds a worker).
+            // them (an open session waiting on LOAD_TA holds a worker, and
+            // the supplicant serves its SHM_ALLOC with TEE_IOC_SHM_ALLOC;
+            // a program's SHM_ALLOC is as short, so the number alone
+            // decides, without reaching the fd first).
             match n.ioctl() {
-                Some(c) if c.cmd.0 == TEE_IOC_SUPPL_RECV || c.cmd.0 == TEE_IOC_SUPPL_SEND => workers.submit_urgent(n),
+                Some(c) if [TEE_IOC_SUPPL_RECV, TEE_IOC_SUPPL_SEND, TEE_IOC_SHM_ALLOC].contains(&c.cmd.0) => {
+                    workers.submit_urgent(n)
+                }
                 _ => workers.submit(n),
             }
             // Past the queue bound, further calls wait in the kernel.
