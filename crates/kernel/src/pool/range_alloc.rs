@@ -540,14 +540,12 @@ impl RangeAllocator {
                 self.class_insert(run.len, s);
             }
             (Some(ls), None) => {
-                self.lasts.remove(s - 1);
-                self.lasts.insert(e - 1);
+                self.lasts.replace(s - 1, e - 1);
                 self.class_remove(s - ls, ls);
                 self.class_insert(e - ls, ls);
             }
             (None, Some(re)) => {
-                self.starts.remove(e);
-                self.starts.insert(s);
+                self.starts.replace(e, s);
                 self.class_remove(re - e, e);
                 self.class_insert(re - s, s);
             }
@@ -679,13 +677,11 @@ impl RangeAllocator {
                 self.holes -= 1;
             }
             (false, true) => {
-                self.starts.remove(start);
-                self.starts.insert(run_end);
+                self.starts.replace(start, run_end);
                 self.class_insert(end - run_end, run_end);
             }
             (true, false) => {
-                self.lasts.remove(end - 1);
-                self.lasts.insert(at - 1);
+                self.lasts.replace(end - 1, at - 1);
                 self.class_insert(at - start, start);
             }
             (true, true) => {

@@ -153,6 +153,23 @@ impl<W: Words> Tree<W> {
         }
     }
 
+    /// Moves member `old` to `new`: when both share a leaf word that word
+    /// stays non-zero, so one word write does it.
+    #[inline]
+    fn replace(&mut self, old: u64, new: u64) {
+        if old / 64 == new / 64
+            && let Some(leaf) = self.levels.first_mut()
+        {
+            let word = leaf.word(old / 64);
+            if word >> (old % 64) & 1 == 1 {
+                leaf.set_word(old / 64, (word & !(1 << (old % 64))) | 1 << (new % 64));
+                return;
+            }
+        }
+        self.remove(old);
+        self.insert(new);
+    }
+
     #[inline]
     fn next(&self, x: u64) -> Option<u64> {
         let mut pos = x;
@@ -267,6 +284,13 @@ impl BitSet {
         on_tree!(self, t => t.remove(x));
     }
 
+    /// Removes `old` and adds `new < n`, as `remove` then `insert` would,
+    /// in one word write when both lie in the same 64-value word.
+    #[inline]
+    pub(super) fn replace(&mut self, old: u64, new: u64) {
+        on_tree!(self, t => t.replace(old, new));
+    }
+
     /// The smallest member `>= x`, if any.
     #[inline]
     pub(super) fn next(&self, x: u64) -> Option<u64> {
@@ -331,6 +355,18 @@ mod tests {
             } else {
                 set.remove(x);
                 model.remove(&x);
+            }
+            // Moving a member (or a non-member) to a nearby or far value.
+            for to in [x ^ 1, x ^ 63, x / 2] {
+                if to < n {
+                    let mut moved = set.clone();
+                    moved.replace(x, to);
+                    moved.check().unwrap();
+                    let mut want = model.clone();
+                    want.remove(&x);
+                    want.insert(to);
+                    assert!(moved.iter().eq(want.iter().copied()), "replace({x}, {to}) in {n}");
+                }
             }
             set.check().unwrap();
             for &p in probes {
