@@ -17,6 +17,11 @@ use teeheap_kernel::uaccess::{SimUserMemory, UserPtr};
 use teeheap_kernel::{Errno, Error, Kernel};
 use teeheap_platform::{Master, PhysRange, Platform};
 use teeheap_uapi::dma_heap::{DMA_HEAP_IOCTL_ALLOC, DmaHeapAllocationData, O_CLOEXEC};
+use teeheap_uapi::drm::{
+    DRM_FORMAT_NV12, DRM_IOCTL_MODE_ADDFB2, DRM_IOCTL_MODE_ATOMIC, DRM_IOCTL_MODE_CREATEPROPBLOB,
+    DRM_IOCTL_PRIME_FD_TO_HANDLE, DRM_IOCTL_SET_CLIENT_CAP, DrmModeAtomic, DrmModeCreateBlob, DrmModeFbCmd2,
+    DrmPrimeHandle, DrmSetClientCap,
+};
 use teeheap_uapi::tee::gp::TEEC_SUCCESS;
 use teeheap_uapi::tee::{
     TEE_IOC_CLOSE_SESSION, TEE_IOC_INVOKE, TEE_IOC_OPEN_SESSION, TEE_IOC_SHM_ALLOC, TEE_IOC_SHM_REGISTER_FD,
@@ -331,6 +336,93 @@ impl<'k> Client<'k> {
         };
         let range = obj.mappable_range().step("mmap shm")?;
         Ok(ShmMapping { _shm: obj, range, platform: Arc::clone(self.kernel.platform()) })
+    }
+}
+
+impl Client<'_> {
+    /// `open("/dev/<path>", O_RDWR | O_CLOEXEC)` of a DRM card: a DRM file.
+    ///
+    /// # Errors
+    /// `ENOENT` if there is no such card.
+    pub fn open_card(&mut self, path: &str) -> Result<Fd, ScenarioError> {
+        let file = self.kernel.drm_open(path).step("open /dev/dri/card")?;
+        self.install(File::new(file), "open /dev/dri/card")
+    }
+
+    /// `DRM_IOCTL_SET_CLIENT_CAP`.
+    ///
+    /// # Errors
+    /// The kernel's errno.
+    pub fn drm_set_client_cap(&mut self, card: Fd, capability: u64, value: u64) -> Result<(), ScenarioError> {
+        let cap = DrmSetClientCap { capability, value };
+        self.ioctl(card, DRM_IOCTL_SET_CLIENT_CAP, &cap, "DRM_IOCTL_SET_CLIENT_CAP").map(drop)
+    }
+
+    /// PRIME import of the dma-buf at `buf` (`DRM_IOCTL_PRIME_FD_TO_HANDLE`)
+    /// and `DRM_IOCTL_MODE_ADDFB2` of a tightly packed `width`x`height`
+    /// frame of `fourcc` (NV12: the CbCr plane right after the Y plane):
+    /// the framebuffer id.
+    ///
+    /// # Errors
+    /// The kernel's errno (`EINVAL` for a format the display lacks).
+    pub fn add_framebuffer(
+        &mut self,
+        card: Fd,
+        buf: Fd,
+        fourcc: u32,
+        (width, height): (u32, u32),
+    ) -> Result<u32, ScenarioError> {
+        let p = DrmPrimeHandle { handle: 0, flags: 0, fd: buf.0 };
+        let (_, p) = self.ioctl(card, DRM_IOCTL_PRIME_FD_TO_HANDLE, &p, "DRM_IOCTL_PRIME_FD_TO_HANDLE")?;
+        let mut fb = DrmModeFbCmd2 { width, height, pixel_format: fourcc, ..Default::default() };
+        fb.handles[0] = p.handle;
+        if fourcc == DRM_FORMAT_NV12 {
+            (fb.handles[1], fb.pitches[0], fb.pitches[1], fb.offsets[1]) = (p.handle, width, width, width * height);
+        } else {
+            fb.pitches[0] = width * 4;
+        }
+        let (_, fb) = self.ioctl(card, DRM_IOCTL_MODE_ADDFB2, &fb, "DRM_IOCTL_MODE_ADDFB2")?;
+        Ok(fb.fb_id)
+    }
+
+    /// `DRM_IOCTL_MODE_CREATEPROPBLOB` of `data`: the blob id.
+    ///
+    /// # Errors
+    /// The kernel's errno.
+    pub fn create_blob(&mut self, card: Fd, data: &[u8]) -> Result<u32, ScenarioError> {
+        let ptr = self.mem.map(data);
+        let b = DrmModeCreateBlob { data: ptr.0, length: data.len() as u32, blob_id: 0 };
+        let (_, b) = self.ioctl(card, DRM_IOCTL_MODE_CREATEPROPBLOB, &b, "DRM_IOCTL_MODE_CREATEPROPBLOB")?;
+        Ok(b.blob_id)
+    }
+
+    /// `DRM_IOCTL_MODE_ATOMIC` of `(object, property, value)` triples
+    /// (grouped by object in order).
+    ///
+    /// # Errors
+    /// The kernel's errno.
+    pub fn atomic_commit(&mut self, card: Fd, flags: u32, sets: &[(u32, u32, u64)]) -> Result<(), ScenarioError> {
+        let (mut objs, mut counts) = (Vec::<u32>::new(), Vec::<u32>::new());
+        for &(obj, _, _) in sets {
+            if objs.last() != Some(&obj) {
+                objs.push(obj);
+                counts.push(0);
+            }
+            *counts.last_mut().expect("pushed above") += 1;
+        }
+        let props: Vec<u32> = sets.iter().map(|s| s.1).collect();
+        let values: Vec<u64> = sets.iter().map(|s| s.2).collect();
+        let a = DrmModeAtomic {
+            flags,
+            count_objs: objs.len() as u32,
+            objs_ptr: self.mem.map(objs.as_bytes()).0,
+            count_props_ptr: self.mem.map(counts.as_bytes()).0,
+            props_ptr: self.mem.map(props.as_bytes()).0,
+            prop_values_ptr: self.mem.map(values.as_bytes()).0,
+            reserved: 0,
+            user_data: 0,
+        };
+        self.ioctl(card, DRM_IOCTL_MODE_ATOMIC, &a, "DRM_IOCTL_MODE_ATOMIC").map(drop)
     }
 }
 

@@ -10,10 +10,12 @@
 //!    and maps it;
 //! 3. allocates a protected bitstream buffer and frame buffers with
 //!    `DMA_HEAP_IOCTL_ALLOC`, registers the bitstream buffer with
-//!    `SHM_REGISTER_FD`, hands the buffers to the decoder and the display
-//!    (attachments);
+//!    `SHM_REGISTER_FD`, hands the buffers to the decoder (attachments) and
+//!    to the display through its UAPI: `/dev/dri/card0` (vkms), PRIME
+//!    import and `ADDFB2` of each frame buffer, a mode blob;
 //! 4. per sample: writes it into the shm, invokes DECRYPT into the bitstream
-//!    buffer, decodes, shows, reads the display CRC.
+//!    buffer, decodes, shows the frame by an atomic commit (the first one
+//!    sets the mode), reads the display's CRC of the frame.
 //!
 //! The content side ([`package`]) makes each frame's TBS bitstream, keeps
 //! the CRC of the frame it must decode to, and encrypts it as CENC `cenc`:
@@ -25,10 +27,16 @@ use aes::cipher::{KeyIvInit, StreamCipher};
 use serde::Serialize;
 use teeheap_kernel::Kernel;
 use teeheap_kernel::backend::optee::OpteeBackend;
-use teeheap_platform::devices::{Display, Frame, TbsHeader, VideoDecoder, encode_test_stream, render_reference};
+use teeheap_kernel::drm::kms::props::Prop;
+use teeheap_kernel::drm::kms::{CONNECTOR_ID, CRTC_ID, MODES, PLANE_ID};
+use teeheap_platform::devices::{Frame, PixelFormat, TbsHeader, VideoDecoder, encode_test_stream, render_reference};
 use teeheap_platform::{Master, PAGE_SIZE, UseCase};
 use teeheap_secure_world::config::{DEFAULT_CONTENT_KEY, DEFAULT_CONTENT_KEY_ID};
 use teeheap_secure_world::ta::content_decrypt::{self, CMD_DECRYPT, encode_sample_info};
+use teeheap_uapi::drm::{
+    DRM_CLIENT_CAP_ATOMIC, DRM_FORMAT_NV12, DRM_FORMAT_XRGB8888, DRM_MODE_ATOMIC_ALLOW_MODESET, DrmModeModeinfo,
+};
+use zerocopy::IntoBytes;
 
 use crate::client::{Client, DeviceMapping, Fd, memref_in, memref_out, value_in};
 use crate::error::{ScenarioError, Step};
@@ -129,7 +137,7 @@ pub struct SecureVideoReport {
     pub encrypted_bytes: u64,
     /// Frames the decoder decoded.
     pub frames_decoded: u64,
-    /// Frames the display scanned out.
+    /// Frames the display (`/dev/dri/card0`) scanned out.
     pub frames_shown: u64,
     /// Each frame.
     pub frames: Vec<PlayedFrame>,
@@ -180,7 +188,7 @@ impl fmt::Display for SecureVideoReport {
         writeln!(f, "secure video playback ({}, pool: {})", UseCase::SecureVideo.heap_name(), self.pool)?;
         writeln!(
             f,
-            "  {} encrypted samples ({} bytes, cenc AES-128-CTR) -> {} frames decoded, {} shown ({})",
+            "  {} encrypted samples ({} bytes, cenc AES-128-CTR) -> {} frames decoded, {} shown on /dev/dri/card0 by atomic commits ({})",
             self.samples, self.encrypted_bytes, self.frames_decoded, self.frames_shown, self.frame
         )?;
         let crcs: Vec<String> = self.frames.iter().map(|p| format!("{:08x}", p.display_crc)).collect();
@@ -202,6 +210,11 @@ pub fn run(
     let mut report = play(kernel, config)?;
     report.after = Cleanup::measure(kernel, backend);
     Ok(report)
+}
+
+/// The connector's mode the frame fits (1920x1080, else 3840x2160).
+fn display_mode((w, h): (u32, u32)) -> DrmModeModeinfo {
+    *MODES.iter().find(|m| u32::from(m.hdisplay) >= w && u32::from(m.vdisplay) >= h).unwrap_or(&MODES[1])
 }
 
 fn describe(frame: Frame) -> String {
@@ -229,11 +242,24 @@ fn play(kernel: &Kernel, config: &SecureVideoConfig) -> Result<SecureVideoReport
     let fbs = (0..config.frame_buffers.max(1))
         .map(|_| c.heap_alloc(heap, config.frame.page_size().bytes()))
         .collect::<Result<Vec<Fd>, _>>()?;
-    let attach_all = |dev| fbs.iter().map(|&fd| c.attach(fd, dev)).collect::<Result<Vec<DeviceMapping>, _>>();
-    let (fb_dec, fb_disp) = (attach_all(Master::VideoDecoder)?, attach_all(Master::Display)?);
+    let fb_dec = fbs.iter().map(|&fd| c.attach(fd, Master::VideoDecoder)).collect::<Result<Vec<DeviceMapping>, _>>()?;
 
-    let (decoder, display) = (VideoDecoder::new(), Display::new());
-    let mut frames = Vec::new();
+    // The display, through its UAPI.
+    let fourcc = match config.frame.format() {
+        PixelFormat::Nv12 => DRM_FORMAT_NV12,
+        PixelFormat::Xrgb8888 => DRM_FORMAT_XRGB8888,
+        other => return Err(ScenarioError::Setup(format!("the display does not scan {}", other.name()))),
+    };
+    let card = c.open_card("dri/card0")?;
+    c.drm_set_client_cap(card, DRM_CLIENT_CAP_ATOMIC, 1)?;
+    let size = (config.frame.width(), config.frame.height());
+    let fb_ids = fbs.iter().map(|&fd| c.add_framebuffer(card, fd, fourcc, size)).collect::<Result<Vec<u32>, _>>()?;
+    let mode = display_mode(size);
+    let mode_blob = c.create_blob(card, mode.as_bytes())?;
+    let display = kernel.display().ok_or(ScenarioError::Setup("no display".into()))?;
+
+    let decoder = VideoDecoder::new();
+    let (mut frames, mut frames_shown) = (Vec::new(), 0);
     for (i, s) in samples.iter().enumerate() {
         let info = encode_sample_info(&s.iv, &s.subsamples);
         let len = s.data.len() as u64;
@@ -253,7 +279,29 @@ fn play(kernel: &Kernel, config: &SecureVideoConfig) -> Result<SecureVideoReport
         .success("DECRYPT")?;
         let slot = i % fbs.len();
         decoder.decode(platform, bits_dec.sg(), len, fb_dec[slot].sg()).step("decode")?;
-        let display_crc = display.scan_out(platform, fb_disp[slot].sg(), config.frame).step("scan out")?;
+        let plane = |p: Prop, v: u64| (PLANE_ID, p.id(), v);
+        let mut sets = vec![plane(Prop::FbId, u64::from(fb_ids[slot]))];
+        if i == 0 {
+            let (w, h) = (u64::from(size.0), u64::from(size.1));
+            sets.extend([
+                plane(Prop::CrtcId, u64::from(CRTC_ID)),
+                plane(Prop::SrcW, w << 16),
+                plane(Prop::SrcH, h << 16),
+                plane(Prop::CrtcW, w),
+                plane(Prop::CrtcH, h),
+                (CRTC_ID, Prop::ModeId.id(), u64::from(mode_blob)),
+                (CRTC_ID, Prop::Active.id(), 1),
+                (CONNECTOR_ID, Prop::CrtcId.id(), u64::from(CRTC_ID)),
+            ]);
+        }
+        c.atomic_commit(card, if i == 0 { DRM_MODE_ATOMIC_ALLOW_MODESET } else { 0 }, &sets)?;
+        // The frame is on screen when the commit returns; its CRC is the
+        // newest, if this very frame was scanned out.
+        let display_crc = match display.crcs().last() {
+            Some(c) if c.frame == display.frames() => c.crc,
+            _ => return Err(ScenarioError::Setup("the display showed nothing".into())),
+        };
+        frames_shown += 1;
         frames.push(PlayedFrame {
             frame_no: s.frame_no,
             sample_bytes: len,
@@ -268,7 +316,7 @@ fn play(kernel: &Kernel, config: &SecureVideoConfig) -> Result<SecureVideoReport
     let pool = kernel.dma_heaps().open(heap_name).map(|h| h.info().pool).unwrap_or_default();
 
     c.close_session(tee, session)?;
-    drop((shm_map, bits_dec, fb_dec, fb_disp));
+    drop((shm_map, bits_dec, fb_dec));
     drop(c);
     Ok(SecureVideoReport {
         frame: describe(config.frame),
@@ -276,7 +324,7 @@ fn play(kernel: &Kernel, config: &SecureVideoConfig) -> Result<SecureVideoReport
         samples: config.samples,
         encrypted_bytes: samples.iter().map(|s| s.data.len() as u64).sum(),
         frames_decoded: decoder.frames_decoded(),
-        frames_shown: display.frames_shown(),
+        frames_shown,
         frames,
         ns_cpu,
         after: Cleanup::default(),
