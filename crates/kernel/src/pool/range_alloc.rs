@@ -19,7 +19,7 @@
 //!   next/previous-member query of a few word operations, with no nodes to
 //!   allocate, split or merge.
 //! - in segregated size classes, TLSF-style: lengths below [`EXACT_PAGES`]
-//!   (256) have a class each, whose holes all have that length and are
+//!   (1024) have a class each, whose holes all have that length and are
 //!   kept by start alone (one `u64` each); longer lengths have 16 classes
 //!   per power of two, each keeping its holes ordered by `(len, start)` (one
 //!   `u128` each). A two-level bitmap of the non-empty classes finds the
@@ -107,7 +107,7 @@ pub const HIGH_RUN_PAGES: u64 = 2048;
 /// by start alone; longer ones share ranged classes keyed by `(len, start)`.
 pub const EXACT_PAGES: u64 = 1 << EXACT_BITS;
 /// `log2(EXACT_PAGES)`.
-const EXACT_BITS: u32 = 8;
+const EXACT_BITS: u32 = 10;
 /// Exact classes: class `c < EXACT` holds holes of `c` pages (0 is unused).
 const EXACT: usize = 1 << EXACT_BITS;
 /// Ranged size classes per power of two: `1 << SUB_BITS`.
