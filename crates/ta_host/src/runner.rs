@@ -123,9 +123,17 @@ fn map_params(params: &[WireParam; NUM_PARAMS], fds: Vec<OwnedFd>) -> Result<([P
             let prot = if writable { ProtFlags::READ | ProtFlags::WRITE } else { ProtFlags::READ };
             // SAFETY: a fresh shared mapping at an address the kernel picks;
             // it aliases no Rust object and is unmapped by `Window::drop`.
-            let base =
-                unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, &fd, p.file_offset) }
-                    .map_err(|_| TEE_ERROR_GENERIC)?;
+            let base = unsafe {
+                rustix::mm::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    prot,
+                    MapFlags::SHARED | MapFlags::POPULATE,
+                    &fd,
+                    p.file_offset,
+                )
+            }
+            .map_err(|_| TEE_ERROR_GENERIC)?;
             drop(fd);
             let w = Window {
                 base: base as usize,
