@@ -32,15 +32,16 @@ use crate::memfd::FileId;
 use crate::{Errno, Result};
 
 /// The device numbers served device nodes take, in order: the host's
-/// `/dev/full`, `/dev/random`, `/dev/urandom` and `/dev/zero` (major 1).
-/// Opening them natively is harmless (no state, no privilege), ioctls on
+/// `/dev/full`, `/dev/random`, `/dev/urandom` and `/dev/kmsg` (major 1).
+/// Opening them natively is harmless (no state, no privilege beyond what
+/// root has; `kmsg` gives each open file its own log cursor), ioctls on
 /// the node are the supervisor's (it recognises the node by inode, not by
-/// number), and the first three have no `mmap` at all (`ENODEV`);
-/// `/dev/zero`'s maps fresh zero pages, since no mmap is intercepted
-/// (docs/serving.md, "mmap").
-/// In the run, `/sys/dev/char` names the served device for these numbers
-/// (so the program's own `/dev/full` looks like that device in sysfs).
-pub const OWN_NUMBERS: [(u32, u32); 4] = [(1, 7), (1, 8), (1, 9), (1, 5)];
+/// number), and none has an `mmap` (`ENODEV`, shared or private; no mmap
+/// is intercepted, docs/serving.md "mmap"); `/dev/zero` would map zero
+/// pages, so it is not used. In the run, `/sys/dev/char` names the served
+/// device for these numbers (so the program's own `/dev/full` looks like
+/// that device in sysfs).
+pub const OWN_NUMBERS: [(u32, u32); 4] = [(1, 7), (1, 8), (1, 9), (1, 11)];
 
 /// The number of nodes without a sysfs identity (heap and TEE nodes):
 /// `/dev/null`'s.

@@ -218,7 +218,8 @@ fn resolution_change_and_queue_rules() {
         s.io(
             &dec,
             VIDIOC_REQBUFS,
-            V4l2Requestbuffers { count: 1, type_: OUT, memory: V4L2_MEMORY_USERPTR, ..Default::default() }
+            // V4L2_MEMORY_OVERLAY: not for these queues.
+            V4l2Requestbuffers { count: 1, type_: OUT, memory: 3, ..Default::default() }
         )
         .unwrap_err(),
         Errno::EINVAL
@@ -304,4 +305,38 @@ fn secure_decode_refuses_normal_capture_memory() {
     let mut back = vec![1u8; 64];
     read_sg(&p, Master::NsCpu, norm.sg_table().ranges(), 0, &mut back).unwrap();
     assert!(back.iter().all(|b| *b == 0));
+}
+
+/// Stateful decoder initialisation: OUTPUT streams a header before CAPTURE
+/// is set up; the decoder takes the stream's size and says so with
+/// `V4L2_EVENT_SOURCE_CHANGE`, once.
+#[test]
+fn first_header_announces_the_source_before_capture_is_set_up() {
+    let mut s = setup();
+    let p = Arc::clone(s.kernel.platform());
+    let dec = s.kernel.v4l2_open("video1").unwrap();
+    s.io(&dec, VIDIOC_SUBSCRIBE_EVENT, V4l2EventSubscription { type_: V4L2_EVENT_SOURCE_CHANGE, ..Default::default() })
+        .unwrap();
+    s.s_fmt(&dec, OUT, V4L2_PIX_FMT_FWHT, 64, 64);
+    s.reqbufs(&dec, OUT, V4L2_MEMORY_MMAP, 2);
+    let small = RawFrame::new(RawFormat::Nv12, 32, 16).unwrap();
+    let mut enc = Encoder::new(small, 1);
+    for i in 0..2 {
+        let coded = enc.encode(&frame_bytes(small, i), 5, 5).unwrap();
+        write_sg(&p, Master::NsCpu, s.export(&dec, OUT, i as u32).sg_table().ranges(), 0, &coded).unwrap();
+    }
+    s.stream(&dec, VIDIOC_STREAMON, OUT).unwrap();
+    assert_eq!(s.io(&dec, VIDIOC_DQEVENT, V4l2Event::default()).unwrap_err(), Errno::ENOENT, "nothing queued yet");
+    s.qbuf(&dec, buf(OUT, V4L2_MEMORY_MMAP, 0)).unwrap();
+    s.qbuf(&dec, buf(OUT, V4L2_MEMORY_MMAP, 1)).unwrap();
+    let ev = s.io(&dec, VIDIOC_DQEVENT, V4l2Event::default()).unwrap();
+    assert_eq!((ev.type_, ev.u[0] as u32), (V4L2_EVENT_SOURCE_CHANGE, V4L2_EVENT_SRC_CH_RESOLUTION));
+    assert_eq!(s.io(&dec, VIDIOC_DQEVENT, V4l2Event::default()).unwrap_err(), Errno::ENOENT, "once");
+    let g = s.io(&dec, VIDIOC_G_FMT, V4l2Format { type_: CAP, ..V4l2Format::default() }).unwrap();
+    assert_eq!((g.pix.width, g.pix.height), (32, 16));
+    s.reqbufs(&dec, CAP, V4L2_MEMORY_MMAP, 1);
+    s.stream(&dec, VIDIOC_STREAMON, CAP).unwrap();
+    s.qbuf(&dec, buf(CAP, V4L2_MEMORY_MMAP, 0)).unwrap();
+    let c = s.dqbuf(&dec, CAP, V4L2_MEMORY_MMAP).unwrap();
+    assert_eq!((c.bytesused as usize, c.flags & V4L2_BUF_FLAG_ERROR), (small.size(), 0));
 }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use teeheap_sync::Recover;
 
 use teeheap_platform::devices::fwht::{self, RawFormat, RawFrame};
-use teeheap_platform::devices::{fwht_codec, read_sg};
+use teeheap_platform::devices::{fwht_codec, read_sg, write_sg};
 use teeheap_platform::{Len, Master, Platform};
 use teeheap_uapi::v4l2::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -195,6 +195,9 @@ struct Instance {
     draining: bool,
     /// Drain complete, or a resolution change: CAPTURE stopped until restarted.
     stopped: bool,
+    /// Decoder: the stream's first header was seen (and announced with
+    /// `V4L2_EVENT_SOURCE_CHANGE` if CAPTURE was not set up yet).
+    source_known: bool,
 }
 
 /// An open codec file.
@@ -225,6 +228,7 @@ impl CodecFile {
             decoder: fwht::Decoder::default(),
             draining: false,
             stopped: false,
+            source_known: false,
         };
         Arc::new(CodecFile { role, platform, system, prio: FilePrio::open(prio), inner: Mutex::new(inner) })
     }
@@ -284,8 +288,8 @@ impl CodecFile {
             VIDIOC_ENUM_FRAMESIZES => call(mem, arg, cmd, prio, |f: &mut V4l2Frmsizeenum| self.enum_framesizes(f)),
             VIDIOC_REQBUFS => call(mem, arg, cmd, prio, |r: &mut V4l2Requestbuffers| self.reqbufs(r)),
             VIDIOC_QUERYBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.querybuf(b)),
-            VIDIOC_QBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.qbuf(b, files)),
-            VIDIOC_DQBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.dqbuf(b)),
+            VIDIOC_QBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.qbuf(b, mem, files)),
+            VIDIOC_DQBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.dqbuf(b, mem)),
             VIDIOC_EXPBUF => call(mem, arg, cmd, prio, |e: &mut V4l2Exportbuffer| self.expbuf(e, files)),
             VIDIOC_STREAMON => call(mem, arg, cmd, prio, |t: &mut u32| self.streamon(*t)),
             VIDIOC_STREAMOFF => call(mem, arg, cmd, prio, |t: &mut u32| self.streamoff(*t)),
@@ -463,7 +467,7 @@ impl CodecFile {
         Ok(())
     }
 
-    fn qbuf(&self, b: &mut V4l2Buffer, files: &mut dyn Files) -> Result<()> {
+    fn qbuf(&self, b: &mut V4l2Buffer, user: &dyn UserMemory, files: &mut dyn Files) -> Result<()> {
         self.is_coded(b.type_)?;
         let mut g = self.lock();
         let q = g.queue(b.type_);
@@ -485,10 +489,27 @@ impl CodecFile {
         let is_output = b.type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT;
         let bytesused = if is_output && b.bytesused == 0 { length } else { b.bytesused.min(length) };
         let timestamp = b.timestamp;
+        let userptr = q.memory == V4L2_MEMORY_USERPTR;
+        if userptr {
+            // vb2: a user pointer is required and must hold the format's size.
+            if b.m == 0 || b.length < length {
+                return Err(einval("user pointer missing or too short"));
+            }
+            if is_output {
+                let bounce = q.bufs[i].mem.clone().ok_or(einval("no memory"))?;
+                let mut data = vec![0u8; bytesused as usize];
+                user.read(UserPtr(b.m), &mut data).map_err(|_| efault("cannot read the user buffer"))?;
+                write_sg(&self.platform, Master::NsCpu, bounce.sg_table().ranges(), 0, &data)
+                    .map_err(|_| Error::new(Errno::EIO, "cannot fill the bounce buffer"))?;
+            }
+        }
         let q = g.queue_mut(b.type_);
         let buf = &mut q.bufs[i];
         if mem.is_some() {
             buf.mem = mem;
+        }
+        if userptr {
+            buf.userptr = b.m;
         }
         buf.state = State::Queued;
         buf.flags = 0;
@@ -502,7 +523,7 @@ impl CodecFile {
         Ok(())
     }
 
-    fn dqbuf(&self, b: &mut V4l2Buffer) -> Result<()> {
+    fn dqbuf(&self, b: &mut V4l2Buffer, user: &dyn UserMemory) -> Result<()> {
         self.is_coded(b.type_)?;
         let mut g = self.lock();
         let q = g.queue_mut(b.type_);
@@ -515,7 +536,18 @@ impl CodecFile {
         if q.last_dequeued {
             return Err(Error::new(Errno::EPIPE, "the last buffer was dequeued"));
         }
-        let i = q.done.pop_front().ok_or(Error::new(Errno::EAGAIN, "no buffer done"))?;
+        let i = *q.done.front().ok_or(Error::new(Errno::EAGAIN, "no buffer done"))?;
+        if q.memory == V4L2_MEMORY_USERPTR && q.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE {
+            // The device wrote the bounce buffer; the program's memory gets
+            // the bytes now, by its own call (vb2 pins the pages instead).
+            let buf = &q.bufs[i];
+            let bounce = buf.mem.clone().ok_or(einval("no memory"))?;
+            let mut data = vec![0u8; buf.bytesused as usize];
+            read_sg(&self.platform, Master::NsCpu, bounce.sg_table().ranges(), 0, &mut data)
+                .map_err(|_| Error::new(Errno::EIO, "cannot read the bounce buffer"))?;
+            user.write(UserPtr(buf.userptr), &data).map_err(|_| efault("cannot write the user buffer"))?;
+        }
+        q.done.pop_front();
         q.bufs[i].state = State::Dequeued;
         if q.bufs[i].flags & V4L2_BUF_FLAG_LAST != 0 {
             q.last_dequeued = true;
@@ -572,6 +604,7 @@ impl CodecFile {
             g.draining = false;
         } else {
             g.decoder.reset();
+            g.source_known = false;
         }
         Ok(())
     }
@@ -711,9 +744,36 @@ impl Instance {
         self.events.push_back(ev);
     }
 
+    /// The header of OUTPUT buffer `src`, if it has a valid one.
+    fn peek_header(&self, file: &CodecFile, src: usize) -> Option<fwht::Header> {
+        let mem = self.out.bufs[src].mem.as_ref()?;
+        let mut head = [0u8; fwht::HEADER_LEN];
+        read_sg(&file.platform, Master::VideoDecoder, mem.sg_table().ranges(), 0, &mut head).ok()?;
+        fwht::Header::parse(&head).ok()
+    }
+
+    /// Decoder initialisation (the stateful decoder interface): with
+    /// OUTPUT streaming and CAPTURE not set up, the first header gives the
+    /// stream's size, which the CAPTURE format takes, and
+    /// `V4L2_EVENT_SOURCE_CHANGE` tells the program to set CAPTURE up.
+    fn initial_source(&mut self, file: &CodecFile) {
+        if file.role != Role::Decoder || self.source_known || !self.out.streaming || self.cap.streaming {
+            return;
+        }
+        let Some(&src) = self.out.queued.front() else { return };
+        let Some(h) = self.peek_header(file, src) else { return };
+        if let Ok(nf) = RawFrame::new(self.formats.frame.format(), h.width, h.height) {
+            self.formats.frame = nf;
+            self.decoder.reset();
+        }
+        self.source_known = true;
+        self.event(V4L2_EVENT_SOURCE_CHANGE, V4L2_EVENT_SRC_CH_RESOLUTION);
+    }
+
     /// Runs jobs while one OUTPUT and one CAPTURE buffer are queued, then
     /// finishes a drain.
     fn run(&mut self, file: &CodecFile) {
+        self.initial_source(file);
         while self.out.streaming && self.cap.streaming && !self.stopped {
             let (Some(&src), Some(&dst)) = (self.out.queued.front(), self.cap.queued.front()) else { break };
             self.job(file, src, dst);
@@ -756,6 +816,7 @@ impl Instance {
         }
         self.out.queued.pop_front();
         self.cap.queued.pop_front();
+        self.source_known = true;
         let r = match file.role {
             Role::Decoder => {
                 fwht_codec::decode(&file.platform, &mut self.decoder, frame, &src_sg, used, &dst_sg).map(|h| {

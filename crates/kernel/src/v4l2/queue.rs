@@ -4,7 +4,10 @@
 //!
 //! A buffer's memory is a dma-buf: allocated by the queue for `MMAP`
 //! (normal memory), or the one whose fd the program passed at `QBUF` for
-//! `DMABUF` (held until the buffer is queued again or freed).
+//! `DMABUF` (held until the buffer is queued again or freed). A `USERPTR`
+//! buffer has a normal-memory dma-buf of the queue's too, the device's
+//! bounce buffer: the program's bytes are copied into it at `QBUF`
+//! (OUTPUT) and out of it at `DQBUF` (CAPTURE).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -41,6 +44,8 @@ pub struct Buffer {
     pub timestamp: Timeval,
     /// Sequence number of the last run.
     pub sequence: u32,
+    /// `USERPTR`: the program's address given at the last `QBUF`.
+    pub userptr: u64,
     /// Where it is.
     pub state: State,
 }
@@ -93,8 +98,10 @@ impl Queue {
     }
 
     /// The queue's capabilities for `REQBUFS`/`CREATE_BUFS`.
-    pub const CAPS: u32 =
-        V4L2_BUF_CAP_SUPPORTS_MMAP | V4L2_BUF_CAP_SUPPORTS_DMABUF | V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS;
+    pub const CAPS: u32 = V4L2_BUF_CAP_SUPPORTS_MMAP
+        | V4L2_BUF_CAP_SUPPORTS_USERPTR
+        | V4L2_BUF_CAP_SUPPORTS_DMABUF
+        | V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS;
 
     /// Page-aligned length of one buffer.
     fn stride(&self) -> u32 {
@@ -107,10 +114,10 @@ impl Queue {
     }
 
     /// `REQBUFS`: frees every buffer, then makes `count` (clamped to
-    /// [`MAX_BUFFERS`]) with memory from `alloc` for MMAP.
+    /// [`MAX_BUFFERS`]) with memory from `alloc` for MMAP and USERPTR.
     ///
     /// # Errors
-    /// `EINVAL` for a memory type other than MMAP/DMABUF; `EBUSY` while
+    /// `EINVAL` for a memory type other than MMAP/USERPTR/DMABUF; `EBUSY` while
     /// streaming; what `alloc` returns (the queue is then empty).
     pub fn reqbufs(
         &mut self,
@@ -119,7 +126,7 @@ impl Queue {
         length: u32,
         alloc: impl Fn(u32) -> Result<Arc<DmaBuf>>,
     ) -> Result<u32> {
-        if memory != V4L2_MEMORY_MMAP && memory != V4L2_MEMORY_DMABUF {
+        if ![V4L2_MEMORY_MMAP, V4L2_MEMORY_USERPTR, V4L2_MEMORY_DMABUF].contains(&memory) {
             return Err(einval("memory type not supported"));
         }
         if self.streaming {
@@ -135,13 +142,14 @@ impl Queue {
         let count = (count as usize).min(MAX_BUFFERS);
         self.length = length;
         for _ in 0..count {
-            let mem = if memory == V4L2_MEMORY_MMAP { Some(alloc(length)?) } else { None };
+            let mem = if memory == V4L2_MEMORY_DMABUF { None } else { Some(alloc(length)?) };
             self.bufs.push(Buffer {
                 mem,
                 bytesused: 0,
                 flags: 0,
                 timestamp: Timeval::default(),
                 sequence: 0,
+                userptr: 0,
                 state: State::Dequeued,
             });
         }
@@ -187,6 +195,8 @@ impl Queue {
         b.flags = buf.flags | state | V4L2_BUF_FLAG_TIMESTAMP_COPY;
         if self.memory == V4L2_MEMORY_MMAP {
             b.set_offset(self.offset(i));
+        } else if self.memory == V4L2_MEMORY_USERPTR {
+            b.m = buf.userptr;
         }
     }
 
