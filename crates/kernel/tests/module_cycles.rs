@@ -16,7 +16,6 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("kernel", &["dma_buf", "dma_heap", "file", "mm", "pool", "sync_file", "tee", "uaccess"]),
     // The TA runtime and OP-TEE ABI split (issue 13) is under way there.
     ("secure_world", &["params", "session", "ta", "world"]),
-    ("ta_host", &["api", "runner"]),
 ];
 
 /// The top-level module a source file belongs to (`None` for the crate

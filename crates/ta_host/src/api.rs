@@ -10,7 +10,6 @@ use std::ffi::{CStr, c_char, c_void};
 use std::time::Duration;
 use teeheap_sync::Recover;
 
-use crate::runner::STATE;
 use crate::wire::{Channel, Down, NUM_PARAMS, Up, WireParam, ptype};
 
 /// `TEE_SUCCESS`.
@@ -127,6 +126,10 @@ impl Drop for Window {
         let _ = unsafe { rustix::mm::munmap(self.base as *mut c_void, self.len) };
     }
 }
+
+/// The process-wide state the GP API functions use (set up by the runner
+/// before the TA's first entry point).
+pub(crate) static STATE: std::sync::Mutex<Option<State>> = std::sync::Mutex::new(None);
 
 /// What the API functions share.
 #[derive(Debug)]
@@ -503,6 +506,9 @@ pub extern "C" fn TEE_MaskCancellation() -> bool {
 /// `TEE_ERROR_CANCEL` as soon as an unmasked cancellation is seen.
 #[unsafe(no_mangle)]
 pub extern "C" fn TEE_Wait(ms: u32) -> u32 {
+    // How often a wait asks for the cancellation flag: a request to cancel
+    // ends the wait within about this (plus the round trip).
+    const WAIT_POLL: Duration = Duration::from_millis(2);
     let end = (ms != u32::MAX).then(|| std::time::Instant::now() + Duration::from_millis(u64::from(ms)));
     loop {
         if TEE_GetCancellationFlag() {
@@ -512,7 +518,7 @@ pub extern "C" fn TEE_Wait(ms: u32) -> u32 {
         if left.is_some_and(|l| l.is_zero()) {
             return TEE_SUCCESS;
         }
-        std::thread::sleep(left.map_or(Duration::from_millis(10), |l| l.min(Duration::from_millis(10))));
+        std::thread::sleep(left.map_or(WAIT_POLL, |l| l.min(WAIT_POLL)));
     }
 }
 

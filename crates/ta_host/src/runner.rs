@@ -10,12 +10,11 @@
 
 use std::ffi::{CString, c_void};
 use std::os::fd::OwnedFd;
-use std::sync::Mutex;
 use teeheap_sync::Recover;
 
 use rustix::mm::{MapFlags, ProtFlags};
 
-use crate::api::{Param, State, TEE_ERROR_BAD_FORMAT, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_GENERIC, Window};
+use crate::api::{Param, STATE, State, TEE_ERROR_BAD_FORMAT, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_GENERIC, Window};
 use crate::sandbox;
 use crate::wire::{Channel, Down, NUM_PARAMS, Up, WireParam, ptype};
 
@@ -24,9 +23,6 @@ type DestroyFn = unsafe extern "C" fn();
 type OpenFn = unsafe extern "C" fn(u32, *mut Param, *mut *mut c_void) -> u32;
 type CloseFn = unsafe extern "C" fn(*mut c_void);
 type InvokeFn = unsafe extern "C" fn(*mut c_void, u32, u32, *mut Param) -> u32;
-
-/// The process-wide state the GP API functions use.
-pub(crate) static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 struct Entries {
     create: CreateFn,
