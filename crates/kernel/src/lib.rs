@@ -24,8 +24,10 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod cred;
 pub mod device_node;
 pub mod dma_buf;
+pub mod dma_fence;
 pub mod dma_heap;
 pub mod drm;
 pub mod error;
@@ -33,6 +35,7 @@ pub mod file;
 pub mod lifecycle;
 pub mod mm;
 pub mod pool;
+pub mod scatterlist;
 pub mod sync_file;
 pub mod tee;
 pub mod uaccess;
@@ -49,6 +52,7 @@ use crate::dma_buf::BufId;
 use crate::dma_buf::DmaBufList;
 use crate::dma_heap::DmaHeapRegistry;
 use crate::dma_heap::system::{SYSTEM_HEAP_NAME, SystemHeap};
+use crate::mm::NormalMemory;
 use crate::pool::ProtMemPool;
 use crate::pool::carveout::CarveoutSpace;
 use crate::tee::heap::{TeeDmaHeap, TeeHeapOps};
@@ -61,6 +65,7 @@ pub struct Kernel {
     dma_heaps: DmaHeapRegistry,
     dma_bufs: Arc<DmaBufList>,
     system: Arc<SystemHeap>,
+    normal: Arc<NormalMemory>,
     tee: TeeRegistry,
     tee_heaps: Mutex<BTreeMap<UseCase, Arc<TeeDmaHeap>>>,
     removed_heaps: Mutex<BTreeMap<String, dma_heap::RemovedHeap>>,
@@ -74,7 +79,8 @@ impl Kernel {
     /// Boots the model on `platform` with the `system` heap registered.
     pub fn boot(platform: Arc<Platform>) -> Arc<Kernel> {
         let dma_bufs = Arc::new(DmaBufList::default());
-        let system = Arc::new(SystemHeap::new(Arc::clone(&platform), Arc::clone(&dma_bufs)));
+        let normal = Arc::new(NormalMemory::new(Arc::clone(&platform)));
+        let system = Arc::new(SystemHeap::over(Arc::clone(&normal), Arc::clone(&dma_bufs)));
         let dma_heaps = DmaHeapRegistry::with_faults(Arc::clone(platform.faults()));
         dma_heaps
             .add(SYSTEM_HEAP_NAME, Arc::clone(&system) as Arc<dyn dma_heap::DmaHeapOps>)
@@ -89,6 +95,7 @@ impl Kernel {
             drm_cards,
             v4l2_prio: v4l2::NODES.iter().map(|(p, _)| (*p, Arc::default())).collect(),
             system,
+            normal,
             tee: TeeRegistry::default(),
             tee_heaps: Mutex::new(BTreeMap::new()),
             removed_heaps: Mutex::new(BTreeMap::new()),
@@ -111,9 +118,15 @@ impl Kernel {
         &self.dma_bufs
     }
 
-    /// The system heap (normal memory for TEE shared memory and lending).
+    /// The system heap.
     pub fn system_heap(&self) -> &Arc<SystemHeap> {
         &self.system
+    }
+
+    /// Normal memory: the page allocator the system heap, TEE shared
+    /// memory, dynamic pools and the backend share.
+    pub fn normal_memory(&self) -> &Arc<NormalMemory> {
+        &self.normal
     }
 
     /// The TEE devices.
@@ -146,9 +159,9 @@ impl Kernel {
     }
 
     /// Two live buffers sharing physical memory, if any (see
-    /// [`pool::overlapping_buffers`]); `None` is the invariant.
+    /// [`dma_buf::overlapping_buffers`]); `None` is the invariant.
     pub fn overlapping_buffers(&self) -> Option<(BufId, BufId)> {
-        pool::overlapping_buffers(&self.dma_bufs.snapshot())
+        dma_buf::overlapping_buffers(&self.dma_bufs.snapshot())
     }
 
     /// The protected heap of `use_case`, once some backend registered it.
@@ -241,7 +254,7 @@ impl Kernel {
     /// `ENOENT` if there is no such device.
     pub fn tee_open(&self, name: &str) -> Result<file::File> {
         let dev = self.tee.open(name)?;
-        Ok(file::File::new(tee::context::TeeFile::open(dev, Arc::clone(&self.platform), Arc::clone(&self.system))?))
+        Ok(file::File::new(tee::context::TeeFile::open(dev, Arc::clone(&self.platform), Arc::clone(&self.normal))?))
     }
 
     /// The display (`/dev/dri/card0`, vkms): its state and frame CRCs.

@@ -17,7 +17,7 @@ use teeheap_uapi::sync_file::{
 };
 use zerocopy::IntoBytes;
 
-use crate::dma_buf::fence::{CallbackId, Fence, SIGNALLED_DRIVER_NAME, SIGNALLED_TIMELINE_NAME};
+use crate::dma_fence::{CallbackId, Fence, SIGNALLED_DRIVER_NAME, SIGNALLED_TIMELINE_NAME};
 use crate::error::{Errno, Error, Result, efault, einval};
 use crate::file::{Backing, File, FileKind, FileOps, Files, PollEvents, ReadyWatch};
 use crate::uaccess::{UserMemory, UserPtr, read_obj, write_obj};

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use teeheap_sync::Recover;
 
+pub use crate::cred::Credentials;
 use crate::error::{Errno, Error, Result, efault};
-pub use crate::tee::login::Credentials;
 
 /// A pointer into a caller's address space.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

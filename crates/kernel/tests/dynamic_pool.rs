@@ -83,7 +83,7 @@ fn bytes(n: u64) -> Len {
 fn pool(kernel: &Kernel, max: u64) -> (DynamicPool, Arc<FakeLender>) {
     let lender = Arc::new(FakeLender::default());
     let config = DynamicConfig { chunk: bytes(MIB), align: bytes(MIB), max };
-    let pool = DynamicPool::new(UseCase::TrustedUi, config, lender.clone(), Arc::clone(kernel.system_heap()));
+    let pool = DynamicPool::new(UseCase::TrustedUi, config, lender.clone(), Arc::clone(kernel.normal_memory()));
     (pool, lender)
 }
 
@@ -106,7 +106,7 @@ fn check_inside_lent(lender: &FakeLender, live: &[&PoolAlloc]) {
 #[test]
 fn grows_across_chunks_and_reclaims_each_exactly_once() {
     let k = kernel();
-    let normal = k.system_heap();
+    let normal = k.normal_memory();
     let baseline = normal.pages_used();
     let (pool, lender) = pool(&k, 8 * MIB);
 
@@ -183,7 +183,7 @@ fn an_allocation_larger_than_one_chunk_gets_a_multiple_of_the_granularity() {
     // One page with a 3-page granularity takes a 3-page chunk.
     let lender3 = Arc::new(FakeLender::default());
     let config = DynamicConfig { chunk: pages(3), align: pages(1), max: MIB };
-    let p3 = DynamicPool::new(UseCase::SecureVideo, config, lender3.clone(), Arc::clone(k.system_heap()));
+    let p3 = DynamicPool::new(UseCase::SecureVideo, config, lender3.clone(), Arc::clone(k.normal_memory()));
     let one = p3.alloc(pages(1)).unwrap();
     assert_eq!(lender3.seen().lends[0].1.len(), 3 * PAGE_SIZE);
     p3.free(one);
@@ -211,7 +211,7 @@ fn the_cap_gives_enomem() {
 #[test]
 fn largest_and_free_count_growth_and_normal_memory_counts_what_is_lent() {
     let k = kernel();
-    let normal = k.system_heap();
+    let normal = k.normal_memory();
     let baseline = normal.pages_used();
     let system = || k.dma_heaps().list().into_iter().find(|h| h.name().as_str() == "system").unwrap().info();
     let capacity = system().capacity;
@@ -246,7 +246,7 @@ fn largest_and_free_count_growth_and_normal_memory_counts_what_is_lent() {
 #[test]
 fn a_refused_lend_gives_enomem_and_leaks_no_normal_memory() {
     let k = kernel();
-    let normal = k.system_heap();
+    let normal = k.normal_memory();
     let baseline = normal.pages_used();
     let (pool, lender) = pool(&k, 8 * MIB);
     lender.seen().fail_lend = Some(Errno::EACCES);
@@ -263,7 +263,7 @@ fn a_refused_lend_gives_enomem_and_leaks_no_normal_memory() {
 #[test]
 fn exhausted_normal_memory_gives_enomem() {
     let k = kernel();
-    let normal = k.system_heap();
+    let normal = k.normal_memory();
     let (pool, lender) = pool(&k, 1 << 30);
     // Leave less than one aligned chunk of normal memory.
     let hog = normal.alloc_pages(bytes(63 * MIB + (512 << 10))).unwrap();
@@ -276,7 +276,7 @@ fn exhausted_normal_memory_gives_enomem() {
 #[test]
 fn an_ebusy_reclaim_is_retried_and_pages_stay_out_of_normal_memory_until_it_succeeds() {
     let k = kernel();
-    let normal = k.system_heap();
+    let normal = k.normal_memory();
     let baseline = normal.pages_used();
     let (mut pool, lender) = pool(&k, 8 * MIB);
 
@@ -352,7 +352,7 @@ fn update_shm_gives_cookie_and_offset() {
 #[test]
 fn through_the_tee_heap_buffers_are_lent_and_reclaimed() {
     let k = kernel();
-    let baseline = k.system_heap().pages_used();
+    let baseline = k.normal_memory().pages_used();
     let dev = TeeDevice::new("tee0", TeeDesc { impl_id: 1, impl_caps: 0, gen_caps: 1 });
     let (pool, lender) = pool(&k, 4 * MIB);
     k.tee_register_dma_heap(&dev, UseCase::TrustedUi, Box::new(pool)).unwrap();
@@ -371,7 +371,7 @@ fn through_the_tee_heap_buffers_are_lent_and_reclaimed() {
         assert_eq!(buf.sg_table().ranges()[0].start(), chunk.start().checked_add(offset).unwrap());
     }
     assert_eq!(heap.allocate(2 * MIB, 0, 0).unwrap_err().errno(), Errno::ENOMEM, "cap");
-    assert_eq!(k.system_heap().pages_used(), baseline + 3 * MIB);
+    assert_eq!(k.normal_memory().pages_used(), baseline + 3 * MIB);
 
     let kept = fb[1].attach(teeheap_platform::Master::Display).unwrap();
     drop(fb);
@@ -381,7 +381,7 @@ fn through_the_tee_heap_buffers_are_lent_and_reclaimed() {
     drop(kept);
     assert!(lender.seen().live.is_empty());
     assert_eq!(lender.seen().reclaims.len(), 3);
-    assert_eq!(k.system_heap().pages_used(), baseline);
+    assert_eq!(k.normal_memory().pages_used(), baseline);
 }
 
 #[derive(Clone, Debug)]
@@ -429,7 +429,7 @@ proptest! {
     #[test]
     fn random_alloc_free_keeps_the_invariants(ops in prop::collection::vec(op(), 1..60)) {
         let k = kernel();
-        let normal = Arc::clone(k.system_heap());
+        let normal = Arc::clone(k.normal_memory());
         let baseline = normal.pages_used();
         let lender = Arc::new(FakeLender::default());
         // 16-page chunks, 4-page aligned, up to 12 chunks' worth.

@@ -91,7 +91,7 @@ fn grows_across_chunks_then_each_chunk_is_scrubbed_and_reclaimed_after_its_last_
     let (mut c, backend, seen) = boot();
     let world = Arc::clone(backend.world());
     let platform = Arc::clone(c.kernel.platform());
-    let baseline = c.kernel.system_heap().pages_used();
+    let baseline = c.kernel.normal_memory().pages_used();
     assert!(world.lent_objects().is_empty());
     let heap = c.open_heap(HEAP);
 
@@ -109,7 +109,7 @@ fn grows_across_chunks_then_each_chunk_is_scrubbed_and_reclaimed_after_its_last_
     }
     let stats = world.stats();
     assert_eq!((stats.lent, stats.outstanding, stats.outstanding_bytes), (4, 4, 4 * CHUNK));
-    assert_eq!(c.kernel.system_heap().pages_used(), baseline + 4 * CHUNK, "chunks come out of normal memory");
+    assert_eq!(c.kernel.normal_memory().pages_used(), baseline + 4 * CHUNK, "chunks come out of normal memory");
 
     // Each buffer lies in one chunk; group them by chunk, in allocation order.
     let mut by_chunk: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
@@ -164,7 +164,7 @@ fn grows_across_chunks_then_each_chunk_is_scrubbed_and_reclaimed_after_its_last_
         }
     }
 
-    assert_eq!(c.kernel.system_heap().pages_used(), baseline, "normal memory back to the baseline");
+    assert_eq!(c.kernel.normal_memory().pages_used(), baseline, "normal memory back to the baseline");
     let stats = world.stats();
     assert_eq!((stats.lent, stats.reclaimed, stats.outstanding, stats.outstanding_bytes), (4, 4, 0, 0));
     assert_eq!((stats.bytes_lent, stats.bytes_scrubbed), (4 * CHUNK, 4 * CHUNK));
@@ -177,7 +177,7 @@ fn a_chunk_is_reclaimed_only_after_its_last_holder_and_reused_until_then() {
     let (mut c, backend, seen) = boot();
     let world = Arc::clone(backend.world());
     let platform = Arc::clone(c.kernel.platform());
-    let baseline = c.kernel.system_heap().pages_used();
+    let baseline = c.kernel.normal_memory().pages_used();
     let heap = c.open_heap(HEAP);
 
     let a = c.heap_alloc(heap, MIB).unwrap();
@@ -228,7 +228,7 @@ fn a_chunk_is_reclaimed_only_after_its_last_holder_and_reused_until_then() {
     assert!(world.lent_objects().is_empty());
     assert_normal_again(&platform, chunk.range);
     c.close(nfd);
-    assert_eq!(c.kernel.system_heap().pages_used(), baseline);
+    assert_eq!(c.kernel.normal_memory().pages_used(), baseline);
     assert_eq!((world.stats().lent, world.stats().reclaimed), (1, 1));
 }
 
@@ -236,7 +236,7 @@ fn a_chunk_is_reclaimed_only_after_its_last_holder_and_reused_until_then() {
 fn a_buffer_larger_than_the_granularity_gets_a_whole_multiple_and_it_is_scrubbed_whole() {
     let (mut c, backend, seen) = boot();
     let world = Arc::clone(backend.world());
-    let baseline = c.kernel.system_heap().pages_used();
+    let baseline = c.kernel.normal_memory().pages_used();
     let heap = c.open_heap(HEAP);
     let big = c.heap_alloc(heap, 5 * MIB).unwrap();
     let lent = world.lent_objects();
@@ -250,5 +250,5 @@ fn a_buffer_larger_than_the_granularity_gets_a_whole_multiple_and_it_is_scrubbed
     assert_eq!((ev[0].range, ev[0].zeroed), (lent[0].range, true));
     assert_normal_again(c.kernel.platform(), lent[0].range);
     assert_eq!(world.stats().bytes_scrubbed, 2 * CHUNK);
-    assert_eq!(c.kernel.system_heap().pages_used(), baseline);
+    assert_eq!(c.kernel.normal_memory().pages_used(), baseline);
 }

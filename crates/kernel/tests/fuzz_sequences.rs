@@ -522,7 +522,7 @@ impl Machine {
         let regions = region_set(&platform.firewall().regions());
         let mut m = Machine { platform, kernel, world, backend: Mutex::new(None), pages_bound: 0, regions };
         *m.backend.get_mut().unwrap() = Some(m.probe().unwrap());
-        m.pages_bound = m.kernel.system_heap().pages_used();
+        m.pages_bound = m.kernel.normal_memory().pages_used();
         m
     }
 
@@ -944,7 +944,7 @@ impl Proc<'_> {
             buffers: self.m.kernel.dma_bufs().len(),
             shm_ids: backend.as_ref().map(|b| b.device().shm_ids().len()),
             sessions: self.m.world.session_count(),
-            normal_pages: self.m.kernel.system_heap().pages_used(),
+            normal_pages: self.m.kernel.normal_memory().pages_used(),
             lent_outstanding: self.m.world.stats().outstanding,
             regions: self.m.platform.firewall().regions().len(),
             bound: backend.is_some(),
@@ -956,7 +956,7 @@ impl Proc<'_> {
     /// normal-world CPU may touch no protected one.
     fn check_live(&self) -> std::result::Result<(), String> {
         let bufs = self.m.kernel.dma_bufs().snapshot();
-        if let Some((a, b)) = teeheap_kernel::pool::overlapping_buffers(&bufs) {
+        if let Some((a, b)) = teeheap_kernel::dma_buf::overlapping_buffers(&bufs) {
             return Err(format!("buffers {a:?} and {b:?} share memory: {bufs:?}"));
         }
         let fw = self.m.platform.firewall();
@@ -1015,7 +1015,7 @@ fn check_quiescent(m: &mut Machine) -> std::result::Result<(), String> {
         Ok(b) => *m.backend.get_mut().unwrap() = Some(b),
         Err(e) => errs.push(format!("rebind failed: {e}")),
     }
-    let pages = m.kernel.system_heap().pages_used();
+    let pages = m.kernel.normal_memory().pages_used();
     if pages != m.pages_bound {
         errs.push(format!("normal memory {pages} bytes in use, baseline {}", m.pages_bound));
     }

@@ -50,7 +50,7 @@ fn unbind_rebind_and_heap_removal_under_load() {
     let world = Arc::new(SecureWorld::new(Arc::clone(&platform), SecureConfig::for_platform(&platform)).unwrap());
     let probe = || OpteeBackend::probe(&kernel, Arc::clone(&world), OpteeConfig { dynamic_max: 64 << 20 }).unwrap();
     let backend = Arc::new(Mutex::new(Some(probe())));
-    let baseline = kernel.system_heap().pages_used();
+    let baseline = kernel.normal_memory().pages_used();
     let regions_at_boot = platform.firewall().regions().len();
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new([(); 6].map(|_| AtomicU64::new(0))); // ok, einval, enodev, enoent, enomem, passed
@@ -156,5 +156,5 @@ fn unbind_rebind_and_heap_removal_under_load() {
     assert!(s.lent > 0, "dynamic pools were used: {s:?}");
     assert!(world.lent_objects().is_empty());
     assert_eq!(platform.firewall().regions().len(), regions_at_boot, "no firewall region left behind");
-    assert_eq!(kernel.system_heap().pages_used(), baseline, "normal memory back to its baseline");
+    assert_eq!(kernel.normal_memory().pages_used(), baseline, "normal memory back to its baseline");
 }

@@ -10,10 +10,6 @@ use std::path::{Path, PathBuf};
 /// Cycles that exist today, per crate, as the set of modules in one
 /// strongly connected component. Remove an entry once it is broken.
 const KNOWN: &[(&str, &[&str])] = &[
-    // Left of `file ↔ dma_buf`, `mm ↔ pool`, `pool → dma_heap → mm → pool`
-    // (the system heap still owns the page allocator), `dma_buf ↔
-    // sync_file` (fences live in dma_buf), `uaccess → tee` (credentials).
-    ("kernel", &["dma_buf", "dma_heap", "file", "mm", "pool", "sync_file", "tee", "uaccess"]),
     // The TA runtime and OP-TEE ABI split (issue 13) is under way there.
     ("secure_world", &["params", "session", "ta", "world"]),
 ];

@@ -97,7 +97,7 @@ impl Sdp {
 fn regression_1014(heap: UseCase, seed: u64, base: u32) -> teeheap_kernel::backend::optee::OpteeBackend<SecureWorld> {
     let (kernel, backend) = tee_client::boot_with(|_| {});
     let mut c = Client::new(&kernel);
-    let baseline = kernel.system_heap().pages_used();
+    let baseline = kernel.normal_memory().pages_used();
 
     // Allocate from the protected heap, register, close the dma-buf fd.
     let heap_fd = c.open_heap(heap.heap_name());
@@ -181,7 +181,7 @@ fn regression_1014(heap: UseCase, seed: u64, base: u32) -> teeheap_kernel::backe
     t.c.close(normal_fd);
     t.c.close(ctx);
     assert_eq!(kernel.dma_heaps().open(heap.heap_name()).unwrap().info().used, 0);
-    assert_eq!(kernel.system_heap().pages_used(), baseline);
+    assert_eq!(kernel.normal_memory().pages_used(), baseline);
     assert_eq!(backend.world().session_count(), 0);
     backend
 }

@@ -106,7 +106,7 @@ fn state(c: &Client, b: &OpteeBackend<SecureWorld>) -> State {
     State {
         fds: c.files.len(),
         shm_ids: b.device().shm_ids().len(),
-        normal_pages: c.kernel.system_heap().pages_used(),
+        normal_pages: c.kernel.normal_memory().pages_used(),
         dma_bufs: c.kernel.dma_bufs().len(),
         sessions: b.world().session_count(),
     }
@@ -194,7 +194,7 @@ fn shm_alloc() {
     assert_eq!((shm.id(), shm.size()), (a.id, a.size));
     assert_eq!(c.files.flags(fd).unwrap(), O_RDWR_CLOEXEC);
     assert_eq!(b.device().shm_ids().len(), 2);
-    assert_eq!(c.kernel.system_heap().pages_used(), before.normal_pages + 4 * 4096);
+    assert_eq!(c.kernel.normal_memory().pages_used(), before.normal_pages + 4 * 4096);
     // Zeroed, and mappable by the client.
     assert_eq!(c.shm_read(fd, 0, 4096), vec![0; 4096]);
     drop(shm);
@@ -813,10 +813,10 @@ fn closing_the_context_closes_its_sessions_but_not_its_shm() {
     // But no other context may use it.
     let vres = value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT, 0, 0, 0);
     assert_eq!(c.invoke(keep, kept, CMD_DESCRIBE, &[memref(MEM_IN, shm.id, 0, 16), vres]).unwrap_err(), EINVAL);
-    let pages = c.kernel.system_heap().pages_used();
+    let pages = c.kernel.normal_memory().pages_used();
     c.close(shm_fd);
     assert_eq!(b.device().shm_ids().len(), 0);
-    assert_eq!(c.kernel.system_heap().pages_used(), pages - 8192);
+    assert_eq!(c.kernel.normal_memory().pages_used(), pages - 8192);
     // The kept context's session was untouched all along.
     assert_eq!(c.close_session(keep, kept), Ok(0));
     assert_eq!(world.session_count(), 0);

@@ -18,15 +18,16 @@ use teeheap_uapi::dma_buf::{DMA_BUF_NAME_LEN, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_VALI
 
 use crate::error::{Errno, Error, Result, einval};
 
-pub mod fence;
 mod ioctl;
 pub mod resv;
-mod sg_table;
 
-pub use fence::Fence;
+/// Fences live in [`crate::dma_fence`]; the old path stays.
+pub use crate::dma_fence as fence;
+pub use crate::dma_fence::Fence;
+/// Scatter lists live in [`crate::scatterlist`].
+pub use crate::scatterlist::SgTable;
 use resv::Resv;
 pub use resv::Usage;
-pub use sg_table::SgTable;
 
 /// What a dma-buf's exporter does. Mirrors the kernel's `dma_buf_ops`:
 /// attach/detach, map/unmap for devices, optional CPU access, and release.
@@ -480,6 +481,14 @@ impl DmaBufList {
         let live: Vec<Arc<DmaBuf>> = self.bufs.lock().recover().values().filter_map(Weak::upgrade).collect();
         live.iter().map(|b| b.info()).collect()
     }
+}
+
+/// Two live buffers of `bufs` (a [`DmaBufList`] snapshot)
+/// whose pages share physical memory (the same id twice if one buffer's own
+/// ranges overlap), or `None`. The invariant is that there are none, across
+/// heaps, pools and generations.
+pub fn overlapping_buffers(bufs: &[DmaBufInfo]) -> Option<(BufId, BufId)> {
+    crate::pool::first_overlap(bufs.iter().flat_map(|b| b.ranges.iter().map(move |r| (b.id, *r))))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use super::fence::Fence;
+use crate::dma_fence::Fence;
 
 /// How the work behind a fence uses the buffer (`enum dma_resv_usage`), in
 /// the kernel's order: a query for a usage includes every lower one.

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use teeheap_platform::{Len, PhysRange};
 
-use crate::dma_buf::SgTable;
 use crate::error::{Result, einval, enomem};
 use crate::mm::{PageAllocator, PageStats};
 use crate::pool::{PoolAlloc, PoolStats, ProtMemPool, ProtMemRef};
+use crate::scatterlist::SgTable;
 
 /// The pages of one static carveout, shared by every [`CarveoutPool`] over
 /// it (one per generation of the heap bound to it).

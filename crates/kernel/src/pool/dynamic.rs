@@ -14,11 +14,10 @@ use teeheap_sync::Recover;
 use serde::Serialize;
 use teeheap_platform::{ByteSize, Len, PhysAddr, PhysRange, UseCase};
 
-use crate::dma_buf::SgTable;
-use crate::dma_heap::system::SystemHeap;
 use crate::error::{Errno, Result, einval, enomem};
-use crate::mm::PageAllocator;
+use crate::mm::{NormalMemory, PageAllocator};
 use crate::pool::{PoolAlloc, PoolStats, ProtMemPool, ProtMemRef};
+use crate::scatterlist::SgTable;
 
 /// Lends normal memory to the secure world and takes it back: the backend's
 /// `LEND_PROTMEM` / `RECLAIM_PROTMEM`. The secure world protects the range
@@ -177,7 +176,7 @@ pub struct DynamicPool {
     use_case: UseCase,
     config: DynamicConfig,
     lender: Arc<dyn ProtMemLender>,
-    normal: Arc<SystemHeap>,
+    normal: Arc<NormalMemory>,
     state: Mutex<State>,
 }
 
@@ -200,7 +199,7 @@ impl DynamicPool {
         use_case: UseCase,
         config: DynamicConfig,
         lender: Arc<dyn ProtMemLender>,
-        normal: Arc<SystemHeap>,
+        normal: Arc<NormalMemory>,
     ) -> DynamicPool {
         if let Err(e) = config.check() {
             tracing::warn!(%use_case, error = %e, "dynamic pool cannot grow");

@@ -7,13 +7,14 @@
 
 pub mod carveout;
 pub mod dynamic;
-pub mod range_alloc;
+/// The range allocator lives in [`crate::mm`]; the old path stays.
+pub use crate::mm::range_alloc;
 
 use serde::Serialize;
 use teeheap_platform::{Len, PhysAddr, PhysRange};
 
-use crate::dma_buf::{BufId, DmaBufInfo, SgTable};
 use crate::error::Result;
+use crate::scatterlist::SgTable;
 
 /// One allocation from a pool: its pages and where it sits in the pool.
 /// Handed back to [`ProtMemPool::free`] exactly once (it is not `Clone`).
@@ -80,14 +81,6 @@ pub fn first_overlap<K: Copy>(ranges: impl IntoIterator<Item = (K, PhysRange)>) 
     // Sorted by start, disjoint ranges each end before the next begins; the
     // first pair that does not is an overlap.
     sorted.windows(2).find(|w| w[1].1.start() < w[0].1.end()).map(|w| (w[0].0, w[1].0))
-}
-
-/// Two live buffers of `bufs` (a [`crate::dma_buf::DmaBufList`] snapshot)
-/// whose pages share physical memory (the same id twice if one buffer's own
-/// ranges overlap), or `None`. The invariant is that there are none, across
-/// heaps, pools and generations.
-pub fn overlapping_buffers(bufs: &[DmaBufInfo]) -> Option<(BufId, BufId)> {
-    first_overlap(bufs.iter().flat_map(|b| b.ranges.iter().map(move |r| (b.id, *r))))
 }
 
 /// The operations of a protected-memory pool (`tee_protmem_pool_ops`).

@@ -17,9 +17,9 @@ use teeheap_sync::Recover;
 use teeheap_platform::Platform;
 use teeheap_uapi::tee::*;
 
-use crate::dma_heap::system::SystemHeap;
 use crate::error::{Errno, Error, Result, efault, einval};
 use crate::file::{Backing, File, FileKind, FileOps, Files};
+use crate::mm::NormalMemory;
 use crate::tee::TeeDevice;
 use crate::tee::driver::{TeeDriver, TeeParam};
 use crate::tee::shm::{ContextId, Shm, ShmBacking};
@@ -33,7 +33,7 @@ pub struct TeeContext {
     id: ContextId,
     dev: Arc<TeeDevice>,
     platform: Arc<Platform>,
-    heap: Arc<SystemHeap>,
+    heap: Arc<NormalMemory>,
     sessions: Mutex<BTreeMap<u32, Opener>>,
 }
 
@@ -59,7 +59,7 @@ impl TeeFile {
     ///
     /// # Errors
     /// `EBUSY` if the supplicant's node is open already (`optee_open`).
-    pub fn open(dev: Arc<TeeDevice>, platform: Arc<Platform>, heap: Arc<SystemHeap>) -> Result<Arc<TeeFile>> {
+    pub fn open(dev: Arc<TeeDevice>, platform: Arc<Platform>, heap: Arc<NormalMemory>) -> Result<Arc<TeeFile>> {
         let id = ContextId(NEXT_CTX.fetch_add(1, Ordering::Relaxed));
         if dev.is_privileged()
             && let Ok(Some(d)) = dev.driver()

@@ -16,9 +16,9 @@ use teeheap_platform::{Len, Master, PhysRange, Platform};
 use zeroize::Zeroizing;
 
 use crate::dma_buf::DmaBuf;
-use crate::dma_heap::system::SystemHeap;
 use crate::error::{Errno, Error, Result, efault, einval};
 use crate::file::{Backing, Charge, CpuPages, FileKind, FileOps};
+use crate::mm::NormalMemory;
 use crate::pool::ProtMemRef;
 use crate::tee::heap::ProtectedBuffer;
 use crate::uaccess::{UserMemory, UserPtr};
@@ -95,7 +95,7 @@ pub enum ShmBacking {
         /// The pages.
         range: PhysRange,
         /// Where they go back.
-        heap: Arc<SystemHeap>,
+        heap: Arc<NormalMemory>,
     },
     /// The client's memory at `addr` (`SHM_REGISTER`). The secure world sees
     /// it through normal pages that mirror it during each call (copied in
@@ -107,7 +107,7 @@ pub enum ShmBacking {
         /// The mirror pages.
         mirror: PhysRange,
         /// Where they go back.
-        heap: Arc<SystemHeap>,
+        heap: Arc<NormalMemory>,
     },
     /// A protected dma-buf (`SHM_REGISTER_FD`); holds it alive.
     DmaBuf {
@@ -138,7 +138,7 @@ impl Shm {
     /// `ENOMEM` for size 0 (Linux has no check: OP-TEE's pool asks
     /// `alloc_pages_exact` for no pages, which fails) or a size that does
     /// not round up to whole pages, and when normal memory is exhausted.
-    pub fn alloc(ids: &Arc<ShmIds>, ctx: ContextId, size: u64, heap: &Arc<SystemHeap>) -> Result<Arc<Shm>> {
+    pub fn alloc(ids: &Arc<ShmIds>, ctx: ContextId, size: u64, heap: &Arc<NormalMemory>) -> Result<Arc<Shm>> {
         let len = Len::page_align(size).ok_or(Error::new(Errno::ENOMEM, "no pages for this shm size"))?;
         let range = heap.alloc_pages(len).ok_or(Error::new(Errno::ENOMEM, "no memory for shm"))?;
         let backing = ShmBacking::Pages { range, heap: Arc::clone(heap) };
@@ -167,7 +167,7 @@ impl Shm {
         addr: UserPtr,
         length: u64,
         mem: &dyn UserMemory,
-        heap: &Arc<SystemHeap>,
+        heap: &Arc<NormalMemory>,
     ) -> Result<Arc<Shm>> {
         match addr.0.checked_add(length) {
             Some(end) if end <= USER_ADDR_LIMIT => {}

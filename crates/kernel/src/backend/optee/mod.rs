@@ -169,7 +169,7 @@ impl<W: SecureMonitor + 'static> OpteeBackend<W> {
             use_case,
             DynamicConfig { chunk, align, max: config.dynamic_max },
             lender,
-            Arc::clone(self.kernel.system_heap()),
+            Arc::clone(self.kernel.normal_memory()),
         );
         Ok(Some((Box::new(pool), Bound::Dynamic { chunk: chunk.bytes(), max: config.dynamic_max, masters })))
     }
@@ -179,7 +179,7 @@ impl<W: SecureMonitor + 'static> OpteeBackend<W> {
     /// secure world does not serve the use case.
     fn protmem_config(&self, use_case: UseCase) -> Result<Option<ProtmemConfig>> {
         let platform = self.kernel.platform();
-        let heap = self.kernel.system_heap();
+        let heap = self.kernel.normal_memory();
         let mut msg = Msg::get_protmem_config(use_case, teeheap_platform::PhysAddr(0), 0);
         self.std(&mut msg)?;
         let needed = match msg.ret {

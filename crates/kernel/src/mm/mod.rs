@@ -1,9 +1,18 @@
-//! Physical page allocation over one range: the range allocator of
-//! [`crate::pool::range_alloc`] turned into physical addresses, behind a lock.
+//! Memory management: physical page allocation over one range
+//! ([`PageAllocator`]: the range allocator of [`range_alloc`]
+//! turned into physical addresses, behind a lock), and the model's one
+//! normal-memory allocator over the platform's DRAM outside the carveouts
+//! ([`NormalMemory`]).
 //!
-//! Used by the `system` heap over normal memory and by the static carveout
-//! pool over its carveout. The caller keeps the [`PhysRange`] it got and
-//! hands it back to [`PageAllocator::free`]; no per-allocation state is kept.
+//! Normal memory serves the `system` heap, TEE shared memory, dynamic pools
+//! and the backend; static carveout pools run a [`PageAllocator`] over their
+//! carveout. The caller keeps the [`PhysRange`] it got and hands it back;
+//! no per-allocation state is kept.
+
+mod normal;
+pub mod range_alloc;
+
+pub use normal::NormalMemory;
 
 use std::sync::Mutex;
 use teeheap_sync::Recover;
@@ -11,7 +20,7 @@ use teeheap_sync::Recover;
 use serde::Serialize;
 use teeheap_platform::{Len, PAGE_SIZE, PhysAddr, PhysRange};
 
-use crate::pool::range_alloc::{FreeError, PageRun, RangeAllocator};
+use range_alloc::{FreeError, PageRun, RangeAllocator};
 
 /// Usage of a page allocator, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

@@ -1,6 +1,6 @@
 //! A scatter list: where a buffer's bytes are in physical memory, in
 //! buffer order. Plain data; a buffer's exporter owns it for the buffer's
-//! life and devices get copies ([`super::Attachment::map`]).
+//! life and devices get copies ([`crate::dma_buf::Attachment::map`]).
 
 use serde::Serialize;
 use teeheap_platform::PhysRange;
