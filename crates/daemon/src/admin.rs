@@ -9,7 +9,7 @@ use teeheap_sync::Recover;
 use crate::Shared;
 use crate::privilege::Caller;
 use crate::protocol::{BackendAction, Reply};
-use crate::report::Event;
+use crate::report::{Event, EventKind};
 
 /// `a, b, c`, or `none`.
 fn names(v: &[String]) -> String {
@@ -29,9 +29,9 @@ impl Shared {
     }
 
     /// Appends a lifecycle event to the log.
-    pub(crate) fn log_lifecycle(&self, kind: &str, message: String, heap: Option<String>) {
-        tracing::info!(kind, "{message}");
-        let e = Event { kind: kind.to_owned(), message, heap, ..Event::default() };
+    pub(crate) fn log_lifecycle(&self, kind: EventKind, message: String, heap: Option<String>) {
+        tracing::info!(kind = kind.name(), "{message}");
+        let e = Event { kind, message, heap, ..Event::default() };
         self.events.push(e, self.kernel.platform(), self.host.world());
     }
 
@@ -61,7 +61,7 @@ impl Shared {
                 drop(b);
                 drop(slot);
                 let msg = format!("backend {} unbound; {}", self.backend_name, self.generations());
-                self.log_lifecycle("unbind", msg.clone(), None);
+                self.log_lifecycle(EventKind::Unbind, msg.clone(), None);
                 Reply::Done { message: msg }
             }
             BackendAction::Bind => {
@@ -73,7 +73,7 @@ impl Shared {
                         *slot = Some(b);
                         drop(slot);
                         let msg = format!("backend {} bound; {}", self.backend_name, self.generations());
-                        self.log_lifecycle("bind", msg.clone(), None);
+                        self.log_lifecycle(EventKind::Bind, msg.clone(), None);
                         Reply::Done { message: msg }
                     }
                     Err(e) => Reply::error("failed", format!("probe failed: {e}")),
@@ -92,7 +92,7 @@ impl Shared {
                     }
                 }
                 let msg = format!("heap {name} removed");
-                self.log_lifecycle("heap-rm", msg.clone(), Some(name.to_owned()));
+                self.log_lifecycle(EventKind::HeapRm, msg.clone(), Some(name.to_owned()));
                 Reply::Done { message: msg }
             }
             Err(e) if e.errno() == teeheap_kernel::Errno::ENOENT => {
@@ -122,7 +122,7 @@ impl Shared {
                     }
                 }
                 let msg = format!("heap {name} added back");
-                self.log_lifecycle("heap-add", msg.clone(), Some(name.to_owned()));
+                self.log_lifecycle(EventKind::HeapAdd, msg.clone(), Some(name.to_owned()));
                 Reply::Done { message: msg }
             }
             Err(e) if e.errno() == teeheap_kernel::Errno::ENOENT => {
@@ -180,7 +180,7 @@ impl Shared {
             );
             tracing::info!("devmem: {msg}");
             let e = Event {
-                kind: "devmem".into(),
+                kind: EventKind::Devmem,
                 message: msg,
                 range: Some(crate::report::Range { start: addr, len }),
                 master: Some(master.name().to_owned()),

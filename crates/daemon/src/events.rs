@@ -16,7 +16,7 @@ use teeheap_sync::Recover;
 use teeheap_platform::Platform;
 use teeheap_secure_world::SecureWorld;
 
-use crate::report::{Event, Log, Range};
+use crate::report::{Event, EventKind, Log, Range};
 
 /// Entries kept; older ones are dropped (and counted).
 pub const CAPACITY: usize = 4096;
@@ -63,7 +63,7 @@ impl State {
             return;
         }
         self.push(Event {
-            kind: "lend".into(),
+            kind: EventKind::Lend,
             message: format!("region #{cookie} of {} KiB lent to the secure world for {use_case}", range.len >> 10),
             range: Some(range),
             use_case: Some(use_case),
@@ -104,7 +104,7 @@ impl EventLog {
             s.firewall_seen = v.seq + 1;
             s.push(Event {
                 time_ms: now_ms(v.time),
-                kind: "violation".into(),
+                kind: EventKind::Violation,
                 message: v.to_string(),
                 range: Some(v.range.into()),
                 master: Some(v.master.name().to_owned()),
@@ -129,7 +129,7 @@ impl EventLog {
             s.reclaimed.pop_first();
         }
         s.push(Event {
-            kind: "reclaim".into(),
+            kind: EventKind::Reclaim,
             message: format!("lent region #{cookie} of {} KiB scrubbed and reclaimed from {use_case}", range.len >> 10),
             range: Some(range),
             use_case: Some(use_case.to_owned()),

@@ -14,7 +14,7 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::Shared;
-use crate::report::Event;
+use crate::report::{Event, EventKind};
 
 /// The text of a panic payload (`panic!` with a message gives a `&str` or a
 /// `String`).
@@ -46,7 +46,7 @@ impl Shared {
                 let text = format!("BUG: panic while serving {what}: {msg}; the call was answered with an error");
                 tracing::error!(pid, "{text}");
                 eprintln!("teeheap: {text} (the daemon keeps serving; please report this)");
-                let e = Event { kind: "bug".into(), message: text, pid, ..Event::default() };
+                let e = Event { kind: EventKind::Bug, message: text, pid, ..Event::default() };
                 self.events.push(e, self.kernel.platform(), self.host.world());
                 Err(())
             }

@@ -29,7 +29,7 @@ use teeheap_sync::Recover;
 use crate::Shared;
 use crate::events::EventLog;
 use crate::protocol::{BackendAction, Reply};
-use crate::report::Event;
+use crate::report::{Event, EventKind};
 
 /// Most specs one daemon holds; more are refused.
 pub const MAX_SPECS: usize = 64;
@@ -177,7 +177,7 @@ impl Injector {
             self.wake.notify_all();
             let msg = format!("faults armed (seed {}): {}", self.seed, armed.join(", "));
             tracing::info!("{msg}");
-            self.log(Event { kind: "inject".into(), message: msg, ..Event::default() });
+            self.log(Event { kind: EventKind::Inject, message: msg, ..Event::default() });
         }
     }
 
@@ -203,7 +203,7 @@ impl Injector {
         drop(s);
         self.wake.notify_all();
         let msg = format!("fault armed (seed {}): {spec}", self.seed);
-        self.log(Event { kind: "inject".into(), message: msg.clone(), ..Event::default() });
+        self.log(Event { kind: EventKind::Inject, message: msg.clone(), ..Event::default() });
         Ok(msg)
     }
 
@@ -214,7 +214,7 @@ impl Injector {
     fn fired(&self, spec: &Spec, what: String) {
         let message = format!("{spec}: {what}");
         tracing::info!("injected: {message}");
-        self.log(Event { kind: "injected".into(), message, spec: Some(spec.to_string()), ..Event::default() });
+        self.log(Event { kind: EventKind::Injected, message, spec: Some(spec.to_string()), ..Event::default() });
     }
 
     /// Decides at a counted point: the first armed spec `matches` selects

@@ -41,7 +41,7 @@ pub mod supp_gate;
 pub mod views;
 pub mod workers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -139,8 +139,8 @@ pub struct Shared {
     events: Arc<EventLog>,
     started: Instant,
     caps: Caps,
-    /// Allocations refused by a cap: by heap, and by process.
-    refusals: Mutex<(BTreeMap<String, u64>, BTreeMap<i32, u64>)>,
+    /// Allocations refused by a cap.
+    refusals: Mutex<observe::Refusals>,
     shutdown: AtomicBool,
     calls: AtomicU64,
     sessions_live: AtomicU64,
@@ -389,7 +389,7 @@ impl Daemon {
                 return Err(e.into());
             }
         };
-        shared.log_lifecycle("bind", format!("backend {backend_name} bound at start"), None);
+        shared.log_lifecycle(report::EventKind::Bind, format!("backend {backend_name} bound at start"), None);
         tracing::info!(backend = backend_name, "daemon started");
         Ok(Daemon {
             shared,
@@ -631,7 +631,12 @@ impl Shared {
     pub(crate) fn log_denied(&self, what: &str, caller: &Caller) {
         let msg = format!("{what} refused: {}", caller.describe());
         tracing::warn!("{msg}");
-        let e = report::Event { kind: "denied".into(), message: msg, pid: caller.pid, ..report::Event::default() };
+        let e = report::Event {
+            kind: report::EventKind::Denied,
+            message: msg,
+            pid: caller.pid,
+            ..report::Event::default()
+        };
         self.events.push(e, self.kernel.platform(), self.host.world());
     }
 

@@ -10,8 +10,8 @@ use crate::Shared;
 use crate::holders::{self, Process};
 use crate::limits::{self, Charge, NO_HEAP};
 use crate::report::{
-    Area, BufRow, Bufinfo, ClientUsage, DescriptorStat, Event, FirewallRegion, HeapStat, Holder, Log, MemoryMap, Piece,
-    ProcessName, SecureWorldStat, Stat,
+    Area, BufRow, Bufinfo, ClientUsage, DescriptorStat, Event, EventKind, FirewallRegion, HeapStat, Holder, Log,
+    MemoryMap, Piece, ProcessName, SecureWorldStat, Stat,
 };
 
 /// Holders of each buffer id, from a scan of every process.
@@ -76,7 +76,7 @@ impl Shared {
             .into_iter()
             .map(|i| {
                 let name = i.name.as_str().to_owned();
-                let refused = refusals.0.get(&name).copied().unwrap_or(0);
+                let refused = refusals.by_heap.get(&name).copied().unwrap_or(0);
                 let mut failures: BTreeMap<String, u64> =
                     i.failures.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
                 if refused > 0 {
@@ -130,7 +130,7 @@ impl Shared {
                 },
             );
         }
-        for (pid, n) in &refusals.1 {
+        for (pid, n) in &refusals.by_pid {
             if let Some(c) = clients.get_mut(pid) {
                 c.limit_refusals = *n;
             } else if std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -273,11 +273,11 @@ impl Shared {
         let pid = tgid(tid).unwrap_or(tid);
         {
             let mut r = self.refusals.lock().recover();
-            *r.0.entry(heap.to_owned()).or_default() += 1;
-            *r.1.entry(pid).or_default() += 1;
+            *r.by_heap.entry(heap.to_owned()).or_default() += 1;
+            *r.by_pid.entry(pid).or_default() += 1;
         }
         let e = Event {
-            kind: "limit".into(),
+            kind: EventKind::Limit,
             message: format!("pid {pid}: ALLOC of {len} bytes from {heap} refused (ENOMEM): {why}"),
             heap: Some(heap.to_owned()),
             pid: Some(pid),
@@ -292,4 +292,13 @@ impl Shared {
 fn tgid(tid: i32) -> Option<i32> {
     let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     s.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Allocations refused by a per-process cap since start (`teeheap stat`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Refusals {
+    /// By heap name.
+    pub(crate) by_heap: BTreeMap<String, u64>,
+    /// By process id.
+    pub(crate) by_pid: BTreeMap<i32, u64>,
 }

@@ -234,6 +234,90 @@ pub struct DescriptorStat {
     pub shortages: u64,
 }
 
+/// What a log entry records; in JSON the kebab-case name (`heap-rm`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// An access the firewall refused.
+    #[default]
+    Violation,
+    /// A backend bound.
+    Bind,
+    /// A backend unbound (buffers drain).
+    Unbind,
+    /// A heap removed.
+    HeapRm,
+    /// A heap added again.
+    HeapAdd,
+    /// A chunk of normal memory lent to the secure world.
+    Lend,
+    /// A lent chunk reclaimed (scrubbed).
+    Reclaim,
+    /// An allocation refused by a per-process cap.
+    Limit,
+    /// A secure master's access through `teeheap devmem` that the firewall
+    /// allowed.
+    Devmem,
+    /// A control request refused for lack of rights (see `privilege`).
+    Denied,
+    /// Fault specs armed.
+    Inject,
+    /// A fault that fired (see [`Event::spec`]).
+    Injected,
+    /// A panic while serving a request, answered with an error.
+    Bug,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 13] = [
+        EventKind::Violation,
+        EventKind::Bind,
+        EventKind::Unbind,
+        EventKind::HeapRm,
+        EventKind::HeapAdd,
+        EventKind::Lend,
+        EventKind::Reclaim,
+        EventKind::Limit,
+        EventKind::Devmem,
+        EventKind::Denied,
+        EventKind::Inject,
+        EventKind::Injected,
+        EventKind::Bug,
+    ];
+
+    /// The name in JSON and in `teeheap log`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventKind::Violation => "violation",
+            EventKind::Bind => "bind",
+            EventKind::Unbind => "unbind",
+            EventKind::HeapRm => "heap-rm",
+            EventKind::HeapAdd => "heap-add",
+            EventKind::Lend => "lend",
+            EventKind::Reclaim => "reclaim",
+            EventKind::Limit => "limit",
+            EventKind::Devmem => "devmem",
+            EventKind::Denied => "denied",
+            EventKind::Inject => "inject",
+            EventKind::Injected => "injected",
+            EventKind::Bug => "bug",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
 /// One entry of the daemon's log (`teeheap log`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -241,12 +325,8 @@ pub struct Event {
     pub seq: u64,
     /// Wall-clock time, milliseconds since the Unix epoch.
     pub time_ms: u64,
-    /// `violation`, `bind`, `unbind`, `heap-rm`, `heap-add`, `lend`,
-    /// `reclaim`, `limit`, `devmem` (a secure master's access through
-    /// `teeheap devmem` that the firewall allowed), `denied` (a control
-    /// request refused for lack of rights, see `privilege`), `inject`
-    /// (fault specs armed), `injected` (a fault that fired, see `spec`).
-    pub kind: String,
+    /// What happened (serialised by its kebab-case name).
+    pub kind: EventKind,
     /// For humans.
     pub message: String,
     /// The physical range concerned (violations, lend, reclaim, devmem).
@@ -354,5 +434,27 @@ impl MemoryMap {
     /// The command line of holder `pid`.
     pub fn cmdline(&self, pid: i32) -> Option<&str> {
         self.processes.iter().find(|p| p.pid == pid).map(|p| p.cmdline.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON of an event names its kind as `teeheap-log/1` documents
+    /// (`heap-rm`, not `HeapRm`), and reads back; `teeheap log` pads it.
+    #[test]
+    fn event_kinds_are_their_names() {
+        for k in EventKind::ALL {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.name()));
+            assert_eq!(serde_json::from_str::<EventKind>(&json).unwrap(), k);
+            assert!(k == k.name());
+        }
+        assert_eq!(EventKind::HeapRm.name(), "heap-rm");
+        assert!(serde_json::from_str::<EventKind>("\"HeapRm\"").is_err());
+        assert_eq!(format!("{:<9}|", EventKind::Bind), "bind     |");
+        let e = Event { seq: 1, kind: EventKind::HeapAdd, message: "m".into(), ..Event::default() };
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"seq":1,"time_ms":0,"kind":"heap-add","message":"m"}"#);
     }
 }

@@ -51,9 +51,23 @@ impl OpteeConfig {
     }
 }
 
-/// A master the secure world grants access to a use case's memory: who,
-/// may read, may write (decoded GET_PROTMEM_CONFIG attributes).
-pub type Grant = (Master, bool, bool);
+/// A master the secure world grants access to a use case's memory, and
+/// how (a decoded GET_PROTMEM_CONFIG attribute).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Grant {
+    /// The device (or CPU) granted access.
+    pub master: Master,
+    /// May read.
+    pub read: bool,
+    /// May write.
+    pub write: bool,
+}
+
+impl From<ProtmemAttr> for Grant {
+    fn from(a: ProtmemAttr) -> Grant {
+        Grant { master: a.master, read: a.read, write: a.write }
+    }
+}
 
 /// What GET_PROTMEM_CONFIG answered for a use case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,7 +221,7 @@ impl<W: SecureMonitor + 'static> OpteeBackend<W> {
                     .read(Master::NsCpu, b.start(), &mut attrs)
                     .map_err(|_| Error::new(Errno::EIO, "cannot read attributes"))?;
             }
-            let masters = ProtmemAttr::decode_all(&attrs).into_iter().map(|a| (a.master, a.read, a.write)).collect();
+            let masters = ProtmemAttr::decode_all(&attrs).into_iter().map(Grant::from).collect();
             Ok(Some(ProtmemConfig { min_size, align, masters }))
         })();
         if let Some(b) = buf {
