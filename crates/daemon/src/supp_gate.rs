@@ -6,7 +6,7 @@
 //! nodes) and counts the descriptions opened on them; an open while one
 //! is counted is denied with `EBUSY`, and the release of the description
 //! (its last fd and mapping in any process) uncounts it. Opens of other
-//! files cost nothing: only those inodes are marked. Where the group cannot
+//! files raise no event: only those inodes are marked. Where the group cannot
 //! be made (not root, Linux < 6.14) there is no gate and the kernel model
 //! refuses the second context at its first ioctl instead.
 //!
