@@ -1098,6 +1098,42 @@ mod tests {
     }
 
     #[test]
+    fn crowded_ranged_class_turns_into_a_tree_and_back() {
+        // 150 holes of `L` pages and 150 of `M` pages crowd two ranged
+        // classes: far more than a sorted `Vec` class holds.
+        const N: u64 = SMALL_MAX as u64 + 22;
+        const L: u64 = EXACT_PAGES;
+        const M: u64 = EXACT_PAGES + EXACT_PAGES / 16;
+        const STRIDE: u64 = L + M + 4;
+        let c = class_of(L) - EXACT;
+        assert_eq!(class_of(M) - EXACT, c + 1);
+        let free: Vec<(u64, u64)> = (0..N).flat_map(|i| [(i * STRIDE, L), (i * STRIDE + L + 1, M)]).collect();
+        let mut ra = with_holes(N * STRIDE, &free);
+        assert!(matches!(ra.ranged[c], Class::Large(_)) && matches!(ra.ranged[c + 1], Class::Large(_)));
+        let before = ra.clone();
+        // Best fit, lowest address first, from the crowded class.
+        for i in 0..N {
+            assert_eq!(ra.alloc(L), Some(run(i * STRIDE, L)));
+        }
+        ra.check_invariants().unwrap();
+        assert!(matches!(ra.ranged[c], Class::Small(_)));
+        // Every `M`-page hole starts at an odd page: none holds an aligned
+        // run of its size.
+        let full = ra.clone();
+        assert_eq!(ra.alloc_aligned(M, 2), None);
+        assert_eq!(ra, full);
+        assert_eq!(ra.alloc(M), Some(run(L + 1, M)));
+        assert_eq!(ra.largest_free(), M);
+        ra.free(run(L + 1, M)).unwrap();
+        for i in (0..N).rev() {
+            ra.free(run(i * STRIDE, L)).unwrap();
+        }
+        ra.check_invariants().unwrap();
+        // Same holes, reached through different class representations.
+        assert_eq!(ra, before);
+    }
+
+    #[test]
     fn check_invariants_catches_corruption() {
         let ok = with_holes(16, &[(0, 2), (8, 2)]);
         let corrupt: [fn(&mut RangeAllocator); 11] = [
