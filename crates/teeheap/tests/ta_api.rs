@@ -78,3 +78,35 @@ fn property_ta_reads_its_header_the_tee_and_its_client() {
         ],
     );
 }
+
+/// Every function the dev kit's headers declare is exported by the
+/// `teeheap` binary (a TA that calls one must load: `RTLD_NOW`).
+#[test]
+fn every_declared_api_function_is_exported() {
+    let out = std::process::Command::new("nm").args(["-D", "--defined-only"]).arg(common::TEEHEAP).output();
+    let out = out.expect("nm (binutils)");
+    let symbols = String::from_utf8_lossy(&out.stdout);
+    let exported: std::collections::BTreeSet<&str> =
+        symbols.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+    let mut declared = Vec::new();
+    for (path, text) in teeheap_ta_host::devkit::FILES {
+        if !path.ends_with(".h") {
+            continue;
+        }
+        for line in text.lines() {
+            // A prototype: "TYPE NAME(ARGS" with NAME a GP function.
+            let Some(open) = line.find('(') else { continue };
+            let Some(name) = line[..open].split_whitespace().last().map(|n| n.trim_start_matches('*')) else {
+                continue;
+            };
+            if name.starts_with("TEE_") && !line.trim_start().starts_with('#') && !line.contains("define") {
+                declared.push(name.to_owned());
+            }
+        }
+    }
+    for known in ["TEE_Malloc", "TEE_CipherDoFinal", "TEE_AEDecryptFinal", "TEE_GetPropertyAsU32", "TEE_CacheFlush"] {
+        assert!(declared.iter().any(|d| d == known), "the header scan misses {known}: {declared:?}");
+    }
+    let missing: Vec<&String> = declared.iter().filter(|n| !exported.contains(n.as_str())).collect();
+    assert!(missing.is_empty(), "declared but not exported: {missing:?}");
+}
