@@ -66,6 +66,8 @@ pub struct ClientFiles<'a> {
     pub shared: &'a crate::Shared,
     /// The calling thread.
     pub tid: i32,
+    /// The caller's description is `O_NONBLOCK`.
+    pub nonblocking: bool,
 }
 
 /// The kernel model's error for a host errno.
@@ -109,5 +111,9 @@ impl Files for ClientFiles<'_> {
     /// The call is no longer pending: the caller was interrupted or died.
     fn gave_up(&self) -> bool {
         !self.listener.id_valid(self.id)
+    }
+
+    fn nonblocking(&self) -> bool {
+        self.nonblocking
     }
 }

@@ -234,6 +234,9 @@ impl Session {
                 }
             },
         };
+        // Whether a call that waits may wait (V4L2 DQBUF), from the flags
+        // of the description it came through.
+        let nonblocking = rustix::fs::fcntl_getfl(&f).map_or(true, |fl| fl.contains(rustix::fs::OFlags::NONBLOCK));
         // The program's description is not kept past the call: its release
         // is the release of what it stands for.
         drop(f);
@@ -244,6 +247,7 @@ impl Session {
             target: &target,
             shared: &self.shared,
             tid: n.pid,
+            nonblocking,
         };
         let mem = ClientMemory { target: &target };
         let r = self.shared.kernel.ioctl(&file, call.cmd.0, UserPtr(call.arg.0), &mem, &mut files);

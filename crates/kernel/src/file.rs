@@ -281,6 +281,13 @@ pub trait Files {
     fn gave_up(&self) -> bool {
         false
     }
+
+    /// Whether the description the call came through is `O_NONBLOCK`: a
+    /// call that would wait for an event (V4L2 `DQBUF`) answers `EAGAIN`
+    /// instead. Default: yes (an in-process caller never waits).
+    fn nonblocking(&self) -> bool {
+        true
+    }
 }
 
 /// An in-process fd table. Fds start at 3, as 0-2 are taken in a process.

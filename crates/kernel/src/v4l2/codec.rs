@@ -18,7 +18,8 @@
 //! CAPTURE is restarted.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 use teeheap_sync::Recover;
 
 use teeheap_platform::devices::fwht::{self, RawFormat, RawFrame};
@@ -208,6 +209,9 @@ pub struct CodecFile {
     system: Arc<SystemHeap>,
     prio: FilePrio,
     inner: Mutex<Instance>,
+    /// Signalled after every request that may have completed a buffer or
+    /// stopped a queue: a blocking DQBUF waits on it.
+    changed: Condvar,
 }
 
 impl CodecFile {
@@ -230,7 +234,14 @@ impl CodecFile {
             stopped: false,
             source_known: false,
         };
-        Arc::new(CodecFile { role, platform, system, prio: FilePrio::open(prio), inner: Mutex::new(inner) })
+        Arc::new(CodecFile {
+            role,
+            platform,
+            system,
+            prio: FilePrio::open(prio),
+            inner: Mutex::new(inner),
+            changed: Condvar::new(),
+        })
     }
 
     /// Encoder or decoder.
@@ -276,6 +287,15 @@ impl CodecFile {
     /// `ENOTTY` for an unknown request; `EFAULT` for unreadable or
     /// unwritable arguments; then each request's errno.
     pub fn ioctl(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
+        let r = self.request(cmd, arg, mem, files);
+        // A buffer may be done or a queue stopped now: wake blocked DQBUFs.
+        if cmd != VIDIOC_DQBUF {
+            self.changed.notify_all();
+        }
+        r
+    }
+
+    fn request(&self, cmd: u32, arg: UserPtr, mem: &dyn UserMemory, files: &mut dyn Files) -> Result<i64> {
         // Requests that change the device need the file's priority
         // (`INFO_FL_PRIO`), checked after the copy-in, before the handler.
         let prio = || if PRIO_IOCTLS.contains(&cmd) { self.prio.check() } else { Ok(()) };
@@ -289,7 +309,7 @@ impl CodecFile {
             VIDIOC_REQBUFS => call(mem, arg, cmd, prio, |r: &mut V4l2Requestbuffers| self.reqbufs(r)),
             VIDIOC_QUERYBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.querybuf(b)),
             VIDIOC_QBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.qbuf(b, mem, files)),
-            VIDIOC_DQBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.dqbuf(b, mem)),
+            VIDIOC_DQBUF => call(mem, arg, cmd, prio, |b: &mut V4l2Buffer| self.dqbuf(b, mem, &*files)),
             VIDIOC_EXPBUF => call(mem, arg, cmd, prio, |e: &mut V4l2Exportbuffer| self.expbuf(e, files)),
             VIDIOC_STREAMON => call(mem, arg, cmd, prio, |t: &mut u32| self.streamon(*t)),
             VIDIOC_STREAMOFF => call(mem, arg, cmd, prio, |t: &mut u32| self.streamoff(*t)),
@@ -523,20 +543,38 @@ impl CodecFile {
         Ok(())
     }
 
-    fn dqbuf(&self, b: &mut V4l2Buffer, user: &dyn UserMemory) -> Result<()> {
+    /// `DQBUF`. On a blocking description with nothing done it waits
+    /// (as vb2) until a buffer is done, the queue stops (`EINVAL`), the
+    /// last buffer went (`EPIPE`) or the caller gives up (`EINTR`); jobs
+    /// run inside other requests, so only another thread's call ends it.
+    fn dqbuf(&self, b: &mut V4l2Buffer, user: &dyn UserMemory, files: &dyn Files) -> Result<()> {
         self.is_coded(b.type_)?;
         let mut g = self.lock();
+        let i = loop {
+            let q = g.queue_mut(b.type_);
+            if b.type_ != q.type_ || b.memory != q.memory {
+                return Err(einval("wrong buffer type or memory"));
+            }
+            if !q.streaming {
+                return Err(einval("not streaming"));
+            }
+            if q.last_dequeued {
+                return Err(Error::new(Errno::EPIPE, "the last buffer was dequeued"));
+            }
+            if let Some(&i) = q.done.front() {
+                break i;
+            }
+            if files.nonblocking() {
+                return Err(Error::new(Errno::EAGAIN, "no buffer done"));
+            }
+            if files.gave_up() {
+                return Err(Error::new(Errno::EINTR, "the caller gave up"));
+            }
+            // The lock is released while waiting; the timeout re-asks
+            // whether the caller is still there.
+            g = self.changed.wait_timeout(g, Duration::from_millis(100)).map_or_else(|e| e.into_inner().0, |r| r.0);
+        };
         let q = g.queue_mut(b.type_);
-        if b.type_ != q.type_ || b.memory != q.memory {
-            return Err(einval("wrong buffer type or memory"));
-        }
-        if !q.streaming {
-            return Err(einval("not streaming"));
-        }
-        if q.last_dequeued {
-            return Err(Error::new(Errno::EPIPE, "the last buffer was dequeued"));
-        }
-        let i = *q.done.front().ok_or(Error::new(Errno::EAGAIN, "no buffer done"))?;
         if q.memory == V4L2_MEMORY_USERPTR && q.type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE {
             // The device wrote the bounce buffer; the program's memory gets
             // the bytes now, by its own call (vb2 pins the pages instead).
