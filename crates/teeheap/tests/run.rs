@@ -530,8 +530,8 @@ fn serve_raises_its_descriptor_limit_and_stat_shows_it() {
 }
 
 /// Issue 16: the program-side measuring program (`clients/progside.c`)
-/// runs natively, under an allow-all filter and under `teeheap run` and
-/// prints its table; here at a tiny scale, so that it keeps working (the
+/// runs natively, under an allow-all filter, under a filter that reads an
+/// ioctl's request and under `teeheap run`, and prints its table; here at a tiny scale, so that it keeps working (the
 /// figures are in BENCHMARKS.md, with the full-scale command).
 #[test]
 fn progside_program_prints_its_table() {
@@ -541,7 +541,13 @@ fn progside_program_prints_its_table() {
     let out = c.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for row in ["| mmap(MAP_SHARED)", "| ioctl(FIONREAD)", "| open + close", "| ALLOC 4 KiB `system` + close"] {
+    for row in [
+        "| mmap(MAP_SHARED)",
+        "| ioctl(FIONREAD) on a pipe |",
+        "| ioctl(FIONREAD) on a pipe, vs native",
+        "| open + close",
+        "| ALLOC 4 KiB `system` + close",
+    ] {
         let line = stdout.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("{row}: {stdout}"));
         assert!(!line.contains("| – |"), "a figure is missing: {line}");
     }

@@ -1,11 +1,14 @@
 /* What a program pays under `teeheap run` (issue 16, program side), measured
  * in one run against the floors: natively, under an allow-all seccomp
- * filter (what any seccomp design costs), and under `teeheap run`.
+ * filter (what any seccomp design costs), under a filter that only reads
+ * an ioctl's request and allows it (what any filter that must look at
+ * ioctl arguments costs: the kernel cannot cache its decision), and under
+ * `teeheap run`.
  *
  *   progside [TEEHEAP [ROUNDS [SCALE]]]
  *
  * TEEHEAP: the teeheap binary (default: `teeheap` in PATH). ROUNDS (default
- * 5) rotates the order of the three passes; every figure is the best batch
+ * 5) rotates the order of the four passes; every figure is the best batch
  * mean over all rounds (ns per operation). SCALE (default 1) multiplies
  * the iteration counts (tests use a small fraction).
  *
@@ -18,8 +21,8 @@
  *             in another process (the bare round trip; native pass only)
  *   alloc     DMA_HEAP_IOCTL_ALLOC of 4 KiB from `system` + close (teeheap)
  *
- * Internal modes: `progside --measure native|filtered|teeheap SCALE` prints
- * "key ns" lines. */
+ * Internal modes: `progside --measure native|filtered|argfilter|teeheap SCALE`
+ * prints "key ns" lines. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -183,6 +186,11 @@ static int measure(const char *mode) {
 	int p[2];
 	if (pipe(p) != 0)
 		return 1;
+	if (strcmp(mode, "argfilter") == 0) {
+		printf("ioctl %.1f\n", BEST(200000, fionread(p[0])));
+		fflush(stdout);
+		return 0;
+	}
 	printf("mmap64k %.1f\n", BEST(2000, mmap_touch(mfd)));
 	printf("ioctl %.1f\n", BEST(200000, fionread(p[0])));
 	printf("openclose %.1f\n", BEST(20000, open_close("/etc/passwd")));
@@ -206,9 +214,19 @@ static int pass(char *const argv[], const char *prefix, double best[KEYS]) {
 		dup2(out[1], 1);
 		close(out[0]);
 		close(out[1]);
-		if (strcmp(prefix, "filtered") == 0) {
-			struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
-			struct sock_fprog prog = { .len = 1, .filter = f };
+		struct sock_filter all[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+		/* Reads ioctl's request, then allows: nothing is sent, but the
+		 * kernel's action cache cannot decide ioctl without running it. */
+		struct sock_filter arg[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 1),
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = { .len = 1, .filter = all };
+		if (strcmp(prefix, "argfilter") == 0)
+			prog = (struct sock_fprog){ .len = 4, .filter = arg };
+		if (strcmp(prefix, "filtered") == 0 || strcmp(prefix, "argfilter") == 0) {
 			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
 			    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
 				_exit(126);
@@ -257,17 +275,18 @@ int main(int argc, char **argv) {
 	if (n <= 0)
 		return 1;
 	self[n] = 0;
-	double best[3][KEYS];
-	for (int m = 0; m < 3; m++)
+	enum { NATIVE, FILTERED, ARGFILTER, TEEHEAP, MODES };
+	double best[MODES][KEYS];
+	for (int m = 0; m < MODES; m++)
 		for (int k = 0; k < KEYS; k++)
 			best[m][k] = -1;
-	const char *modes[3] = { "native", "filtered", "teeheap" };
+	const char *modes[MODES] = { "native", "filtered", "argfilter", "teeheap" };
 	for (int r = 0; r < rounds; r++) {
-		for (int i = 0; i < 3; i++) {
-			int m = (r + i) % 3;
+		for (int i = 0; i < MODES; i++) {
+			int m = (r + i) % MODES;
 			char *plain[] = { self, "--measure", (char *)modes[m], (char *)sc, NULL };
 			char *run[] = { (char *)teeheap, "run", "--", self, "--measure", "teeheap", (char *)sc, NULL };
-			if (pass(m == 2 ? run : plain, modes[m], best[m]) != 0) {
+			if (pass(m == TEEHEAP ? run : plain, modes[m], best[m]) != 0) {
 				fprintf(stderr, "the %s pass failed\n", modes[m]);
 				return 1;
 			}
@@ -276,14 +295,20 @@ int main(int argc, char **argv) {
 	enum { MMAP, IOCTL, OPEN, MEMFD, NOTIFY, ALLOC };
 	printf("| operation (ns) | under teeheap run | floor | teeheap / floor | other | teeheap / other |\n");
 	printf("|---|---|---|---|---|---|\n");
-	row("mmap(MAP_SHARED) + touch 16 pages + munmap of a 64 KiB memfd", best[2][MMAP], best[0][MMAP], "native",
-	    best[1][MMAP], "allow-all filter");
-	row("ioctl(FIONREAD) on a pipe", best[2][IOCTL], best[1][IOCTL], "allow-all filter", best[0][IOCTL],
-	    "native");
-	row("open + close of a file", best[2][OPEN], best[0][OPEN], "native", best[1][OPEN], "allow-all filter");
-	row("ALLOC 4 KiB `system` + close", best[2][ALLOC], best[0][NOTIFY], "seccomp-notify round trip",
-	    best[0][MEMFD], "native memfd_create + ftruncate + close");
+	row("mmap(MAP_SHARED) + touch 16 pages + munmap of a 64 KiB memfd", best[TEEHEAP][MMAP], best[NATIVE][MMAP],
+	    "native", best[FILTERED][MMAP], "allow-all filter");
+	row("ioctl(FIONREAD) on a pipe", best[TEEHEAP][IOCTL], best[FILTERED][IOCTL], "allow-all filter",
+	    best[ARGFILTER][IOCTL], "filter reading the request");
+	row("ioctl(FIONREAD) on a pipe, vs native", best[TEEHEAP][IOCTL], best[NATIVE][IOCTL], "native",
+	    best[ARGFILTER][IOCTL], "filter reading the request");
+	row("open + close of a file", best[TEEHEAP][OPEN], best[NATIVE][OPEN], "native", best[FILTERED][OPEN],
+	    "allow-all filter");
+	row("ALLOC 4 KiB `system` + close", best[TEEHEAP][ALLOC], best[NATIVE][NOTIFY], "seccomp-notify round trip",
+	    best[NATIVE][MEMFD], "native memfd_create + ftruncate + close");
 	printf("rounds %d, scale %s; floors: native memfd cycle %.0f ns, notify round trip %.0f ns\n", rounds, sc,
-	       best[0][MEMFD], best[0][NOTIFY]);
-	return best[2][ALLOC] > 0 && best[0][NOTIFY] > 0 && best[2][MMAP] > 0 ? 0 : 1;
+	       best[NATIVE][MEMFD], best[NATIVE][NOTIFY]);
+	return best[TEEHEAP][ALLOC] > 0 && best[NATIVE][NOTIFY] > 0 && best[TEEHEAP][MMAP] > 0 &&
+			       best[ARGFILTER][IOCTL] > 0
+		       ? 0
+		       : 1;
 }
