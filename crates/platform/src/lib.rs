@@ -28,6 +28,7 @@ pub mod firewall;
 pub mod master;
 pub mod memory;
 pub mod use_case;
+pub mod window;
 
 pub use addr::{Len, PAGE_SIZE, PhysAddr, PhysRange, page_align_up};
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use firewall::{AccessKind, Firewall, FirewallError, Region, RegionId, Rights
 pub use master::{Master, MasterSet};
 pub use memory::{Ram, RamError};
 pub use use_case::UseCase;
+pub use window::{DramWindow, WindowError};
 
 use crate::fault::{Fault, Faults, Point};
 

@@ -32,7 +32,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use teeheap_platform::{AccessKind, Master, PAGE_SIZE, PhysRange};
+use teeheap_platform::{AccessError, Master, PhysRange, WindowError};
 use teeheap_sync::Recover;
 use teeheap_ta_host::wire::{Channel, Down, NUM_PARAMS, Up, WireParam, ptype};
 use teeheap_uapi::tee::gp::{TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP};
@@ -319,7 +319,7 @@ impl HostInstance {
         let fds: Vec<BorrowedFd<'_>> = windows
             .iter()
             .map(|w| match &w.fd {
-                OwnedFdOrDram::Dram => env.memory.platform().ram().memfd(),
+                OwnedFdOrDram::Dram => env.memory.platform().window_file(),
                 OwnedFdOrDram::Own(f) => f.as_fd(),
             })
             .collect();
@@ -664,23 +664,19 @@ fn dir_of(t: u32) -> Option<ParamDir> {
     }
 }
 
-/// The window of `m` (non-empty): checked by the firewall for the secure
-/// CPU, then the DRAM file itself, or a bounce file where another file
-/// backs the range.
+/// The window of `m` (non-empty): the platform's window for the secure CPU
+/// (checked by the firewall; [`Platform::window`](teeheap_platform::Platform::window)),
+/// or a bounce file where another file backs the range.
 fn window(env: &TaEnv<'_>, m: &TaMemref, range: PhysRange) -> TeeResult<(WireParam, Window)> {
-    let platform = env.memory.platform();
-    let fw = platform.firewall();
-    fw.check(Master::SecureCpu, range, AccessKind::Read).map_err(|_| TeeError::ACCESS_DENIED)?;
-    if m.writable() {
-        fw.check(Master::SecureCpu, range, AccessKind::Write).map_err(|_| TeeError::ACCESS_DENIED)?;
-    }
-    let dram = platform.dram();
-    let off = range.start().checked_offset_from(dram.start()).ok_or(TeeError::SECURITY)?;
-    let page_offset = off % PAGE_SIZE;
-    let mut w = WireParam { a: u64::from(m.is_protected()), size: m.size(), page_offset, ..WireParam::default() };
-    if !platform.ram().is_backed(range) {
-        w.file_offset = off - page_offset;
-        return Ok((w, Window { fd: OwnedFdOrDram::Dram, bounce: None }));
+    let mut w = WireParam { a: u64::from(m.is_protected()), size: m.size(), ..WireParam::default() };
+    match env.memory.platform().window(Master::SecureCpu, range, m.writable()) {
+        Ok(win) => {
+            (w.file_offset, w.page_offset) = (win.file_offset, win.page_offset);
+            return Ok((w, Window { fd: OwnedFdOrDram::Dram, bounce: None }));
+        }
+        Err(WindowError::Access(AccessError::Denied(_))) => return Err(TeeError::ACCESS_DENIED),
+        Err(WindowError::Access(_)) => return Err(TeeError::SECURITY),
+        Err(WindowError::Backed(_)) => {}
     }
     // A program's file backs (part of) the range: bounce through a file of
     // our own, copied in now and out after the call.
