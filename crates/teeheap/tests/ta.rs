@@ -6,45 +6,42 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TEEHEAP, assert_all_ok, compile, teeheap_private, tmp};
-use teeheap_platform::{Platform, PlatformConfig};
-use teeheap_secure_world::{Msg, MsgParam, SecureConfig, SecureWorld, Smc, TeeError, Uuid};
+use common::{assert_all_ok, build_ta, compile, repo, ta_world, teeheap_private, tmp};
+use teeheap_secure_world::{Msg, MsgParam, Smc, TeeError, Uuid};
 
 const EXAMPLE_UUID: &str = "7eaf5d5c-8d11-4d8e-9a3c-7b1e5a1d0c01";
 const MISBEHAVE_UUID: &str = "3c0c2a51-7d5e-4b1a-8f0e-5a6b7c8d9e01";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Builds the TA in `src` (its `ta.c` and `include/`) into `tadir` with
-/// the build line of the README, word for word but for the paths.
-fn build_ta(src: &Path, tadir: &Path, uuid: &str) -> PathBuf {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let line = readme
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("cc -shared -fPIC $(teeheap ta-dev-kit --cflags)"))
-        .expect("README.md shows how to build a TA");
-    let line = line
-        .replace("my_ta", &src.display().to_string())
-        .replace("tadir/<uuid>.ta", &format!("{}/{uuid}.ta", tadir.display()));
-    std::fs::create_dir_all(tadir).unwrap();
-    let bin = Path::new(TEEHEAP).parent().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let out = Command::new("sh")
-        .args(["-c", &line])
-        .env("PATH", path)
-        .env("XDG_CACHE_HOME", tmp().join(format!("ta-cache-{}", std::process::id())))
+/// Builds the misbehaving test TA into `tmp()/NAME` and runs `client ARG`
+/// under `teeheap run` with it, on a small platform whose TA calls end
+/// after 1 s.
+fn run_with_misbehave_ta(name: &str, client: &Path, arg: &str) -> Output {
+    let tadir = tmp().join(name);
+    build_ta(&repo().join("crates/teeheap/tests/tas/misbehave"), &tadir, MISBEHAVE_UUID);
+    let cfg = tmp().join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"{name}\"\ndram = {{ base = 0x4000_0000, size = \"64 MiB\" }}\n[tee]\nta_call_timeout_ms = 1000\n"
+        ),
+    )
+    .unwrap();
+    teeheap_private(name)
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--ta-dir")
+        .arg(&tadir)
+        .arg("--")
+        .arg(client)
+        .arg(arg)
         .output()
-        .unwrap();
-    assert!(out.status.success(), "{line}\n{}", String::from_utf8_lossy(&out.stderr));
-    tadir.join(format!("{uuid}.ta"))
+        .unwrap()
 }
 
 #[test]
@@ -118,26 +115,8 @@ fn xtest_1014_sequence_passes_against_builtin_and_c_ta() {
 
 #[test]
 fn misbehaving_ta_dies_alone_and_stays_in_its_sandbox() {
-    let tadir = tmp().join("ta-misbehave");
-    build_ta(&repo().join("crates/teeheap/tests/tas/misbehave"), &tadir, MISBEHAVE_UUID);
     let client = compile("ta_client.c", "ta_client_misbehave", &["-lpthread"]);
-    let cfg = tmp().join("ta-misbehave.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"ta-misbehave\"\ndram = { base = 0x4000_0000, size = \"64 MiB\" }\n[tee]\nta_call_timeout_ms = 1000\n",
-    )
-    .unwrap();
-    let out = teeheap_private("ta-misbehave")
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--ta-dir")
-        .arg(&tadir)
-        .arg("--")
-        .arg(&client)
-        .arg("misbehave")
-        .output()
-        .unwrap();
+    let out = run_with_misbehave_ta("ta-misbehave", &client, "misbehave");
     assert_all_ok(
         &out,
         &[
@@ -161,26 +140,8 @@ fn misbehaving_ta_dies_alone_and_stays_in_its_sandbox() {
 /// the call timeout.
 #[test]
 fn teec_request_cancellation_ends_a_looping_ta_through_the_uapi() {
-    let tadir = tmp().join("ta-cancel-uapi");
-    build_ta(&repo().join("crates/teeheap/tests/tas/misbehave"), &tadir, MISBEHAVE_UUID);
     let client = compile("ta_cancel.c", "ta_cancel", &["-lpthread"]);
-    let cfg = tmp().join("ta-cancel-uapi.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"ta-cancel\"\ndram = { base = 0x4000_0000, size = \"64 MiB\" }\n[tee]\nta_call_timeout_ms = 1000\n",
-    )
-    .unwrap();
-    let out = teeheap_private("ta-cancel-uapi")
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--ta-dir")
-        .arg(&tadir)
-        .arg("--")
-        .arg(&client)
-        .arg("1000")
-        .output()
-        .unwrap();
+    let out = run_with_misbehave_ta("ta-cancel-uapi", &client, "1000");
     print!("{}", String::from_utf8_lossy(&out.stdout));
     assert_all_ok(
         &out,
@@ -203,19 +164,7 @@ fn teec_request_cancellation_ends_a_looping_ta_through_the_uapi() {
 fn cancel_reaches_a_looping_ta() {
     let tadir = tmp().join("ta-cancel");
     build_ta(&repo().join("crates/teeheap/tests/tas/misbehave"), &tadir, MISBEHAVE_UUID);
-    let platform = Arc::new(
-        Platform::new(
-            PlatformConfig::from_toml("name = \"c\"\ndram = { base = 0x4000_0000, size = \"16 MiB\" }").unwrap(),
-        )
-        .unwrap(),
-    );
-    let config = SecureConfig {
-        ta_dirs: vec![tadir],
-        ta_runner: Some(PathBuf::from(TEEHEAP)),
-        ta_call_timeout: Some(Duration::from_secs(20)),
-        ..SecureConfig::default()
-    };
-    let world = Arc::new(SecureWorld::new(platform, config).unwrap());
+    let world = ta_world(tadir);
     let uuid = Uuid::from_fields(0x3c0c_2a51, 0x7d5e, 0x4b1a, [0x8f, 0x0e, 0x5a, 0x6b, 0x7c, 0x8d, 0x9e, 0x01]);
     let mut open = Msg::open_session(uuid, 0, vec![]);
     world.smc(Smc::Std(&mut open));

@@ -10,13 +10,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{TEEHEAP, build_ta, repo, tmp};
-use teeheap_platform::{Platform, PlatformConfig};
-use teeheap_secure_world::{Msg, MsgParam, SecureConfig, SecureWorld, Smc, TeeError, Uuid};
+use common::{build_ta, repo, ta_world, tmp};
+use teeheap_secure_world::{Msg, MsgParam, SecureWorld, Smc, TeeError, Uuid};
 use teeheap_uapi::tee::gp::{TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP};
 
 const SINGLE_INSTANCE: u32 = 1 << 2;
@@ -58,22 +57,6 @@ fn build(tadir: &Path, flags: u32) {
     build_ta(&src, tadir, &u.to_string());
 }
 
-fn world(tadir: PathBuf) -> Arc<SecureWorld> {
-    let platform = Arc::new(
-        Platform::new(
-            PlatformConfig::from_toml("name = \"i\"\ndram = { base = 0x4000_0000, size = \"16 MiB\" }").unwrap(),
-        )
-        .unwrap(),
-    );
-    let config = SecureConfig {
-        ta_dirs: vec![tadir],
-        ta_runner: Some(PathBuf::from(TEEHEAP)),
-        ta_call_timeout: Some(Duration::from_secs(20)),
-        ..SecureConfig::default()
-    };
-    Arc::new(SecureWorld::new(platform, config).unwrap())
-}
-
 fn smc(w: &SecureWorld, mut m: Msg) -> Msg {
     w.smc(Smc::Std(&mut m));
     m
@@ -113,7 +96,7 @@ fn single_instance_multi_session_shares_one_instance_and_serialises_calls() {
     let tadir = tmp().join("ta-instances-shared");
     let flags = SINGLE_INSTANCE | MULTI_SESSION;
     build(&tadir, flags);
-    let w = world(tadir);
+    let w = ta_world(tadir);
     let (a, b) = (opened(&w, flags), opened(&w, flags));
     assert_eq!((count(&w, a), count(&w, b), count(&w, a)), (1, 2, 3), "one counter for both sessions");
 
@@ -154,7 +137,7 @@ fn single_instance_multi_session_shares_one_instance_and_serialises_calls() {
 fn single_session_ta_refuses_a_second_session_with_busy() {
     let tadir = tmp().join("ta-instances-single");
     build(&tadir, SINGLE_INSTANCE);
-    let w = world(tadir);
+    let w = ta_world(tadir);
     let a = opened(&w, SINGLE_INSTANCE);
     let (r, origin, _) = open(&w, SINGLE_INSTANCE);
     assert_eq!((r, origin), (Err(TeeError::BUSY), TEEC_ORIGIN_TEE));
@@ -171,7 +154,7 @@ fn keep_alive_instance_outlives_its_last_session() {
     let tadir = tmp().join("ta-instances-keep");
     let flags = SINGLE_INSTANCE | KEEP_ALIVE;
     build(&tadir, flags);
-    let w = world(tadir);
+    let w = ta_world(tadir);
     let a = opened(&w, flags);
     assert_eq!(count(&w, a), 1);
     // Single session: a second one is BUSY while `a` is open.
@@ -187,7 +170,7 @@ fn keep_alive_instance_outlives_its_last_session() {
 fn multi_instance_ta_gets_an_instance_per_session() {
     let tadir = tmp().join("ta-instances-multi");
     build(&tadir, 0);
-    let w = world(tadir);
+    let w = ta_world(tadir);
     let (a, b) = (opened(&w, 0), opened(&w, 0));
     assert_eq!((count(&w, a), count(&w, a), count(&w, b)), (1, 2, 1), "a counter per session");
     // Two instances run their calls at the same time.

@@ -188,3 +188,17 @@ pub(crate) fn build_ta(src: &Path, tadir: &Path, uuid: &str) -> PathBuf {
     assert!(out.status.success(), "{line}\n{}", String::from_utf8_lossy(&out.stderr));
     tadir.join(format!("{uuid}.ta"))
 }
+
+/// A secure world on a 16 MiB platform whose TA directory is `tadir` and
+/// whose TA processes are the `teeheap` binary under test.
+pub(crate) fn ta_world(tadir: PathBuf) -> std::sync::Arc<teeheap_secure_world::SecureWorld> {
+    let toml = "name = \"ta\"\ndram = { base = 0x4000_0000, size = \"16 MiB\" }";
+    let platform = teeheap_platform::Platform::new(teeheap_platform::PlatformConfig::from_toml(toml).unwrap()).unwrap();
+    let config = teeheap_secure_world::SecureConfig {
+        ta_dirs: vec![tadir],
+        ta_runner: Some(PathBuf::from(TEEHEAP)),
+        ta_call_timeout: Some(Duration::from_secs(20)),
+        ..teeheap_secure_world::SecureConfig::default()
+    };
+    std::sync::Arc::new(teeheap_secure_world::SecureWorld::new(std::sync::Arc::new(platform), config).unwrap())
+}
