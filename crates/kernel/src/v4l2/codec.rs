@@ -23,7 +23,7 @@ use std::time::Duration;
 use teeheap_sync::Recover;
 
 use teeheap_platform::devices::fwht::{self, RawFormat, RawFrame};
-use teeheap_platform::devices::{fwht_codec, read_sg, write_sg};
+use teeheap_platform::devices::{DeviceError, fwht_codec, read_sg, write_sg};
 use teeheap_platform::{Len, Master, Platform};
 use teeheap_uapi::v4l2::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -855,7 +855,17 @@ impl Instance {
         self.out.queued.pop_front();
         self.cap.queued.pop_front();
         self.source_known = true;
+        // The CAPTURE buffers were sized for the format at REQBUFS; a
+        // stream whose first header was larger (adopted before CAPTURE
+        // started) must not fill the bounce buffer's page slack, which a
+        // USERPTR DQBUF would copy past the program's buffer.
+        let cap_len = u64::from(self.cap.length);
         let r = match file.role {
+            Role::Decoder if frame.size() as u64 > cap_len => Err(DeviceError::BufferTooSmall {
+                device: Master::VideoDecoder,
+                needed: frame.size() as u64,
+                have: cap_len,
+            }),
             Role::Decoder => {
                 fwht_codec::decode(&file.platform, &mut self.decoder, frame, &src_sg, used, &dst_sg).map(|h| {
                     let kind = if h.is_key_frame() { V4L2_BUF_FLAG_KEYFRAME } else { V4L2_BUF_FLAG_PFRAME };
