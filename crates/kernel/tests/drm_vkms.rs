@@ -446,3 +446,108 @@ fn protected_framebuffer_is_scanned_by_the_display_never_mapped_by_the_cpu() {
     assert_eq!(s.addfb(tiny, DRM_FORMAT_XRGB8888, W, H), Err(Errno::EINVAL), "buffer too small");
     let _ = UserPtr(0);
 }
+
+/// The caller's fd table, with a caller that has given up (a signal came).
+struct GaveUp<'a>(&'a mut FdTable);
+
+impl Files for GaveUp<'_> {
+    fn install(&mut self, file: File, flags: u32) -> Result<i32, teeheap_kernel::Error> {
+        self.0.install(file, flags)
+    }
+    fn lookup(&self, fd: i64) -> Result<File, teeheap_kernel::Error> {
+        self.0.lookup(fd)
+    }
+    fn gave_up(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn hostile_atomic_calls_change_nothing_and_keep_the_event_space() {
+    let mut s = setup();
+    s.cap(DRM_CLIENT_CAP_ATOMIC, 1);
+    // MODE_ID naming a mode the checks refuse is EINVAL, whatever the
+    // reason (a clock past INT_MAX too), as drm_atomic_set_mode_prop_for_crtc.
+    let mut bad = MODES[0];
+    bad.clock = u32::MAX;
+    let bad = s.mode_blob(&bad);
+    let bad_mode: &[(Prop, u64)] = &[(Prop::ModeId, u64::from(bad)), (Prop::Active, 1)];
+    assert_eq!(s.atomic(DRM_MODE_ATOMIC_ALLOW_MODESET, &[(CRTC_ID, bad_mode)]), Err(Errno::EINVAL));
+
+    // With no free fd, a commit asking for an out-fence fails EMFILE and
+    // leaves the display off.
+    let blob = s.mode_blob(&MODES[0]);
+    let fence_ptr = s.mem.map(&0i32.to_ne_bytes());
+    let on: &[(Prop, u64)] = &[(Prop::ModeId, u64::from(blob)), (Prop::Active, 1), (Prop::OutFencePtr, fence_ptr.0)];
+    let conn: &[(Prop, u64)] = &[(Prop::CrtcId, u64::from(CRTC_ID))];
+    let flags = DRM_MODE_ATOMIC_ALLOW_MODESET | DRM_MODE_PAGE_FLIP_EVENT;
+    let files = std::mem::replace(&mut s.files, FdTable::with_limit(0));
+    assert_eq!(s.atomic(flags, &[(CRTC_ID, on), (CONNECTOR_ID, conn)]), Err(Errno::EMFILE));
+    s.files = files;
+    let display = Arc::clone(s.kernel.display().unwrap());
+    assert!(!display.state().active && display.frames() == 0, "a failed commit changes nothing");
+    assert_eq!(s.card.read_events(4096).unwrap_err().errno(), Errno::EAGAIN);
+    assert_eq!(s.atomic(flags, &[(CRTC_ID, on), (CONNECTOR_ID, conn)]), Ok(0));
+    assert_eq!(s.card.read_events(4096).unwrap().len(), 32);
+
+    // An in-fence wait the caller gives up on is EINTR and shows nothing.
+    let never = SyncFile::new(vec![teeheap_kernel::dma_buf::Fence::new("test", "never")]);
+    let fd = s.files.install(File::new(never), 0).unwrap();
+    let frames = display.frames();
+    let (ids, counts, props, values) =
+        ([PLANE_ID, CRTC_ID], [1u32, 1], [Prop::InFenceFd.id(), Prop::Active.id()], [fd as u64, 1]);
+    let a = DrmModeAtomic {
+        flags: DRM_MODE_PAGE_FLIP_EVENT,
+        count_objs: 2,
+        objs_ptr: s.mem.map(ids.as_bytes()).0,
+        count_props_ptr: s.mem.map(counts.as_bytes()).0,
+        props_ptr: s.mem.map(props.as_bytes()).0,
+        prop_values_ptr: s.mem.map(values.as_bytes()).0,
+        reserved: 0,
+        user_data: 1,
+    };
+    let ptr = s.mem.map(a.as_bytes());
+    let r = s.card.ioctl(DRM_IOCTL_MODE_ATOMIC, ptr, &s.mem, &mut GaveUp(&mut s.files));
+    assert_eq!(r.unwrap_err().errno(), Errno::EINTR);
+    assert_eq!(display.frames(), frames);
+    // ... and gives its event room back: the whole space is still there.
+    let flip: &[(Prop, u64)] = &[(Prop::Active, 1)];
+    for i in 0..4096 / 32 {
+        assert_eq!(s.atomic(DRM_MODE_PAGE_FLIP_EVENT, &[(CRTC_ID, flip)]), Ok(0), "event {i}");
+    }
+    assert_eq!(s.atomic(DRM_MODE_PAGE_FLIP_EVENT, &[(CRTC_ID, flip)]), Err(Errno::ENOMEM));
+}
+
+#[test]
+fn getproperty_copies_an_array_whole_or_not_at_all() {
+    let mut s = setup();
+    // CRTC_W is a range: two values. Room for one: nothing is written.
+    let values = s.mem.map(&[0xaau8; 16]);
+    let (r, g) = s.ioctl(
+        DRM_IOCTL_MODE_GETPROPERTY,
+        DrmModeGetProperty { prop_id: Prop::CrtcW.id(), values_ptr: values.0, count_values: 1, ..Default::default() },
+    );
+    assert_eq!((r, g.count_values), (Ok(0), 2));
+    assert_eq!(s.mem.contents(values).unwrap(), [0xaau8; 16]);
+    // Too small a count with a bad pointer is not EFAULT: nothing is copied.
+    let (r, g) = s.ioctl(
+        DRM_IOCTL_MODE_GETPROPERTY,
+        DrmModeGetProperty { prop_id: Prop::Dpms.id(), enum_blob_ptr: 8, count_enum_blobs: 1, ..Default::default() },
+    );
+    assert_eq!((r, g.count_enum_blobs), (Ok(0), 4));
+}
+
+#[test]
+fn a_dropped_poll_watch_holds_no_waker() {
+    let s = setup();
+    let k = Arc::clone(s.card.kms().unwrap());
+    for _ in 0..100 {
+        let w = s.card.watch_ready(Box::new(|| panic!("a watch that is gone never wakes")));
+        drop(w);
+    }
+    assert_eq!(k.events.waiting(), 0, "each dropped watch took its waker back");
+    let woke = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let w2 = Arc::clone(&woke);
+    let _kept = s.card.watch_ready(Box::new(move || w2.store(true, std::sync::atomic::Ordering::SeqCst)));
+    assert_eq!(k.events.waiting(), 1);
+}

@@ -365,8 +365,24 @@ impl FileOps for DrmFile {
 
     fn watch_ready(&self, wake: Box<dyn FnOnce() + Send>) -> Option<ReadyWatch> {
         let k = self.kms.as_ref()?;
-        k.events.on_ready(wake);
-        Some(ReadyWatch::new("drm events"))
+        let id = k.events.on_ready(wake);
+        Some(ReadyWatch::new(EventWatch { file: Arc::downgrade(k), id }))
+    }
+}
+
+/// A wait for a DRM file's events; dropping it takes the waker back, so a
+/// program that polls again and again with no event coming holds nothing.
+#[derive(Debug)]
+struct EventWatch {
+    file: std::sync::Weak<kms::KmsFile>,
+    id: Option<u64>,
+}
+
+impl Drop for EventWatch {
+    fn drop(&mut self) {
+        if let (Some(id), Some(k)) = (self.id, self.file.upgrade()) {
+            k.events.forget(id);
+        }
     }
 }
 

@@ -240,7 +240,9 @@ pub fn set_property(
                     return Err(einval("mode blob of the wrong size"));
                 }
                 let m = DrmModeModeinfo::read_from_bytes(&b.data).map_err(|_| einval("mode blob"))?;
-                check_mode(&m)?;
+                // `drm_atomic_set_mode_prop_for_crtc`: any refusal of the
+                // mode (ERANGE of a clock past INT_MAX too) is EINVAL.
+                check_mode(&m).map_err(|_| einval("invalid mode in the MODE_ID blob"))?;
                 st.mode = Some(b);
             }
         }

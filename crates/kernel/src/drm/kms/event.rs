@@ -24,7 +24,8 @@ pub const VBLANK_EVENT_LEN: usize = size_of::<DrmEventVblank>();
 struct Queue {
     events: VecDeque<DrmEventVblank>,
     reserved: usize,
-    wakers: Vec<Box<dyn FnOnce() + Send>>,
+    wakers: Vec<(u64, Box<dyn FnOnce() + Send>)>,
+    next_waker: u64,
 }
 
 /// A file's event queue. See the module documentation.
@@ -82,7 +83,7 @@ impl EventQueue {
             q.events.push_back(ev);
             std::mem::take(&mut q.wakers)
         };
-        for w in wakers {
+        for (_, w) in wakers {
             w();
         }
     }
@@ -114,17 +115,30 @@ impl EventQueue {
         !self.q.lock().recover().events.is_empty()
     }
 
-    /// Runs `wake` once an event is queued (now if one is). Returns whether
-    /// it was kept for later.
-    pub fn on_ready(&self, wake: Box<dyn FnOnce() + Send>) -> bool {
+    /// Runs `wake` once an event is queued (now if one is). Returns the
+    /// id to [`Self::forget`] it by if it was kept for later.
+    pub fn on_ready(&self, wake: Box<dyn FnOnce() + Send>) -> Option<u64> {
         let mut q = self.q.lock().recover();
         if q.events.is_empty() {
-            q.wakers.push(wake);
-            return true;
+            let id = q.next_waker;
+            q.next_waker += 1;
+            q.wakers.push((id, wake));
+            return Some(id);
         }
         drop(q);
         wake();
-        false
+        None
+    }
+
+    /// Takes back the waiting `wake` that [`Self::on_ready`] kept as `id`
+    /// (a waiter that is gone holds nothing here).
+    pub fn forget(&self, id: u64) {
+        self.q.lock().recover().wakers.retain(|(w, _)| *w != id);
+    }
+
+    /// Wakers waiting for an event.
+    pub fn waiting(&self) -> usize {
+        self.q.lock().recover().wakers.len()
     }
 }
 
@@ -140,7 +154,10 @@ mod tests {
         assert_eq!(q.read(1024).unwrap_err().errno(), Errno::EAGAIN);
         let woke = Arc::new(AtomicBool::new(false));
         let w = Arc::clone(&woke);
-        assert!(q.on_ready(Box::new(move || w.store(true, Ordering::SeqCst))));
+        assert!(q.on_ready(Box::new(move || w.store(true, Ordering::SeqCst))).is_some());
+        let gone = q.on_ready(Box::new(|| panic!("a forgotten waker never runs"))).unwrap();
+        q.forget(gone);
+        assert_eq!(q.waiting(), 1);
         let mut rs: Vec<Reservation> = (0..EVENT_SPACE / VBLANK_EVENT_LEN).map(|_| q.reserve().unwrap()).collect();
         assert_eq!(q.reserve().unwrap_err().errno(), Errno::ENOMEM);
         q.cancel(rs.pop().unwrap());

@@ -889,14 +889,34 @@ impl KmsFile {
         if test_only {
             return Ok(());
         }
-        if let Some(f) = &in_fence {
-            wait_fence(f, files)?;
-        }
+        // Nothing below may fail once the state is committed: the in-fence
+        // wait and the out-fence fd come first, and a failure gives the
+        // event's room back (`complete_signaling` without install).
         let fence = out_fence.map(|_| Fence::new("vkms", "crtc-0"));
-        let done = Done { fence: fence.clone(), event: reservation.map(|r| (self, r, a.user_data)) };
+        let prepared = (|| {
+            if let Some(f) = &in_fence {
+                wait_fence(f, files)?;
+            }
+            match (out_fence, &fence) {
+                (Some(ptr), Some(fence)) => {
+                    let file = File::new(SyncFile::new(vec![Arc::clone(fence)]));
+                    Ok(Some((ptr, files.install(file, teeheap_uapi::dma_heap::O_CLOEXEC)?)))
+                }
+                _ => Ok(None),
+            }
+        })();
+        let fd = match prepared {
+            Ok(fd) => fd,
+            Err(e) => {
+                if let Some(r) = reservation {
+                    self.events.cancel(r);
+                }
+                return Err(e);
+            }
+        };
+        let done = Done { fence, event: reservation.map(|r| (self, r, a.user_data)) };
         self.dev.commit(new, done);
-        if let (Some(ptr), Some(fence)) = (out_fence, fence) {
-            let fd = files.install(File::new(SyncFile::new(vec![fence])), teeheap_uapi::dma_heap::O_CLOEXEC)?;
+        if let Some((ptr, fd)) = fd {
             mem.write(UserPtr(ptr), &fd.to_ne_bytes()).map_err(|_| efault("OUT_FENCE_PTR"))?;
         }
         Ok(())
@@ -923,15 +943,21 @@ fn get_property(g: &mut DrmModeGetProperty, mem: &dyn UserMemory) -> Result<()> 
     let p = Prop::from_id(g.prop_id).ok_or(enoent("no such property"))?;
     g.name = props::name_field(p.name());
     g.flags = p.flags();
+    // Each array is copied whole when the caller's count has room for it,
+    // and not at all otherwise (the caller asks again with the count).
     let values = p.values();
-    for (i, v) in values.iter().enumerate().take(g.count_values as usize) {
-        put(mem, g.values_ptr, i, v)?;
+    if g.count_values as usize >= values.len() {
+        for (i, v) in values.iter().enumerate() {
+            put(mem, g.values_ptr, i, v)?;
+        }
     }
     g.count_values = values.len() as u32;
     match p.prop_type() {
         props::PropType::Enum(e) => {
-            for (i, &(value, name)) in e.iter().enumerate().take(g.count_enum_blobs as usize) {
-                put(mem, g.enum_blob_ptr, i, &DrmModePropertyEnum { value, name: props::name_field(name) })?;
+            if g.count_enum_blobs as usize >= e.len() {
+                for (i, &(value, name)) in e.iter().enumerate() {
+                    put(mem, g.enum_blob_ptr, i, &DrmModePropertyEnum { value, name: props::name_field(name) })?;
+                }
             }
             g.count_enum_blobs = e.len() as u32;
         }
