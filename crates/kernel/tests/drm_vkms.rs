@@ -551,3 +551,28 @@ fn a_dropped_poll_watch_holds_no_waker() {
     let _kept = s.card.watch_ready(Box::new(move || w2.store(true, std::sync::atomic::Ordering::SeqCst)));
     assert_eq!(k.events.waiting(), 1);
 }
+
+#[test]
+fn property_blobs_cannot_grow_the_daemon_without_bound() {
+    use teeheap_kernel::drm::kms::{BLOB_BUDGET, MAX_BLOB};
+    let mut s = setup();
+    let data = s.mem.map_zeroed(MAX_BLOB as usize);
+    let create = |s: &mut Setup| {
+        let (r, b) =
+            s.ioctl(DRM_IOCTL_MODE_CREATEPROPBLOB, DrmModeCreateBlob { data: data.0, length: MAX_BLOB, blob_id: 0 });
+        r.map(|_| b.blob_id)
+    };
+    let mut ids = Vec::new();
+    let err = loop {
+        match create(&mut s) {
+            Ok(id) => ids.push(id),
+            Err(e) => break e,
+        }
+        assert!(ids.len() as u64 <= BLOB_BUDGET / u64::from(MAX_BLOB), "blobs past the budget");
+    };
+    assert_eq!(err, Errno::ENOMEM);
+    assert_eq!(ids.len() as u64, BLOB_BUDGET / u64::from(MAX_BLOB) - 1);
+    // Destroying one gives its room back.
+    assert_eq!(s.ioctl(DRM_IOCTL_MODE_DESTROYPROPBLOB, DrmModeDestroyBlob { blob_id: ids[0] }).0, Ok(0));
+    assert!(create(&mut s).is_ok());
+}

@@ -52,6 +52,13 @@ pub const CONNECTOR_ID: u32 = 34;
 const FIRST_DYNAMIC_ID: u32 = 35;
 /// Largest blob a client may create (a mode is 68 bytes).
 pub const MAX_BLOB: u32 = 1 << 20;
+/// Bytes all live property blobs of the device may hold, each blob's
+/// length plus [`BLOB_OVERHEAD`] (the memory cgroup's part in Linux):
+/// `CREATEPROPBLOB` past it is `ENOMEM`, so no program grows the daemon
+/// without bound.
+pub const BLOB_BUDGET: u64 = 64 << 20;
+/// What one blob costs besides its bytes, for [`BLOB_BUDGET`].
+pub const BLOB_OVERHEAD: u64 = 128;
 /// CRC entries kept (`crc/data` lines).
 pub const CRC_LOG: usize = 1024;
 
@@ -279,6 +286,17 @@ impl KmsDevice {
         let obj = make(id)?;
         objs.insert(id, wrap(Arc::downgrade(&obj)));
         Ok(obj)
+    }
+
+    /// Bytes the live blobs take against [`BLOB_BUDGET`].
+    fn blob_bytes(&self) -> u64 {
+        let objs = self.objects.lock().recover();
+        objs.values()
+            .filter_map(|d| match d {
+                Dynamic::Blob(w) => w.upgrade().map(|b| b.data.len() as u64 + BLOB_OVERHEAD),
+                Dynamic::Fb(_) => None,
+            })
+            .sum()
     }
 
     fn new_blob(&self, data: Vec<u8>) -> Result<Arc<Blob>> {
@@ -662,6 +680,9 @@ impl KmsFile {
         }
         if c.length > MAX_BLOB {
             return Err(Error::new(Errno::ENOMEM, "blob larger than this model keeps"));
+        }
+        if self.dev.blob_bytes() + u64::from(c.length) + BLOB_OVERHEAD > BLOB_BUDGET {
+            return Err(Error::new(Errno::ENOMEM, "the device's blobs use up their memory"));
         }
         let mut data = vec![0u8; c.length as usize];
         mem.read(UserPtr(c.data), &mut data).map_err(|_| efault("cannot read the blob"))?;
