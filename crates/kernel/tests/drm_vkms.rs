@@ -377,7 +377,8 @@ fn atomic_commit_with_mode_blob_fences_and_events() {
     assert_eq!(s.atomic(0, &[(ENCODER_ID, &[])]), Err(Errno::ENOENT), "no properties");
     assert_eq!(s.atomic(0, &[(CRTC_ID, &[(Prop::FbId, 0)])]), Err(Errno::ENOENT), "not the CRTC's");
     assert_eq!(s.atomic(0, &[(PLANE_ID, &[(Prop::Type, 0)])]), Err(Errno::EINVAL), "immutable");
-    assert_eq!(s.atomic(0, &[(PLANE_ID, &[(Prop::CrtcId, 5)])]), Err(Errno::EACCES));
+    // drm_property_change_valid_get refuses an id that is no CRTC first.
+    assert_eq!(s.atomic(0, &[(PLANE_ID, &[(Prop::CrtcId, 5)])]), Err(Errno::EINVAL));
     assert_eq!(s.atomic(0, &[(PLANE_ID, &[(Prop::SrcW, u64::from(W + 1) << 16)])]), Err(Errno::ENOSPC));
     assert_eq!(s.atomic(0, &[(PLANE_ID, &[(Prop::CrtcW, 100)])]), Err(Errno::ERANGE), "no scaling");
     assert_eq!(s.atomic(0, &[(CONNECTOR_ID, &[(Prop::Dpms, 0)])]), Err(Errno::EINVAL));
@@ -575,4 +576,27 @@ fn property_blobs_cannot_grow_the_daemon_without_bound() {
     // Destroying one gives its room back.
     assert_eq!(s.ioctl(DRM_IOCTL_MODE_DESTROYPROPBLOB, DrmModeDestroyBlob { blob_id: ids[0] }).0, Ok(0));
     assert!(create(&mut s).is_ok());
+}
+
+#[test]
+fn atomic_values_outside_a_property_range_are_einval_and_change_nothing() {
+    let mut s = setup();
+    s.cap(DRM_CLIENT_CAP_ATOMIC, 1);
+    let cases: [(u32, Prop, u64); 7] = [
+        (PLANE_ID, Prop::SrcW, (1 << 32) | (u64::from(W) << 16)),
+        (PLANE_ID, Prop::CrtcX, 1 << 40),
+        (PLANE_ID, Prop::CrtcW, u64::from(u32::MAX)),
+        (PLANE_ID, Prop::FbId, 999),
+        (PLANE_ID, Prop::InFenceFd, (1 << 32) | 3),
+        (CRTC_ID, Prop::Active, 2),
+        (CONNECTOR_ID, Prop::LinkStatus, 2),
+    ];
+    for (obj, prop, value) in cases {
+        assert_eq!(s.atomic(0, &[(obj, &[(prop, value)])]), Err(Errno::EINVAL), "{prop:?} = {value:#x}");
+    }
+    let display = Arc::clone(s.kernel.display().unwrap());
+    assert_eq!(display.frames(), 0, "no refused commit shows a frame");
+    // link-status never goes from Good to Bad on a client's word.
+    assert_eq!(s.atomic(0, &[(CONNECTOR_ID, &[(Prop::LinkStatus, 1)])]), Ok(0));
+    assert!(!display.state().link_bad);
 }

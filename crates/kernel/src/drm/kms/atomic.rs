@@ -264,7 +264,8 @@ pub fn set_property(
         (Target::Plane, Prop::SrcH) => st.plane.src_h = value as u32,
         (Target::Connector, Prop::CrtcId) => st.conn_crtc = crtc_ref(value)?,
         (Target::Connector, Prop::LinkStatus) => {
-            if !st.link_bad {
+            // Never from Good to Bad on a client's word (silently kept).
+            if st.link_bad {
                 st.link_bad = value != 0;
             }
         }

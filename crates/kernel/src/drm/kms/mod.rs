@@ -867,6 +867,9 @@ impl KmsFile {
                 let prop =
                     Prop::from_id(prop_id).filter(|p| list.contains(p)).ok_or(enoent("property not on this object"))?;
                 let value: u64 = get(mem, a.prop_values_ptr, copied)?;
+                if !prop.accepts(value, |ty, id| self.dev.find_typed(id, ty).is_some()) {
+                    return Err(einval("value outside the property's range, or no such object"));
+                }
                 let fb = (prop == Prop::FbId).then(|| self.dev.fb(value as u32)).flatten();
                 let blob = (prop == Prop::ModeId).then(|| self.dev.blob(value as u32)).flatten();
                 match atomic::set_property(&mut new, target, prop, value, fb, blob)? {

@@ -190,6 +190,23 @@ impl Prop {
         ty | if immutable { DRM_MODE_PROP_IMMUTABLE } else { 0 } | if atomic { DRM_MODE_PROP_ATOMIC } else { 0 }
     }
 
+    /// `drm_property_change_valid_get`: whether a client may set it to
+    /// `value` — mutable, within its range or enum, and naming an object
+    /// of its type that `exists(type, id)` (or 0).
+    pub fn accepts(self, value: u64, exists: impl Fn(u32, u32) -> bool) -> bool {
+        if self.flags() & DRM_MODE_PROP_IMMUTABLE != 0 {
+            return false;
+        }
+        match self.prop_type() {
+            PropType::Range(min, max) => (min..=max).contains(&value),
+            PropType::SignedRange(min, max) => (min..=max).contains(&(value as i64)),
+            PropType::Enum(e) => e.iter().any(|&(v, _)| v == value),
+            // Object ids are 32 bits: the kernel's look-up truncates.
+            PropType::Blob => value == 0 || exists(DRM_MODE_OBJECT_BLOB, value as u32),
+            PropType::Object(ty) => value == 0 || exists(ty, value as u32),
+        }
+    }
+
     /// Whether only atomic clients see it.
     pub fn is_atomic(self) -> bool {
         self.flags() & DRM_MODE_PROP_ATOMIC != 0
