@@ -341,38 +341,40 @@ fn first_header_announces_the_source_before_capture_is_set_up() {
     assert_eq!((c.bytesused as usize, c.flags & V4L2_BUF_FLAG_ERROR), (small.size(), 0));
 }
 
-/// A USERPTR CAPTURE buffer queued for the old size and a stream whose
+/// A USERPTR CAPTURE buffer queued for the old size, then a stream whose
 /// first header is larger (but within the bounce buffer's page): the
 /// decoder must not write past the length the program gave, neither into
-/// the bounce buffer's slack nor, at DQBUF, into the program's memory.
+/// the bounce buffer's slack nor, at DQBUF, into the program's memory; and
+/// once the size is known, a buffer that small is refused at QBUF.
 #[test]
 fn userptr_capture_smaller_than_the_stream_is_never_overrun() {
     let mut s = setup();
     let p = Arc::clone(s.kernel.platform());
     let dec = s.kernel.v4l2_open("video1").unwrap();
     // 64x64 NV12: 6144 bytes, one 8192-byte bounce buffer; 64x80 is 7680.
-    let old = s.s_fmt(&dec, OUT, V4L2_PIX_FMT_FWHT, 64, 64);
-    assert_eq!(old.sizeimage as usize, RawFrame::new(RawFormat::Nv12, 64, 64).unwrap().max_coded_size());
+    s.s_fmt(&dec, OUT, V4L2_PIX_FMT_FWHT, 64, 64);
     s.reqbufs(&dec, OUT, V4L2_MEMORY_MMAP, 1);
     s.reqbufs(&dec, CAP, V4L2_MEMORY_USERPTR, 1);
     let big = RawFrame::new(RawFormat::Nv12, 64, 80).unwrap();
     let coded = Encoder::new(big, 1).encode(&frame_bytes(big, 0), 5, 5).unwrap();
     write_sg(&p, Master::NsCpu, s.export(&dec, OUT, 0).sg_table().ranges(), 0, &coded).unwrap();
-    let mut ob = buf(OUT, V4L2_MEMORY_MMAP, 0);
-    ob.bytesused = coded.len() as u32;
-    s.stream(&dec, VIDIOC_STREAMON, OUT).unwrap();
-    s.qbuf(&dec, ob).unwrap();
     // The program's buffer: 6144 bytes, then bytes of its own.
     let user = s.mem.map(&[0xa5u8; 8192]);
     let mut cb = buf(CAP, V4L2_MEMORY_USERPTR, 0);
     cb.m = user.0;
     cb.length = 6144;
-    if s.qbuf(&dec, cb).is_ok() {
-        s.stream(&dec, VIDIOC_STREAMON, CAP).unwrap();
-        let c = s.dqbuf(&dec, CAP, V4L2_MEMORY_USERPTR).unwrap();
-        assert!(c.bytesused <= 6144, "bytesused {} past the buffer's length", c.bytesused);
-        assert_eq!(c.flags & V4L2_BUF_FLAG_ERROR, V4L2_BUF_FLAG_ERROR, "a buffer too small for the frame");
-    }
+    s.qbuf(&dec, cb).unwrap();
+    let mut ob = buf(OUT, V4L2_MEMORY_MMAP, 0);
+    ob.bytesused = coded.len() as u32;
+    s.stream(&dec, VIDIOC_STREAMON, OUT).unwrap();
+    s.qbuf(&dec, ob).unwrap();
+    let g = s.io(&dec, VIDIOC_G_FMT, V4l2Format { type_: CAP, ..V4l2Format::default() }).unwrap();
+    assert_eq!((g.pix.width, g.pix.height), (64, 80), "the first header's size");
+    s.stream(&dec, VIDIOC_STREAMON, CAP).unwrap();
+    let c = s.dqbuf(&dec, CAP, V4L2_MEMORY_USERPTR).unwrap();
+    assert!(c.bytesused <= 6144, "bytesused {} past the buffer's length", c.bytesused);
+    assert_eq!(c.flags & V4L2_BUF_FLAG_ERROR, V4L2_BUF_FLAG_ERROR, "a buffer too small for the frame");
     let after = s.mem.contents(user).unwrap();
     assert!(after[6144..].iter().all(|&b| b == 0xa5), "the program's memory past its buffer was written");
+    assert_eq!(s.qbuf(&dec, cb).unwrap_err(), Errno::EINVAL, "smaller than the format's image");
 }

@@ -488,7 +488,7 @@ impl CodecFile {
     }
 
     fn qbuf(&self, b: &mut V4l2Buffer, user: &dyn UserMemory, files: &mut dyn Files) -> Result<()> {
-        self.is_coded(b.type_)?;
+        let coded = self.is_coded(b.type_)?;
         let mut g = self.lock();
         let q = g.queue(b.type_);
         let i = q.check(b, true)?;
@@ -507,6 +507,16 @@ impl CodecFile {
             None
         };
         let is_output = b.type_ == V4L2_BUF_TYPE_VIDEO_OUTPUT;
+        // vicodec's buf_prepare: a CAPTURE buffer must hold the current
+        // format's image (the decoder's size may have grown since REQBUFS,
+        // from the stream's first header).
+        if !is_output {
+            let need = if coded { g.formats.frame.max_coded_size() } else { g.formats.frame.size() };
+            let have = if q.memory == V4L2_MEMORY_USERPTR { b.length.min(length) } else { length };
+            if (have as usize) < need {
+                return Err(einval("buffer smaller than the format's image"));
+            }
+        }
         let bytesused = if is_output && b.bytesused == 0 { length } else { b.bytesused.min(length) };
         let timestamp = b.timestamp;
         let userptr = q.memory == V4L2_MEMORY_USERPTR;
