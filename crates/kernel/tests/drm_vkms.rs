@@ -600,3 +600,20 @@ fn atomic_values_outside_a_property_range_are_einval_and_change_nothing() {
     assert_eq!(s.atomic(0, &[(CONNECTOR_ID, &[(Prop::LinkStatus, 1)])]), Ok(0));
     assert!(!display.state().link_bad);
 }
+
+#[test]
+fn setcrtc_refuses_aspect_ratio_bits_unless_the_client_asked_for_them() {
+    let mut s = setup();
+    let (h, _) = s.dumb(W, H, 32, |_| 0x11);
+    let fb = s.addfb(h, DRM_FORMAT_XRGB8888, W, H).unwrap();
+    let mut m = MODES[0];
+    m.flags |= 2 << 19; // 16:9
+    assert_eq!(s.setcrtc(fb, Some(m)), Err(Errno::EINVAL));
+    assert_eq!(s.kernel.display().unwrap().frames(), 0, "nothing shown");
+    s.cap(DRM_CLIENT_CAP_ASPECT_RATIO, 1);
+    assert_eq!(s.setcrtc(fb, Some(m)), Ok(0));
+    // A client without the cap reads the mode without its aspect-ratio bits.
+    let other = s.kernel.drm_open("dri/card0").unwrap();
+    let (r, c) = s.ioctl_on(&other, DRM_IOCTL_MODE_GETCRTC, DrmModeCrtc { crtc_id: CRTC_ID, ..Default::default() });
+    assert_eq!((r, c.mode.flags), (Ok(0), MODES[0].flags));
+}

@@ -269,10 +269,13 @@ impl DrmFile {
             DRM_CLIENT_CAP_ATOMIC => {
                 // Atomic implies universal planes (and aspect-ratio modes).
                 let caps = &mut self.lock().caps;
-                (caps.atomic, caps.universal_planes) = (c.value != 0, c.value != 0);
+                (caps.atomic, caps.universal_planes, caps.aspect_ratio) = (c.value != 0, c.value != 0, c.value != 0);
                 Ok(())
             }
-            DRM_CLIENT_CAP_ASPECT_RATIO => Ok(()),
+            DRM_CLIENT_CAP_ASPECT_RATIO => {
+                self.lock().caps.aspect_ratio = c.value == 1;
+                Ok(())
+            }
             DRM_CLIENT_CAP_WRITEBACK_CONNECTORS if !self.lock().caps.atomic || c.value > 1 => {
                 Err(einval("writeback connectors need atomic; value 0 or 1"))
             }

@@ -158,7 +158,12 @@ pub struct Caps {
     pub universal_planes: bool,
     /// `DRM_CLIENT_CAP_ATOMIC`.
     pub atomic: bool,
+    /// `DRM_CLIENT_CAP_ASPECT_RATIO` (also implied by atomic).
+    pub aspect_ratio: bool,
 }
+
+/// `DRM_MODE_FLAG_PIC_AR_MASK`: a mode's picture aspect-ratio bits.
+const PIC_AR_MASK: u32 = 0xf << 19;
 
 /// The display device. See the module documentation.
 #[derive(Debug)]
@@ -514,8 +519,8 @@ impl KmsFile {
         }
         match kcmd {
             DRM_IOCTL_MODE_GETRESOURCES => self.get_resources(parse(k)?, mem),
-            DRM_IOCTL_MODE_GETCRTC => self.get_crtc(parse(k)?),
-            DRM_IOCTL_MODE_SETCRTC => self.set_crtc(parse(k)?, mem),
+            DRM_IOCTL_MODE_GETCRTC => self.get_crtc(caps, parse(k)?),
+            DRM_IOCTL_MODE_SETCRTC => self.set_crtc(caps, parse(k)?, mem),
             DRM_IOCTL_MODE_SETGAMMA => {
                 let l: &mut DrmModeCrtcLut = parse(k)?;
                 if l.crtc_id != CRTC_ID {
@@ -562,7 +567,7 @@ impl KmsFile {
         Ok(())
     }
 
-    fn get_crtc(&self, c: &mut DrmModeCrtc) -> Result<()> {
+    fn get_crtc(&self, caps: Caps, c: &mut DrmModeCrtc) -> Result<()> {
         if c.crtc_id != CRTC_ID {
             return Err(enoent("no such CRTC"));
         }
@@ -571,7 +576,12 @@ impl KmsFile {
         c.fb_id = st.plane.fb.as_ref().map_or(0, |f| f.id);
         (c.x, c.y) = (st.plane.src_x >> 16, st.plane.src_y >> 16);
         match st.mode_info() {
-            Some(m) => (c.mode, c.mode_valid) = (m, 1),
+            Some(mut m) => {
+                if !caps.aspect_ratio {
+                    m.flags &= !PIC_AR_MASK;
+                }
+                (c.mode, c.mode_valid) = (m, 1);
+            }
             None => (c.mode, c.mode_valid) = (DrmModeModeinfo::default(), 0),
         }
         Ok(())
@@ -721,7 +731,7 @@ impl KmsFile {
     }
 
     /// `drm_mode_setcrtc` through `drm_atomic_helper_set_config`.
-    fn set_crtc(&self, c: &mut DrmModeCrtc, mem: &dyn UserMemory) -> Result<()> {
+    fn set_crtc(&self, caps: Caps, c: &mut DrmModeCrtc, mem: &dyn UserMemory) -> Result<()> {
         if c.x & 0xffff_0000 != 0 || c.y & 0xffff_0000 != 0 {
             return Err(Error::new(Errno::ERANGE, "CRTC offset past 16 bits"));
         }
@@ -737,6 +747,9 @@ impl KmsFile {
             } else {
                 self.dev.fb(c.fb_id).ok_or(enoent("no such framebuffer"))?
             };
+            if !caps.aspect_ratio && c.mode.flags & PIC_AR_MASK != 0 {
+                return Err(einval("aspect-ratio bits without DRM_CLIENT_CAP_ASPECT_RATIO"));
+            }
             atomic::check_mode(&c.mode)?;
             atomic::check_viewport(c.x, c.y, &c.mode, &fb)?;
             set = Some((fb, c.mode));
