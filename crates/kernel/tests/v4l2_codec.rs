@@ -378,3 +378,32 @@ fn userptr_capture_smaller_than_the_stream_is_never_overrun() {
     assert!(after[6144..].iter().all(|&b| b == 0xa5), "the program's memory past its buffer was written");
     assert_eq!(s.qbuf(&dec, cb).unwrap_err(), Errno::EINVAL, "smaller than the format's image");
 }
+
+/// The same larger first header with a DMABUF CAPTURE buffer big enough
+/// for it: the plane is the dma-buf's size (vb2), so the frame decodes.
+#[test]
+fn dmabuf_capture_large_enough_for_the_first_header_decodes() {
+    let mut s = setup();
+    let p = Arc::clone(s.kernel.platform());
+    let dec = s.kernel.v4l2_open("video1").unwrap();
+    s.s_fmt(&dec, OUT, V4L2_PIX_FMT_FWHT, 64, 64);
+    s.reqbufs(&dec, OUT, V4L2_MEMORY_MMAP, 1);
+    s.reqbufs(&dec, CAP, V4L2_MEMORY_DMABUF, 2);
+    let big = RawFrame::new(RawFormat::Nv12, 64, 80).unwrap();
+    let coded = Encoder::new(big, 1).encode(&frame_bytes(big, 0), 5, 5).unwrap();
+    write_sg(&p, Master::NsCpu, s.export(&dec, OUT, 0).sg_table().ranges(), 0, &coded).unwrap();
+    let (fd, _fb) = s.heap_buf("system", 0x4000);
+    let mut cb = buf(CAP, V4L2_MEMORY_DMABUF, 0);
+    cb.m = fd as u64;
+    s.qbuf(&dec, cb).unwrap();
+    let mut ob = buf(OUT, V4L2_MEMORY_MMAP, 0);
+    ob.bytesused = coded.len() as u32;
+    s.stream(&dec, VIDIOC_STREAMON, OUT).unwrap();
+    s.qbuf(&dec, ob).unwrap();
+    s.stream(&dec, VIDIOC_STREAMON, CAP).unwrap();
+    let c = s.dqbuf(&dec, CAP, V4L2_MEMORY_DMABUF).unwrap();
+    assert_eq!((c.bytesused as usize, c.flags & V4L2_BUF_FLAG_ERROR), (big.size(), 0));
+    // Queued after the size is known: a dma-buf of the new size is taken.
+    cb.index = 1;
+    s.qbuf(&dec, cb).unwrap();
+}

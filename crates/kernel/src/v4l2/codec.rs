@@ -512,8 +512,15 @@ impl CodecFile {
         // from the stream's first header).
         if !is_output {
             let need = if coded { g.formats.frame.max_coded_size() } else { g.formats.frame.size() };
-            let have = if q.memory == V4L2_MEMORY_USERPTR { b.length.min(length) } else { length };
-            if (have as usize) < need {
+            // The plane's size as vb2 sees it: a dma-buf's own size; a user
+            // pointer's length, bounded here by the bounce buffer it goes
+            // through; MMAP: the REQBUFS length.
+            let have = match &mem {
+                Some(d) => d.size().bytes(),
+                None if q.memory == V4L2_MEMORY_USERPTR => u64::from(b.length.min(length)),
+                None => u64::from(length),
+            };
+            if have < need as u64 {
                 return Err(einval("buffer smaller than the format's image"));
             }
         }
@@ -865,11 +872,13 @@ impl Instance {
         self.out.queued.pop_front();
         self.cap.queued.pop_front();
         self.source_known = true;
-        // The CAPTURE buffers were sized for the format at REQBUFS; a
-        // stream whose first header was larger (adopted before CAPTURE
-        // started) must not fill the bounce buffer's page slack, which a
-        // USERPTR DQBUF would copy past the program's buffer.
-        let cap_len = u64::from(self.cap.length);
+        // MMAP and USERPTR buffers were sized for the format at REQBUFS (a
+        // dma-buf has its own size); a stream whose first header was larger
+        // (adopted before CAPTURE started) must not fill the bounce
+        // buffer's page slack, which a USERPTR DQBUF would copy past the
+        // program's buffer.
+        let cap_len =
+            if self.cap.memory == V4L2_MEMORY_DMABUF { dst_mem.size().bytes() } else { u64::from(self.cap.length) };
         let r = match file.role {
             Role::Decoder if frame.size() as u64 > cap_len => Err(DeviceError::BufferTooSmall {
                 device: Master::VideoDecoder,
