@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Cycles that exist today, per crate, as the set of modules in one
 /// strongly connected component. Remove an entry once it is broken.
-const KNOWN: &[(&str, &[&str])] = &[
-    // The TA runtime and OP-TEE ABI split (issue 13) is under way there.
-    ("secure_world", &["params", "session", "ta", "world"]),
-];
+const KNOWN: &[(&str, &[&str])] = &[];
 
 /// The top-level module a source file belongs to (`None` for the crate
 /// root and binaries).

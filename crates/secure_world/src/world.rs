@@ -81,9 +81,6 @@ pub struct SecureWorld {
     rpc: RwLock<Option<Arc<dyn SupplicantRpc>>>,
 }
 
-/// `TEE_ORIGIN_TEE`.
-pub(crate) const ORIGIN_TEE: u32 = TEEC_ORIGIN_TEE;
-
 impl fmt::Debug for SecureWorld {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecureWorld")

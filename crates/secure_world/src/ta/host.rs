@@ -446,7 +446,7 @@ impl HostInstance {
     ) -> Down {
         let mut params = match nested_params(w, caller) {
             Ok(p) => p,
-            Err(e) => return reply(e.code(), crate::world::ORIGIN_TEE, 0, *w),
+            Err(e) => return reply(e.code(), TEEC_ORIGIN_TEE, 0, *w),
         };
         let client = ClientIdentity { login: LOGIN_TRUSTED_APP, uuid: self.uuid };
         let (r, origin, session) = env.world.open_for_ta(uuid, client, &mut params);
@@ -475,11 +475,11 @@ fn invoke_nested(
     caller: &[TaParam],
 ) -> Down {
     if !inner.nested.contains(&session) {
-        return reply(TeeError::BAD_PARAMETERS.code(), crate::world::ORIGIN_TEE, 0, *w);
+        return reply(TeeError::BAD_PARAMETERS.code(), TEEC_ORIGIN_TEE, 0, *w);
     }
     let mut params = match nested_params(w, caller) {
         Ok(p) => p,
-        Err(e) => return reply(e.code(), crate::world::ORIGIN_TEE, 0, *w),
+        Err(e) => return reply(e.code(), TEEC_ORIGIN_TEE, 0, *w),
     };
     let (r, origin) = env.world.invoke_for_ta(session, cmd, &mut params);
     reply(r.err().map_or(0, TeeError::code), origin, 0, nested_out(w, &params))
