@@ -134,7 +134,7 @@ fn grows_across_chunks_and_reclaims_each_exactly_once() {
     assert_eq!(st.source, "normal memory lent in chunks of 1 MiB (4 MiB in 4 lent regions, cap 8 MiB)");
 
     for a in big.into_iter().chain([mid, small]) {
-        pool.free(a);
+        pool.free(&a);
     }
     let s = lender.seen();
     assert!(s.live.is_empty());
@@ -163,7 +163,7 @@ fn a_chunk_is_never_reclaimed_while_a_buffer_lives_in_it() {
     for (step, i) in [0, 3, 1, 4, 2, 5].into_iter().enumerate() {
         let a = live[i].take().unwrap();
         let tag = a.tag;
-        pool.free(a);
+        pool.free(&a);
         let still: Vec<&PoolAlloc> = live.iter().flatten().collect();
         check_inside_lent(&lender, &still);
         let chunk_empty = still.iter().all(|a| a.tag != tag);
@@ -186,8 +186,8 @@ fn an_allocation_larger_than_one_chunk_gets_a_multiple_of_the_granularity() {
     let p3 = DynamicPool::new(UseCase::SecureVideo, config, lender3.clone(), Arc::clone(k.normal_memory()));
     let one = p3.alloc(pages(1)).unwrap();
     assert_eq!(lender3.seen().lends[0].1.len(), 3 * PAGE_SIZE);
-    p3.free(one);
-    pool.free(a);
+    p3.free(&one);
+    pool.free(&a);
     assert!(lender.seen().live.is_empty() && lender3.seen().live.is_empty());
 }
 
@@ -200,11 +200,11 @@ fn the_cap_gives_enomem() {
     let b = pool.alloc(bytes(MIB)).unwrap();
     assert_eq!(pool.alloc(pages(1)).unwrap_err().errno(), Errno::ENOMEM);
     assert_eq!(lender.seen().lends.len(), 2, "no lend over the cap");
-    pool.free(a);
+    pool.free(&a);
     let c = pool.alloc(pages(1)).unwrap();
     assert_eq!(pool.chunk_stats().lent_now, 2);
-    pool.free(b);
-    pool.free(c);
+    pool.free(&b);
+    pool.free(&c);
     assert_eq!(pool.chunk_stats().lent_now, 0);
 }
 
@@ -237,9 +237,9 @@ fn largest_and_free_count_growth_and_normal_memory_counts_what_is_lent() {
     assert_eq!(s.free, (MIB - PAGE_SIZE) + 2 * MIB);
     let big = pool.alloc(bytes(s.largest_free));
     assert!(big.is_ok(), "the reported largest allocation succeeds");
-    pool.free(big.unwrap());
+    pool.free(&big.unwrap());
     normal.free_pages(hog);
-    pool.free(a);
+    pool.free(&a);
     assert_eq!(system().free, capacity - baseline);
 }
 
@@ -256,7 +256,7 @@ fn a_refused_lend_gives_enomem_and_leaks_no_normal_memory() {
     lender.seen().fail_lend = None;
     let a = pool.alloc(pages(1)).unwrap();
     assert_eq!(normal.pages_used(), baseline + MIB);
-    pool.free(a);
+    pool.free(&a);
     assert_eq!(normal.pages_used(), baseline);
 }
 
@@ -270,7 +270,7 @@ fn exhausted_normal_memory_gives_enomem() {
     assert_eq!(pool.alloc(pages(1)).unwrap_err().errno(), Errno::ENOMEM);
     assert!(lender.seen().lends.is_empty());
     normal.free_pages(hog);
-    pool.free(pool.alloc(pages(1)).unwrap());
+    pool.free(&pool.alloc(pages(1)).unwrap());
 }
 
 #[test]
@@ -283,7 +283,7 @@ fn an_ebusy_reclaim_is_retried_and_pages_stay_out_of_normal_memory_until_it_succ
     lender.seen().busy = true;
     let a = pool.alloc(bytes(MIB)).unwrap();
     let chunk_a = lender.seen().live[&a.tag];
-    pool.free(a);
+    pool.free(&a);
     let st = pool.chunk_stats();
     assert_eq!((st.lent_now, st.reclaim_pending, st.reclaimed_total), (1, 1, 0));
     assert_eq!(normal.pages_used(), baseline + MIB, "still lent: not normal memory");
@@ -302,7 +302,7 @@ fn an_ebusy_reclaim_is_retried_and_pages_stay_out_of_normal_memory_until_it_succ
     assert_eq!(pool.chunk_stats().reclaim_pending, 0, "holds a buffer again");
     let c = pool.alloc(bytes(768 << 10)).unwrap();
     assert_eq!(lender.seen().lends.len(), 2);
-    pool.free(b); // chunk A empty, reclaim refused again
+    pool.free(&b); // chunk A empty, reclaim refused again
     assert_eq!(pool.chunk_stats().reclaim_pending, 1);
 
     // The secure world lets go: the next alloc retries and succeeds.
@@ -318,8 +318,8 @@ fn an_ebusy_reclaim_is_retried_and_pages_stay_out_of_normal_memory_until_it_succ
 
     // Busy again at the end: destroy retries the pending chunk.
     lender.seen().busy = true;
-    pool.free(c);
-    pool.free(d);
+    pool.free(&c);
+    pool.free(&d);
     assert_eq!(pool.chunk_stats().reclaim_pending, 1);
     assert_eq!(normal.pages_used(), baseline + MIB);
     lender.seen().busy = false;
@@ -345,8 +345,8 @@ fn update_shm_gives_cookie_and_offset() {
     assert_eq!(range(&b).start(), chunk.start().checked_add(3 * PAGE_SIZE).unwrap());
     let forged = PoolAlloc { sg: b.sg.clone(), offset: b.offset, tag: cookie + 1 };
     assert_eq!(pool.update_shm(&forged).unwrap_err().errno(), Errno::EINVAL);
-    pool.free(a);
-    pool.free(b);
+    pool.free(&a);
+    pool.free(&b);
 }
 
 #[test]
@@ -453,7 +453,7 @@ proptest! {
                 },
                 Op::Free(i) if !live.is_empty() => {
                     let a = live.swap_remove(i % live.len());
-                    pool.free(a);
+                    pool.free(&a);
                 }
                 Op::Free(_) => {}
                 Op::Busy(b) => lender.seen().busy = b,
@@ -462,7 +462,7 @@ proptest! {
         }
         lender.seen().busy = false;
         for a in live.drain(..) {
-            pool.free(a);
+            pool.free(&a);
         }
         pool.destroy();
         prop_assert!(lender.seen().live.is_empty());

@@ -75,7 +75,7 @@ impl ProtMemPool for Counting {
     fn alloc(&self, size: Len) -> teeheap_kernel::Result<PoolAlloc> {
         self.inner.alloc(size)
     }
-    fn free(&self, alloc: PoolAlloc) {
+    fn free(&self, alloc: &PoolAlloc) {
         self.frees.fetch_add(1, Ordering::SeqCst);
         self.inner.free(alloc)
     }

@@ -101,7 +101,7 @@ impl ProtMemPool for CarveoutPool {
         Ok(PoolAlloc { sg: SgTable::new(vec![r]), offset, tag: 0 })
     }
 
-    fn free(&self, alloc: PoolAlloc) {
+    fn free(&self, alloc: &PoolAlloc) {
         for r in alloc.sg.ranges() {
             match self.space.pages.free(*r) {
                 Ok(()) => {
@@ -159,8 +159,8 @@ mod tests {
         let b = pool.alloc(Len::from_pages(5).unwrap()).unwrap();
         assert_eq!(pool.update_shm(&b).unwrap(), ProtMemRef::Phys(PhysAddr(0x1_6000_3000)));
         assert_eq!(pool.alloc(Len::from_pages(1).unwrap()).unwrap_err().errno(), Errno::ENOMEM);
-        pool.free(a);
-        pool.free(b);
+        pool.free(&a);
+        pool.free(&b);
         assert_eq!(pool.stats().used, 0);
         assert_eq!(pool.stats().largest_free, 8 * PAGE_SIZE);
     }
@@ -184,13 +184,13 @@ mod tests {
         assert_eq!(new.alloc(Len::from_pages(2).unwrap()).unwrap_err().errno(), Errno::ENOMEM);
         assert_eq!((old.stats().used, new.stats().used), (4 * PAGE_SIZE, 3 * PAGE_SIZE));
         assert_eq!(new.stats().largest_free, PAGE_SIZE);
-        old.free(held);
+        old.free(&held);
         old.destroy();
         drop(old);
         let b = new.alloc(Len::from_pages(4).unwrap()).unwrap();
         assert_eq!(b.sg.ranges()[0].start(), PhysAddr(0x1_6000_0000), "the old pool's range is free once released");
-        new.free(a);
-        new.free(b);
+        new.free(&a);
+        new.free(&b);
         assert_eq!(space.stats().used, 0);
     }
 }

@@ -335,7 +335,7 @@ impl ProtMemPool for DynamicPool {
         Ok(PoolAlloc { sg: SgTable::new(vec![r]), offset, tag: cookie })
     }
 
-    fn free(&self, alloc: PoolAlloc) {
+    fn free(&self, alloc: &PoolAlloc) {
         let mut st = self.lock();
         for r in alloc.sg.ranges() {
             let freed = st.chunk_of(r).map(|c| c.pages.free(*r));

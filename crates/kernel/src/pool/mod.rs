@@ -17,7 +17,8 @@ use crate::error::Result;
 use crate::scatterlist::SgTable;
 
 /// One allocation from a pool: its pages and where it sits in the pool.
-/// Handed back to [`ProtMemPool::free`] exactly once (it is not `Clone`).
+/// Handed back to [`ProtMemPool::free`] exactly once (it is not `Clone`);
+/// a TEE heap's buffer owns it and frees it when dropped.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PoolAlloc {
     /// The pages.
@@ -91,8 +92,9 @@ pub trait ProtMemPool: Send + Sync + 'static {
     /// `ENOMEM` when the pool cannot satisfy it.
     fn alloc(&self, size: Len) -> Result<PoolAlloc>;
 
-    /// Frees an allocation from [`Self::alloc`].
-    fn free(&self, alloc: PoolAlloc);
+    /// Frees an allocation from [`Self::alloc`]; called once per
+    /// allocation, by its owner's drop.
+    fn free(&self, alloc: &PoolAlloc);
 
     /// How the secure world addresses `alloc` when it is registered as TEE
     /// shared memory.

@@ -135,27 +135,46 @@ impl TeeDmaHeap {
     }
 }
 
-/// A protected buffer: its pool allocation and the binding it came from.
-pub struct ProtectedBuffer {
-    alloc: Option<PoolAlloc>,
+/// One allocation from a binding's pool, owned: dropping it returns its
+/// pages to the pool, then releases its share of the generation (which may
+/// tear the binding down) and of the heap's usage counters.
+struct HeapAlloc {
+    pages: PoolAlloc,
     generation: Arc<Generation<Binding>>,
     heap: Arc<TeeDmaHeap>,
+}
+
+impl Drop for HeapAlloc {
+    fn drop(&mut self) {
+        let bytes = self.pages.sg.len();
+        self.generation.get().pool.free(&self.pages);
+        self.generation.buffer_released(bytes);
+        self.heap.used.fetch_sub(bytes, Ordering::Relaxed);
+        self.heap.buffers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A protected buffer: its pool allocation and the binding it came from.
+/// The allocation goes back to its pool when the buffer is dropped, right
+/// after the dma-buf's release.
+pub struct ProtectedBuffer {
+    alloc: HeapAlloc,
 }
 
 impl ProtectedBuffer {
     /// The binding (pool and TEE device) the buffer came from.
     pub fn binding(&self) -> &Binding {
-        self.generation.get()
+        self.alloc.generation.get()
     }
 
     /// The generation of the heap's registration the buffer belongs to.
     pub fn generation(&self) -> u64 {
-        self.generation.id()
+        self.alloc.generation.id()
     }
 
     /// The use case of its heap.
     pub fn use_case(&self) -> UseCase {
-        self.heap.use_case
+        self.alloc.heap.use_case
     }
 
     /// How the secure world addresses the buffer (the pool's `update_shm`).
@@ -163,8 +182,7 @@ impl ProtectedBuffer {
     /// # Errors
     /// What the pool returns.
     pub fn protmem_ref(&self) -> Result<ProtMemRef> {
-        let alloc = self.alloc.as_ref().ok_or(einval("buffer already released"))?;
-        self.binding().pool.update_shm(alloc)
+        self.binding().pool.update_shm(&self.alloc.pages)
     }
 }
 
@@ -174,8 +192,7 @@ impl DmaBufOps for ProtectedBuffer {
     }
 
     fn sg_table(&self) -> &SgTable {
-        static EMPTY: SgTable = SgTable::empty();
-        self.alloc.as_ref().map_or(&EMPTY, |a| &a.sg)
+        &self.alloc.pages.sg
     }
 
     fn is_protected(&self) -> bool {
@@ -183,18 +200,12 @@ impl DmaBufOps for ProtectedBuffer {
     }
 
     fn heap(&self) -> Option<&'static str> {
-        Some(self.heap.use_case.heap_name())
+        Some(self.alloc.heap.use_case.heap_name())
     }
 
-    fn release(&mut self) {
-        if let Some(alloc) = self.alloc.take() {
-            let bytes = alloc.sg.len();
-            self.generation.get().pool.free(alloc);
-            self.generation.buffer_released(bytes);
-            self.heap.used.fetch_sub(bytes, Ordering::Relaxed);
-            self.heap.buffers.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
+    /// Nothing to do here: the dma-buf drops its exporter right after, and
+    /// [`HeapAlloc`]'s drop frees the pages.
+    fn release(&mut self) {}
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
@@ -215,7 +226,7 @@ impl DmaHeapOps for TeeHeapOps {
         let used = heap.used.fetch_add(len.bytes(), Ordering::Relaxed) + len.bytes();
         heap.peak.fetch_max(used, Ordering::Relaxed);
         heap.buffers.fetch_add(1, Ordering::Relaxed);
-        let ops = ProtectedBuffer { alloc: Some(alloc), generation, heap: Arc::clone(heap) };
+        let ops = ProtectedBuffer { alloc: HeapAlloc { pages: alloc, generation, heap: Arc::clone(heap) } };
         Ok(DmaBuf::export(len, Box::new(ops), Some(&heap.list)))
     }
 
