@@ -31,17 +31,21 @@ use rustix::thread::UnshareFlags;
 use crate::memfd::FileId;
 use crate::{Errno, Result};
 
-/// The device numbers served device nodes take, in order: the host's
-/// `/dev/full`, `/dev/random`, `/dev/urandom` and `/dev/kmsg` (major 1).
-/// Opening them natively is harmless (no state, no privilege beyond what
-/// root has; `kmsg` gives each open file its own log cursor), ioctls on
-/// the node are the supervisor's (it recognises the node by inode, not by
-/// number), and none has an `mmap` (`ENODEV`, shared or private; no mmap
-/// is intercepted, docs/serving.md "mmap"); `/dev/zero` would map zero
-/// pages, so it is not used. In the run, `/sys/dev/char` names the served
-/// device for these numbers (so the program's own `/dev/full` looks like
-/// that device in sysfs).
-pub const OWN_NUMBERS: [(u32, u32); 4] = [(1, 7), (1, 8), (1, 9), (1, 11)];
+/// The device numbers served device nodes take, in order (DRM cards come
+/// first, then V4L2 nodes): the host's `/dev/urandom`, `/dev/random`,
+/// `/dev/full` and `/dev/kmsg` (major 1). Opening them natively is
+/// harmless (no state, no privilege beyond what root has; `kmsg` gives each
+/// open file its own log cursor), ioctls on the node are the supervisor's
+/// (it recognises the node by inode, not by number), and none has an
+/// `mmap` (`ENODEV`, shared or private; no mmap is intercepted,
+/// docs/serving.md "mmap"); `/dev/zero` would map zero pages, so it is not
+/// used. The cards get the random numbers because `read` of a card is not
+/// served: zeros (`/dev/full`) would be a zero-length DRM event, on which
+/// libdrm's `drmHandleEvent` loops for ever, while random bytes end its
+/// loop. In the run, `/sys/dev/char` names the served device for these
+/// numbers (so the program's own `/dev/urandom` looks like that device in
+/// sysfs).
+pub const OWN_NUMBERS: [(u32, u32); 4] = [(1, 9), (1, 8), (1, 7), (1, 11)];
 
 /// The number of nodes without a sysfs identity (heap and TEE nodes):
 /// `/dev/null`'s.
@@ -618,10 +622,10 @@ mod tests {
     fn device_sysfs_plan() {
         let n = DevNodes::new().device("video1", video("video1")).unwrap();
         let Some(p) = SysDevPlan::prepare(&n).unwrap() else { return }; // no /sys here
-        let Some(o) = p.overlays.first() else { return }; // no /dev/full here
+        let Some(o) = p.overlays.first() else { return }; // no /dev/urandom here
         assert!(p.class_host.iter().all(|e| e.name.as_bytes() != b"video4linux"));
-        assert_eq!(o.uevent, b"MAJOR=1\nMINOR=7\nDEVNAME=video1\n");
-        let real = std::fs::canonicalize("/sys/dev/char/1:7").unwrap();
+        assert_eq!(o.uevent, b"MAJOR=1\nMINOR=9\nDEVNAME=video1\n");
+        let real = std::fs::canonicalize("/sys/dev/char/1:9").unwrap();
         assert_eq!(o.uevent_at.as_bytes(), real.join("uevent").as_os_str().as_bytes());
         // The link text resolves to /sys/class/video4linux from the device's directory.
         let resolved = real.join(o.subsystem.to_str().unwrap());
@@ -635,7 +639,7 @@ mod tests {
             acc
         });
         assert_eq!(norm, std::path::Path::new("/sys/class/video4linux"));
-        let link = std::fs::read_link("/sys/dev/char/1:7").unwrap();
+        let link = std::fs::read_link("/sys/dev/char/1:9").unwrap();
         assert_eq!(
             p.links,
             [(c"/sys/class/video4linux/video1".to_owned(), cpath(link.as_os_str().as_bytes()).unwrap())]

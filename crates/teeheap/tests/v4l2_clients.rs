@@ -40,7 +40,7 @@ fn compliance(dev: &str) -> (String, Vec<String>, String) {
 /// What is left, and why (docs/serving.md): no QUERY_EXT_CTRL/EXT_CTRLS
 /// (QUERYCTRL and the control-event test look controls up through them);
 /// no media controller (1.22 wants the entity function of a stateful
-/// codec); `read` of a node is the host device's (`urandom` gives bytes;
+/// codec); `read` of a node is the host device's (the encoder's `full` gives zeros;
 /// the decoder's `kmsg` happens to answer a 1-byte read with `EINVAL`, as
 /// V4L2 does); the program cannot mmap MMAP buffers
 /// through the node (the USERPTR test streams the other queue with MMAP);
