@@ -1,6 +1,7 @@
 //! No module cycles: for every crate under `crates/`, the graph of its
-//! top-level modules (an edge `a → b` when a file of `a` names `crate::b`)
-//! must have no cycle beyond the ones listed in [`KNOWN`], which are being
+//! top-level modules (an edge `a → b` when a file of `a` names `crate::b`,
+//! or `crate::X` where the crate root's `use b::...` brings `X` in) must
+//! have no cycle beyond the ones listed in [`KNOWN`], which are being
 //! taken apart (issue 15) and may only shrink. A new cycle, or a module
 //! joining a known one, fails with the cycle printed.
 
@@ -77,18 +78,57 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The names a crate root (`lib.rs`, else `main.rs`) brings in from its
+/// own modules with `use` (`pub use m::{A, b::C as D}` maps `A` and `D` to
+/// `m`), so that `crate::A` counts as naming `m`. Globs are not resolved.
+fn root_uses(src: &Path, modules: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let root = ["lib.rs", "main.rs"].iter().find_map(|f| std::fs::read_to_string(src.join(f)).ok());
+    let code: String =
+        root.unwrap_or_default().lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join(" ");
+    let mut out = BTreeMap::new();
+    for stmt in code.split(';') {
+        let Some(i) = stmt.find("use ") else { continue };
+        if stmt[..i].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let path = stmt[i + "use ".len()..].trim();
+        let path = path.strip_prefix("crate::").or_else(|| path.strip_prefix("self::")).unwrap_or(path);
+        let Some((module, rest)) = path.split_once("::") else { continue };
+        let module = ident(module);
+        if !modules.contains(&module) {
+            continue;
+        }
+        for leaf in rest.split([',', '{', '}']) {
+            let leaf = leaf.trim();
+            if leaf.is_empty() || leaf.ends_with("::") || leaf.ends_with('*') {
+                continue;
+            }
+            let name = match leaf.split_once(" as ") {
+                Some((_, alias)) => ident(alias),
+                None => ident(leaf.rsplit("::").next().unwrap_or(leaf)),
+            };
+            if !name.is_empty() && name != "self" {
+                out.insert(name, module.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The module graph of the crate whose sources are in `src`.
 fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
     rust_files(src, &mut files);
     let modules: BTreeSet<String> = files.iter().filter_map(|f| top_module(src, f)).collect();
+    let uses = root_uses(src, &modules);
     let mut g: BTreeMap<String, BTreeSet<String>> = modules.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
     for f in &files {
         let Some(from) = top_module(src, f) else { continue };
         let text = std::fs::read_to_string(f).unwrap();
-        for to in named_modules(&text) {
-            if to != from && modules.contains(&to) {
-                g.get_mut(&from).unwrap().insert(to);
+        for name in named_modules(&text) {
+            let to = if modules.contains(&name) { Some(&name) } else { uses.get(&name) };
+            if let Some(to) = to.filter(|to| **to != from) {
+                g.get_mut(&from).unwrap().insert(to.clone());
             }
         }
     }
@@ -193,5 +233,26 @@ fn the_check_sees_a_cycle() {
     let found = cycles(&g);
     assert_eq!(found, [BTreeSet::from(["a".to_owned(), "b".to_owned()])]);
     assert_eq!(show(&g, &found[0]), "a → b → a");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn names_the_root_brings_in_are_edges_to_their_module() {
+    let dir = std::env::temp_dir().join(format!("teeheap-cycles-uses-{}", std::process::id()));
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let lib = "mod a; mod b; mod c;\n// use c::Hidden;\npub use b::{\n    Y as Z,\n    inner::{W, V},\n};\nuse std::fmt::Debug;\npub use c::*;\n";
+    std::fs::write(src.join("lib.rs"), lib).unwrap();
+    std::fs::write(src.join("a.rs"), "fn f(_: crate::Z, _: crate::V) {}\n").unwrap();
+    std::fs::write(src.join("b.rs"), "pub struct Y;\nfn g(_: crate::Hidden, _: &dyn crate::Debug) {}\n").unwrap();
+    std::fs::write(src.join("c.rs"), "pub struct Hidden;\nfn h(_: crate::W) {}\n").unwrap();
+    let modules = BTreeSet::from(["a", "b", "c"].map(String::from));
+    let uses = root_uses(&src, &modules);
+    let expect = [("V", "b"), ("W", "b"), ("Z", "b")].map(|(n, m)| (n.to_owned(), m.to_owned()));
+    assert_eq!(uses, BTreeMap::from(expect), "aliases and nested groups resolve; comments, globs and std do not");
+    let g = graph(&src);
+    assert_eq!(g["a"], BTreeSet::from(["b".to_owned()]));
+    assert!(g["b"].is_empty(), "a glob re-export is not resolved");
+    assert_eq!(g["c"], BTreeSet::from(["b".to_owned()]));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -35,7 +35,7 @@ use crate::ta::host::{self, HostInstances, HostTaConfig};
 use crate::ta::invoke_tests::{self, InvokeTests};
 use crate::ta::sdp_basic::{self, SdpBasic};
 use crate::ta::trusted_ui::{self, TrustedUi};
-use crate::ta::{ClientIdentity, TaEnv, TaFactory, TaParam, TaRegistry, TrustedApp};
+use crate::ta::{ClientIdentity, TaEnv, TaFactory, TaParam, TaRegistry, TaSessions, TrustedApp};
 use crate::threads::Threads;
 
 /// At most this many parameters reach a TA (GlobalPlatform's four).
@@ -79,6 +79,20 @@ pub struct SecureWorld {
     dead: AtomicBool,
     /// The normal world's supplicant RPC path, once a driver attached one.
     rpc: RwLock<Option<Arc<dyn SupplicantRpc>>>,
+}
+
+impl TaSessions for SecureWorld {
+    fn open_for_ta(&self, uuid: Uuid, client: ClientIdentity, params: &mut [TaParam]) -> (TeeResult, u32, u32) {
+        SecureWorld::open_for_ta(self, uuid, client, params)
+    }
+
+    fn invoke_for_ta(&self, id: u32, func: u32, params: &mut [TaParam]) -> (TeeResult, u32) {
+        SecureWorld::invoke_for_ta(self, id, func, params)
+    }
+
+    fn close_session(&self, id: u32) -> TeeResult {
+        SecureWorld::close_session(self, id)
+    }
 }
 
 impl fmt::Debug for SecureWorld {

@@ -167,7 +167,22 @@ pub struct TaEnv<'a> {
     pub session: u32,
     pub(crate) cancel: &'a AtomicBool,
     /// The secure world (for TA-to-TA sessions).
-    pub(crate) world: &'a crate::SecureWorld,
+    pub(crate) world: &'a dyn TaSessions,
+}
+
+/// The secure world's sessions as a TA uses them for TA-to-TA calls
+/// (`TEE_OpenTASession`, `TEE_InvokeTACommand`, `TEE_CloseTASession`);
+/// the world implements it, so TAs do not depend on the world module.
+pub(crate) trait TaSessions: fmt::Debug + Sync {
+    /// Opens a session to `uuid` for the TA `client`: the result, its
+    /// origin and the session id.
+    fn open_for_ta(&self, uuid: Uuid, client: ClientIdentity, params: &mut [TaParam]) -> (TeeResult, u32, u32);
+
+    /// Invokes `func` on a session the TA opened: the result and its origin.
+    fn invoke_for_ta(&self, id: u32, func: u32, params: &mut [TaParam]) -> (TeeResult, u32);
+
+    /// Closes a session the TA opened.
+    fn close_session(&self, id: u32) -> TeeResult;
 }
 
 impl TaEnv<'_> {
