@@ -21,7 +21,7 @@ use crate::error::{Errno, Error, Result, efault, einval};
 use crate::file::{Backing, File, FileKind, FileOps, Files};
 use crate::mm::NormalMemory;
 use crate::tee::TeeDevice;
-use crate::tee::driver::{TeeDriver, TeeParam};
+use crate::tee::driver::{Dir, TeeDriver, TeeParam};
 use crate::tee::shm::{ContextId, Shm, ShmBacking};
 use crate::uaccess::{UserMemory, UserPtr, put_field, read_obj, write_obj};
 
@@ -206,11 +206,12 @@ impl TeeContext {
     fn params_to_supp(&self, uparams: UserPtr, params: &[TeeParam], mem: &dyn UserMemory) -> Result<()> {
         for (i, p) in params.iter().enumerate() {
             let up = uparams.checked_add(i as u64 * PARAM_SIZE).ok_or(efault("overflow"))?;
+            let attr = p.attr();
             let ip = match p {
-                TeeParam::None { attr } => TeeIoctlParam { attr: *attr, ..TeeIoctlParam::default() },
-                TeeParam::Value { attr, a, b, c } => TeeIoctlParam { attr: *attr, a: *a, b: *b, c: *c },
-                TeeParam::Memref { attr, shm, offset, size } => TeeIoctlParam {
-                    attr: *attr,
+                TeeParam::None { .. } => TeeIoctlParam { attr, ..TeeIoctlParam::default() },
+                TeeParam::Value { a, b, c, .. } => TeeIoctlParam { attr, a: *a, b: *b, c: *c },
+                TeeParam::Memref { shm, offset, size, .. } => TeeIoctlParam {
+                    attr,
                     a: *offset,
                     b: *size,
                     c: shm.as_ref().map_or(TEE_MEMREF_NULL, |s| s.id() as u64),
@@ -242,15 +243,16 @@ impl TeeContext {
             if ip.attr & !TEE_IOCTL_PARAM_ATTR_MASK != 0 {
                 return Err(einval("unknown param attribute bits"));
             }
-            // params_from_supp: only output values and output memref sizes.
-            params.push(match ip.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK {
-                TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT | TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT => {
-                    TeeParam::Value { attr: ip.attr, a: ip.a, b: ip.b, c: ip.c }
+            // params_from_supp: only output values and output memref sizes;
+            // anything else (an unknown type too) carries nothing back.
+            params.push(match TeeParam::decode(ip.attr) {
+                Some(TeeParam::Value { dir, meta, .. }) if dir.is_output() => {
+                    TeeParam::Value { dir, meta, a: ip.a, b: ip.b, c: ip.c }
                 }
-                TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT | TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT => {
-                    TeeParam::Memref { attr: ip.attr, shm: None, offset: 0, size: ip.b }
+                Some(TeeParam::Memref { dir, meta, .. }) if dir.is_output() => {
+                    TeeParam::Memref { dir, meta, shm: None, offset: 0, size: ip.b }
                 }
-                _ => TeeParam::None { attr: ip.attr },
+                _ => TeeParam::None { meta: ip.attr & TEE_IOCTL_PARAM_ATTR_META != 0 },
             });
         }
         d.supplicant().ok_or(einval("no supplicant ops"))?.send(h.ret, &params)?;
@@ -340,30 +342,27 @@ impl TeeContext {
             if ip.attr & !TEE_IOCTL_PARAM_ATTR_MASK != 0 {
                 return Err(einval("unknown param attribute bits"));
             }
-            let p = match ip.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK {
-                TEE_IOCTL_PARAM_ATTR_TYPE_NONE => TeeParam::None { attr: ip.attr },
-                TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT => TeeParam::Value { attr: ip.attr, a: 0, b: 0, c: 0 },
-                TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT | TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT => {
-                    TeeParam::Value { attr: ip.attr, a: ip.a, b: ip.b, c: ip.c }
-                }
-                TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT
-                | TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT
-                | TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT => {
-                    let shm = if ip.c == TEE_MEMREF_NULL {
-                        None // cap_memref_null: the secure world accepts NULL memrefs
-                    } else {
-                        // tee_shm_get_from_id takes an `int` id.
-                        let shm = self.dev.shm_ids().get(self.id, i64::from(ip.c as i32))?;
+            // Decoded here, once; everything after matches on the enum.
+            let mut p = TeeParam::decode(ip.attr).ok_or(einval("unknown param type"))?;
+            match &mut p {
+                TeeParam::None { .. } => {}
+                // An output value starts zeroed.
+                TeeParam::Value { dir: Dir::Out, .. } => {}
+                TeeParam::Value { a, b, c, .. } => (*a, *b, *c) = (ip.a, ip.b, ip.c),
+                TeeParam::Memref { shm, offset, size, .. } => {
+                    if ip.c != TEE_MEMREF_NULL {
+                        // cap_memref_null: the secure world accepts NULL
+                        // memrefs. tee_shm_get_from_id takes an `int` id.
+                        let found = self.dev.shm_ids().get(self.id, i64::from(ip.c as i32))?;
                         match ip.a.checked_add(ip.b) {
-                            Some(end) if end <= shm.size() => {}
+                            Some(end) if end <= found.size() => {}
                             _ => return Err(einval("memref outside its shm")),
                         }
-                        Some(shm)
-                    };
-                    TeeParam::Memref { attr: ip.attr, shm, offset: ip.a, size: ip.b }
+                        *shm = Some(found);
+                    }
+                    (*offset, *size) = (ip.a, ip.b);
                 }
-                _ => return Err(einval("unknown param type")),
-            };
+            }
             params.push(p);
         }
         Ok(params)
@@ -374,18 +373,13 @@ impl TeeContext {
         for (i, p) in params.iter().enumerate() {
             let up = uparams.checked_add(i as u64 * PARAM_SIZE).ok_or(efault("overflow"))?;
             match p {
-                TeeParam::Value { attr, a, b, c }
-                    if *attr == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT
-                        || *attr == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT =>
-                {
+                // A META parameter is not copied back.
+                TeeParam::Value { dir, meta: false, a, b, c } if dir.is_output() => {
                     put_field(mem, up, offset_of!(TeeIoctlParam, a), a)?;
                     put_field(mem, up, offset_of!(TeeIoctlParam, b), b)?;
                     put_field(mem, up, offset_of!(TeeIoctlParam, c), c)?;
                 }
-                TeeParam::Memref { attr, size, .. }
-                    if *attr == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT
-                        || *attr == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT =>
-                {
+                TeeParam::Memref { dir, meta: false, size, .. } if dir.is_output() => {
                     put_field(mem, up, offset_of!(TeeIoctlParam, b), size)?;
                 }
                 _ => {}
@@ -455,11 +449,12 @@ impl TeeContext {
         let restored: Vec<TeeParam> = params
             .iter()
             .zip(orig)
-            .map(|(p, &size)| match p {
-                TeeParam::Memref { attr, shm, offset, .. } => {
-                    TeeParam::Memref { attr: *attr, shm: shm.clone(), offset: *offset, size }
+            .map(|(p, &orig)| {
+                let mut p = p.clone();
+                if let TeeParam::Memref { size, .. } = &mut p {
+                    *size = orig;
                 }
-                other => other.clone(),
+                p
             })
             .collect();
         self.sync_registered(&restored, mem, true)

@@ -15,14 +15,9 @@ use std::time::Duration;
 use teeheap_sync::Recover;
 
 use teeheap_uapi::tee::gp::TEEC_ERROR_COMMUNICATION;
-use teeheap_uapi::tee::{
-    TEE_IOCTL_PARAM_ATTR_META, TEE_IOCTL_PARAM_ATTR_TYPE_MASK, TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT,
-    TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
-    TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT,
-};
 
 use crate::error::{Errno, Error, Result, einval};
-use crate::tee::driver::TeeParam;
+use crate::tee::driver::{Dir, TeeParam};
 use crate::tee::shm::ContextId;
 
 /// A request to the supplicant and, once answered, its result.
@@ -68,7 +63,9 @@ pub struct Supp {
 /// `TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT | META`: the parameter that
 /// carries a request id to a supplicant that handles requests
 /// asynchronously.
-const META_ID: u64 = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT | TEE_IOCTL_PARAM_ATTR_META;
+fn meta_id(id: u32) -> TeeParam {
+    TeeParam::Value { dir: Dir::InOut, meta: true, a: u64::from(id), b: 0, c: 0 }
+}
 
 /// How often a waiting RECV checks whether its caller gave up.
 const RECV_POLL: Duration = Duration::from_millis(50);
@@ -194,10 +191,10 @@ impl Supp {
         if params.is_empty() {
             return Err(einval("SUPPL_RECV needs parameters"));
         }
-        if params.iter().any(|p| p.attr() != 0 && p.attr() != TEE_IOCTL_PARAM_ATTR_META) {
+        if params.iter().any(|p| !matches!(p, TeeParam::None { .. })) {
             return Err(einval("SUPPL_RECV parameters must be NONE"));
         }
-        let meta = usize::from(params[0].attr() == TEE_IOCTL_PARAM_ATTR_META);
+        let meta = usize::from(params[0].is_meta());
         let room = params.len() - meta;
         let mut s = self.lock();
         s.serving = true;
@@ -231,7 +228,7 @@ impl Supp {
         drop(s);
         let mut out = Vec::with_capacity(meta + room);
         if meta == 1 {
-            out.push(TeeParam::Value { attr: META_ID, a: u64::from(id), b: 0, c: 0 });
+            out.push(meta_id(id));
         }
         out.extend(req.state.lock().recover().params.iter().cloned());
         Ok((req.func, out))
@@ -254,7 +251,7 @@ impl Supp {
             let (id, meta) = match s.req_id {
                 Some(id) => (id, 0),
                 None => match params[0] {
-                    TeeParam::Value { attr, a, .. } if attr == META_ID => (a as u32, 1),
+                    TeeParam::Value { dir: Dir::InOut, meta: true, a, .. } => (a as u32, 1),
                     _ => return Err(einval("no request id")),
                 },
             };
@@ -279,18 +276,13 @@ impl Req {
         let mut st = self.state.lock().recover();
         if let Some(answer) = answer {
             for (p, a) in st.params.iter_mut().zip(answer) {
-                let kind = p.attr() & TEE_IOCTL_PARAM_ATTR_TYPE_MASK;
                 match (p, a) {
-                    (TeeParam::Value { a, b, c, .. }, TeeParam::Value { a: na, b: nb, c: nc, .. })
-                        if kind == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT
-                            || kind == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT =>
+                    (TeeParam::Value { dir, a, b, c, .. }, TeeParam::Value { a: na, b: nb, c: nc, .. })
+                        if dir.is_output() =>
                     {
                         (*a, *b, *c) = (*na, *nb, *nc);
                     }
-                    (TeeParam::Memref { size, .. }, TeeParam::Memref { size: ns, .. })
-                        if kind == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT
-                            || kind == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT =>
-                    {
+                    (TeeParam::Memref { dir, size, .. }, TeeParam::Memref { size: ns, .. }) if dir.is_output() => {
                         *size = *ns;
                     }
                     _ => {}

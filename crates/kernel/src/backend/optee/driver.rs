@@ -16,17 +16,12 @@ use teeheap_platform::PhysAddr;
 use teeheap_sync::Recover;
 
 use teeheap_optee_abi::{Msg, MsgParam, ParamDir, Uuid};
-use teeheap_uapi::tee::{
-    TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT,
-    TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
-    TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT, TeeIoctlInvokeArg,
-    TeeIoctlOpenSessionArg,
-};
+use teeheap_uapi::tee::{TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, TeeIoctlInvokeArg, TeeIoctlOpenSessionArg};
 
 use crate::backend::optee::call_queue::SmcPort;
 use crate::error::{Result, einval};
 use crate::pool::ProtMemRef;
-use crate::tee::driver::{TeeDriver, TeeParam};
+use crate::tee::driver::{Dir, TeeDriver, TeeParam};
 use crate::tee::login::{self, Credentials};
 use crate::tee::shm::{Shm, ShmBacking, ShmIds};
 use crate::tee::supp::Supp;
@@ -50,11 +45,19 @@ impl OpteeDriver {
     }
 }
 
-fn dir_of(kind: u64) -> ParamDir {
-    match kind {
-        TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT | TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT => ParamDir::In,
-        TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT | TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT => ParamDir::Out,
-        _ => ParamDir::InOut,
+fn to_msg_dir(dir: Dir) -> ParamDir {
+    match dir {
+        Dir::In => ParamDir::In,
+        Dir::Out => ParamDir::Out,
+        Dir::InOut => ParamDir::InOut,
+    }
+}
+
+fn from_msg_dir(dir: ParamDir) -> Dir {
+    match dir {
+        ParamDir::In => Dir::In,
+        ParamDir::Out => Dir::Out,
+        ParamDir::InOut => Dir::InOut,
     }
 }
 
@@ -78,17 +81,17 @@ fn check_count(n: usize) -> Result<()> {
 /// switches on the whole attribute: META, or any other bit beside the type,
 /// is `EINVAL`).
 fn to_msg(p: &TeeParam) -> Result<MsgParam> {
-    if p.attr() != p.kind() {
+    if p.is_meta() {
         return Err(einval("META is not for user parameters"));
     }
     Ok(match p {
         TeeParam::None { .. } => MsgParam::None,
-        TeeParam::Value { a, b, c, .. } => MsgParam::Value { dir: dir_of(p.kind()), a: *a, b: *b, c: *c },
-        TeeParam::Memref { shm: None, .. } => {
-            MsgParam::Tmem { dir: dir_of(p.kind()), phys: teeheap_platform::PhysAddr(0), size: 0 }
+        TeeParam::Value { dir, a, b, c, .. } => MsgParam::Value { dir: to_msg_dir(*dir), a: *a, b: *b, c: *c },
+        TeeParam::Memref { dir, shm: None, .. } => {
+            MsgParam::Tmem { dir: to_msg_dir(*dir), phys: teeheap_platform::PhysAddr(0), size: 0 }
         }
-        TeeParam::Memref { shm: Some(shm), offset, size, .. } => {
-            let dir = dir_of(p.kind());
+        TeeParam::Memref { dir, shm: Some(shm), offset, size, .. } => {
+            let dir = to_msg_dir(*dir);
             let at = |base: teeheap_platform::PhysAddr| base.checked_add(*offset).ok_or(einval("memref overflow"));
             match shm.backing() {
                 ShmBacking::Pages { range, .. } => MsgParam::Tmem { dir, phys: at(range.start())?, size: *size },
@@ -112,19 +115,13 @@ fn to_msgs(params: &[TeeParam]) -> Result<Vec<MsgParam>> {
 /// Copies the outputs of `msg` back into the core parameters.
 fn from_msgs(params: &mut [TeeParam], msgs: &[MsgParam]) {
     for (p, m) in params.iter_mut().zip(msgs) {
-        let kind = p.kind();
         match p {
-            TeeParam::Value { a, b, c, .. }
-                if kind == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT || kind == TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT =>
-            {
+            TeeParam::Value { dir, a, b, c, .. } if dir.is_output() => {
                 if let Some((ma, mb, mc)) = m.values() {
                     (*a, *b, *c) = (ma, mb, mc);
                 }
             }
-            TeeParam::Memref { size, .. }
-                if kind == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT
-                    || kind == TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT =>
-            {
+            TeeParam::Memref { dir, size, .. } if dir.is_output() => {
                 if let Some(s) = m.memref_size() {
                     *size = s;
                 }
@@ -221,26 +218,18 @@ impl SuppRpc {
 
 impl SupplicantRpc for SuppRpc {
     fn call(&self, func: u32, params: &mut [MsgParam]) -> Option<u32> {
-        let attr = |dir: ParamDir, value: bool| match (dir, value) {
-            (ParamDir::In, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT,
-            (ParamDir::Out, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT,
-            (ParamDir::InOut, true) => TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
-            (ParamDir::In, false) => TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT,
-            (ParamDir::Out, false) => TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT,
-            (ParamDir::InOut, false) => TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT,
-        };
+        let memref =
+            |dir, shm, offset, size| TeeParam::Memref { dir: from_msg_dir(dir), meta: false, shm, offset, size };
         let mut tee: Vec<TeeParam> = params
             .iter()
             .map(|p| match *p {
-                MsgParam::Value { dir, a, b, c } => TeeParam::Value { attr: attr(dir, true), a, b, c },
+                MsgParam::Value { dir, a, b, c } => TeeParam::Value { dir: from_msg_dir(dir), meta: false, a, b, c },
                 MsgParam::Tmem { dir, phys, size } if phys.0 != 0 => match self.payload_at(phys, size) {
-                    Some((shm, offset)) => TeeParam::Memref { attr: attr(dir, false), shm: Some(shm), offset, size },
-                    None => TeeParam::Memref { attr: attr(dir, false), shm: None, offset: 0, size },
+                    Some((shm, offset)) => memref(dir, Some(shm), offset, size),
+                    None => memref(dir, None, 0, size),
                 },
-                MsgParam::Tmem { dir, size, .. } | MsgParam::Rmem { dir, size, .. } => {
-                    TeeParam::Memref { attr: attr(dir, false), shm: None, offset: 0, size }
-                }
-                _ => TeeParam::None { attr: 0 },
+                MsgParam::Tmem { dir, size, .. } | MsgParam::Rmem { dir, size, .. } => memref(dir, None, 0, size),
+                _ => TeeParam::None { meta: false },
             })
             .collect();
         let ret = self.supp.request(func, &mut tee)?;
@@ -251,12 +240,7 @@ impl SupplicantRpc for SuppRpc {
     fn alloc_payload(&self, size: u64) -> Option<Payload> {
         // optee_rpc_cmd_alloc_suppl: the supplicant allocates on its own
         // context and answers the id.
-        let mut p = [TeeParam::Value {
-            attr: TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT,
-            a: OPTEE_RPC_SHM_TYPE_APPL,
-            b: size,
-            c: 0,
-        }];
+        let mut p = [TeeParam::Value { dir: Dir::InOut, meta: false, a: OPTEE_RPC_SHM_TYPE_APPL, b: size, c: 0 }];
         if self.supp.request(OPTEE_RPC_CMD_SHM_ALLOC, &mut p)? != 0 {
             return None;
         }
@@ -289,8 +273,7 @@ impl SupplicantRpc for SuppRpc {
 impl SuppRpc {
     /// `optee_rpc_cmd_free_suppl`: tells the supplicant to free shm `id`.
     fn free_id(&self, id: u64) {
-        let mut p =
-            [TeeParam::Value { attr: TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, a: OPTEE_RPC_SHM_TYPE_APPL, b: id, c: 0 }];
+        let mut p = [TeeParam::Value { dir: Dir::In, meta: false, a: OPTEE_RPC_SHM_TYPE_APPL, b: id, c: 0 }];
         let _ = self.supp.request(OPTEE_RPC_CMD_SHM_FREE, &mut p);
     }
 }
