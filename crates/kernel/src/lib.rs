@@ -50,8 +50,8 @@ use teeheap_platform::{PhysRange, Platform, UseCase};
 
 use crate::dma_buf::BufId;
 use crate::dma_buf::DmaBufList;
-use crate::dma_heap::DmaHeapRegistry;
 use crate::dma_heap::system::{SYSTEM_HEAP_NAME, SystemHeap};
+use crate::dma_heap::{DmaHeapRegistry, HeapRegistration};
 use crate::mm::NormalMemory;
 use crate::pool::ProtMemPool;
 use crate::pool::carveout::CarveoutSpace;
@@ -68,6 +68,9 @@ pub struct Kernel {
     normal: Arc<NormalMemory>,
     tee: TeeRegistry,
     tee_heaps: Mutex<BTreeMap<UseCase, Arc<TeeDmaHeap>>>,
+    /// The registrations of the heaps the kernel added (system, TEE heaps):
+    /// dropping one removes its node.
+    heap_regs: Mutex<BTreeMap<String, HeapRegistration>>,
     removed_heaps: Mutex<BTreeMap<String, dma_heap::RemovedHeap>>,
     carveouts: Mutex<Vec<Weak<CarveoutSpace>>>,
     drm_cards: BTreeMap<&'static str, Arc<dyn drm::DrmDriver>>,
@@ -82,8 +85,8 @@ impl Kernel {
         let normal = Arc::new(NormalMemory::new(Arc::clone(&platform)));
         let system = Arc::new(SystemHeap::over(Arc::clone(&normal), Arc::clone(&dma_bufs)));
         let dma_heaps = DmaHeapRegistry::with_faults(Arc::clone(platform.faults()));
-        dma_heaps
-            .add(SYSTEM_HEAP_NAME, Arc::clone(&system) as Arc<dyn dma_heap::DmaHeapOps>)
+        let system_reg = dma_heaps
+            .register(SYSTEM_HEAP_NAME, Arc::clone(&system) as Arc<dyn dma_heap::DmaHeapOps>)
             .expect("the first heap of an empty registry is accepted");
         let mut drm_cards: BTreeMap<&'static str, Arc<dyn drm::DrmDriver>> = BTreeMap::new();
         drm_cards.insert("dri/card0", drm::vkms::Vkms::new(Arc::clone(&platform), Arc::clone(&system)));
@@ -98,6 +101,7 @@ impl Kernel {
             normal,
             tee: TeeRegistry::default(),
             tee_heaps: Mutex::new(BTreeMap::new()),
+            heap_regs: Mutex::new(BTreeMap::from([(SYSTEM_HEAP_NAME.to_owned(), system_reg)])),
             removed_heaps: Mutex::new(BTreeMap::new()),
             carveouts: Mutex::new(Vec::new()),
         })
@@ -186,7 +190,8 @@ impl Kernel {
             Some(h) => Arc::clone(h),
             None => {
                 let h = TeeDmaHeap::new(use_case, Arc::clone(&self.dma_bufs), self.platform.config().tee.rebind.into());
-                self.dma_heaps.add(use_case.heap_name(), Arc::new(TeeHeapOps(Arc::clone(&h))))?;
+                let reg = self.dma_heaps.register(use_case.heap_name(), Arc::new(TeeHeapOps(Arc::clone(&h))))?;
+                self.heap_regs.lock().recover().insert(use_case.heap_name().to_owned(), reg);
                 heaps.insert(use_case, Arc::clone(&h));
                 h
             }
@@ -205,13 +210,16 @@ impl Kernel {
 }
 
 impl Kernel {
-    /// Removes the heap `name` (see [`DmaHeapRegistry::remove`]); it can be
-    /// added back with [`Self::dma_heap_readd`].
+    /// Removes the heap `name` by dropping the kernel's registration of it
+    /// (see [`HeapRegistration`]); it can be added back with
+    /// [`Self::dma_heap_readd`].
     ///
     /// # Errors
     /// `ENOENT` if there is no such heap.
     pub fn dma_heap_remove(&self, name: &str) -> Result<()> {
-        let removed = self.dma_heaps.remove(name)?;
+        let reg = self.heap_regs.lock().recover().remove(name);
+        let reg = reg.ok_or(Error::new(Errno::ENOENT, "no such dma-heap"))?;
+        let removed = reg.unregister().ok_or(Error::new(Errno::ENOENT, "dma-heap already removed"))?;
         self.removed_heaps.lock().recover().insert(name.to_owned(), removed);
         Ok(())
     }
@@ -221,12 +229,13 @@ impl Kernel {
     ///
     /// # Errors
     /// `ENOENT` if no heap of that name was removed; `EINVAL`/`EBUSY` as
-    /// [`DmaHeapRegistry::add`].
+    /// [`DmaHeapRegistry::register`].
     pub fn dma_heap_readd(&self, name: &str) -> Result<()> {
         let mut removed = self.removed_heaps.lock().recover();
         let (ops, counters) =
             removed.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no removed heap of that name"))?;
-        self.dma_heaps.add_with_counters(name, ops, counters)?;
+        let reg = self.dma_heaps.register_with_counters(name, ops, counters)?;
+        self.heap_regs.lock().recover().insert(name.to_owned(), reg);
         removed.remove(name);
         Ok(())
     }

@@ -181,17 +181,46 @@ fn heap_registry_rules() {
         Arc::clone(s.kernel.dma_bufs()),
         teeheap_kernel::lifecycle::RebindPolicy::Upstream,
     )));
-    assert_eq!(reg.add("system", ops.clone()).unwrap_err().errno(), Errno::EINVAL);
-    assert_eq!(reg.add("", ops.clone()).unwrap_err().errno(), Errno::EINVAL);
-    assert_eq!(reg.add("a/b", ops.clone()).unwrap_err().errno(), Errno::EINVAL);
+    assert_eq!(reg.register("system", ops.clone()).unwrap_err().errno(), Errno::EINVAL);
+    assert_eq!(reg.register("", ops.clone()).unwrap_err().errno(), Errno::EINVAL);
+    assert_eq!(reg.register("a/b", ops.clone()).unwrap_err().errno(), Errno::EINVAL);
     assert_eq!(reg.open("nope").unwrap_err().errno(), Errno::ENOENT);
     let existing = reg.list().len();
-    for i in existing..MAX_HEAPS {
-        reg.add(&format!("extra{i}"), ops.clone()).unwrap();
-    }
-    assert_eq!(reg.add("one-too-many", ops.clone()).unwrap_err().errno(), Errno::EBUSY);
-    assert_eq!(reg.add("system", ops).unwrap_err().errno(), Errno::EBUSY, "minor exhaustion is checked first");
+    let regs: Vec<_> =
+        (existing..MAX_HEAPS).map(|i| reg.register(&format!("extra{i}"), ops.clone()).unwrap()).collect();
+    assert_eq!(reg.register("one-too-many", ops.clone()).unwrap_err().errno(), Errno::EBUSY);
+    assert_eq!(
+        reg.register("system", ops.clone()).unwrap_err().errno(),
+        Errno::EBUSY,
+        "minor exhaustion is checked first"
+    );
     assert_eq!(reg.list().len(), MAX_HEAPS);
+    // Dropping the registrations frees their minors.
+    drop(regs);
+    assert_eq!(reg.list().len(), existing);
+    assert!(reg.register("one-more", ops).is_ok());
+}
+
+#[test]
+fn dropping_a_heap_registration_unregisters() {
+    let s = setup();
+    let reg = s.kernel.dma_heaps();
+    let system = Arc::clone(s.kernel.system_heap()) as Arc<dyn teeheap_kernel::dma_heap::DmaHeapOps>;
+    let registration = reg.register("scratch", system).unwrap();
+    let opened = reg.open("scratch").unwrap();
+    assert!(Arc::ptr_eq(&opened, registration.heap()));
+    let buf = opened.allocate(4096, 2, 0).unwrap();
+    drop(registration);
+    // The node is gone for new opens; the open heap answers ENODEV; the
+    // buffer it gave out stays usable until closed.
+    assert_eq!(reg.open("scratch").unwrap_err().errno(), Errno::ENOENT);
+    assert!(reg.list().iter().all(|h| h.name().as_str() != "scratch"));
+    assert_eq!(opened.allocate(4096, 2, 0).unwrap_err().errno(), Errno::ENODEV);
+    assert_eq!(buf.size().bytes(), 4096);
+    // The name is free again.
+    let again = Arc::clone(s.kernel.system_heap()) as Arc<dyn teeheap_kernel::dma_heap::DmaHeapOps>;
+    let _registration = reg.register("scratch", again).unwrap();
+    assert!(reg.open("scratch").is_ok());
 }
 
 /// Fails every second allocation reaching a heap of the given name.

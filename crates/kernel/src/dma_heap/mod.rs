@@ -395,10 +395,13 @@ impl FileOps for HeapFile {
 /// A heap taken out of the registry: what it takes to add it back.
 pub type RemovedHeap = (Arc<dyn DmaHeapOps>, Arc<AllocCounters>);
 
+/// The heaps of a registry by name, shared with their registrations.
+type HeapMap = RwLock<BTreeMap<HeapName, Arc<DmaHeap>>>;
+
 /// The registry of heaps (the `/dev/dma_heap` directory).
 #[derive(Default)]
 pub struct DmaHeapRegistry {
-    heaps: RwLock<BTreeMap<HeapName, Arc<DmaHeap>>>,
+    heaps: Arc<HeapMap>,
     faults: Arc<Faults>,
 }
 
@@ -408,32 +411,84 @@ impl fmt::Debug for DmaHeapRegistry {
     }
 }
 
+/// A registered heap node, as Rust-for-Linux's `MiscDeviceRegistration`:
+/// while it lives, `/dev/dma_heap/<name>` exists; dropping it (or
+/// [`Self::unregister`]) removes the node (new opens get `ENOENT`), makes
+/// open fds of the heap answer `ENODEV`, and leaves live buffers to drain.
+#[must_use = "dropping a heap registration removes the heap"]
+pub struct HeapRegistration {
+    heaps: std::sync::Weak<HeapMap>,
+    heap: Arc<DmaHeap>,
+}
+
+impl fmt::Debug for HeapRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("HeapRegistration").field(&self.heap.name).finish()
+    }
+}
+
+impl HeapRegistration {
+    /// The registered heap.
+    pub fn heap(&self) -> &Arc<DmaHeap> {
+        &self.heap
+    }
+
+    /// Unregisters now, returning the heap's ops and counters so it can be
+    /// registered again with [`DmaHeapRegistry::register_with_counters`].
+    pub fn unregister(self) -> Option<RemovedHeap> {
+        let counters = Arc::clone(&self.heap.counters);
+        self.take().map(|ops| (ops, counters))
+    }
+
+    /// Removes the node if it is still this heap's, then revokes the ops.
+    fn take(&self) -> Option<Arc<dyn DmaHeapOps>> {
+        if let Some(heaps) = self.heaps.upgrade() {
+            let mut heaps = heaps.write().recover();
+            if heaps.get(&self.heap.name).is_some_and(|h| Arc::ptr_eq(h, &self.heap)) {
+                heaps.remove(&self.heap.name);
+            }
+        }
+        let ops = self.heap.ops.revoke();
+        if ops.is_some() {
+            tracing::info!(heap = %self.heap.name, "dma-heap removed");
+        }
+        ops
+    }
+}
+
+impl Drop for HeapRegistration {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
 impl DmaHeapRegistry {
     /// An empty registry whose heaps ask `faults` before each allocation.
     pub fn with_faults(faults: Arc<Faults>) -> DmaHeapRegistry {
-        DmaHeapRegistry { heaps: RwLock::default(), faults }
+        DmaHeapRegistry { heaps: Arc::default(), faults }
     }
 
-    /// Adds a heap, as `dma_heap_add`.
+    /// Registers a heap, as `dma_heap_add`; the heap stays while the
+    /// returned registration lives.
     ///
     /// # Errors
     /// `EINVAL` for a bad name; `EBUSY` when [`MAX_HEAPS`] heaps exist (the
     /// kernel runs out of minors before it compares names); `EINVAL` for a
     /// name already registered.
-    pub fn add(&self, name: &str, ops: Arc<dyn DmaHeapOps>) -> Result<Arc<DmaHeap>> {
-        self.add_with_counters(name, ops, Arc::default())
+    pub fn register(&self, name: &str, ops: Arc<dyn DmaHeapOps>) -> Result<HeapRegistration> {
+        self.register_with_counters(name, ops, Arc::default())
     }
 
-    /// [`Self::add`], continuing the allocation counters of a removed heap.
+    /// [`Self::register`], continuing the allocation counters of a removed heap.
     ///
     /// # Errors
-    /// As [`Self::add`].
-    pub fn add_with_counters(
+    /// As [`Self::register`].
+    pub fn register_with_counters(
         &self,
         name: &str,
         ops: Arc<dyn DmaHeapOps>,
         counters: Arc<AllocCounters>,
-    ) -> Result<Arc<DmaHeap>> {
+    ) -> Result<HeapRegistration> {
         let name = HeapName::new(name)?;
         let mut heaps = self.heaps.write().recover();
         if heaps.len() >= MAX_HEAPS {
@@ -446,7 +501,7 @@ impl DmaHeapRegistry {
         let heap = Arc::new(DmaHeap { name: name.clone(), ops: Revocable::new(ops), counters, faults });
         heaps.insert(name, Arc::clone(&heap));
         tracing::info!(heap = %heap.name, "dma-heap added");
-        Ok(heap)
+        Ok(HeapRegistration { heaps: Arc::downgrade(&self.heaps), heap })
     }
 
     /// Opens `/dev/dma_heap/<name>`.
@@ -456,21 +511,6 @@ impl DmaHeapRegistry {
     pub fn open(&self, name: &str) -> Result<Arc<DmaHeap>> {
         let heaps = self.heaps.read().recover();
         heaps.get(name).cloned().ok_or(Error::new(Errno::ENOENT, "no such dma-heap"))
-    }
-
-    /// Removes a heap (teeheap's `dma_heap_rm`, which Linux lacks): its node
-    /// disappears (`open` gets `ENOENT`), open fds of it get `ENODEV`, live
-    /// buffers are unaffected and drain. Returns the heap's ops so it can be
-    /// added again.
-    ///
-    /// # Errors
-    /// `ENOENT` if no such heap exists.
-    pub fn remove(&self, name: &str) -> Result<RemovedHeap> {
-        let heap = self.heaps.write().recover().remove(name);
-        let heap = heap.ok_or(Error::new(Errno::ENOENT, "no such dma-heap"))?;
-        let ops = heap.ops.revoke().ok_or(Error::new(Errno::ENOENT, "dma-heap already removed"))?;
-        tracing::info!(heap = %heap.name, "dma-heap removed");
-        Ok((ops, Arc::clone(&heap.counters)))
     }
 
     /// Every heap, by name.
