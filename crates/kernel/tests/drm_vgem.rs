@@ -4,40 +4,20 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use teeheap_kernel::drm::DrmFile;
-use teeheap_kernel::file::{FdTable, Files};
-use teeheap_kernel::uaccess::{SimUserMemory, UserPtr};
-use teeheap_kernel::{Errno, Kernel, backend::builtin::BuiltinBackend};
+use teeheap_kernel::Errno;
+use teeheap_kernel::file::Files;
+use teeheap_kernel::uaccess::UserPtr;
 use teeheap_uapi::drm::*;
 use teeheap_uapi::ioc;
-use zerocopy::{FromBytes, Immutable, IntoBytes};
+use zerocopy::{FromBytes, IntoBytes};
 
-struct Setup {
-    kernel: Arc<Kernel>,
-    _backend: BuiltinBackend,
-    mem: SimUserMemory,
-    files: FdTable,
-    card: Arc<DrmFile>,
-}
+use common::DrmSetup as Setup;
 
 fn setup() -> Setup {
-    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
-    let backend = BuiltinBackend::probe(&kernel).unwrap();
-    let card = kernel.drm_open("dri/card1").unwrap();
-    Setup { kernel, _backend: backend, mem: SimUserMemory::new(), files: FdTable::default(), card }
+    common::drm_setup("dri/card1")
 }
 
 impl Setup {
-    /// Runs `cmd` with `arg` as the caller's struct; returns the result and
-    /// the struct afterwards.
-    fn ioctl<T: FromBytes + IntoBytes + Immutable>(&mut self, cmd: u32, arg: T) -> (Result<i64, Errno>, T) {
-        let ptr = self.mem.map(arg.as_bytes());
-        let r = self.card.ioctl(cmd, ptr, &self.mem, &mut self.files).map_err(|e| e.errno());
-        (r, T::read_from_bytes(&self.mem.contents(ptr).unwrap()).unwrap())
-    }
-
     fn heap_buf(&mut self, heap: &str, len: u64) -> i32 {
         let buf = self.kernel.dma_heaps().open(heap).unwrap().allocate(len, 0, 0).unwrap();
         self.files.install(teeheap_kernel::file::File::new(buf), 0).unwrap()

@@ -8,41 +8,27 @@ mod common;
 
 use std::sync::Arc;
 
+use teeheap_kernel::Errno;
 use teeheap_kernel::drm::DrmFile;
 use teeheap_kernel::drm::kms::props::Prop;
 use teeheap_kernel::drm::kms::{CONNECTOR_ID, CRTC_ID, ENCODER_ID, MODES, PLANE_ID};
 use teeheap_kernel::file::{FdTable, File, FileOps, Files};
 use teeheap_kernel::sync_file::SyncFile;
-use teeheap_kernel::uaccess::{SimUserMemory, UserPtr};
-use teeheap_kernel::{Errno, Kernel, backend::builtin::BuiltinBackend};
+use teeheap_kernel::uaccess::UserPtr;
 use teeheap_platform::Master;
 use teeheap_uapi::drm::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-struct Setup {
-    kernel: Arc<Kernel>,
-    _backend: BuiltinBackend,
-    mem: SimUserMemory,
-    files: FdTable,
-    card: Arc<DrmFile>,
-}
+use common::DrmSetup as Setup;
 
 fn setup() -> Setup {
-    let kernel = Kernel::boot(Arc::new(common::three_carveouts()));
-    let backend = BuiltinBackend::probe(&kernel).unwrap();
-    let card = kernel.drm_open("dri/card0").unwrap();
-    Setup { kernel, _backend: backend, mem: SimUserMemory::new(), files: FdTable::default(), card }
+    common::drm_setup("dri/card0")
 }
 
 const W: u32 = 1920;
 const H: u32 = 1080;
 
 impl Setup {
-    fn ioctl<T: FromBytes + IntoBytes + Immutable>(&mut self, cmd: u32, arg: T) -> (Result<i64, Errno>, T) {
-        let card = Arc::clone(&self.card);
-        self.ioctl_on(&card, cmd, arg)
-    }
-
     fn ioctl_on<T: FromBytes + IntoBytes + Immutable>(
         &mut self,
         card: &DrmFile,

@@ -42,3 +42,37 @@ pub(crate) fn setup() -> Setup {
     let backend = BuiltinBackend::probe(&kernel).unwrap();
     Setup { kernel, _backend: backend, mem: SimUserMemory::new(), files: FdTable::default() }
 }
+
+/// A [`Setup`] with a DRM card node opened (`dri/card0` vkms, `dri/card1`
+/// vgem): what the DRM tests drive.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) struct DrmSetup {
+    pub(crate) kernel: Arc<Kernel>,
+    pub(crate) _backend: BuiltinBackend,
+    pub(crate) mem: SimUserMemory,
+    pub(crate) files: FdTable,
+    pub(crate) card: Arc<teeheap_kernel::drm::DrmFile>,
+}
+
+/// A fresh [`setup`] with the card at `path` opened.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn drm_setup(path: &str) -> DrmSetup {
+    let Setup { kernel, _backend, mem, files } = setup();
+    let card = kernel.drm_open(path).unwrap();
+    DrmSetup { kernel, _backend, mem, files, card }
+}
+
+#[allow(dead_code)] // not every test binary uses it
+impl DrmSetup {
+    /// Runs `cmd` on the card with `arg` in the caller's memory; the
+    /// result and the struct as the kernel left it.
+    pub(crate) fn ioctl<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable>(
+        &mut self,
+        cmd: u32,
+        arg: T,
+    ) -> (Result<i64, teeheap_kernel::Errno>, T) {
+        let ptr = self.mem.map(arg.as_bytes());
+        let r = self.card.ioctl(cmd, ptr, &self.mem, &mut self.files).map_err(|e| e.errno());
+        (r, T::read_from_bytes(&self.mem.contents(ptr).unwrap()).unwrap())
+    }
+}
